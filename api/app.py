@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, error handlers, request ids."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from api import errors, health
+from api.container import Container
+from api.domain_errors import domain_error_handlers
+
+log = logging.getLogger("platinum.http")
+
+
+def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
+    """Build the app around a container; ``own_container`` closes it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own_container:
+            container.close()
+
+    app = FastAPI(
+        title="Platinum",
+        version="1.0.0",
+        description="Event-sourced, multi-tenant workflow engine.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    errors.install_error_handlers(app, domain_error_handlers())
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        log.info(
+            "request",
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response
+
+    from api.routes import tenants
+
+    app.include_router(health.router)
+    app.include_router(tenants.router)
+    return app

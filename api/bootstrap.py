@@ -1,0 +1,171 @@
+"""``platinum db upgrade``: roles, event store tables, read-model migrations. Idempotent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from api.database import API_ROLE, SYSTEM_ROLE, ConnInfo, Database, admin_conninfo, database_for
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Event-store tables: one per eventsourcing application (name lower-cased + "_events").
+EVENT_TABLES = ("platform_events", "runs_events")
+
+
+def ensure_roles(admin: ConnInfo, settings: Settings) -> None:
+    """The service's login roles. Neither owns tables; only the system role bypasses RLS."""
+    wanted = {
+        API_ROLE: ("NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE", settings.api_role_password),
+        SYSTEM_ROLE: ("NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE", settings.system_role_password),
+    }
+    with psycopg.connect(admin.conninfo, autocommit=True) as conn:
+        for role, (attrs, password) in wanted.items():
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                try:
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+                except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                    pass  # created by a concurrent upgrade (roles are cluster-wide)
+            stmt = sql.SQL("ALTER ROLE {} LOGIN " + attrs).format(sql.Identifier(role))
+            if password:
+                stmt += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+            try:
+                conn.execute(stmt)
+            except psycopg.errors.InternalError_:
+                pass  # "tuple concurrently updated": another upgrade did the same ALTER
+        conn.execute(
+            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}, {}").format(
+                sql.Identifier(admin.dbname), sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE)
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA public TO {}, {}").format(
+                sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE)
+            )
+        )
+
+
+def create_event_tables(db: Database, settings: Settings, app_classes: Iterable[type]) -> None:
+    """Let the library create its tables (as the owner), once, before any service starts."""
+    env = db.owner.eventsourcing_env(settings, create_table=True)
+    for cls in app_classes:
+        app = cls(env=env)
+        app.close()
+
+
+def create_tracking_tables(db: Database, settings: Settings, names: Iterable[str]) -> list[str]:
+    """The library's tracking tables, one per projection, created by the owner."""
+    from api.services import projection_view
+
+    tables = []
+    for name in names:
+        view = projection_view(settings, db.owner, name, create=True)
+        tables.append(view.tracking_table_name)
+        view.datastore.close()
+    return tables
+
+
+def grant_tracking_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
+    with psycopg.connect(owner.conninfo, autocommit=True) as conn:
+        for table in tables:
+            ident = sql.Identifier(table)
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, sql.Identifier(API_ROLE)))
+            conn.execute(
+                sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
+                    ident, sql.Identifier(SYSTEM_ROLE)
+                )
+            )
+
+
+def harden_event_tables(owner: ConnInfo, tables: Iterable[str] = EVENT_TABLES) -> None:
+    """Events are append-only: a trigger rejects UPDATE/DELETE/TRUNCATE, even for the owner.
+
+    UPDATE stays granted: the library's writer takes LOCK TABLE ... IN EXCLUSIVE MODE, which
+    requires it. The trigger is what makes the table append-only.
+    """
+    roles = sql.SQL("{}, {}").format(sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE))
+    with psycopg.connect(owner.conninfo, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE OR REPLACE FUNCTION platinum_reject_mutation() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+              RAISE EXCEPTION 'table % is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+            END $$
+            """
+        )
+        for table in tables:
+            ident = sql.Identifier(table)
+            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            if not exists or exists[0] is None:
+                continue
+            for name, when in (
+                ("append_only_rows", "BEFORE UPDATE OR DELETE ON {} FOR EACH ROW"),
+                ("append_only_truncate", "BEFORE TRUNCATE ON {} FOR EACH STATEMENT"),
+            ):
+                trig = sql.Identifier(f"{table}_{name}")
+                conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(trig, ident))
+                conn.execute(
+                    sql.SQL("CREATE TRIGGER {} " + when + " EXECUTE FUNCTION platinum_reject_mutation()")
+                    .format(trig, ident)
+                )
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(ident, roles))
+            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(ident, roles))
+            seq = conn.execute(
+                "SELECT pg_get_serial_sequence(%s, 'notification_id')", (table,)
+            ).fetchone()
+            if seq and seq[0]:
+                conn.execute(
+                    sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
+                        sql.SQL(seq[0]), roles
+                    )
+                )
+        # The library's insert function and composite type are used by both roles.
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(roles)
+        )
+
+
+def alembic_config(owner: ConnInfo) -> object:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "api" / "migrations"))
+    cfg.set_main_option(
+        "version_locations",
+        " ".join(
+            str(ROOT / p / "migrations" / "versions") for p in ("api", "projections", "engine")
+        ),
+    )
+    cfg.set_main_option("path_separator", "space")
+    cfg.attributes["conninfo"] = owner
+    return cfg
+
+
+def run_migrations(owner: ConnInfo) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(owner), "heads")  # type: ignore[arg-type]
+
+
+def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:
+    """Bring the database to the current schema. Safe to run again; run it before scaling out."""
+    admin = admin_conninfo(settings)
+    db = database_for(settings, admin)
+    ensure_roles(admin, settings)
+    create_event_tables(db, settings, app_classes)
+    harden_event_tables(admin)
+    run_migrations(admin)
+    from projections.registry import PROJECTIONS
+
+    grant_tracking_tables(admin, create_tracking_tables(db, settings, PROJECTIONS))
+    return db

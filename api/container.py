@@ -1,0 +1,93 @@
+"""The composition root: builds the applications, pools and background services of a process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from api.database import ConnInfo, Database
+from api.readdb import open_pool
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def application_classes() -> list[type]:
+    """Every event-sourced application, one events table each."""
+    from domain.application import Platform
+
+    classes: list[type] = [Platform]
+    try:
+        from domain.runs import Runs
+    except ImportError:  # the runs application arrives with the engine
+        pass
+    else:
+        classes.append(Runs)
+    return classes
+
+
+@dataclass
+class Container:
+    """What one process holds: settings, database credentials, applications and pools."""
+
+    settings: Settings
+    db: Database
+    platform: Any
+    read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]]
+    background: list[Any] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
+        from domain.application import Platform
+
+        conn = role or db.api
+        env = conn.eventsourcing_env(settings)
+        platform = Platform(env=env, **_platform_kwargs())
+        read_pool = open_pool(conn.conninfo, settings.read_pool_size)
+        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool)
+
+    def projection_lag(self) -> dict[str, Any]:
+        """Events behind the head, per projection (empty when none runs here or in the db)."""
+        from projections.status import projection_lag
+
+        with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
+            return projection_lag(conn)
+
+    def wait_projected(self, notification_id: int | None, timeout: float | None = None) -> None:
+        """Read-your-writes: block until the read model has caught up with this event."""
+        if notification_id is None:
+            return
+        from projections.status import wait_for
+
+        wait_for(
+            self.db.system.conninfo,
+            "platform",
+            notification_id,
+            timeout=self.settings.projection_wait_s if timeout is None else timeout,
+        )
+
+    def close(self) -> None:
+        for service in reversed(self.background):
+            service.stop()
+        self.background.clear()
+        self.read_pool.close()
+        self.platform.close()
+
+
+def _platform_kwargs() -> dict[str, Any]:
+    """The domain takes the engine's definition validator through its constructor."""
+    try:
+        from engine.validation import validate_definition
+    except ImportError:
+        return {}
+
+    def validator(definition: dict[str, Any], tenant_id: Any = None) -> list[tuple[str, str]]:
+        return [(p.pointer, p.message) for p in validate_definition(definition)]
+
+    return {"definition_validator": validator}

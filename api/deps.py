@@ -1,0 +1,52 @@
+"""Request dependencies: the container, the acting principal."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from api.container import Container
+from api.errors import ProblemError
+from domain.actor import Actor
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(
+            401, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return token.strip()
+
+
+def request_actor(request: Request, **fields: Any) -> Actor:
+    client = request.client.host if request.client else None
+    return Actor(
+        ip=client,
+        user_agent=request.headers.get("user-agent"),
+        request_id=getattr(request.state, "request_id", None),
+        **fields,
+    )
+
+
+def platform_admin(request: Request, container: ContainerDep) -> Actor:
+    """The deploy-time platform admin credential (``platinum admin-token``)."""
+    token = bearer_token(request)
+    expected = container.settings.resolved_admin_token()
+    if not secrets.compare_digest(token.encode(), expected.encode()):
+        raise ProblemError(401, "The credential is not valid.", headers={"WWW-Authenticate": "Bearer"})
+    return request_actor(request, kind="platform_admin", user_id="platform-admin")
+
+
+PlatformAdmin = Annotated[Actor, Depends(platform_admin)]

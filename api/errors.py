@@ -1,0 +1,137 @@
+"""RFC 9457 problem+json for every error, with a stable ``type`` per kind of problem."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://platinum.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    428: "Precondition required",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+_TYPES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    415: "unsupported-media-type",
+    422: "validation",
+    428: "precondition-required",
+    429: "rate-limited",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ProblemError(Exception):
+    """An HTTP-level problem raised by the API layer itself."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type_ = type_ or _TYPES.get(status, "error")
+        self.errors = errors
+        self.headers = headers
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    type_: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (type_ or _TYPES.get(status, "error")),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where = parts.pop(0)
+        prefix = "" if where == "body" else f"#{where}"
+    else:
+        prefix = ""
+    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    return prefix + ("/" + "/".join(escaped) if escaped else "")
+
+
+def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | None = None) -> None:
+    """One handler per root error class; ``extra`` maps domain/engine errors to handlers."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem(
+            exc.status, exc.detail, type_=exc.type_, errors=exc.errors, headers=exc.headers,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"pointer": _pointer(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        return problem(
+            422, "The request is not valid; see errors.", errors=errors, instance=request.url.path
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        return problem(
+            exc.status_code, detail, headers=getattr(exc, "headers", None),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "An unexpected error occurred.", instance=request.url.path)
+
+    for exc_class, handler in (extra or {}).items():
+        app.add_exception_handler(exc_class, handler)

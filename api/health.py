@@ -1,0 +1,37 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers and the projectors are close to the head."""
+    container = request.app.state.container
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        with container.read_pool.connection() as conn:
+            conn.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+        ok = False
+        checks["database"] = f"error: {type(exc).__name__}"
+    if ok:
+        checks["projections"] = container.projection_lag()
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "checks": checks},
+        status_code=200 if ok else 503,
+    )

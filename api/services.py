@@ -1,0 +1,74 @@
+"""Background services of a process: projectors (and, as they land, workers and dispatchers)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from api.container import Container, application_classes
+from api.database import ConnInfo, Database
+from api.settings import Settings
+from projections.registry import PROJECTIONS
+from projections.runner import ProjectionRunner, ProjectionView
+
+log = logging.getLogger(__name__)
+
+
+def projection_view(settings: Settings, conn: ConnInfo, name: str, *, create: bool = False) -> ProjectionView:
+    env = Environment(name, conn.eventsourcing_env(settings, create_table=create))
+    factory: Any = InfrastructureFactory.construct(env=env)
+    view: ProjectionView = factory.tracking_recorder(ProjectionView)
+    return view
+
+
+def build_projection_runners(
+    settings: Settings, db: Database, *, names: list[str] | None = None
+) -> list[ProjectionRunner]:
+    """One runner per (projection, application) pair, on the system role."""
+    apps = {cls.name.lower(): cls for cls in application_classes()}  # type: ignore[attr-defined]
+    env = db.system.eventsourcing_env(settings)
+    runners = []
+    for name, (projection_cls, app_names) in PROJECTIONS.items():
+        if names and name not in names:
+            continue
+        view = projection_view(settings, db.system, name)
+        for app_name in app_names:
+            if app_name not in apps:
+                continue
+            app = apps[app_name](env=env)
+            runners.append(
+                ProjectionRunner(
+                    app, projection_cls(), view, lock_conninfo=db.system.conninfo
+                )
+            )
+    return runners
+
+
+class _RunnerService:
+    def __init__(self, runners: list[ProjectionRunner]) -> None:
+        self.runners = runners
+
+    def stop(self) -> None:
+        for r in self.runners:
+            r.stop()
+        for r in self.runners:
+            r.app.close()
+
+
+def start_background(
+    container: Container,
+    *,
+    projector: bool = True,
+    worker: bool = True,
+    worker_concurrency: int = 8,
+) -> None:
+    """Start the in-process services the flags ask for; ``container.close()`` stops them."""
+    if projector:
+        runners = build_projection_runners(container.settings, container.db)
+        for r in runners:
+            r.start()
+        container.background.append(_RunnerService(runners))
+    _ = (worker, worker_concurrency)  # workers attach here once the engine's runtime lands
