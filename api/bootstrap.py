@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,23 +25,26 @@ def ensure_roles(admin: ConnInfo, settings: Settings) -> None:
     """The service's login roles. Neither owns tables; only the system role bypasses RLS."""
     wanted = {
         API_ROLE: ("NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE", settings.api_role_password),
-        SYSTEM_ROLE: ("NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE", settings.system_role_password),
+        SYSTEM_ROLE: (
+            "NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE",
+            settings.system_role_password,
+        ),
     }
     with psycopg.connect(admin.conninfo, autocommit=True) as conn:
         for role, (attrs, password) in wanted.items():
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if not exists:
-                try:
+                # A concurrent upgrade may create it first: roles are cluster-wide.
+                with contextlib.suppress(
+                    psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation
+                ):
                     conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-                except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
-                    pass  # created by a concurrent upgrade (roles are cluster-wide)
             stmt = sql.SQL("ALTER ROLE {} LOGIN " + attrs).format(sql.Identifier(role))
             if password:
                 stmt += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
-            try:
+            # "tuple concurrently updated": another upgrade ran the same ALTER at the same time.
+            with contextlib.suppress(psycopg.errors.InternalError_):
                 conn.execute(stmt)
-            except psycopg.errors.InternalError_:
-                pass  # "tuple concurrently updated": another upgrade did the same ALTER
         conn.execute(
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}, {}").format(
                 sql.Identifier(admin.dbname), sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE)
@@ -77,7 +81,9 @@ def grant_tracking_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
     with psycopg.connect(owner.conninfo, autocommit=True) as conn:
         for table in tables:
             ident = sql.Identifier(table)
-            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, sql.Identifier(API_ROLE)))
+            conn.execute(
+                sql.SQL("GRANT SELECT ON {} TO {}").format(ident, sql.Identifier(API_ROLE))
+            )
             conn.execute(
                 sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
                     ident, sql.Identifier(SYSTEM_ROLE)
@@ -115,8 +121,9 @@ def harden_event_tables(owner: ConnInfo, tables: Iterable[str] = EVENT_TABLES) -
                 trig = sql.Identifier(f"{table}_{name}")
                 conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(trig, ident))
                 conn.execute(
-                    sql.SQL("CREATE TRIGGER {} " + when + " EXECUTE FUNCTION platinum_reject_mutation()")
-                    .format(trig, ident)
+                    sql.SQL(
+                        "CREATE TRIGGER {} " + when + " EXECUTE FUNCTION platinum_reject_mutation()"
+                    ).format(trig, ident)
                 )
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(ident, roles))
             conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(ident, roles))
@@ -130,9 +137,7 @@ def harden_event_tables(owner: ConnInfo, tables: Iterable[str] = EVENT_TABLES) -
                     )
                 )
         # The library's insert function and composite type are used by both roles.
-        conn.execute(
-            sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(roles)
-        )
+        conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(roles))
 
 
 def alembic_config(owner: ConnInfo) -> object:

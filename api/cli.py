@@ -10,7 +10,9 @@ import typer
 
 from api.settings import Settings
 
-app = typer.Typer(help="Platinum: event-sourced, multi-tenant workflow engine.", no_args_is_help=True)
+app = typer.Typer(
+    help="Platinum: event-sourced, multi-tenant workflow engine.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema and roles.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -67,17 +69,21 @@ def serve(
     from api.app import create_app
     from api.bootstrap import upgrade
     from api.container import Container, application_classes
+    from api.database import install_sigterm_exit
     from api.services import start_background
 
     settings = _settings()
     _logging(settings.log_level)
+    # uvicorn re-raises the signal it caught after a graceful shutdown; with Python's default
+    # SIGTERM action that would skip atexit, and with it the embedded server's stop.
+    install_sigterm_exit()
     db = upgrade(settings, application_classes())
     container = Container.build(settings, db)
     start_background(
         container, projector=not no_projector, worker=not no_worker, worker_concurrency=workers
     )
     web = create_app(container, own_container=True)
-    where = "embedded PostgreSQL in " + str(settings.data_dir) if settings.embedded else "DATABASE_URL"
+    where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
     typer.echo(f"Platinum on http://{host}:{port}  (database: {where})")
     typer.echo(f"platform admin token: {settings.resolved_admin_token()}")
     sys.stdout.flush()

@@ -23,8 +23,8 @@ def application_classes() -> list[type]:
 
     classes: list[type] = [Platform]
     try:
-        from domain.runs import Runs
-    except ImportError:  # the runs application arrives with the engine
+        from domain.app_runs import Runs  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the runs application arrives with the engine's runtime
         pass
     else:
         classes.append(Runs)
@@ -87,7 +87,7 @@ def _platform_kwargs() -> dict[str, Any]:
     except ImportError:
         return {}
 
-    def validator(definition: dict[str, Any], tenant_id: Any = None) -> list[tuple[str, str]]:
+    def validator(definition: dict[str, Any], _tenant_id: Any = None) -> list[tuple[str, str]]:
         return [(p.pointer, p.message) for p in validate_definition(definition)]
 
     return {"definition_validator": validator}

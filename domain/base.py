@@ -24,6 +24,6 @@ class PlatinumAggregate(Aggregate):
         super().trigger_event(event_class, **kwargs)
 
     @classmethod
-    def _create(cls, event_class: Any, *, id: UUID | None = None, **kwargs: Any) -> Any:  # noqa: A002
+    def _create(cls, event_class: Any, *, id: UUID | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("meta", current_actor().as_meta())
         return super()._create(event_class, id=id, **kwargs)

@@ -46,7 +46,7 @@ class ReadModelProjection:
             curs.execute(f"DELETE FROM {table}")
 
 
-# --- tenants ---------------------------------------------------------------------------------------
+# --- tenants ----------------------------------------------------------------------------
 
 
 @on("Tenant.Created")
@@ -81,10 +81,10 @@ def _tenant_status(curs: Cursor, e: Any) -> None:
 
 @on("Tenant.ConfigSet", "Tenant.ConfigUnset")
 def _tenant_config(curs: Cursor, e: Any) -> None:
+    params: tuple[Any, ...]
     if event_name(e) == "Tenant.ConfigSet":
-        expr, params = "coalesce(config, '{}'::jsonb) || jsonb_build_object(%s, %s)", (
-            e.key, Jsonb(e.value),
-        )
+        expr = "coalesce(config, '{}'::jsonb) || jsonb_build_object(%s, %s)"
+        params = (e.key, Jsonb(e.value))
     else:
         expr, params = "coalesce(config, '{}'::jsonb) - %s", (e.key,)
     curs.execute(

@@ -11,6 +11,7 @@ from psycopg import sql
 # projection name -> (tracking table, applications it follows)
 TRACKED: dict[str, tuple[str, tuple[str, ...]]] = {
     "readmodel": ("readmodel_tracking", ("platform", "runs")),
+    "outbox": ("outbox_tracking", ("platform",)),
 }
 
 

@@ -1,0 +1,77 @@
+"""Tenants: created and managed by the platform admin."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Response, status
+
+from api.deps import ContainerDep, PlatformAdmin, expected_version
+from api.readdb import tenant_tx
+from api.schemas import TenantCreate, TenantCreated, TenantPublic, TenantUpdate, UserBrief
+from domain.actor import acting_as
+from domain.commands import CreateTenant, UpdateTenant
+from domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+
+
+def read_tenant(container: Any, tenant_id: UUID) -> dict[str, Any]:
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        row = conn.execute("SELECT * FROM tenants WHERE id = %s", (tenant_id,)).fetchone()
+    if row is None:
+        raise NotFoundError("tenant", tenant_id)
+    row["status"] = str(row["status"])
+    return row
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantCreated)
+def create_tenant(
+    body: TenantCreate, container: ContainerDep, actor: PlatformAdmin, response: Response
+) -> TenantCreated:
+    """Create a tenant and its first admin user."""
+    with acting_as(actor):
+        created = container.platform.create_tenant(CreateTenant(**body.model_dump()))
+    container.wait_projected(container.platform.recorder.max_notification_id())
+    tenant = created.tenant
+    response.headers["Location"] = f"/v1/tenants/{tenant.id}"
+    response.headers["ETag"] = f'"{tenant.version}"'
+    admin = created.admin
+    return TenantCreated(
+        **read_tenant(container, tenant.id),
+        admin=UserBrief(id=admin.id, email=admin.email, name=admin.name, role=admin.role)
+        if admin
+        else None,
+    )
+
+
+@router.get("/{tenant_id}", response_model=TenantPublic)
+def get_tenant(
+    tenant_id: UUID, container: ContainerDep, _actor: PlatformAdmin, response: Response
+) -> TenantPublic:
+    """Read a tenant."""
+    row = read_tenant(container, tenant_id)
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return TenantPublic(**row)
+
+
+@router.patch("/{tenant_id}", response_model=TenantPublic)
+def update_tenant(
+    tenant_id: UUID,
+    body: TenantUpdate,
+    container: ContainerDep,
+    actor: PlatformAdmin,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> TenantPublic:
+    """Change name, config, billing_info or status (``suspended`` blocks logins and new runs)."""
+    expected = expected_version(if_match)
+    with acting_as(actor):
+        container.platform.update_tenant(
+            UpdateTenant(tenant_id=tenant_id, expected_version=expected, **body.model_dump())
+        )
+    container.wait_projected(container.platform.recorder.max_notification_id())
+    row = read_tenant(container, tenant_id)
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return TenantPublic(**row)

@@ -1,0 +1,111 @@
+"""Shared plumbing of the ``Platform`` application: loading, fencing, saving, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import EnvType
+
+from domain.base import PlatinumAggregate
+from domain.errors import ConflictError, NotFoundError, Problem, StaleVersionError
+from domain.index import UniqueKey
+
+A = TypeVar("A", bound=PlatinumAggregate)
+
+DefinitionValidator = Callable[[dict[str, Any], UUID], list[Problem]]
+"""Checks a workflow definition for a tenant; returns (pointer, message) problems.
+
+Pointers are relative to the definition; the domain prefixes them with ``/definition``.
+"""
+
+Clock = Callable[[], datetime]
+
+
+def no_definition_rules(definition: dict[str, Any], tenant_id: UUID) -> list[Problem]:  # noqa: ARG001
+    """Default validator: accepts any JSON object (the engine supplies the real rules)."""
+    return []
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PlatformBase(Application[UUID]):
+    """Helpers for the command mixins; not an application on its own."""
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        definition_validator: DefinitionValidator | None = None,
+        password_hasher: PasswordHasher | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.definition_validator = definition_validator or no_definition_rules
+        # argon2id with the library's RFC 9106 defaults; tests pass a cheap hasher
+        self.password_hasher = password_hasher or PasswordHasher()
+        self.clock = clock or utc_now
+        self._dummy_hash: str | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def _load(self, cls: type[A], aggregate_id: UUID, resource_type: str) -> A:
+        """Load an aggregate of ``cls``; a missing id or another type is NotFound."""
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(resource_type, aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(resource_type, aggregate_id)
+        return aggregate
+
+    def _load_scoped(
+        self, cls: type[A], tenant_id: UUID, aggregate_id: UUID, resource_type: str
+    ) -> A:
+        """Load a tenant-scoped aggregate; another tenant's is reported exactly as missing."""
+        aggregate = self._load(cls, aggregate_id, resource_type)
+        if getattr(aggregate, "tenant_id", None) != tenant_id:
+            raise NotFoundError(resource_type, aggregate_id)
+        return aggregate
+
+    def _find_index(self, key_id: UUID) -> UniqueKey | None:
+        try:
+            index: Any = self.repository.get(key_id)
+        except AggregateNotFoundError:
+            return None
+        return index if isinstance(index, UniqueKey) else None
+
+    def _save(self, *aggregates: PlatinumAggregate, conflict: ConflictError | None = None) -> None:
+        """Save atomically; a version clash (duplicate key or concurrent write) -> Conflict."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise (conflict or ConflictError("concurrent write, retry the request")) from None
+
+    @staticmethod
+    def _check_version(
+        aggregate: PlatinumAggregate, expected: int | None, resource_type: str
+    ) -> None:
+        if expected is not None and expected != aggregate.version:
+            raise StaleVersionError(resource_type, aggregate.id, expected, aggregate.version)
+
+    def _verify_password(self, password_hash: str | None, password: str) -> bool:
+        """argon2 verify; without a hash, verify against a dummy so timing stays uniform."""
+        if password_hash is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = self.password_hasher.hash("platinum-timing-dummy")
+            password_hash = self._dummy_hash
+            password = password + "\x00"  # can never match the dummy
+        try:
+            return self.password_hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False

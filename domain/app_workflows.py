@@ -1,0 +1,95 @@
+"""Commands and queries for workflows and their definition versions."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain import validators as v
+from domain.app_base import PlatformBase
+from domain.commands import CreateWorkflow, UpdateDefinition
+from domain.errors import Problem, ValidationError
+from domain.workflows import Workflow
+
+
+def _under_definition(pointer: str) -> str:
+    if not pointer:
+        return "/definition"
+    return "/definition" + (pointer if pointer.startswith("/") else "/" + pointer)
+
+
+class WorkflowCommands(PlatformBase):
+    """Workflows: drafts, new definition versions and the status lifecycle."""
+
+    def validate_definition(self, tenant_id: UUID, definition: Any) -> list[Problem]:
+        """Problems with a definition, pointers under ``/definition``; [] means valid."""
+        try:
+            checked = v.json_object(definition, "/definition")
+        except ValidationError as e:
+            return e.problems
+        return [
+            (_under_definition(pointer), message)
+            for pointer, message in self.definition_validator(checked, tenant_id)
+        ]
+
+    def _checked_definition(self, tenant_id: UUID, definition: Any, c: v.Checks) -> Any:
+        problems = self.validate_definition(tenant_id, definition)
+        c.extend(problems)
+        return definition
+
+    def create_workflow(self, cmd: CreateWorkflow) -> Workflow:
+        """A new draft workflow at definition version 1."""
+        c = v.Checks()
+        name = c.run(v.name, cmd.name, "/name")
+        definition = self._checked_definition(cmd.tenant_id, cmd.definition, c)
+        c.done()
+        workflow = Workflow(
+            tenant_id=cmd.tenant_id,
+            name=name,
+            definition=v.json_object(definition, "/definition"),
+            created_by=cmd.created_by,
+            created_at=self.now(),
+        )
+        self._save(workflow)
+        return workflow
+
+    def get_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+        return self._load_scoped(Workflow, tenant_id, workflow_id, "workflow")
+
+    def update_definition(self, cmd: UpdateDefinition) -> Workflow:
+        """Append a definition version; ``expected_version`` (If-Match) must be current."""
+        workflow = self.get_workflow(cmd.tenant_id, cmd.workflow_id)
+        self._check_version(workflow, cmd.expected_version, "workflow")
+        c = v.Checks()
+        definition = self._checked_definition(cmd.tenant_id, cmd.definition, c)
+        c.done()
+        workflow.update_definition(
+            v.json_object(definition, "/definition"), updated_by=cmd.updated_by, at=self.now()
+        )
+        self._save(workflow)
+        return workflow
+
+    def rename_workflow(self, tenant_id: UUID, workflow_id: UUID, name: str) -> Workflow:
+        checked = v.name(name, "/name")
+        workflow = self.get_workflow(tenant_id, workflow_id)
+        workflow.rename(checked)
+        self._save(workflow)
+        return workflow
+
+    def activate_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+        workflow = self.get_workflow(tenant_id, workflow_id)
+        workflow.activate()
+        self._save(workflow)
+        return workflow
+
+    def pause_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+        workflow = self.get_workflow(tenant_id, workflow_id)
+        workflow.pause()
+        self._save(workflow)
+        return workflow
+
+    def archive_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+        workflow = self.get_workflow(tenant_id, workflow_id)
+        workflow.archive()
+        self._save(workflow)
+        return workflow

@@ -1,0 +1,147 @@
+"""The workflow definition language (v1): pydantic models, loading, and the published JSON Schema.
+
+The models describe the *shape* of a definition. Cross-field rules (unique ids, known needs, an
+acyclic graph, expressions that parse and reference known names) live in `engine.validation`, so
+that every problem can be reported at once with a JSON Pointer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+STEP_ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+BUILTIN_KINDS: tuple[str, ...] = ("noop", "transform", "http", "notify", "wait", "approval", "fail")
+SKILL_PREFIX = "skill:"
+SKILL_NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,62}$"
+USES_PATTERN = (
+    r"^(noop|transform|http|notify|wait|approval|fail|skill:[a-z][a-z0-9_.-]{0,62}(@[^\s@]+)?)$"
+)
+SCHEMA_PATH = Path(__file__).parent / "schema" / "workflow-definition.json"
+SCHEMA_ID = "/v1/schemas/workflow-definition"
+
+StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN)]
+Trigger = Literal["all_success", "any_success", "all_done"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetryPolicy(_Model):
+    """How a failed attempt is retried. Delay n = min(max, initial * multiplier**(n-1))."""
+
+    max_attempts: int = Field(
+        default=1, ge=1, le=100, description="Attempts in all, the first included."
+    )
+    initial_interval_s: float = Field(default=1.0, ge=0, le=86_400)
+    multiplier: float = Field(default=2.0, ge=1, le=100)
+    max_interval_s: float = Field(default=300.0, ge=0, le=86_400)
+    jitter: bool = Field(default=True, description="Scale each delay by a factor in [0.5, 1).")
+    retry_on: list[str] | None = Field(
+        default=None,
+        description="Error kinds to retry. Unset: retry what the step kind reports as retryable.",
+    )
+
+
+class Defaults(_Model):
+    """Step settings applied where a step does not set its own."""
+
+    timeout_s: float | None = Field(default=None, gt=0, le=31_536_000)
+    retry: RetryPolicy | None = None
+
+
+class Step(_Model):
+    """One node of the workflow graph."""
+
+    id: StepId
+    uses: str = Field(
+        description="A built-in kind or `skill:<name>[@<semver range>]`.",
+        json_schema_extra={"pattern": USES_PATTERN},
+    )
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    needs: list[StepId] = Field(default_factory=list)
+    if_: str | None = Field(default=None, alias="if", description="A CEL boolean expression.")
+    trigger: Trigger = "all_success"
+    with_: Any = Field(default=None, alias="with", description="The step input; templates allowed.")
+    foreach: str | None = Field(default=None, description="An expression giving a list.")
+    max_parallel: int | None = Field(default=None, ge=1, le=1000)
+    retry: RetryPolicy | None = None
+    timeout_s: float | None = Field(default=None, gt=0, le=31_536_000)
+    continue_on_error: bool = False
+
+
+class Definition(_Model):
+    """A workflow definition (v1)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    input_schema: dict[str, Any] | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    steps: list[Step] = Field(min_length=1, max_length=500)
+    output: Any = None
+
+
+def effective_retry(definition: Definition, step: Step) -> RetryPolicy:
+    """The step's retry policy: its own fields over the defaults' fields over the built-in ones."""
+    fields: dict[str, Any] = {}
+    for policy in (definition.defaults.retry, step.retry):
+        if policy is not None:
+            fields.update({name: getattr(policy, name) for name in policy.model_fields_set})
+    return RetryPolicy(**fields)
+
+
+def effective_timeout(definition: Definition, step: Step) -> float | None:
+    """The step's per-attempt timeout in seconds, or None for no timeout."""
+    return step.timeout_s if step.timeout_s is not None else definition.defaults.timeout_s
+
+
+def load_definition_text(text: str) -> Any:
+    """Parse a definition submitted as JSON or YAML; the result is plain JSON data (not validated).
+
+    YAML is read with the safe loader; values YAML has but JSON lacks (dates) become strings.
+    Raises ValueError with the parser's message when the text is neither.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"the definition is neither JSON nor YAML: {e}") from None
+    # Round-trip so that YAML-only values (dates, non-string keys) become JSON values.
+    return json.loads(json.dumps(data, default=str))
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """A stable content hash of a definition: sha256 of its canonical JSON."""
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def definition_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a definition, as generated from the models."""
+    schema = Definition.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Platinum workflow definition (v1)",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def published_json_schema() -> dict[str, Any]:
+    """The schema file shipped in `engine/schema/` (kept equal to the generated one by a test)."""
+    data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return data
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates the shipped schema file
+    SCHEMA_PATH.write_text(json.dumps(definition_json_schema(), indent=2) + "\n")

@@ -1,0 +1,87 @@
+"""Fixtures for domain unit tests: an in-memory Platform with a cheap hasher and a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+from argon2 import PasswordHasher, profiles
+
+from domain.application import Platform, TenantWithAdmin
+from domain.commands import CreateTenant, RegisterUser
+from domain.users import User
+
+# in-memory store whatever the shell exports; the prefixed name beats unprefixed ones
+IN_MEMORY = {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"}
+CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+PASSWORD = "correct horse battery"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+MakeApp = Callable[..., Platform]
+
+
+@pytest.fixture
+def make_app(clock: FakeClock) -> MakeApp:
+    """Build a Platform on the in-memory store; ``env`` adds settings (e.g. a cipher)."""
+
+    def make(env: dict[str, str] | None = None, **kwargs: Any) -> Platform:
+        kwargs.setdefault("password_hasher", CHEAP_HASHER)
+        return Platform({**IN_MEMORY, **(env or {})}, clock=clock, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Platform:
+    return make_app()
+
+
+@pytest.fixture
+def stored(app: Platform) -> Callable[[], int]:
+    """How many events ``app`` has recorded (to prove a rejection stores nothing)."""
+    return lambda: app.recorder.max_notification_id() or 0
+
+
+@pytest.fixture
+def acme(app: Platform) -> TenantWithAdmin:
+    return app.create_tenant(
+        CreateTenant(
+            name="Acme Ltd", slug="acme", admin_email="Boss@Acme.io", admin_password=PASSWORD
+        )
+    )
+
+
+@pytest.fixture
+def tenant_id(acme: TenantWithAdmin) -> UUID:
+    return acme.tenant.id
+
+
+@pytest.fixture
+def user(app: Platform, tenant_id: UUID) -> User:
+    return app.register_user(
+        RegisterUser(tenant_id=tenant_id, email="ann@acme.io", name="Ann", password=PASSWORD)
+    )
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
