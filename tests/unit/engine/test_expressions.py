@@ -28,7 +28,10 @@ def test_a_whole_string_template_gives_the_value_with_its_type():
 
 
 def test_a_template_inside_text_is_interpolated():
-    assert render("Hi ${{ input.name }}, order ${{ steps.fetch.output.body.id }}") == "Hi Ada, order o1"
+    assert (
+        render("Hi ${{ input.name }}, order ${{ steps.fetch.output.body.id }}")
+        == "Hi Ada, order o1"
+    )
 
 
 def test_non_string_values_are_interpolated_as_compact_json():
@@ -45,7 +48,9 @@ def test_templates_nest_in_objects_and_lists_and_leave_constants_alone():
 
 
 def test_item_and_index_are_in_scope_for_a_foreach_item():
-    assert render({"i": "${{ index }}", "v": "${{ item.sku }}"}, SCOPE.with_item({"sku": "k"}, 2)) == {
+    assert render(
+        {"i": "${{ index }}", "v": "${{ item.sku }}"}, SCOPE.with_item({"sku": "k"}, 2)
+    ) == {
         "i": 2,
         "v": "k",
     }

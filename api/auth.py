@@ -1,0 +1,136 @@
+"""Who is calling: a login session token, an API key, or the platform admin token.
+
+Every route declares the permission it needs with ``require("perm")``; the role → permission
+matrix is ``domain.permissions.PERMISSIONS`` (one place in code, one table in docs/events.md).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+
+from api.deps import ContainerDep, bearer_token, request_actor
+from api.errors import ProblemError
+from domain.actor import Actor
+from domain.errors import AuthenticationError
+from domain.permissions import permissions_for_role
+
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    kind: str  # "user", "api_key" or "platform_admin"
+    tenant_id: UUID | None
+    user_id: UUID | None
+    api_key_id: UUID | None
+    role: str
+    permissions: frozenset[str]
+    actor: Actor
+    token: str = field(repr=False, default="")
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @property
+    def subject(self) -> str:
+        return str(self.user_id or self.api_key_id or "platform-admin")
+
+
+def _unauthorized() -> ProblemError:
+    return ProblemError(401, "The credential is missing, invalid or expired.", headers=UNAUTHORIZED)
+
+
+def authenticate(request: Request, container: ContainerDep) -> Principal:
+    """Resolve the bearer token; any failure is the same 401."""
+    token = bearer_token(request)
+    platform = container.platform
+    admin_token = container.settings.resolved_admin_token()
+    if secrets.compare_digest(token.encode(), admin_token.encode()):
+        return Principal(
+            kind="platform_admin",
+            tenant_id=None,
+            user_id=None,
+            api_key_id=None,
+            role="platform_admin",
+            permissions=frozenset(),
+            actor=request_actor(request, kind="platform_admin", user_id="platform-admin"),
+            token=token,
+        )
+    try:
+        _session, user = platform.resolve_session(token)
+    except AuthenticationError:
+        pass
+    else:
+        tenant = platform.get_tenant(user.tenant_id)
+        if not tenant.is_active:
+            raise _unauthorized()
+        return Principal(
+            kind="user",
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            api_key_id=None,
+            role=user.role,
+            permissions=platform.effective_permissions(user),
+            actor=request_actor(
+                request, kind="user", user_id=str(user.id), tenant_id=str(user.tenant_id)
+            ),
+            token=token,
+        )
+    try:
+        key = platform.resolve_api_key(token)
+    except AuthenticationError:
+        raise _unauthorized() from None
+    tenant = platform.get_tenant(key.tenant_id)
+    if not tenant.is_active:
+        raise _unauthorized()
+    return Principal(
+        kind="api_key",
+        tenant_id=key.tenant_id,
+        user_id=None,
+        api_key_id=key.id,
+        role=key.role,
+        permissions=permissions_for_role(key.role),
+        actor=request_actor(
+            request, kind="api_key", user_id=f"api-key:{key.id}", tenant_id=str(key.tenant_id)
+        ),
+        token=token,
+    )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require(permission: str) -> Callable[..., Principal]:
+    """A dependency: the caller must be a tenant principal holding ``permission`` (else 403)."""
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.tenant_id is None or not principal.can(permission):
+            raise ProblemError(403, f"This action needs the permission {permission!r}.")
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def require_platform_admin(principal: CurrentPrincipal) -> Principal:
+    if principal.kind != "platform_admin":
+        raise ProblemError(403, "This action needs the platform admin credential.")
+    return principal
+
+
+PlatformAdminPrincipal = Annotated[Principal, Depends(require_platform_admin)]
+
+
+def tenant_of(principal: Principal) -> UUID:
+    assert principal.tenant_id is not None
+    return principal.tenant_id
+
+
