@@ -56,8 +56,20 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         )
         return response
 
-    from api.routes import tenants
+    from api import metrics
+    from api.routes import api_keys, config, me, roles, sessions, tenants, users
 
     app.include_router(health.router)
     app.include_router(tenants.router)
+    app.include_router(sessions.router)
+    app.include_router(me.router)
+    app.include_router(api_keys.router)
+    app.include_router(users.router)
+    app.include_router(roles.router)
+    app.include_router(config.router)
+    from api.routes import workflows
+
+    app.include_router(workflows.router)
+    app.include_router(workflows.schemas_router)
+    metrics.install(app)  # request metrics middleware + GET /metrics
     return app

@@ -9,7 +9,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -65,12 +66,12 @@ def authenticate(request: Request, container: ContainerDep) -> Principal:
             token=token,
         )
     try:
-        _session, user = platform.resolve_session(token)
+        session, user = platform.resolve_session(token)
     except AuthenticationError:
         pass
     else:
         tenant = platform.get_tenant(user.tenant_id)
-        if not tenant.is_active:
+        if not tenant.is_active or password_changed_since(platform, user.id, session.created_on):
             raise _unauthorized()
         return Principal(
             kind="user",
@@ -105,6 +106,30 @@ def authenticate(request: Request, container: ContainerDep) -> Principal:
     )
 
 
+def password_changed_since(platform: Any, user_id: UUID, since: datetime) -> bool:
+    """Whether the user's password changed after ``since`` (a session's start).
+
+    The domain's ``resolve_session`` checks expiry, revocation and the user's status but not
+    password changes, so a session opened before a password change is refused here. The
+    user's events are read newest first, a page at a time, stopping at the first one older
+    than the session: only events since the login are read.
+    """
+    store = platform.repository.event_store
+    lte: int | None = None
+    while True:
+        page = list(store.get(user_id, desc=True, limit=_EVENT_PAGE, lte=lte))
+        for event in page:
+            if event.timestamp <= since:
+                return False
+            if type(event).__name__ == "PasswordChanged":
+                return True
+        if len(page) < _EVENT_PAGE:
+            return False
+        lte = page[-1].originator_version - 1
+
+
+_EVENT_PAGE = 20
+
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
@@ -120,10 +145,32 @@ def require(permission: str) -> Callable[..., Principal]:
     return dependency
 
 
+PLATFORM_ADMIN = "platform:admin"
+"""Pseudo-permission of the deploy-time platform admin credential (not a tenant role's)."""
+
+
 def require_platform_admin(principal: CurrentPrincipal) -> Principal:
+    """A dependency: the caller must be the platform admin (a tenant credential gets 403)."""
     if principal.kind != "platform_admin":
         raise ProblemError(403, "This action needs the platform admin credential.")
     return principal
+
+
+require_platform_admin.permission = PLATFORM_ADMIN  # type: ignore[attr-defined]
+
+
+def require_user(permission: str) -> Callable[..., Principal]:
+    """Like ``require`` but the caller must be a user session (an API key is 403)."""
+    inner = require(permission)
+
+    def dependency(principal: Annotated[Principal, Depends(inner)]) -> Principal:
+        if principal.kind != "user":
+            raise ProblemError(403, "This action needs a user session, not an API key.")
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.user_only = True  # type: ignore[attr-defined]
+    return dependency
 
 
 PlatformAdminPrincipal = Annotated[Principal, Depends(require_platform_admin)]

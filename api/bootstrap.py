@@ -17,8 +17,12 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Event-store tables: one per eventsourcing application (name lower-cased + "_events").
-EVENT_TABLES = ("platform_events", "runs_events")
+
+
+def event_tables(app_classes: Iterable[type]) -> list[str]:
+    """The library's events table per application (its name lower-cased + ``_events``)."""
+    return [f"{cls.name.lower()}_events" for cls in app_classes]  # type: ignore[attr-defined]
+SNAPSHOT_TABLES = ("platform_snapshots", "runs_snapshots")
 
 
 def ensure_roles(admin: ConnInfo, settings: Settings) -> None:
@@ -91,7 +95,7 @@ def grant_tracking_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
             )
 
 
-def harden_event_tables(owner: ConnInfo, tables: Iterable[str] = EVENT_TABLES) -> None:
+def harden_event_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
     """Events are append-only: a trigger rejects UPDATE/DELETE/TRUNCATE, even for the owner.
 
     UPDATE stays granted: the library's writer takes LOCK TABLE ... IN EXCLUSIVE MODE, which
@@ -140,6 +144,20 @@ def harden_event_tables(owner: ConnInfo, tables: Iterable[str] = EVENT_TABLES) -
         conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(roles))
 
 
+def grant_snapshot_tables(owner: ConnInfo, tables: Iterable[str] = SNAPSHOT_TABLES) -> None:
+    """Snapshot tables (apps with ``snapshotting_intervals``): both roles read and write them."""
+    roles = sql.SQL("{}, {}").format(sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE))
+    with psycopg.connect(owner.conninfo, autocommit=True) as conn:
+        for table in tables:
+            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            if exists and exists[0] is not None:
+                conn.execute(
+                    sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
+                        sql.Identifier(table), roles
+                    )
+                )
+
+
 def alembic_config(owner: ConnInfo) -> object:
     from alembic.config import Config
 
@@ -167,8 +185,10 @@ def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:
     admin = admin_conninfo(settings)
     db = database_for(settings, admin)
     ensure_roles(admin, settings)
+    app_classes = list(app_classes)
     create_event_tables(db, settings, app_classes)
-    harden_event_tables(admin)
+    harden_event_tables(admin, event_tables(app_classes))
+    grant_snapshot_tables(admin)
     run_migrations(admin)
     from projections.registry import PROJECTIONS
 

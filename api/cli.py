@@ -116,6 +116,56 @@ def project() -> None:
         container.close()
 
 
+@app.command("dispatch")
+def dispatch(
+    concurrency: Annotated[int, typer.Option(help="Messages in flight at once.")] = 4,
+    batch_size: Annotated[int, typer.Option(help="Outbox rows claimed per batch.")] = 20,
+    lease_seconds: Annotated[float, typer.Option(help="Lease on claimed rows.")] = 30.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts before giving up.")] = 8,
+    backoff_seconds: Annotated[float, typer.Option(help="First retry delay (doubles).")] = 2.0,
+    rate: Annotated[float, typer.Option(help="Default messages/s per tenant.")] = 20.0,
+    burst: Annotated[int, typer.Option(help="Default burst per tenant.")] = 40,
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Serve only this tenant id (repeatable).")
+    ] = None,
+) -> None:
+    """Deliver queued notifications (email, SMS, push, Slack, Discord) until stopped."""
+    import signal
+    import threading
+    from uuid import UUID
+
+    from api.bootstrap import upgrade
+    from api.container import application_classes
+    from api.database import install_sigterm_exit
+    from api.services import build_dispatcher
+    from engine.delivery import DispatcherConfig
+
+    settings = _settings()
+    _logging(settings.log_level)
+    install_sigterm_exit()
+    db = upgrade(settings, application_classes()) if settings.embedded else _db(settings)
+    config = DispatcherConfig(
+        concurrency=concurrency,
+        batch_size=batch_size,
+        lease_s=lease_seconds,
+        max_attempts=max_attempts,
+        backoff_base_s=backoff_seconds,
+        rate_per_second=rate,
+        rate_burst=burst,
+        only_tenants=frozenset(UUID(t) for t in tenant) if tenant else None,
+    )
+    dispatcher = build_dispatcher(settings, db, config).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            if not dispatcher.running:
+                raise fail(f"dispatcher stopped: {dispatcher.error!r}")
+    finally:
+        dispatcher.stop()
+        dispatcher.app.close()
+
+
 @projections_app.command("rebuild")
 def projections_rebuild(
     name: Annotated[str | None, typer.Argument(help="Projection name; all when omitted.")] = None,

@@ -47,6 +47,24 @@ def build_projection_runners(
     return runners
 
 
+def build_dispatcher(settings: Settings, db: Database, config: Any = None) -> Any:
+    """A notification dispatcher on the system role (``engine.delivery.Dispatcher``)."""
+    from domain.application import Platform
+    from engine.delivery import Dispatcher
+
+    app = Platform(env=db.system.eventsourcing_env(settings))
+    return Dispatcher(app, db.system.conninfo, config)
+
+
+class _DispatcherService:
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.dispatcher.app.close()
+
+
 class _RunnerService:
     def __init__(self, runners: list[ProjectionRunner]) -> None:
         self.runners = runners
@@ -64,6 +82,7 @@ def start_background(
     projector: bool = True,
     worker: bool = True,
     worker_concurrency: int = 8,
+    dispatcher: bool = True,
 ) -> None:
     """Start the in-process services the flags ask for; ``container.close()`` stops them."""
     if projector:
@@ -72,3 +91,6 @@ def start_background(
             r.start()
         container.background.append(_RunnerService(runners))
     _ = (worker, worker_concurrency)  # workers attach here once the engine's runtime lands
+    if dispatcher:
+        service = build_dispatcher(container.settings, container.db).start()
+        container.background.append(_DispatcherService(service))

@@ -484,7 +484,7 @@ class Run(PlatinumAggregate):
     def expand_foreach(self, step_id: str, items: list[Any]) -> None:
         """A foreach step is now running over `items` (each becomes a pending item slot)."""
         self._active_slot(step_id, None, {StepStatus.PENDING})
-        if (problem := _too_large(items, "the foreach list")) is not None:
+        if (problem := _too_large(items, "the foreach items")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=None, attempt=1,
                 error_kind=problem[0], message=problem[1], retryable=False,

@@ -49,7 +49,14 @@ _STEP_ID = re.compile(STEP_ID_PATTERN)
 _SKILL_NAME = re.compile(SKILL_NAME_PATTERN)
 _RANGE = re.compile(r"^[0-9A-Za-z.*^~<>=!,| +-]{1,100}$")
 _RUN_FIELD = re.compile(r"(?<![\w.])run\s*\.\s*([A-Za-z_]\w*)")
-_NEVER_RETRIED = ("expression", "rejected", "invalid_output", "output_too_large", "input_too_large")
+_NEVER_RETRIED = (
+    "expression",
+    "rejected",
+    "invalid_output",
+    "output_too_large",
+    "input_too_large",
+    "items_too_large",
+)
 
 
 class Problem(NamedTuple):

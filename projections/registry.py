@@ -1,13 +1,18 @@
-"""Every projection, and the applications each follows."""
+"""Every projection, and the applications each follows (by application name)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from projections.outbox import OutboxProjection
+from projections.audit import AuditProjection
 from projections.readmodel import ReadModelProjection
 
 PROJECTIONS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "readmodel": (ReadModelProjection, ("platform", "runs")),
-    "outbox": (OutboxProjection, ("platform",)),
+    "audit": (AuditProjection, ("platform", "runs")),
 }
+
+
+def tracking_table(name: str) -> str:
+    """The library's tracking table of a projection (``<name>_tracking``)."""
+    return f"{name.lower()}_tracking"

@@ -34,31 +34,76 @@ class BatchProjection(Protocol):
 
     def apply(self, curs: Cursor, events: Sequence[tuple[Any, Tracking]]) -> None: ...
 
-    def reset(self, curs: Cursor) -> None:
-        """Delete everything this projection wrote (before a rebuild)."""
+    def reset(self, curs: Cursor, application_name: str) -> bool:
+        """Delete what this projection wrote from ``application_name``'s events (before a
+        rebuild); return False to keep the rows and the position (an append-only view)."""
+        ...
+
+
+class StalePositionError(Exception):
+    """Another runner (or a rebuild) moved this projection's position meanwhile."""
+
+    def __init__(self, projection: str, application: str, expected: int, actual: int) -> None:
+        self.projection, self.application = projection, application
+        self.expected, self.actual = expected, actual
+        super().__init__(
+            f"projection {projection} of {application}: expected position {expected},"
+            f" found {actual}"
+        )
+
+
+# Transaction-level advisory locks use the two-int key space, which never overlaps the
+# one-bigint key space of the runners' session-level leadership locks.
+_XACT_LOCK_CLASS = 0x504C4154  # "PLAT"
+
+
+def _xact_lock_key(projection: str, application_name: str) -> int:
+    return zlib.crc32(f"{projection}:{application_name}".encode()) - 2**31
 
 
 class ProjectionView(PostgresTrackingRecorder):
     """The library's tracking recorder, with one transaction spanning rows and tracking."""
 
+    def _serialize(self, curs: Cursor, projection: BatchProjection, app: str) -> int:
+        """Serialize writers of (projection, app) and return the position inside the lock."""
+        curs.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            (_XACT_LOCK_CLASS, _xact_lock_key(projection.name, app)),
+        )
+        return self._max_tracking_id(app, curs) or 0
+
     def write_batch(
         self, projection: BatchProjection, events: Sequence[tuple[Any, Tracking]]
     ) -> None:
+        """Apply ``events`` and record the last one's position, atomically.
+
+        Raises StalePositionError (and writes nothing) unless the batch starts right after
+        the recorded position: a batch is applied once, whoever else runs.
+        """
+        app = events[0][1].application_name
+        first = events[0][1].notification_id
         with self.datastore.transaction(commit=True) as curs:
+            position = self._serialize(curs, projection, app)
+            if position >= first:
+                raise StalePositionError(projection.name, app, first - 1, position)
             projection.apply(curs, events)
             self._insert_tracking(curs, events[-1][1])
 
-    def reset(self, projection: BatchProjection, application_name: str) -> None:
+    def reset(self, projection: BatchProjection, application_name: str) -> bool:
+        """Forget what ``projection`` derived from ``application_name`` (one transaction)."""
         from psycopg import sql
 
         with self.datastore.transaction(commit=True) as curs:
-            projection.reset(curs)
+            self._serialize(curs, projection, application_name)
+            if not projection.reset(curs, application_name):
+                return False
             curs.execute(
                 sql.SQL("DELETE FROM {} WHERE application_name = %s").format(
                     sql.Identifier(self.tracking_table_name)
                 ),
                 (application_name,),
             )
+        return True
 
 
 class ProjectionRunner:
@@ -106,7 +151,11 @@ class ProjectionRunner:
             (self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id))
             for n in notifications
         ]
-        self.view.write_batch(self.projection, batch)
+        try:
+            self.view.write_batch(self.projection, batch)
+        except StalePositionError as exc:
+            log.info("%s; re-reading", exc)
+            return 0
         if self.on_batch:
             self.on_batch(len(batch))
         return len(batch)
@@ -114,35 +163,54 @@ class ProjectionRunner:
     def catch_up(self) -> int:
         """Apply every event up to the head; returns how many."""
         total = 0
-        while n := self.run_once():
-            total += n
+        while self.position() < self.head():
+            total += self.run_once()
         return total
 
     def rebuild(self) -> int:
-        self.view.reset(self.projection, self.app.name)
+        """Reset and re-apply every event. An append-only projection keeps its rows and
+        position (see ``projections.audit``) and only catches up."""
+        if not self.view.reset(self.projection, self.app.name):
+            log.warning(
+                "projection %s is append-only: kept as is (its owner may reset it)",
+                self.projection.name,
+            )
         return self.catch_up()
 
+    def _acquire_leadership(self) -> psycopg.Connection[Any] | None:
+        """Block (until stopped) on this projection's session-level advisory lock."""
+        if not self.lock_conninfo:
+            return None
+        lock_conn = psycopg.connect(self.lock_conninfo, autocommit=True)
+        while not self._stop.is_set():
+            row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,)).fetchone()
+            if row and row[0]:
+                return lock_conn
+            self._stop.wait(1.0)
+        lock_conn.close()
+        return None
+
     def _loop(self) -> None:
-        lock_conn = None
-        try:
-            if self.lock_conninfo:
-                lock_conn = psycopg.connect(self.lock_conninfo, autocommit=True)
+        delay = self.idle_wait_s
+        while not self._stop.is_set():
+            lock_conn = None
+            try:
+                lock_conn = self._acquire_leadership()
                 while not self._stop.is_set():
-                    row = lock_conn.execute(
-                        "SELECT pg_try_advisory_lock(%s)", (self.lock_key,)
-                    ).fetchone()
-                    if row and row[0]:
-                        break
-                    self._stop.wait(1.0)
-            while not self._stop.is_set():
-                if not self.run_once():
-                    self._stop.wait(self.idle_wait_s)
-        except BaseException as exc:
-            self.error = exc
-            log.exception("projection %s stopped on error", self.projection.name)
-        finally:
-            if lock_conn is not None:
-                lock_conn.close()
+                    if not self.run_once():
+                        self._stop.wait(self.idle_wait_s)
+                    delay = self.idle_wait_s
+                    self.error = None
+            except Exception as exc:
+                # keep going: a lost connection heals; a failing event shows up as lag
+                self.error = exc
+                log.exception("projection %s of %s failed; retrying in %.1fs",
+                              self.projection.name, self.app.name, delay)
+                self._stop.wait(delay)
+                delay = min(max(delay * 2, 0.5), 30.0)
+            finally:
+                if lock_conn is not None:
+                    lock_conn.close()
 
     def start(self) -> ProjectionRunner:
         self._thread = threading.Thread(

@@ -90,7 +90,7 @@ def container(settings, db):  # type: ignore[no-untyped-def]
     from api.services import start_background
 
     c = Container.build(settings, db)
-    start_background(c, projector=True, worker=False)
+    start_background(c, projector=True, worker=False, dispatcher=False)
     yield c
     c.close()
 

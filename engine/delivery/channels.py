@@ -154,7 +154,8 @@ class HttpChannel:
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 400:
-            raise PermanentDeliveryError(f"{self.name}: HTTP {status} {_snippet(response)}".rstrip())
+            reason = f"{self.name}: HTTP {status} {_snippet(response)}"
+            raise PermanentDeliveryError(reason.rstrip())
         return response
 
     @staticmethod
@@ -217,7 +218,12 @@ class SmsChannel(HttpChannel):
         delivered_at = None
         if data.get("status") == "delivered":
             delivered_at = _http_time(data.get("date_updated")) or sent_at
-        return DeliveryResult(sent_at=sent_at, delivered_at=delivered_at, provider_id=data.get("sid"))
+        return DeliveryResult(
+            sent_at=sent_at, delivered_at=delivered_at, provider_id=data.get("sid")
+        )
+
+
+_FAST = ("urgent", "high")
 
 
 class PushChannel(HttpChannel):
@@ -240,7 +246,7 @@ class PushChannel(HttpChannel):
                     "type": message.type,
                     "priority": message.priority,
                 },
-                "android": {"priority": "high" if message.priority in ("urgent", "high") else "normal"},
+                "android": {"priority": "high" if message.priority in _FAST else "normal"},
             }
         }
         response = await self.post(

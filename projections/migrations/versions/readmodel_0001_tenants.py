@@ -29,6 +29,7 @@ TENANT_TABLES = (
     "api_keys",
     "tenant_config",
     "user_preferences",
+    "preference_identities",
     "workflows",
     "workflow_versions",
     "installed_skills",
@@ -193,6 +194,16 @@ def upgrade() -> None:
             FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) {FK}
         );
         CREATE INDEX user_preferences_by_tenant ON user_preferences (tenant_id, user_id);
+
+        -- who a preference aggregate belongs to, kept after a delete: a later "Changed"
+        -- event revives the row and carries only the value (projector-internal)
+        CREATE TABLE preference_identities (
+            id uuid PRIMARY KEY,
+            tenant_id uuid NOT NULL,
+            user_id uuid NOT NULL,
+            preference_key varchar(100) NOT NULL,
+            created_at timestamptz NOT NULL
+        );
 
         CREATE TABLE workflows (
             id uuid PRIMARY KEY,

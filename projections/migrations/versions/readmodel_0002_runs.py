@@ -100,4 +100,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE run_steps; DROP TABLE runs; DROP TYPE step_status; DROP TYPE run_status;")
+    op.execute("DROP TABLE run_steps; DROP TABLE runs;")
+    op.execute("DROP TYPE step_status; DROP TYPE run_status;")

@@ -49,7 +49,7 @@ class CountingHasher(PasswordHasher):
         super().__init__(time_cost=1, memory_cost=8, parallelism=1, hash_len=4, salt_len=8)
         self.verified = 0
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         self.verified += 1
         return super().verify(hash, password)
 
@@ -90,9 +90,7 @@ def test_login_records_the_login_and_opens_a_session_by_token_hash(
     assert result.token.encode() not in all_stored_state(app)
 
 
-def test_session_expires_and_can_be_revoked(
-    app: Platform, acme: TenantWithAdmin, clock
-) -> None:
+def test_session_expires_and_can_be_revoked(app: Platform, acme: TenantWithAdmin, clock) -> None:
     assert acme.admin is not None
     issued = app.open_session(OpenSession(acme.tenant.id, acme.admin.id, ttl=timedelta(hours=1)))
     clock.advance(timedelta(minutes=59))

@@ -19,9 +19,7 @@ def test_key_id_is_deterministic() -> None:
     assert (key.owner_id, key.is_free) == (owner, False)
 
 
-def test_saving_a_duplicate_index_raises_conflict_and_stores_nothing(
-    app: Platform, stored
-) -> None:
+def test_saving_a_duplicate_index_raises_conflict_and_stores_nothing(app: Platform, stored) -> None:
     app._save(UniqueKey(key="role:auditor", owner_id=uuid4(), tenant_id=None))
     before = stored()
     owner = UniqueKey(key="unrelated", owner_id=uuid4(), tenant_id=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from domain.application import Platform
@@ -17,7 +19,7 @@ from domain.permissions import (
 
 
 def test_a_higher_builtin_role_holds_every_permission_of_a_lower_one() -> None:
-    for lower, higher in zip(BUILTIN_ROLES, BUILTIN_ROLES[1:], strict=False):
+    for lower, higher in itertools.pairwise(BUILTIN_ROLES):
         assert permissions_for_role(lower) < permissions_for_role(higher)
     assert permissions_for_role("admin") == frozenset(PERMISSIONS)
     assert permissions_for_role("root") == frozenset()
@@ -36,9 +38,7 @@ def test_matrix_examples_from_the_http_contract() -> None:
     assert not role_at_least("admin", "superuser")
 
 
-def test_seeding_builtin_roles_is_idempotent_and_follows_the_matrix(
-    app: Platform, stored
-) -> None:
+def test_seeding_builtin_roles_is_idempotent_and_follows_the_matrix(app: Platform, stored) -> None:
     roles = app.seed_builtin_roles()
     assert [r.name for r in roles] == ["admin", "manager", "user", "viewer"]
     before = stored()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from uuid import uuid4
+
+import pytest
 
 from domain.application import Platform
 from domain.commands import CreateTenant, UpdateTenant
@@ -84,7 +85,11 @@ def test_update_tenant_changes_fields_and_checks_expected_version(app: Platform)
     updated = app.update_tenant(
         UpdateTenant(tenant_id=tenant.id, name="Acme Inc", billing_info={"plan": "gold"})
     )
-    assert (updated.name, updated.billing_info, updated.version) == ("Acme Inc", {"plan": "gold"}, 2)
+    assert (updated.name, updated.billing_info, updated.version) == (
+        "Acme Inc",
+        {"plan": "gold"},
+        2,
+    )
     with pytest.raises(StaleVersionError) as err:
         app.update_tenant(UpdateTenant(tenant_id=tenant.id, name="Late", expected_version=1))
     assert (err.value.expected, err.value.actual) == (1, 2)

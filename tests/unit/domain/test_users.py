@@ -90,7 +90,13 @@ def test_invalid_user_reports_every_problem_and_stores_nothing(
     before = stored()
     with pytest.raises(ValidationError) as err:
         register(app, tenant_id, email="x", name="", role="root", status="gone", password=None)
-    assert [p for p, _ in err.value.problems] == ["/email", "/name", "/role", "/status", "/password"]
+    assert [p for p, _ in err.value.problems] == [
+        "/email",
+        "/name",
+        "/role",
+        "/status",
+        "/password",
+    ]
     assert stored() == before
 
 

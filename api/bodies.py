@@ -1,0 +1,75 @@
+"""Request bodies that may be JSON or YAML (workflow definitions), and problems with pointers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from api.errors import ProblemError
+
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
+M = TypeVar("M", bound=BaseModel)
+
+BODY_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "object"}},
+        },
+    }
+}
+"""``openapi_extra`` of a route whose body is read by ``json_or_yaml``."""
+
+
+def is_yaml(request: Request) -> bool:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media in YAML_TYPES
+
+
+def parse_definition_text(text: str, pointer: str) -> Any:
+    """JSON or YAML text → plain JSON data; unparsable text is a 422 at ``pointer``."""
+    from engine.dsl import load_definition_text
+
+    try:
+        return load_definition_text(text)
+    except ValueError as e:
+        raise invalid([(pointer, str(e))]) from None
+
+
+async def json_or_yaml(request: Request) -> Any:
+    """The request body as JSON data: YAML with a YAML content type, JSON otherwise."""
+    raw = await request.body()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise invalid([("", "the body is not UTF-8 text")]) from None
+    if is_yaml(request):
+        return parse_definition_text(text, "")
+    try:
+        return json.loads(text) if text.strip() else None
+    except json.JSONDecodeError as e:
+        raise invalid([("", f"the body is not valid JSON: {e}")]) from None
+
+
+def model_from(model: type[M], data: Any) -> M:
+    """Validate ``data`` into ``model``; errors are the usual 422 with body pointers."""
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as e:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors()]
+        raise RequestValidationError(errors) from None
+
+
+def invalid(problems: list[tuple[str, str]], detail: str | None = None) -> ProblemError:
+    """A 422 problem listing ``(pointer, message)`` pairs."""
+    return ProblemError(
+        422,
+        detail or "The request is not valid; see errors.",
+        errors=[{"pointer": p, "message": m} for p, m in problems],
+    )

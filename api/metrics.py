@@ -1,0 +1,161 @@
+"""Prometheus metrics at ``GET /metrics``.
+
+Request counts and latency are observed by a middleware, labelled by the route *template*
+(``/v1/users/{user_id}``, never the raw path, so ids cannot explode the label space). Runs by
+status, queue depth and projector lag are read from the database at scrape time by a
+collector; each source is looked up with ``to_regclass`` first and any failure is skipped, so
+the endpoint answers even while tables are missing or the database is down. Step durations
+are observed by whoever executes steps through ``observe_step_duration``.
+
+Each app gets its own registry (tests build several apps in one process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import psycopg
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["operations"])
+
+STEP_DURATION = Histogram(
+    "platinum_step_duration_seconds",
+    "Wall time of one step attempt, by step kind and outcome.",
+    ["kind", "outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=None,
+)
+"""Process-wide: workers observe it; every app's registry exposes it."""
+
+
+def observe_step_duration(kind: str, outcome: str, seconds: float) -> None:
+    """Record one step attempt (called by the engine's worker, e.g. ``outcome="succeeded"``)."""
+    STEP_DURATION.labels(kind=kind, outcome=outcome).observe(seconds)
+
+
+class _StepDurations(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from STEP_DURATION.collect()
+
+
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
+
+
+class DatabaseCollector(Collector):
+    """Gauges read at scrape time across tenants, on the system role (BYPASSRLS)."""
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+
+    def collect(self) -> Iterator[Metric]:
+        runs = GaugeMetricFamily("platinum_runs", "Runs in the read model, by status.", labels=["status"])
+        queue = GaugeMetricFamily(
+            "platinum_queue_depth", "Work waiting to be picked up, by queue.", labels=["queue"]
+        )
+        lag = GaugeMetricFamily(
+            "platinum_projection_lag_events",
+            "Events a projection is behind its application's head.",
+            labels=["projection", "application"],
+        )
+        up = GaugeMetricFamily("platinum_database_up", "1 if the metrics query reached PostgreSQL.")
+        try:
+            conninfo = self.container.db.system.conninfo
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as conn:
+                self._runs(conn, runs)
+                self._queues(conn, queue)
+                self._lag(conn, lag)
+            up.add_metric([], 1)
+        except Exception:  # metrics must answer even when the database does not
+            log.warning("metrics: database gauges unavailable", exc_info=True)
+            up.add_metric([], 0)
+        yield from (runs, queue, lag, up)
+
+    @staticmethod
+    def _runs(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
+        if not _exists(conn, "runs"):
+            return
+        for status, count in conn.execute(
+            "SELECT status::text, count(*) FROM runs GROUP BY status"
+        ).fetchall():
+            family.add_metric([status], count)
+
+    @staticmethod
+    def _queues(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
+        if _exists(conn, "run_steps"):
+            row = conn.execute(
+                "SELECT count(*) FROM run_steps WHERE status IN ('pending', 'scheduled')"
+            ).fetchone()
+            family.add_metric(["steps"], row[0] if row else 0)
+        if _exists(conn, "notification_outbox"):
+            row = conn.execute("SELECT count(*) FROM notification_outbox").fetchone()
+            family.add_metric(["notifications"], row[0] if row else 0)
+
+    @staticmethod
+    def _lag(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
+        from projections.status import projection_lag
+
+        for projection, apps in projection_lag(conn).items():
+            for app, behind in apps.items():
+                family.add_metric([projection, app], behind)
+
+
+def _route_label(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+def install(app: FastAPI) -> None:
+    """Add the request middleware, the collectors and ``GET /metrics`` to ``app``."""
+    registry = CollectorRegistry(auto_describe=False)
+    requests = Counter(
+        "platinum_http_requests_total",
+        "HTTP requests, by method, route template and status.",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "platinum_http_request_duration_seconds",
+        "HTTP request latency, by method and route template.",
+        ["method", "route"],
+        registry=registry,
+    )
+    registry.register(DatabaseCollector(app.state.container))
+    registry.register(_StepDurations())
+    app.state.metrics_registry = registry
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_label(request)
+            requests.labels(request.method, route, str(status)).inc()
+            latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+    app.include_router(router)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latency, runs by status, queue depth, projector lag."""
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,338 @@
+"""The skill marketplace: publish (reviewed by the platform admin), browse, install."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, Field
+
+from api.auth import PlatformAdminPrincipal, Principal, require, tenant_of
+from api.deps import ContainerDep
+from api.errors import ProblemError
+from api.etag import IfMatchDep, check_if_match, set_etag
+from api.pagination import Page, PageDep, fetch_page, keyset_sql, split_page
+from api.readdb import tenant_tx
+from api.routes._shared import AnyPrincipal, platform_projected
+from api.schemas import Strict
+from domain.actor import acting_as
+from domain.commands import InstallSkill, PublishSkill, UpdateInstallation
+from domain.errors import NotFoundError, ValidationError
+
+router = APIRouter(prefix="/v1/marketplace/skills", tags=["marketplace"])
+installations_router = APIRouter(prefix="/v1/installations", tags=["installations"])
+
+Publisher = Annotated[Principal, Depends(require("marketplace:publish"))]
+Installer = Annotated[Principal, Depends(require("installations:admin"))]
+SkillStatus = Literal["active", "pending", "rejected", "archived"]
+
+
+class SkillCreate(Strict):
+    name: str
+    category: str
+    definition: dict[str, Any] = Field(
+        description="Optional `config_schema` (JSON Schema) and `implementation` (http/python)."
+    )
+    description: str = ""
+    version: str = Field(default="1.0.0", description="Semantic version.")
+    price: Decimal | str = "0.00"
+    author: str | None = None
+    is_public: bool = True
+
+
+class SkillReject(Strict):
+    reason: str = ""
+
+
+class SkillPublic(BaseModel):
+    id: UUID
+    name: str
+    description: str
+    category: str
+    definition: dict[str, Any]
+    author: str | None = None
+    developer_id: UUID | None = None
+    version: str = Field(description="The skill's semantic version (latest published).")
+    price: Decimal
+    rating: Decimal | None = None
+    downloads: int
+    is_public: bool
+    status: str
+    review_reason: str | None = None
+    revision: int = Field(description="The resource version (the ETag).")
+    created_at: datetime
+    updated_at: datetime
+
+
+class InstallationCreate(Strict):
+    skill_id: UUID
+    config: dict[str, Any] | None = None
+
+
+class InstallationUpdate(Strict):
+    config: dict[str, Any] | None = None
+    status: Literal["active", "disabled"] | None = None
+
+
+class InstallationPublic(BaseModel):
+    id: UUID
+    skill_id: UUID
+    skill_name: str
+    skill_version: str
+    config: dict[str, Any] | None = None
+    installed_by: UUID | None = None
+    installed_at: datetime
+    status: str
+    version: int
+    updated_at: datetime
+
+
+# -- skills --------------------------------------------------------------------------------
+
+
+def _skill_public(row: dict[str, Any]) -> SkillPublic:
+    return SkillPublic(
+        **{k: row[k] for k in SkillPublic.model_fields if k in row and k != "version"},
+        version=row["latest_version"],
+        revision=row["version"],
+    )
+
+
+def read_skill(container: Any, skill_id: UUID, principal: Principal) -> dict[str, Any]:
+    """A skill as the caller may see it: tenants see approved public skills and their own."""
+    with tenant_tx(container.read_pool, principal.tenant_id) as conn:
+        row = conn.execute("SELECT * FROM marketplace_skills WHERE id = %s", (skill_id,)).fetchone()
+    if row is None or not _visible(row, principal):
+        raise NotFoundError("marketplace_skill", skill_id)
+    return row
+
+
+def _visible(row: dict[str, Any], principal: Principal) -> bool:
+    if principal.kind == "platform_admin":
+        return True
+    if str(row["status"]) == "active" and row["is_public"]:
+        return True
+    return principal.user_id is not None and row["developer_id"] == principal.user_id
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SkillPublic)
+def publish_skill(
+    body: SkillCreate, principal: Publisher, container: ContainerDep, response: Response
+) -> SkillPublic:
+    """Publish a skill for review (status ``pending``)."""
+    with acting_as(principal.actor):
+        skill = container.platform.publish_skill(
+            PublishSkill(**body.model_dump(), developer_id=principal.user_id)
+        )
+    platform_projected(container)
+    row = read_skill(container, skill.id, principal)
+    response.headers["Location"] = f"/v1/marketplace/skills/{skill.id}"
+    set_etag(response, row["version"])
+    return _skill_public(row)
+
+
+@router.get("", response_model=Page[SkillPublic])
+def browse_skills(
+    principal: AnyPrincipal,
+    container: ContainerDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=200, description="Words in name/description.")] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    status_: Annotated[
+        SkillStatus | None, Query(alias="status", description="Platform admin only.")
+    ] = None,
+) -> Page[SkillPublic]:
+    """Browse skills: approved public ones (and your own); the platform admin sees all."""
+    if principal.kind != "platform_admin":
+        if not principal.can("marketplace:read"):
+            raise ProblemError(403, "This action needs the permission 'marketplace:read'.")
+        if status_ is not None:
+            raise ProblemError(403, "Only the platform admin filters skills by status.")
+    where: list[str] = []
+    params: list[Any] = []
+    if principal.kind != "platform_admin":
+        where.append("(status = 'active' AND is_public) OR developer_id = %s")
+        params.append(principal.user_id)
+    elif status_ is not None:
+        where.append("status = %s")
+        params.append(status_)
+    if category:
+        where.append("category = %s")
+        params.append(category)
+    if q and q.strip():
+        pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(
+            "to_tsvector('simple', name || ' ' || description)"
+            " @@ plainto_tsquery('simple', %s) OR name ILIKE %s OR description ILIKE %s"
+        )
+        params += [q, pattern + "%", pattern + "%"]
+    with tenant_tx(container.read_pool, principal.tenant_id) as conn:
+        rows, next_cursor = fetch_page(
+            conn, "SELECT * FROM marketplace_skills", page, where=where, params=params
+        )
+    return Page(items=[_skill_public(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{skill_id}", response_model=SkillPublic)
+def get_skill(
+    skill_id: UUID, principal: AnyPrincipal, container: ContainerDep, response: Response
+) -> SkillPublic:
+    """One skill (approved public ones, your own, or any for the platform admin)."""
+    if principal.kind != "platform_admin" and not principal.can("marketplace:read"):
+        raise ProblemError(403, "This action needs the permission 'marketplace:read'.")
+    row = read_skill(container, skill_id, principal)
+    set_etag(response, row["version"])
+    return _skill_public(row)
+
+
+@router.post("/{skill_id}/approve", response_model=SkillPublic)
+def approve_skill(
+    skill_id: UUID, principal: PlatformAdminPrincipal, container: ContainerDep, response: Response
+) -> SkillPublic:
+    """Approve a pending skill (platform admin): it becomes installable."""
+    with acting_as(principal.actor):
+        container.platform.approve_skill(skill_id)
+    return _reviewed(container, skill_id, principal, response)
+
+
+@router.post("/{skill_id}/reject", response_model=SkillPublic)
+def reject_skill(
+    skill_id: UUID,
+    principal: PlatformAdminPrincipal,
+    container: ContainerDep,
+    response: Response,
+    body: SkillReject | None = None,
+) -> SkillPublic:
+    """Reject a pending skill (platform admin), with a reason."""
+    with acting_as(principal.actor):
+        container.platform.reject_skill(skill_id, body.reason if body else "")
+    return _reviewed(container, skill_id, principal, response)
+
+
+def _reviewed(container: Any, skill_id: UUID, principal: Principal, response: Response) -> Any:
+    platform_projected(container)
+    row = read_skill(container, skill_id, principal)
+    set_etag(response, row["version"])
+    return _skill_public(row)
+
+
+# -- installations -------------------------------------------------------------------------
+
+_INSTALLATION_SQL = (
+    "SELECT i.*, s.name AS skill_name FROM installed_skills i"
+    " JOIN marketplace_skills s ON s.id = i.skill_id"
+)
+
+
+def read_installation(container: Any, tenant_id: UUID, installation_id: UUID) -> dict[str, Any]:
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        row = conn.execute(_INSTALLATION_SQL + " WHERE i.id = %s", (installation_id,)).fetchone()
+    if row is None:
+        raise NotFoundError("installation", installation_id)
+    return row
+
+
+def _installed(container: Any, tenant_id: UUID, installation_id: UUID) -> Any:
+    """The installation aggregate; an uninstalled one is gone (404), as in the read model."""
+    installation = container.platform.get_installation(tenant_id, installation_id)
+    if installation.uninstalled:
+        raise NotFoundError("installation", installation_id)
+    return installation
+
+
+def _installation_public(row: dict[str, Any]) -> InstallationPublic:
+    return InstallationPublic(**{**row, "status": str(row["status"])})
+
+
+@installations_router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=InstallationPublic
+)
+def install_skill(
+    body: InstallationCreate, principal: Installer, container: ContainerDep, response: Response
+) -> InstallationPublic:
+    """Install an approved public skill, with config valid against its config schema."""
+    tenant_id = tenant_of(principal)
+    try:
+        with acting_as(principal.actor):
+            installation = container.platform.install_skill(
+                InstallSkill(
+                    tenant_id=tenant_id,
+                    skill_id=body.skill_id,
+                    config=body.config,
+                    installed_by=principal.user_id,
+                )
+            )
+    except NotFoundError as e:
+        if e.resource_type != "marketplace_skill":
+            raise
+        raise ValidationError.one("/skill_id", "no such public skill") from None
+    platform_projected(container)
+    row = read_installation(container, tenant_id, installation.id)
+    response.headers["Location"] = f"/v1/installations/{installation.id}"
+    set_etag(response, row["version"])
+    return _installation_public(row)
+
+
+@installations_router.get("", response_model=Page[InstallationPublic])
+def list_installations(
+    principal: Installer, container: ContainerDep, page: PageDep
+) -> Page[InstallationPublic]:
+    """The tenant's installed skills, oldest first."""
+    sql, args = keyset_sql(_INSTALLATION_SQL, page, order_column="i.installed_at", id_column="i.id")
+    with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
+        rows = conn.execute(sql, args).fetchall()
+    rows, next_cursor = split_page(rows, page, order_column="installed_at")
+    return Page(items=[_installation_public(r) for r in rows], next_cursor=next_cursor)
+
+
+@installations_router.get("/{installation_id}", response_model=InstallationPublic)
+def get_installation(
+    installation_id: UUID, principal: Installer, container: ContainerDep, response: Response
+) -> InstallationPublic:
+    """One installation."""
+    row = read_installation(container, tenant_of(principal), installation_id)
+    set_etag(response, row["version"])
+    return _installation_public(row)
+
+
+@installations_router.patch("/{installation_id}", response_model=InstallationPublic)
+def update_installation(
+    installation_id: UUID,
+    body: InstallationUpdate,
+    principal: Installer,
+    container: ContainerDep,
+    response: Response,
+    expected: IfMatchDep,
+) -> InstallationPublic:
+    """Change config (validated against the skill's schema) or enable/disable."""
+    tenant_id = tenant_of(principal)
+    check_if_match(expected, _installed(container, tenant_id, installation_id).version)
+    with acting_as(principal.actor):
+        container.platform.update_installation(
+            UpdateInstallation(
+                tenant_id=tenant_id,
+                installation_id=installation_id,
+                config=body.config,
+                status=body.status,
+            )
+        )
+    platform_projected(container)
+    row = read_installation(container, tenant_id, installation_id)
+    set_etag(response, row["version"])
+    return _installation_public(row)
+
+
+@installations_router.delete("/{installation_id}", status_code=status.HTTP_204_NO_CONTENT)
+def uninstall_skill(
+    installation_id: UUID, principal: Installer, container: ContainerDep, expected: IfMatchDep
+) -> Response:
+    """Uninstall (the skill may be installed again later)."""
+    tenant_id = tenant_of(principal)
+    check_if_match(expected, _installed(container, tenant_id, installation_id).version)
+    with acting_as(principal.actor):
+        container.platform.uninstall_skill(tenant_id, installation_id)
+    platform_projected(container)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

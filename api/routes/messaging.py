@@ -1,0 +1,205 @@
+"""Notifications (own inbox; managers send) and conversation turns (own; reads are audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, Field
+
+from api.auth import Principal, require, tenant_of
+from api.deps import ContainerDep
+from api.etag import set_etag
+from api.pagination import Page, PageDep, fetch_page
+from api.readdb import tenant_tx
+from api.routes._shared import platform_projected, user_of
+from api.schemas import Strict
+from domain.access import record_sensitive_read
+from domain.actor import acting_as
+from domain.commands import RecordConversation, SendNotification
+from domain.errors import NotFoundError
+
+notifications_router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+conversations_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+Reader = Annotated[Principal, Depends(require("notifications:read"))]
+Sender = Annotated[Principal, Depends(require("notifications:send"))]
+Talker = Annotated[Principal, Depends(require("conversations:write"))]
+
+
+class NotificationCreate(Strict):
+    recipient_user_id: UUID
+    channel: Literal["email", "sms", "push", "slack", "discord"]
+    type: str = Field(max_length=50)
+    title: str = Field(max_length=255)
+    message: str
+    priority: Literal["low", "medium", "high", "urgent"] = "medium"
+
+
+class NotificationPublic(BaseModel):
+    id: UUID
+    recipient_user_id: UUID
+    type: str
+    title: str
+    message: str
+    channel: str
+    priority: str
+    status: str
+    attempts: int
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    version: int
+    created_at: datetime
+
+
+class ConversationCreate(Strict):
+    session_id: str = Field(max_length=255)
+    input_text: str
+    output_text: str
+    context_data: dict[str, Any] | None = None
+
+
+class ConversationPublic(BaseModel):
+    id: UUID
+    user_id: UUID
+    session_id: str
+    input_text: str
+    output_text: str
+    context_data: dict[str, Any] | None = None
+    created_at: datetime
+
+
+def _notification(row: dict[str, Any]) -> NotificationPublic:
+    return NotificationPublic(
+        **{**row, "channel": str(row["channel"]), "priority": str(row["priority"]),
+           "status": str(row["status"])}
+    )  # fmt: skip
+
+
+def read_notification(container: Any, tenant_id: UUID, notification_id: UUID) -> dict[str, Any]:
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        row = conn.execute(
+            "SELECT * FROM notifications WHERE id = %s", (notification_id,)
+        ).fetchone()
+    if row is None:
+        raise NotFoundError("notification", notification_id)
+    return row
+
+
+# -- notifications -------------------------------------------------------------------------
+
+
+@notifications_router.get("", response_model=Page[NotificationPublic])
+def list_notifications(
+    principal: Reader,
+    container: ContainerDep,
+    page: PageDep,
+    unread: Annotated[bool | None, Query(description="Only unread (true) or read (false).")] = None,
+) -> Page[NotificationPublic]:
+    """Your notifications, newest first."""
+    where, params = ["recipient_user_id = %s"], [user_of(principal)]
+    if unread is not None:
+        where.append("read_at IS NULL" if unread else "read_at IS NOT NULL")
+    with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
+        rows, next_cursor = fetch_page(
+            conn, "SELECT * FROM notifications", page, where=where, params=params,
+            descending=True,
+        )  # fmt: skip
+    return Page(items=[_notification(r) for r in rows], next_cursor=next_cursor)
+
+
+@notifications_router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=NotificationPublic
+)
+def send_notification(
+    body: NotificationCreate, principal: Sender, container: ContainerDep, response: Response
+) -> NotificationPublic:
+    """Send a notification to a user of your tenant (queued for delivery)."""
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        notification = container.platform.send_notification(
+            SendNotification(tenant_id=tenant_id, **body.model_dump())
+        )
+    platform_projected(container)
+    row = read_notification(container, tenant_id, notification.id)
+    response.headers["Location"] = f"/v1/notifications/{notification.id}"
+    set_etag(response, row["version"])
+    return _notification(row)
+
+
+@notifications_router.post("/{notification_id}/read", response_model=NotificationPublic)
+def mark_read(
+    notification_id: UUID, principal: Reader, container: ContainerDep, response: Response
+) -> NotificationPublic:
+    """Mark one of your notifications read (idempotent)."""
+    tenant_id, user_id = tenant_of(principal), user_of(principal)
+    with acting_as(principal.actor):
+        container.platform.mark_notification_read(tenant_id, notification_id, reader_id=user_id)
+    platform_projected(container)
+    row = read_notification(container, tenant_id, notification_id)
+    set_etag(response, row["version"])
+    return _notification(row)
+
+
+# -- conversations -------------------------------------------------------------------------
+
+
+@conversations_router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=ConversationPublic
+)
+def record_conversation(
+    body: ConversationCreate, principal: Talker, container: ContainerDep, response: Response
+) -> ConversationPublic:
+    """Record one conversation turn of yours."""
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        turn = container.platform.record_conversation(
+            RecordConversation(tenant_id=tenant_id, user_id=user_of(principal), **body.model_dump())
+        )
+    response.headers["Location"] = f"/v1/conversations?session_id={turn.session_id}"
+    return ConversationPublic(
+        id=turn.id,
+        user_id=turn.user_id,
+        session_id=turn.session_id,
+        input_text=turn.input_text,
+        output_text=turn.output_text,
+        context_data=turn.context_data,
+        created_at=turn.created_on,
+    )
+
+
+@conversations_router.get("", response_model=Page[ConversationPublic])
+def list_conversations(
+    principal: Talker,
+    container: ContainerDep,
+    page: PageDep,
+    session_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> Page[ConversationPublic]:
+    """Your conversation turns (of one ``session_id``), oldest first; the read is audited."""
+    tenant_id, user_id = tenant_of(principal), user_of(principal)
+    platform_projected(container)
+    where, params = ["user_id = %s"], [user_id]
+    if session_id is not None:
+        where.append("session_id = %s")
+        params.append(session_id)
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        rows, next_cursor = fetch_page(
+            conn, "SELECT * FROM conversations", page, where=where, params=params
+        )
+    _audit_read(container, principal, session_id)
+    return Page(items=[ConversationPublic(**r) for r in rows], next_cursor=next_cursor)
+
+
+def _audit_read(container: Any, principal: Principal, session_id: str | None) -> None:
+    """Conversation text is sensitive: every read of it goes to the audit log."""
+    with acting_as(principal.actor):
+        record_sensitive_read(
+            container.platform,
+            tenant_id=principal.tenant_id,
+            resource_type="conversation",
+            resource_id=f"session:{session_id}" if session_id is not None else "*",
+            fields=["input_text", "output_text", "context_data"],
+        )

@@ -1,0 +1,316 @@
+"""Workflows: definitions (JSON or YAML), their versions and the status lifecycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from api.auth import Principal, require, tenant_of
+from api.bodies import BODY_OPENAPI, invalid, is_yaml, json_or_yaml, model_from
+from api.bodies import parse_definition_text as parse_text
+from api.deps import ContainerDep
+from api.errors import ProblemError
+from api.etag import IfMatchDep, RequiredIfMatchDep, check_if_match, set_etag
+from api.pagination import Page, PageDep, fetch_page
+from api.readdb import tenant_tx
+from api.schemas import Strict
+from domain.actor import acting_as
+from domain.commands import CreateWorkflow, UpdateDefinition
+from domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+schemas_router = APIRouter(prefix="/v1/schemas", tags=["workflows"])
+
+Reader = Annotated[Principal, Depends(require("workflows:read"))]
+Writer = Annotated[Principal, Depends(require("workflows:write"))]
+Validator = Annotated[Principal, Depends(require("workflows:validate"))]
+Body = Annotated[Any, Depends(json_or_yaml)]
+
+
+class WorkflowCreate(Strict):
+    name: str = Field(description="2 to 255 characters.")
+    definition: dict[str, Any] | str = Field(
+        description="The definition: a JSON object, or its JSON or YAML text."
+    )
+
+
+class DefinitionSubmit(Strict):
+    definition: dict[str, Any] | str
+
+
+class WorkflowPublic(BaseModel):
+    id: UUID
+    name: str
+    status: str
+    definition_version: int = Field(description="The current definition version (1, 2, ...).")
+    definition: dict[str, Any]
+    created_by: UUID | None = None
+    version: int = Field(description="The resource version (the ETag).")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowVersionPublic(BaseModel):
+    definition_version: int
+    definition: dict[str, Any]
+    created_by: UUID | None = None
+    created_at: datetime
+
+
+class WorkflowVersionsPublic(BaseModel):
+    items: list[WorkflowVersionPublic]
+
+
+class ValidationProblem(BaseModel):
+    pointer: str
+    message: str
+
+
+class ValidationResult(BaseModel):
+    valid: bool
+    errors: list[ValidationProblem]
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _definition(value: dict[str, Any] | str, pointer: str) -> Any:
+    return parse_text(value, pointer) if isinstance(value, str) else value
+
+
+def _public(row: dict[str, Any]) -> WorkflowPublic:
+    return WorkflowPublic(
+        id=row["id"],
+        name=row["name"],
+        status=str(row["status"]),
+        definition_version=row["current_version"],
+        definition=row["definition"],
+        created_by=row["created_by"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def read_workflow(container: Any, tenant_id: UUID, workflow_id: UUID) -> dict[str, Any]:
+    """The workflow's read-model row; another tenant's is missing (RLS)."""
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        row = conn.execute("SELECT * FROM workflows WHERE id = %s", (workflow_id,)).fetchone()
+    if row is None:
+        raise NotFoundError("workflow", workflow_id)
+    return row
+
+
+def _projected(container: Any) -> None:
+    container.wait_projected(container.platform.recorder.max_notification_id())
+
+
+def _answer(container: Any, tenant_id: UUID, workflow_id: UUID, response: Response) -> Any:
+    _projected(container)
+    row = read_workflow(container, tenant_id, workflow_id)
+    set_etag(response, row["version"])
+    return _public(row)
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WorkflowPublic,
+    openapi_extra=BODY_OPENAPI,
+)
+def create_workflow(
+    request: Request,
+    raw: Body,
+    principal: Writer,
+    container: ContainerDep,
+    response: Response,
+    name: Annotated[str | None, Query(description="Name for a YAML body (else its name).")] = None,
+) -> Any:
+    """Create a draft workflow at definition version 1 (JSON ``{name, definition}`` or YAML)."""
+    if is_yaml(request):
+        # a YAML body is the definition itself; the name comes from ?name= or the definition
+        definition = raw
+        wf_name = name
+        if wf_name is None and isinstance(raw, dict):
+            wf_name = raw.get("name")
+        if wf_name is None:
+            raise invalid([("/name", "is required (as ?name= or in the definition)")])
+    else:
+        body = model_from(WorkflowCreate, raw)
+        definition, wf_name = _definition(body.definition, "/definition"), body.name
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        workflow = container.platform.create_workflow(
+            CreateWorkflow(
+                tenant_id=tenant_id,
+                name=wf_name,
+                definition=definition,
+                created_by=principal.user_id,
+            )
+        )
+    response.headers["Location"] = f"/v1/workflows/{workflow.id}"
+    return _answer(container, tenant_id, workflow.id, response)
+
+
+@router.post("/validate", response_model=ValidationResult, openapi_extra=BODY_OPENAPI)
+def validate_workflow(
+    request: Request, raw: Body, principal: Validator, container: ContainerDep
+) -> ValidationResult:
+    """Validate a definition without saving it; every problem with a JSON Pointer."""
+    if is_yaml(request):
+        definition, prefix = raw, ""  # pointers into the submitted document itself
+    else:
+        body = model_from(DefinitionSubmit, raw)
+        try:
+            definition, prefix = _definition(body.definition, "/definition"), "/definition"
+        except ProblemError as e:
+            return ValidationResult(valid=False, errors=e.errors or [])  # type: ignore[arg-type]
+    problems = container.platform.validate_definition(tenant_of(principal), definition)
+    errors = [
+        ValidationProblem(pointer=prefix + p.removeprefix("/definition"), message=m)
+        for p, m in problems
+    ]
+    return ValidationResult(valid=not errors, errors=errors)
+
+
+@router.get("", response_model=Page[WorkflowPublic])
+def list_workflows(
+    principal: Reader,
+    container: ContainerDep,
+    page: PageDep,
+    status_: Annotated[
+        Literal["draft", "active", "paused", "archived"] | None, Query(alias="status")
+    ] = None,
+) -> Page[WorkflowPublic]:
+    """List the tenant's workflows, oldest first (filter by ``status``)."""
+    where, params = [], []
+    if status_ is not None:
+        where, params = ["status = %s"], [status_]
+    with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
+        rows, next_cursor = fetch_page(
+            conn, "SELECT * FROM workflows", page, where=where, params=params
+        )
+    return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowPublic)
+def get_workflow(
+    workflow_id: UUID, principal: Reader, container: ContainerDep, response: Response
+) -> WorkflowPublic:
+    """One workflow with its current definition."""
+    row = read_workflow(container, tenant_of(principal), workflow_id)
+    set_etag(response, row["version"])
+    return _public(row)
+
+
+@router.put("/{workflow_id}/definition", response_model=WorkflowPublic)
+def update_definition(
+    workflow_id: UUID,
+    request: Request,
+    raw: Body,
+    principal: Writer,
+    container: ContainerDep,
+    response: Response,
+    expected: RequiredIfMatchDep,
+) -> Any:
+    """Add a definition version (``If-Match`` required: 428 without, 412 when stale)."""
+    tenant_id = tenant_of(principal)
+    if is_yaml(request):
+        definition = raw
+    else:
+        definition = _definition(model_from(DefinitionSubmit, raw).definition, "/definition")
+    with acting_as(principal.actor):
+        container.platform.update_definition(
+            UpdateDefinition(
+                tenant_id=tenant_id,
+                workflow_id=workflow_id,
+                definition=definition,
+                updated_by=principal.user_id,
+                expected_version=expected,
+            )
+        )
+    return _answer(container, tenant_id, workflow_id, response)
+
+
+@router.get("/{workflow_id}/versions", response_model=WorkflowVersionsPublic)
+def list_versions(
+    workflow_id: UUID, principal: Reader, container: ContainerDep
+) -> WorkflowVersionsPublic:
+    """Every definition version of a workflow, oldest first."""
+    tenant_id = tenant_of(principal)
+    read_workflow(container, tenant_id, workflow_id)
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        rows = conn.execute(
+            "SELECT definition_version, definition, created_by, created_at FROM workflow_versions"
+            " WHERE workflow_id = %s ORDER BY definition_version",
+            (workflow_id,),
+        ).fetchall()
+    return WorkflowVersionsPublic(items=[WorkflowVersionPublic(**r) for r in rows])
+
+
+def _transition(
+    action: str,
+    workflow_id: UUID,
+    principal: Principal,
+    container: Any,
+    response: Response,
+    expected: int | None,
+) -> Any:
+    tenant_id = tenant_of(principal)
+    if expected is not None:
+        current = container.platform.get_workflow(tenant_id, workflow_id).version
+        check_if_match(expected, current, "workflow")
+    with acting_as(principal.actor):
+        getattr(container.platform, f"{action}_workflow")(tenant_id, workflow_id)
+    return _answer(container, tenant_id, workflow_id, response)
+
+
+@router.post("/{workflow_id}/activate", response_model=WorkflowPublic)
+def activate_workflow(
+    workflow_id: UUID,
+    principal: Writer,
+    container: ContainerDep,
+    response: Response,
+    expected: IfMatchDep,
+) -> Any:
+    """Activate: only active workflows start runs."""
+    return _transition("activate", workflow_id, principal, container, response, expected)
+
+
+@router.post("/{workflow_id}/pause", response_model=WorkflowPublic)
+def pause_workflow(
+    workflow_id: UUID,
+    principal: Writer,
+    container: ContainerDep,
+    response: Response,
+    expected: IfMatchDep,
+) -> Any:
+    """Pause: no new runs until activated again."""
+    return _transition("pause", workflow_id, principal, container, response, expected)
+
+
+@router.post("/{workflow_id}/archive", response_model=WorkflowPublic)
+def archive_workflow(
+    workflow_id: UUID,
+    principal: Writer,
+    container: ContainerDep,
+    response: Response,
+    expected: IfMatchDep,
+) -> Any:
+    """Archive for good."""
+    return _transition("archive", workflow_id, principal, container, response, expected)
+
+
+@schemas_router.get("/workflow-definition")
+def workflow_definition_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a workflow definition."""
+    from engine.dsl import published_json_schema
+
+    return published_json_schema()

@@ -1,0 +1,146 @@
+"""Request and response models of identity: login, users, roles, API keys, preferences, config."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from api.schemas import Strict
+
+RoleName = Literal["admin", "manager", "user", "viewer"]
+UserStatus = Literal["active", "inactive", "invited"]
+
+
+class LoginRequest(Strict):
+    tenant: str = Field(max_length=100, description="The tenant's slug.")
+    email: str = Field(max_length=255)
+    password: str = Field(max_length=1024)
+
+
+class RoleAssignmentPublic(BaseModel):
+    role_id: UUID
+    name: str | None = None
+    assigned_at: datetime
+    assigned_by: UUID | None = None
+
+
+class UserPublic(BaseModel):
+    id: UUID
+    tenant_id: UUID
+    email: str
+    name: str
+    role: str
+    status: str
+    last_login: datetime | None = None
+    roles: list[RoleAssignmentPublic] = Field(default_factory=list)
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LoginResponse(BaseModel):
+    token: str = Field(description="Bearer token of the new session; shown once.")
+    expires_at: datetime
+    user: UserPublic
+
+
+class UserCreate(Strict):
+    email: str = Field(max_length=255)
+    name: str = Field(max_length=255)
+    password: str | None = Field(
+        default=None, max_length=1024, description="8+ characters; may be omitted if invited."
+    )
+    role: RoleName = "user"
+    status: UserStatus = "active"
+
+
+class UserUpdate(Strict):
+    name: str | None = Field(default=None, max_length=255)
+    role: RoleName | None = None
+    status: UserStatus | None = None
+    password: str | None = Field(
+        default=None, max_length=1024, description="A new password; ends the user's sessions."
+    )
+
+
+class UserRolesSet(Strict):
+    role_ids: list[UUID] = Field(max_length=100)
+
+
+class TenantBrief(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+    status: str
+
+
+class ApiKeyBrief(BaseModel):
+    id: UUID
+    name: str
+    role: str
+
+
+class MePublic(BaseModel):
+    kind: Literal["user", "api_key"]
+    role: str
+    permissions: list[str]
+    tenant: TenantBrief
+    user: UserPublic | None = None
+    api_key: ApiKeyBrief | None = None
+
+
+class RolePublic(BaseModel):
+    id: UUID
+    name: str
+    description: str | None = None
+    permissions: list[str]
+    builtin: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(max_length=255)
+    role: RoleName = "user"
+
+
+class ApiKeyPublic(BaseModel):
+    id: UUID
+    name: str
+    role: str
+    created_by: UUID | None = None
+    revoked_at: datetime | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    secret: str = Field(description="The bearer secret; shown once, only its hash is stored.")
+
+
+class PreferenceSet(Strict):
+    value: str = Field(max_length=10_000)
+
+
+class PreferencePublic(BaseModel):
+    key: str
+    value: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConfigSet(Strict):
+    value: Any = Field(description="Any JSON value.")
+
+
+class ConfigPublic(BaseModel):
+    key: str
+    value: Any = Field(description="Secrets (keys like password/secret/token/api_key) redacted.")
+    version: int
+    updated_at: datetime

@@ -1,0 +1,387 @@
+"""The dispatcher: claims outbox rows, delivers them, records the outcome as domain events.
+
+Delivery is at least once. A row is leased, not removed, while it is worked on; a dispatcher
+that dies loses its leases and another one picks the rows up. The notification id is sent to
+providers as the idempotency key, and the aggregate's status is checked before every send, so
+the only messages that can go out twice are those in flight when a dispatcher died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import httpx
+from eventsourcing.persistence import IntegrityError
+
+from domain.actor import Actor, acting_as
+from domain.errors import NotFoundError
+from domain.notifications import Notification
+from domain.tenants import Tenant
+from engine.delivery.channels import (
+    Channel,
+    DeliveryResult,
+    Message,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    default_channels,
+)
+from engine.delivery.config import (
+    ADDRESS_KEY,
+    MUTE_KEY,
+    RATE_LIMIT_KEY,
+    DispatcherConfig,
+    channel_key,
+    truthy,
+)
+from engine.delivery.outbox import OutboxRow, OutboxStore
+from engine.delivery.ratelimit import TenantRateLimiter
+
+if TYPE_CHECKING:
+    from domain.application import Platform
+
+log = logging.getLogger(__name__)
+
+ChannelFactory = Callable[[httpx.AsyncClient], Mapping[str, Channel]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A row ready to send: the message, the channel's config and the tenant's rate limit."""
+
+    message: Message
+    config: Mapping[str, Any]
+    rate: float
+    burst: float
+
+
+class Skip(Exception):  # noqa: N818 -- control flow, not an error
+    """The row needs no send: the notification already reached a terminal state."""
+
+
+class Dispatcher:
+    """Delivers queued notifications until stopped; ``start()`` runs it on a thread of its own.
+
+    ``app`` is a ``Platform`` on the system role; ``conninfo`` (system role) reaches the outbox.
+    """
+
+    def __init__(
+        self,
+        app: Platform,
+        conninfo: str,
+        config: DispatcherConfig | None = None,
+        *,
+        channels: ChannelFactory | None = None,
+    ) -> None:
+        self.app = app
+        self.conninfo = conninfo
+        self.config = config or DispatcherConfig()
+        self.channel_factory: ChannelFactory = channels or default_channels
+        self.limiter = TenantRateLimiter()
+        self.stats = {"sent": 0, "failed": 0, "retried": 0, "deferred": 0, "skipped": 0}
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._held: set[int] = set()
+        self._throttled: dict[UUID, float] = {}
+        self._tenants: dict[UUID, tuple[float, Tenant]] = {}
+        self._tenants_lock = threading.Lock()
+
+    # -- process control -------------------------------------------------------------------
+
+    def start(self) -> Dispatcher:
+        """Run the dispatch loop on a daemon thread (its own asyncio event loop)."""
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._thread_main, name=f"dispatcher-{self.config.worker_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the messages in hand, give back untouched leases, and return."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self.run())
+        except BaseException as exc:
+            self.error = exc
+            log.exception("dispatcher %s stopped on error", self.config.worker_id)
+
+    async def run(self) -> None:
+        """The loop: claim a batch, deliver it, repeat; idle until NOTIFY or the poll interval."""
+        cfg = self.config
+        store = await self._connect()
+        timeout = httpx.Timeout(cfg.send_timeout_s, connect=min(10.0, cfg.send_timeout_s))
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            channels = self.channel_factory(client)
+            heartbeat = asyncio.create_task(self._heartbeat(store))
+            try:
+                while not self._stop.is_set():
+                    try:
+                        done = await self.run_batch(store, channels)
+                    except Exception:
+                        log.exception("dispatch batch failed; reconnecting")
+                        await asyncio.sleep(1.0)
+                        with contextlib.suppress(Exception):
+                            await store.close()
+                        store = await self._connect()
+                        continue
+                    if not done:
+                        await store.wait_for_rows(cfg.poll_interval_s)
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(Exception):
+                    if self._held:
+                        await store.defer(list(self._held), 0)
+                with contextlib.suppress(Exception):
+                    await store.close()
+
+    async def _connect(self) -> OutboxStore:
+        store = await OutboxStore.connect(self.conninfo, self.config.worker_id)
+        try:
+            await store.listen()
+        except Exception:  # polling still works without LISTEN
+            log.warning("LISTEN failed; polling every %ss", self.config.poll_interval_s)
+        return store
+
+    async def _heartbeat(self, store: OutboxStore) -> None:
+        cfg = self.config
+        while True:
+            await asyncio.sleep(cfg.lease_s / 3)
+            if self._held:
+                try:
+                    await store.extend(list(self._held), cfg.lease_s)
+                except Exception:
+                    log.warning("lease heartbeat failed", exc_info=True)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    async def run_batch(self, store: OutboxStore, channels: Mapping[str, Channel]) -> int:
+        """Claim and deliver one batch, most urgent first; returns how many rows it claimed."""
+        cfg = self.config
+        now = time.monotonic()
+        self._throttled = {t: until for t, until in self._throttled.items() if until > now}
+        rows = await store.claim(
+            cfg.batch_size,
+            cfg.lease_s,
+            skip_tenants=list(self._throttled),
+            only_tenants=cfg.only_tenants,
+        )
+        if not rows:
+            return 0
+        self._held.update(r.id for r in rows)
+        if cfg.concurrency <= 1:
+            for row in rows:  # strictly in priority order
+                await self._guarded(store, channels, row)
+        else:
+            slots = asyncio.Semaphore(cfg.concurrency)
+
+            async def one(row: OutboxRow) -> None:
+                async with slots:
+                    await self._guarded(store, channels, row)
+
+            await asyncio.gather(*(one(r) for r in rows))
+        return len(rows)
+
+    async def _guarded(
+        self, store: OutboxStore, channels: Mapping[str, Channel], row: OutboxRow
+    ) -> None:
+        try:
+            if self._stop.is_set():
+                await store.defer([row.id], 0)
+            else:
+                await self._process(store, channels, row)
+        except Exception:
+            # the lease runs out and another attempt follows: at least once, never lost
+            log.exception("notification %s: dispatch error", row.notification_id)
+        finally:
+            self._held.discard(row.id)
+
+    async def _process(
+        self, store: OutboxStore, channels: Mapping[str, Channel], row: OutboxRow
+    ) -> None:
+        until = self._throttled.get(row.tenant_id)
+        if until is not None and until > time.monotonic():
+            await self._defer(store, row, until - time.monotonic())
+            return
+        try:
+            prepared = await asyncio.to_thread(self._prepare, row)
+        except Skip:
+            self.stats["skipped"] += 1
+            await store.finish(row.id)
+            return
+        except PermanentDeliveryError as exc:
+            await self._fail(store, row, exc.reason)
+            return
+        wait = self.limiter.take(row.tenant_id, prepared.rate, prepared.burst)
+        if wait > 0:
+            self._throttled[row.tenant_id] = time.monotonic() + wait
+            await self._defer(store, row, wait)
+            return
+        channel = channels.get(row.channel)
+        if channel is None:
+            await self._fail(store, row, f"no adapter for channel {row.channel!r}")
+            return
+        try:
+            result = await asyncio.wait_for(
+                channel.send(prepared.message, prepared.config), self.config.send_timeout_s
+            )
+        except TransientDeliveryError as exc:
+            await self._transient(store, row, exc.reason, exc.retry_after)
+        except PermanentDeliveryError as exc:
+            await self._fail(store, row, exc.reason)
+        except TimeoutError:
+            await self._transient(store, row, f"{row.channel}: no answer within "
+                                  f"{self.config.send_timeout_s}s", None)
+        except Exception as exc:
+            log.exception("notification %s: adapter error", row.notification_id)
+            await self._transient(store, row, f"{row.channel}: {type(exc).__name__}: {exc}", None)
+        else:
+            await asyncio.to_thread(self._record_sent, row, result)
+            self.stats["sent"] += 1
+            await store.finish(row.id)
+
+    async def _defer(self, store: OutboxStore, row: OutboxRow, delay: float) -> None:
+        self.stats["deferred"] += 1
+        await store.defer([row.id], delay)
+
+    async def _fail(self, store: OutboxStore, row: OutboxRow, reason: str) -> None:
+        log.info("notification %s failed: %s", row.notification_id, reason)
+        await asyncio.to_thread(self._record_failed, row, reason, True)
+        self.stats["failed"] += 1
+        await store.finish(row.id)
+
+    async def _transient(
+        self, store: OutboxStore, row: OutboxRow, reason: str, retry_after: float | None
+    ) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.config.max_attempts:
+            await self._fail(store, row, f"gave up after {attempts} attempts: {reason}")
+            return
+        delay = self.backoff(attempts, retry_after)
+        log.info("notification %s: %s; retry in %.2fs", row.notification_id, reason, delay)
+        await asyncio.to_thread(self._record_failed, row, reason, False)
+        self.stats["retried"] += 1
+        await store.retry(row.id, delay, reason)
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before the next attempt: the provider's Retry-After, else exponential."""
+        cfg = self.config
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), cfg.backoff_max_s)
+        delay: float = min(cfg.backoff_max_s, cfg.backoff_base_s * 2.0 ** (attempts - 1))
+        return delay * random.uniform(0.75, 1.0)  # jitter spreads a burst of retries
+
+    # -- domain side (runs on worker threads) ----------------------------------------------
+
+    def _actor(self, row: OutboxRow) -> Actor:
+        return Actor(
+            kind="worker",
+            tenant_id=str(row.tenant_id),
+            user_agent=f"platinum-dispatcher/{self.config.worker_id}",
+        )
+
+    def _tenant(self, tenant_id: UUID) -> Tenant:
+        now = time.monotonic()
+        with self._tenants_lock:
+            cached = self._tenants.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        tenant = self.app.get_tenant(tenant_id)
+        with self._tenants_lock:
+            self._tenants[tenant_id] = (now + self.config.tenant_cache_s, tenant)
+        return tenant
+
+    def _preference(self, notification: Notification, key: str) -> str | None:
+        try:
+            pref = self.app.get_preference(
+                notification.tenant_id, notification.recipient_user_id, key
+            )
+        except NotFoundError:
+            return None
+        return pref.value
+
+    def _prepare(self, row: OutboxRow) -> Prepared:
+        """Load what the send needs; raises Skip or PermanentDeliveryError instead."""
+        try:
+            n = self.app.get_notification(row.tenant_id, row.notification_id)
+        except NotFoundError:
+            log.warning("outbox row %s names no notification", row.id)
+            raise Skip from None
+        if n.status != "pending":
+            raise Skip
+        tenant = self._tenant(row.tenant_id)
+        if not tenant.is_active:
+            raise PermanentDeliveryError(f"tenant is {tenant.status}")
+        mute_key = MUTE_KEY.format(channel=n.channel)
+        if truthy(self._preference(n, mute_key)):
+            raise PermanentDeliveryError(f"muted by the recipient ({mute_key})")
+        config = tenant.config.get(channel_key(n.channel))
+        if not isinstance(config, Mapping) or not config:
+            raise PermanentDeliveryError(
+                f"channel {n.channel!r} is not configured ({channel_key(n.channel)})"
+            )
+        to = self._preference(n, ADDRESS_KEY.format(channel=n.channel))
+        if to is None and n.channel == "email":
+            to = self.app.get_user(n.tenant_id, n.recipient_user_id).email
+        limits = tenant.config.get(RATE_LIMIT_KEY)
+        limits = limits if isinstance(limits, Mapping) else {}
+        return Prepared(
+            message=Message(
+                notification_id=n.id,
+                tenant_id=n.tenant_id,
+                channel=n.channel,
+                priority=n.priority,
+                type=n.type,
+                to=to,
+                title=n.title,
+                body=n.message,
+            ),
+            config=config,
+            rate=float(limits.get("per_second", self.config.rate_per_second)),
+            burst=float(limits.get("burst", self.config.rate_burst)),
+        )
+
+    def _update(self, row: OutboxRow, change: Callable[[Notification], None]) -> None:
+        """Apply ``change`` to a pending notification and save; a racing write is re-read."""
+        with acting_as(self._actor(row)):
+            for attempt in range(3):
+                n = self.app.get_notification(row.tenant_id, row.notification_id)
+                if n.status != "pending":
+                    return  # another dispatcher already recorded an outcome
+                change(n)
+                try:
+                    self.app.save(n)
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+                else:
+                    return
+
+    def _record_sent(self, row: OutboxRow, result: DeliveryResult) -> None:
+        def change(n: Notification) -> None:
+            n.mark_sent(at=result.sent_at, provider_id=result.provider_id)
+            if result.delivered_at is not None:
+                n.mark_delivered(at=result.delivered_at)
+
+        self._update(row, change)
+
+    def _record_failed(self, row: OutboxRow, reason: str, permanent: bool) -> None:
+        self._update(row, lambda n: n.mark_failed(reason=reason[:1000], permanent=permanent))
