@@ -56,7 +56,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         )
         return response
 
-    from api import metrics
+    from api import metrics, openapi
     from api.routes import api_keys, config, me, roles, sessions, tenants, users
 
     app.include_router(health.router)
@@ -67,9 +67,17 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(users.router)
     app.include_router(roles.router)
     app.include_router(config.router)
-    from api.routes import workflows
+    from api.routes import audit, marketplace, messaging, runs, workflows
 
     app.include_router(workflows.router)
     app.include_router(workflows.schemas_router)
+    app.include_router(runs.router)
+    app.include_router(marketplace.router)
+    app.include_router(marketplace.installations_router)
+    app.include_router(messaging.notifications_router)
+    app.include_router(messaging.conversations_router)
+    app.include_router(audit.router)
+    app.include_router(audit.history_router)
     metrics.install(app)  # request metrics middleware + GET /metrics
+    openapi.install(app)  # errors documented as problem+json
     return app

@@ -159,11 +159,27 @@ def require_platform_admin(principal: CurrentPrincipal) -> Principal:
 require_platform_admin.permission = PLATFORM_ADMIN  # type: ignore[attr-defined]
 
 
+def require_or_platform_admin(permission: str) -> Callable[..., Principal]:
+    """Like ``require`` but the platform admin is let through as well (e.g. browsing skills)."""
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.kind == "platform_admin":
+            return principal
+        if principal.tenant_id is None or not principal.can(permission):
+            raise ProblemError(403, f"This action needs the permission {permission!r}.")
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.platform_admin_too = True  # type: ignore[attr-defined]
+    return dependency
+
+
 def require_user(permission: str) -> Callable[..., Principal]:
     """Like ``require`` but the caller must be a user session (an API key is 403)."""
     inner = require(permission)
 
-    def dependency(principal: Annotated[Principal, Depends(inner)]) -> Principal:
+    # a default, not Annotated: the closure's ``inner`` is invisible to string annotations
+    def dependency(principal: Principal = Depends(inner)) -> Principal:
         if principal.kind != "user":
             raise ProblemError(403, "This action needs a user session, not an API key.")
         return principal
@@ -179,5 +195,3 @@ PlatformAdminPrincipal = Annotated[Principal, Depends(require_platform_admin)]
 def tenant_of(principal: Principal) -> UUID:
     assert principal.tenant_id is not None
     return principal.tenant_id
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +18,12 @@ db_app = typer.Typer(help="Database schema and roles.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(projections_app, name="projections")
+audit_app = typer.Typer(help="Audit log: verify hash chains, export events.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+from api.cli_workflows import runs_app, workflows_app  # noqa: E402 - sub-apps of this CLI
+
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(runs_app, name="runs")
 
 
 def _settings() -> Settings:
@@ -106,7 +113,7 @@ def project() -> None:
     install_sigterm_exit()
     db = upgrade(settings, application_classes()) if settings.embedded else _db(settings)
     container = Container.build(settings, db, role=db.system)
-    start_background(container, projector=True, worker=False)
+    start_background(container, projector=True, worker=False, dispatcher=False)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
@@ -166,6 +173,38 @@ def dispatch(
         dispatcher.app.close()
 
 
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Step attempts in flight at once.")] = 8,
+    lease_seconds: Annotated[float, typer.Option(help="Lease on claimed attempts.")] = 30.0,
+    tenant_cap: Annotated[int, typer.Option(help="Leased attempts per tenant (all workers).")] = 64,
+) -> None:
+    """Run a step worker until stopped (SIGINT/SIGTERM)."""
+    import signal
+    import threading
+
+    from api.bootstrap import upgrade
+    from api.container import Container, application_classes
+    from api.database import install_sigterm_exit
+    from api.services import start_worker
+    from engine.worker import WorkerConfig
+
+    settings = _settings()
+    _logging(settings.log_level)
+    install_sigterm_exit()
+    db = upgrade(settings, application_classes()) if settings.embedded else _db(settings)
+    container = Container.build(settings, db, role=db.system)
+    config = WorkerConfig(concurrency=concurrency, lease_s=lease_seconds, tenant_cap=tenant_cap)
+    start_worker(container, config)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        container.close()
+
+
 @projections_app.command("rebuild")
 def projections_rebuild(
     name: Annotated[str | None, typer.Argument(help="Projection name; all when omitted.")] = None,
@@ -192,6 +231,84 @@ def projections_rebuild(
             progress.update(task, completed=total)
     for runner in selected:
         runner.app.close()
+
+
+def _tenant_by_slug(conninfo: str, slug: str) -> str:
+    import psycopg
+
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT id FROM tenants WHERE slug = %s", (slug,)).fetchone()
+    if row is None:
+        raise fail(f"no tenant with slug {slug!r}")
+    return str(row[0])
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant slug; every chain when omitted.")
+    ] = None,
+) -> None:
+    """Recompute the audit hash chains; exit 1 naming the first broken link."""
+    import json
+
+    import psycopg
+
+    from projections.audit import verify_chain
+
+    settings = _settings()
+    _logging("WARNING")
+    db = _db(settings)
+    tenant_id = _tenant_by_slug(db.system.conninfo, tenant) if tenant else None
+    with psycopg.connect(db.system.conninfo) as conn:
+        result = verify_chain(conn, tenant_id)
+    typer.echo(json.dumps(result.as_dict(), indent=2))
+    if result.broken is not None:
+        b = result.broken
+        raise fail(f"audit chain broken at row {b.id} (seq {b.seq}, {b.source}): {b.reason}")
+
+
+@audit_app.command("export")
+def audit_export(
+    tenant: Annotated[str, typer.Option(help="Tenant slug.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write NDJSON here instead of stdout.")
+    ] = None,
+) -> None:
+    """Export a tenant's audit events as NDJSON CloudEvents (streamed)."""
+    import psycopg
+
+    from projections.export import export_events
+
+    settings = _settings()
+    _logging("WARNING")
+    db = _db(settings)
+    tenant_id = _tenant_by_slug(db.system.conninfo, tenant)
+    with psycopg.connect(db.system.conninfo) as conn:
+        if out is None:
+            n = export_events(conn, tenant_id, sys.stdout)
+        else:
+            with out.open("w", encoding="utf-8") as f:
+                n = export_events(conn, tenant_id, f)
+    typer.echo(f"exported {n} events", err=True)
+
+
+@audit_app.command("rebuild")
+def audit_rebuild() -> None:
+    """Recompute the audit log from the events (owner only: empties the append-only log)."""
+    from api.services import build_projection_runners
+    from projections.audit import reset_audit_log
+
+    settings = _settings()
+    _logging("WARNING")
+    db = _db(settings)
+    reset_audit_log(db.owner.conninfo)
+    runners = build_projection_runners(settings, db, names=["audit"])
+    total = 0
+    for runner in runners:
+        total += runner.catch_up()
+        runner.app.close()
+    typer.echo(f"audit log rebuilt from {total} events", err=True)
 
 
 def _db(settings: Settings):  # type: ignore[no-untyped-def]

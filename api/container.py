@@ -41,6 +41,7 @@ class Container:
     read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]]
     background: list[Any] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    runs: Any = None  # domain.app_runs.Runs with the engine's planner (None: no runtime)
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
@@ -50,7 +51,8 @@ class Container:
         env = conn.eventsourcing_env(settings)
         platform = Platform(env=env, **_platform_kwargs())
         read_pool = open_pool(conn.conninfo, settings.read_pool_size)
-        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool)
+        runs = _build_runs(db, env, platform)
+        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs)
 
     def projection_lag(self) -> dict[str, Any]:
         """Events behind the head, per projection (empty when none runs here or in the db)."""
@@ -59,7 +61,9 @@ class Container:
         with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
             return projection_lag(conn)
 
-    def wait_projected(self, notification_id: int | None, timeout: float | None = None) -> None:
+    def wait_projected(
+        self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"
+    ) -> None:
         """Read-your-writes: block until the read model has caught up with this event."""
         if notification_id is None:
             return
@@ -67,16 +71,25 @@ class Container:
 
         wait_for(
             self.db.system.conninfo,
-            "platform",
+            app,
             notification_id,
             timeout=self.settings.projection_wait_s if timeout is None else timeout,
         )
+
+    def event_apps(self) -> dict[str, Any]:
+        """The event-sourced applications by name (``platform``, ``runs``), for history reads."""
+        apps = {"platform": self.platform}
+        if self.runs is not None:
+            apps["runs"] = self.runs
+        return apps
 
     def close(self) -> None:
         for service in reversed(self.background):
             service.stop()
         self.background.clear()
         self.read_pool.close()
+        if self.runs is not None:
+            self.runs.close()
         self.platform.close()
 
 
@@ -91,3 +104,20 @@ def _platform_kwargs() -> dict[str, Any]:
         return [(p.pointer, p.message) for p in validate_definition(definition)]
 
     return {"definition_validator": validator}
+
+
+def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:
+    """The ``Runs`` application (API side): the engine's planner and task-recording store."""
+    try:
+        from domain.app_runs import Runs
+        from engine.kinds.skills import PlatformSkills
+        from engine.queue import runs_env
+        from engine.service import EnginePlanner, platform_definitions
+    except ImportError:  # the engine's runtime is not installed in this build
+        return None
+    planner = EnginePlanner(
+        platform_definitions(platform),
+        # installations are found across tenants by the system role, then read from events
+        skills=PlatformSkills(platform, db.system.conninfo),
+    )
+    return Runs(env=runs_env(env), planner=planner)

@@ -60,7 +60,9 @@ class DatabaseCollector(Collector):
         self.container = container
 
     def collect(self) -> Iterator[Metric]:
-        runs = GaugeMetricFamily("platinum_runs", "Runs in the read model, by status.", labels=["status"])
+        runs = GaugeMetricFamily(
+            "platinum_runs", "Runs in the read model, by status.", labels=["status"]
+        )
         queue = GaugeMetricFamily(
             "platinum_queue_depth", "Work waiting to be picked up, by queue.", labels=["queue"]
         )
@@ -154,7 +156,11 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics: requests, latency, runs by status, queue depth, projector lag."""
     registry: CollectorRegistry = request.app.state.metrics_registry

@@ -90,7 +90,24 @@ def start_background(
         for r in runners:
             r.start()
         container.background.append(_RunnerService(runners))
-    _ = (worker, worker_concurrency)  # workers attach here once the engine's runtime lands
+    if worker:
+        from engine.worker import WorkerConfig
+
+        start_worker(container, WorkerConfig(concurrency=worker_concurrency))
     if dispatcher:
         service = build_dispatcher(container.settings, container.db).start()
         container.background.append(_DispatcherService(service))
+
+
+def start_worker(container: Container, config: Any = None) -> Any:
+    """An in-process step worker (system role) attached to the container's lifetime."""
+    from engine.worker import build_worker
+
+    conn = container.db.system
+    worker = build_worker(
+        conn.eventsourcing_env(container.settings), conn.conninfo,
+        platform=container.platform, config=config,
+    )  # fmt: skip
+    worker.start()
+    container.background.append(worker)
+    return worker

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"unknown sections {unknown}")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # "append-only: kept as is" on every audit rebuild: expected here, not news
+    logging.getLogger("projections.runner").setLevel(logging.ERROR)
 
     t0 = time.perf_counter()
     results: dict[str, Any] = {

@@ -9,6 +9,11 @@ from typing import Any
 
 def figures(tree: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every figure (a dict with a median) or unavailable/failed record, with its dotted path."""
+    if isinstance(tree, list):
+        for i, item in enumerate(tree):
+            label = f"{item['events']:,}ev" if isinstance(item, dict) and "events" in item else i
+            yield from figures(item, f"{path}[{label}]")
+        return
     if not isinstance(tree, dict):
         return
     if "median" in tree or tree.get("status") in ("unavailable", "failed"):

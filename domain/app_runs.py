@@ -152,7 +152,9 @@ class TaskChanges:
     done: list[RunTask]
 
 
-def task_changes(before: Mapping[TaskKey, RunTask], after: Mapping[TaskKey, RunTask]) -> TaskChanges:
+def task_changes(
+    before: Mapping[TaskKey, RunTask], after: Mapping[TaskKey, RunTask]
+) -> TaskChanges:
     add = [t for k, t in after.items() if before.get(k) != t]
     done = [t for k, t in before.items() if after.get(k) != t]
     return TaskChanges(add, done)

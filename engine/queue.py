@@ -24,7 +24,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
-from domain.app_runs import RunTask, Runs, TaskKey, run_tasks
+from domain.app_runs import Runs, RunTask, TaskKey, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class TaskRecorder(PostgresApplicationRecorder):
     def _insert_events(
         self,
         curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
+        stored_events: Sequence[StoredEvent],  # noqa: ARG002 - the hook's signature
         **kwargs: Any,
     ) -> None:
         done: Sequence[RunTask] = kwargs.get("tasks_done", ())
@@ -253,7 +253,7 @@ def rebuild_run_tasks(runs: Runs, conninfo: str) -> int:
         for run_id in ids:
             try:
                 run = runs.load(run_id)
-            except Exception:  # noqa: BLE001 - not a run (or unreadable): skip, keep going
+            except Exception:
                 log.warning("rebuild_run_tasks: cannot load %s", run_id)
                 continue
             tasks = list(run_tasks(run).values())

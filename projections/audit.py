@@ -113,7 +113,8 @@ class AuditProjection:
 
     def apply(self, curs: Cursor, events: Sequence[tuple[Any, Tracking]]) -> None:
         owners: dict[UUID, UUID | None] = {}
-        rows = [self._row(curs, owners, e, t) for e, t in events]
+        source = events[0][1].application_name.lower() if events else ""
+        rows = [self._row(curs, owners, e, t, source) for e, t in events]
         curs.executemany(_INSERT, rows)
 
     def reset(self, curs: Cursor, application_name: str) -> bool:  # noqa: ARG002
@@ -137,7 +138,7 @@ class AuditProjection:
         return owners[e.originator_id]
 
     def _row(
-        self, curs: Cursor, owners: dict[UUID, UUID | None], e: Any, t: Tracking
+        self, curs: Cursor, owners: dict[UUID, UUID | None], e: Any, t: Tracking, source: str
     ) -> tuple[Any, ...]:
         action = type(e).__qualname__
         tenant_id = self._tenant_of(curs, owners, e)
@@ -152,8 +153,8 @@ class AuditProjection:
         if meta.get("user_id") is not None and user_id is None:
             details["actor_user"] = str(meta["user_id"])
         return (
-            audit_id(t.application_name, e.originator_id, e.originator_version),
-            tenant_id, t.application_name, GENESIS, GENESIS, t.notification_id,
+            audit_id(source, e.originator_id, e.originator_version),
+            tenant_id, source, GENESIS, GENESIS, t.notification_id,
             e.originator_id, e.originator_version, action[:100], resource_type[:100],
             resource_id, user_id, text(meta.get("kind")), _ip(meta.get("ip")),
             text(meta.get("user_agent")), text(meta.get("request_id")), e.timestamp,

@@ -60,10 +60,12 @@ class OutboxProjection:
             # delivered on commit, with the rows: a listening dispatcher never wakes too early
             curs.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
 
-    def reset(self, curs: Cursor) -> None:
-        """Keep the rows: in-flight attempts and backoff survive a rebuild.
+    def reset(self, curs: Cursor, application_name: str) -> bool:
+        """Replay from zero but keep the rows: in-flight attempts and backoff survive.
 
-        A replay re-inserts nothing twice (unique notification id) and deletes the rows of
-        notifications that already reached a terminal event.
+        The replay inserts nothing twice (unique notification id) and deletes again the rows
+        of notifications that reached a terminal event; a dispatcher that meets such a row
+        meanwhile sees the notification is no longer pending and drops it unsent.
         """
-        _ = curs
+        _ = (curs, application_name)
+        return True

@@ -38,13 +38,23 @@ class ReadModelProjection:
     name = "readmodel"
 
     def apply(self, curs: Cursor, events: Sequence[tuple[Any, Tracking]]) -> None:
+        runs: dict[Any, tuple[int, Any]] = {}
         for event, _tracking in events:
-            handler = HANDLERS.get(event_name(event))
+            name = event_name(event)
+            handler = HANDLERS.get(name)
             if handler is not None:
                 handler(curs, event)
+                if name.startswith("Run."):
+                    runs[event.originator_id] = (event.originator_version, event.timestamp)
+        # a run's version and updated_at follow its last event of the batch: one UPDATE per
+        # run instead of one per step event
+        curs.executemany(
+            "UPDATE runs SET version = %s, updated_at = %s WHERE id = %s AND version < %s",
+            [(v, ts, run_id, v) for run_id, (v, ts) in runs.items()],
+        )
 
     def reset(self, curs: Cursor, application_name: str) -> bool:
-        tables = TABLES.get(application_name, ())
+        tables = TABLES.get(application_name.lower(), ())
         if tables:
             curs.execute(f"TRUNCATE {', '.join(tables)}")
         return True
@@ -102,8 +112,8 @@ def _tenant_status(curs: Cursor, e: Any) -> None:
 @on("Tenant.ConfigSet")
 def _tenant_config_set(curs: Cursor, e: Any) -> None:
     curs.execute(
-        "UPDATE tenants SET config = coalesce(config, '{}'::jsonb) || jsonb_build_object(%s, %s),"
-        " version = %s, updated_at = %s WHERE id = %s",
+        "UPDATE tenants SET config = coalesce(config, '{}'::jsonb)"
+        " || jsonb_build_object(%s::text, %s::jsonb), version = %s, updated_at = %s WHERE id = %s",
         (e.key, jsonb(e.value), e.originator_version, e.timestamp, e.originator_id),
     )
     _upsert_config(curs, e, e.key, e.value)
@@ -112,7 +122,7 @@ def _tenant_config_set(curs: Cursor, e: Any) -> None:
 @on("Tenant.ConfigUnset")
 def _tenant_config_unset(curs: Cursor, e: Any) -> None:
     curs.execute(
-        "UPDATE tenants SET config = coalesce(config, '{}'::jsonb) - %s,"
+        "UPDATE tenants SET config = coalesce(config, '{}'::jsonb) - %s::text,"
         " version = %s, updated_at = %s WHERE id = %s",
         (e.key, e.originator_version, e.timestamp, e.originator_id),
     )
@@ -248,20 +258,17 @@ def _preference_set(curs: Cursor, e: Any) -> None:
             (e.originator_id, e.tenant_id, e.user_id, e.key, e.timestamp),
         )
         return
-    # a deleted preference set again revives its row (same id, so same user and key)
+    # one statement for both cases: a live row is updated, a deleted one revived (same id, so
+    # same user and key, remembered in preference_identities)
     curs.execute(
-        "UPDATE user_preferences SET preference_value = %s, version = %s, updated_at = %s"
-        " WHERE id = %s",
-        (text(e.value), e.originator_version, e.timestamp, e.originator_id),
+        "INSERT INTO user_preferences (id, tenant_id, user_id, preference_key,"
+        " preference_value, version, created_at, updated_at)"
+        " SELECT id, tenant_id, user_id, preference_key, %s, %s, %s, %s"
+        " FROM preference_identities WHERE id = %s"
+        " ON CONFLICT (id) DO UPDATE SET preference_value = excluded.preference_value,"
+        " version = excluded.version, updated_at = excluded.updated_at",
+        (text(e.value), e.originator_version, e.timestamp, e.timestamp, e.originator_id),
     )
-    if curs.rowcount == 0:
-        curs.execute(
-            "INSERT INTO user_preferences (id, tenant_id, user_id, preference_key,"
-            " preference_value, version, created_at, updated_at)"
-            " SELECT id, tenant_id, user_id, preference_key, %s, %s, %s, %s"
-            " FROM preference_identities WHERE id = %s",
-            (text(e.value), e.originator_version, e.timestamp, e.timestamp, e.originator_id),
-        )
 
 
 @on("UserPreference.Deleted")

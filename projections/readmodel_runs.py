@@ -30,7 +30,7 @@ def _step(curs: Cursor, e: Any, sets: dict[str, Any], *, raw: str = "") -> None:
         " WHERE run_id = %s AND step_id = %s AND item_index IS NOT DISTINCT FROM %s",
         (*cols.values(), e.originator_id, e.step_id, e.index),
     )
-    _run(curs, e, {})
+    # the run's own version/updated_at: once per batch, see ReadModelProjection.apply
 
 
 @on("Run.Started")

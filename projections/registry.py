@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from projections.audit import AuditProjection
+from projections.outbox import OutboxProjection
 from projections.readmodel import ReadModelProjection
 
 PROJECTIONS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "readmodel": (ReadModelProjection, ("platform", "runs")),
     "audit": (AuditProjection, ("platform", "runs")),
+    "outbox": (OutboxProjection, ("platform",)),
 }
 
 

@@ -6,7 +6,15 @@ applied exactly once. The library's own ``ProjectionRunner`` commits once per ev
 what lets a rebuild run at tens of thousands of events per second (see docs/performance.md).
 
 Several projector processes may run: a PostgreSQL advisory lock per projection lets one of them
-work while the others stand by, ready to take over when its session ends.
+work while the others stand by, ready to take over when its session ends. Leadership is only an
+economy, not what makes it correct: every batch transaction (and every reset) first takes a
+transaction-level advisory lock for its (projection, application) and re-reads the position
+inside it, so a batch that someone else (another runner, a ``rebuild``) already applied is
+refused with ``StalePositionError`` and nothing is written twice.
+
+Handlers run inside a psycopg pipeline: a batch costs a few round trips, not one per statement.
+A failing batch is retried with backoff (the runner never dies silently); ``runner.error`` and
+the lag in ``projections.status`` show it.
 """
 
 from __future__ import annotations
@@ -86,7 +94,9 @@ class ProjectionView(PostgresTrackingRecorder):
             position = self._serialize(curs, projection, app)
             if position >= first:
                 raise StalePositionError(projection.name, app, first - 1, position)
-            projection.apply(curs, events)
+            # one round trip per batch, not per statement (handlers that read still may)
+            with curs.connection.pipeline():
+                projection.apply(curs, events)
             self._insert_tracking(curs, events[-1][1])
 
     def reset(self, projection: BatchProjection, application_name: str) -> bool:

@@ -29,7 +29,9 @@ def _position(conn: psycopg.Connection[Any], tracking_table: str, app: str) -> i
     if conn.execute("SELECT to_regclass(%s)", (tracking_table,)).fetchone() in (None, (None,)):
         return 0
     row = conn.execute(
-        sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {} WHERE application_name = %s")
+        sql.SQL(
+            "SELECT coalesce(max(notification_id), 0) FROM {} WHERE lower(application_name) = %s"
+        )
         .format(sql.Identifier(tracking_table)),
         (app,),
     ).fetchone()

@@ -74,7 +74,9 @@ def login_response(client: Any, tenant_slug: str, email: str, password: str) -> 
     )
 
 
-def login(client: Any, tenant_slug: str, email: str, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
+def login(
+    client: Any, tenant_slug: str, email: str, password: str = DEFAULT_PASSWORD
+) -> dict[str, str]:
     """Log in and return the Authorization headers of the new session."""
     r = login_response(client, tenant_slug, email, password)
     assert r.status_code == 200, f"login {email}@{tenant_slug}: {r.status_code} {r.text}"

@@ -139,7 +139,9 @@ def browse_skills(
     principal: AnyPrincipal,
     container: ContainerDep,
     page: PageDep,
-    q: Annotated[str | None, Query(max_length=200, description="Words in name/description.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in name/description.")
+    ] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     status_: Annotated[
         SkillStatus | None, Query(alias="status", description="Platform admin only.")

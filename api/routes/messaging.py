@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
+from api.audit_hooks import audit_sensitive_read
 from api.auth import Principal, require, tenant_of
 from api.deps import ContainerDep
 from api.etag import set_etag
@@ -16,7 +17,6 @@ from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.routes._shared import platform_projected, user_of
 from api.schemas import Strict
-from domain.access import record_sensitive_read
 from domain.actor import acting_as
 from domain.commands import RecordConversation, SendNotification
 from domain.errors import NotFoundError
@@ -100,7 +100,8 @@ def list_notifications(
     unread: Annotated[bool | None, Query(description="Only unread (true) or read (false).")] = None,
 ) -> Page[NotificationPublic]:
     """Your notifications, newest first."""
-    where, params = ["recipient_user_id = %s"], [user_of(principal)]
+    where: list[str] = ["recipient_user_id = %s"]
+    params: list[Any] = [user_of(principal)]
     if unread is not None:
         where.append("read_at IS NULL" if unread else "read_at IS NOT NULL")
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
@@ -181,7 +182,8 @@ def list_conversations(
     """Your conversation turns (of one ``session_id``), oldest first; the read is audited."""
     tenant_id, user_id = tenant_of(principal), user_of(principal)
     platform_projected(container)
-    where, params = ["user_id = %s"], [user_id]
+    where: list[str] = ["user_id = %s"]
+    params: list[Any] = [user_id]
     if session_id is not None:
         where.append("session_id = %s")
         params.append(session_id)
@@ -189,17 +191,12 @@ def list_conversations(
         rows, next_cursor = fetch_page(
             conn, "SELECT * FROM conversations", page, where=where, params=params
         )
-    _audit_read(container, principal, session_id)
+    # conversation text is sensitive: every read of it goes to the audit log
+    audit_sensitive_read(
+        container,
+        principal,
+        resource_type="conversation",
+        resource_id=f"session:{session_id}" if session_id is not None else "*",
+        fields=("input_text", "output_text", "context_data"),
+    )
     return Page(items=[ConversationPublic(**r) for r in rows], next_cursor=next_cursor)
-
-
-def _audit_read(container: Any, principal: Principal, session_id: str | None) -> None:
-    """Conversation text is sensitive: every read of it goes to the audit log."""
-    with acting_as(principal.actor):
-        record_sensitive_read(
-            container.platform,
-            tenant_id=principal.tenant_id,
-            resource_type="conversation",
-            resource_id=f"session:{session_id}" if session_id is not None else "*",
-            fields=["input_text", "output_text", "context_data"],
-        )

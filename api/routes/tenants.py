@@ -7,8 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Response, status
 
-from api.deps import ContainerDep, PlatformAdmin, expected_version
+from api.audit_hooks import audit_sensitive_read
+from api.auth import PlatformAdminPrincipal
+from api.deps import ContainerDep, expected_version
 from api.readdb import tenant_tx
+from api.redact import redact
 from api.schemas import TenantCreate, TenantCreated, TenantPublic, TenantUpdate, UserBrief
 from domain.actor import acting_as
 from domain.commands import CreateTenant, UpdateTenant
@@ -23,35 +26,44 @@ def read_tenant(container: Any, tenant_id: UUID) -> dict[str, Any]:
     if row is None:
         raise NotFoundError("tenant", tenant_id)
     row["status"] = str(row["status"])
+    row["config"] = redact(row["config"])  # secrets in configuration are never returned
     return row
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantCreated)
 def create_tenant(
-    body: TenantCreate, container: ContainerDep, actor: PlatformAdmin, response: Response
+    body: TenantCreate, container: ContainerDep, admin: PlatformAdminPrincipal, response: Response
 ) -> TenantCreated:
     """Create a tenant and its first admin user."""
-    with acting_as(actor):
+    with acting_as(admin.actor):
         created = container.platform.create_tenant(CreateTenant(**body.model_dump()))
     container.wait_projected(container.platform.recorder.max_notification_id())
     tenant = created.tenant
     response.headers["Location"] = f"/v1/tenants/{tenant.id}"
     response.headers["ETag"] = f'"{tenant.version}"'
-    admin = created.admin
+    first = created.admin
     return TenantCreated(
         **read_tenant(container, tenant.id),
-        admin=UserBrief(id=admin.id, email=admin.email, name=admin.name, role=admin.role)
-        if admin
+        admin=UserBrief(id=first.id, email=first.email, name=first.name, role=first.role)
+        if first
         else None,
     )
 
 
 @router.get("/{tenant_id}", response_model=TenantPublic)
 def get_tenant(
-    tenant_id: UUID, container: ContainerDep, _actor: PlatformAdmin, response: Response
+    tenant_id: UUID, container: ContainerDep, admin: PlatformAdminPrincipal, response: Response
 ) -> TenantPublic:
-    """Read a tenant."""
+    """Read a tenant (the billing_info read is recorded in the audit log)."""
     row = read_tenant(container, tenant_id)
+    audit_sensitive_read(
+        container,
+        admin,
+        resource_type="tenant",
+        resource_id=tenant_id,
+        fields=("billing_info",),
+        tenant_id=tenant_id,
+    )
     response.headers["ETag"] = f'"{row["version"]}"'
     return TenantPublic(**row)
 
@@ -61,13 +73,13 @@ def update_tenant(
     tenant_id: UUID,
     body: TenantUpdate,
     container: ContainerDep,
-    actor: PlatformAdmin,
+    admin: PlatformAdminPrincipal,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> TenantPublic:
     """Change name, config, billing_info or status (``suspended`` blocks logins and new runs)."""
     expected = expected_version(if_match)
-    with acting_as(actor):
+    with acting_as(admin.actor):
         container.platform.update_tenant(
             UpdateTenant(tenant_id=tenant_id, expected_version=expected, **body.model_dump())
         )

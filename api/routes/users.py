@@ -94,7 +94,8 @@ def list_users(
     role: Annotated[Literal["admin", "manager", "user", "viewer"] | None, Query()] = None,
 ) -> Page[UserPublic]:
     """List the tenant's users, oldest first (filters: status, role)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if status_ is not None:
         where.append("status = %s")
         params.append(status_)

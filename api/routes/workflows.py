@@ -171,7 +171,9 @@ def validate_workflow(
         try:
             definition, prefix = _definition(body.definition, "/definition"), "/definition"
         except ProblemError as e:
-            return ValidationResult(valid=False, errors=e.errors or [])  # type: ignore[arg-type]
+            return ValidationResult(
+                valid=False, errors=[ValidationProblem(**p) for p in e.errors or []]
+            )
     problems = container.platform.validate_definition(tenant_of(principal), definition)
     errors = [
         ValidationProblem(pointer=prefix + p.removeprefix("/definition"), message=m)

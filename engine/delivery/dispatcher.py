@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ADDRESSED_CHANNELS = ("email", "sms", "push")
+"""Channels whose recipient address comes from the user (webhooks post to the tenant's)."""
+
 ChannelFactory = Callable[[httpx.AsyncClient], Mapping[str, Channel]]
 
 
@@ -61,6 +64,7 @@ class Prepared:
     config: Mapping[str, Any]
     rate: float
     burst: float
+    notification: Notification
 
 
 class Skip(Exception):  # noqa: N818 -- control flow, not an error
@@ -254,7 +258,7 @@ class Dispatcher:
             log.exception("notification %s: adapter error", row.notification_id)
             await self._transient(store, row, f"{row.channel}: {type(exc).__name__}: {exc}", None)
         else:
-            await asyncio.to_thread(self._record_sent, row, result)
+            await asyncio.to_thread(self._record_sent, row, result, prepared.notification)
             self.stats["sent"] += 1
             await store.finish(row.id)
 
@@ -338,7 +342,9 @@ class Dispatcher:
             raise PermanentDeliveryError(
                 f"channel {n.channel!r} is not configured ({channel_key(n.channel)})"
             )
-        to = self._preference(n, ADDRESS_KEY.format(channel=n.channel))
+        to = None
+        if n.channel in ADDRESSED_CHANNELS:
+            to = self._preference(n, ADDRESS_KEY.format(channel=n.channel))
         if to is None and n.channel == "email":
             to = self.app.get_user(n.tenant_id, n.recipient_user_id).email
         limits = tenant.config.get(RATE_LIMIT_KEY)
@@ -357,13 +363,20 @@ class Dispatcher:
             config=config,
             rate=float(limits.get("per_second", self.config.rate_per_second)),
             burst=float(limits.get("burst", self.config.rate_burst)),
+            notification=n,
         )
 
-    def _update(self, row: OutboxRow, change: Callable[[Notification], None]) -> None:
+    def _update(
+        self,
+        row: OutboxRow,
+        change: Callable[[Notification], None],
+        loaded: Notification | None = None,
+    ) -> None:
         """Apply ``change`` to a pending notification and save; a racing write is re-read."""
         with acting_as(self._actor(row)):
             for attempt in range(3):
-                n = self.app.get_notification(row.tenant_id, row.notification_id)
+                n = loaded or self.app.get_notification(row.tenant_id, row.notification_id)
+                loaded = None
                 if n.status != "pending":
                     return  # another dispatcher already recorded an outcome
                 change(n)
@@ -375,13 +388,19 @@ class Dispatcher:
                 else:
                     return
 
-    def _record_sent(self, row: OutboxRow, result: DeliveryResult) -> None:
+    def _record_sent(
+        self, row: OutboxRow, result: DeliveryResult, loaded: Notification | None = None
+    ) -> None:
         def change(n: Notification) -> None:
             n.mark_sent(at=result.sent_at, provider_id=result.provider_id)
             if result.delivered_at is not None:
                 n.mark_delivered(at=result.delivered_at)
 
-        self._update(row, change)
+        self._update(row, change, loaded)
 
-    def _record_failed(self, row: OutboxRow, reason: str, permanent: bool) -> None:
-        self._update(row, lambda n: n.mark_failed(reason=reason[:1000], permanent=permanent))
+    def _record_failed(
+        self, row: OutboxRow, reason: str, permanent: bool, loaded: Notification | None = None
+    ) -> None:
+        self._update(
+            row, lambda n: n.mark_failed(reason=reason[:1000], permanent=permanent), loaded
+        )

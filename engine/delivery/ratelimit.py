@@ -21,8 +21,8 @@ class TokenBucket:
         """Take a token: 0.0 if one was available, else the seconds until one will be."""
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= 1.0 - 1e-9:  # float residue of the refill must not cost a wait
+            self.tokens = max(0.0, self.tokens - 1.0)
             return 0.0
         if self.rate <= 0:
             return 3600.0

@@ -68,7 +68,7 @@ def matches(version: str, version_range: str | None) -> bool:
 
 
 def _full(text: str) -> str:
-    parts = (text.split(".") + ["0", "0"])[:3]
+    parts = [*text.split("."), "0", "0"][:3]
     return ".".join(parts)
 
 
@@ -164,6 +164,6 @@ def run_skill(call: StepCall, ctx: KindContext) -> Outcome:
                           False)  # fmt: skip
         try:
             return Succeeded(fn(call.input, skill.config, context))
-        except Exception as e:  # noqa: BLE001 - a skill's own failure is the step's failure
+        except Exception as e:
             return Failed("skill_error", f"{type(e).__name__}: {e}", True)
     return Failed("skill_error", f"skill {name} has no runnable implementation", False)

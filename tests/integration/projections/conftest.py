@@ -26,7 +26,6 @@ except ImportError:  # the engine's application is not there yet: same table, sa
         """Stand-in for ``domain.runs.Runs`` (events table ``runs_events``)."""
 
 
-APP_CLASSES: list[type] = []
 
 
 def app_classes() -> list[type]:
@@ -79,21 +78,27 @@ def apps(proj_settings: Any, proj_db: Database) -> Iterator[Apps]:
 
 
 def make_runners(settings: Any, db: Database, *, batch_size: int = 500) -> list[Any]:
-    """One runner per (projection, application), on the system role, like the service."""
+    """One runner per (projection, application), on the system role, like the service; the
+    applications are shared between projections and pools kept small."""
     from api.services import projection_view
     from projections.registry import PROJECTIONS
     from projections.runner import ProjectionRunner
 
-    env = db.system.eventsourcing_env(settings)
-    apps = {"platform": app_classes()[0], "runs": Runs}
+    small = settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 2})
+    env = db.system.eventsourcing_env(small)
+    apps = {"platform": app_classes()[0](env=env), "runs": Runs(env=env)}
     runners = []
     for name, (cls, app_names) in PROJECTIONS.items():
-        view = projection_view(settings, db.system, name)
+        view = projection_view(small, db.system, name)
         for app_name in app_names:
-            runners.append(
-                ProjectionRunner(apps[app_name](env=env), cls(), view, batch_size=batch_size)
-            )
+            runners.append(ProjectionRunner(apps[app_name], cls(), view, batch_size=batch_size))
     return runners
+
+
+def close_runners(runners: list[Any]) -> None:
+    for r in runners:
+        r.app.close()
+        r.view.datastore.close()
 
 
 def catch_up(settings: Any, db: Database) -> None:
@@ -102,9 +107,7 @@ def catch_up(settings: Any, db: Database) -> None:
         for r in runners:
             r.catch_up()
     finally:
-        for r in runners:
-            r.app.close()
-            r.view.datastore.close()
+        close_runners(runners)
 
 
 # --- data in every table ------------------------------------------------------------------------
@@ -143,8 +146,17 @@ def populate_tenant(
     from domain.access import record_sensitive_read
     from domain.actor import Actor, acting_as
     from domain.commands import (
-        CreateApiKey, CreateTenant, CreateWorkflow, InstallSkill, Login, RecordConversation,
-        RegisterUser, SendNotification, SetPreference, SetUserRoles, UpdateDefinition,
+        CreateApiKey,
+        CreateTenant,
+        CreateWorkflow,
+        InstallSkill,
+        Login,
+        RecordConversation,
+        RegisterUser,
+        SendNotification,
+        SetPreference,
+        SetUserRoles,
+        UpdateDefinition,
     )  # fmt: skip
     from domain.runs import Run
 

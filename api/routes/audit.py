@@ -1,0 +1,226 @@
+"""Auditors: the tenant's audit log (filter, verify, export) and any aggregate's history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from api.audit_hooks import audit_sensitive_read
+from api.auth import Principal, require, tenant_of
+from api.bodies import invalid
+from api.deps import ContainerDep
+from api.pagination import Page, PageDep, keyset_sql, split_page
+from api.readdb import tenant_tx
+from domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+history_router = APIRouter(prefix="/v1/history", tags=["audit"])
+
+Auditor = Annotated[Principal, Depends(require("audit:read"))]
+
+
+class AuditEventPublic(BaseModel):
+    id: UUID
+    source: str
+    seq: int
+    timestamp: datetime
+    action: str
+    resource_type: str
+    resource_id: str | None = None
+    user_id: UUID | None = None
+    actor_kind: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    aggregate_id: UUID
+    aggregate_version: int
+    details: dict[str, Any] | None = None
+    prev_hash: str
+    hash: str
+
+
+class BrokenLinkPublic(BaseModel):
+    id: str
+    seq: int
+    source: str
+    reason: str
+
+
+class VerifyPublic(BaseModel):
+    ok: bool
+    events: int
+    head: dict[str, dict[str, Any]]
+    broken: BrokenLinkPublic | None = None
+
+
+class HistoryEventPublic(BaseModel):
+    version: int
+    type: str
+    time: datetime
+    data: dict[str, Any]
+    meta: dict[str, Any]
+
+
+class HistoryPublic(BaseModel):
+    resource_type: str
+    id: UUID
+    events: list[HistoryEventPublic]
+
+
+class StatePublic(BaseModel):
+    resource_type: str
+    id: UUID
+    version: int
+    time: datetime
+    state: dict[str, Any]
+
+
+_EVENTS_SQL = (
+    "SELECT id, source, seq, \"timestamp\", action, resource_type, resource_id, user_id,"
+    " actor_kind, ip_address::text AS ip_address, user_agent, request_id,"
+    " originator_id AS aggregate_id, originator_version AS aggregate_version, details,"
+    " prev_hash, hash FROM audit_events"
+)
+
+
+@router.get("/events", response_model=Page[AuditEventPublic])
+def list_audit_events(
+    principal: Auditor,
+    container: ContainerDep,
+    page: PageDep,
+    since: Annotated[datetime | None, Query(description="At or after (RFC 3339).")] = None,
+    until: Annotated[datetime | None, Query(description="Before (RFC 3339).")] = None,
+    user_id: UUID | None = None,
+    action: Annotated[
+        str | None, Query(max_length=100, description="e.g. Workflow.Created")
+    ] = None,
+    resource_type: Annotated[str | None, Query(max_length=100)] = None,
+    resource_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> Page[AuditEventPublic]:
+    """The tenant's audit events, oldest first, filtered by time, user, action, resource."""
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ('"timestamp" >= %s', since),
+        ('"timestamp" < %s', until),
+        ("user_id = %s", user_id),
+        ("action = %s", action),
+        ("resource_type = %s", resource_type),
+        ("resource_id = %s", resource_id),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    sql, args = keyset_sql(
+        _EVENTS_SQL, page, where=where, params=params, order_column='"timestamp"'
+    )
+    with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
+        rows = conn.execute(sql, args).fetchall()
+    rows, next_cursor = split_page(rows, page, order_column="timestamp")
+    return Page(items=[AuditEventPublic(**r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/verify", response_model=VerifyPublic)
+def verify_audit_chain(principal: Auditor, container: ContainerDep) -> VerifyPublic:
+    """Recompute the tenant's hash chains: ``{ok, events, head}`` or the first broken link."""
+    from projections.audit import verify_chain
+
+    tenant_id = tenant_of(principal)
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        result = verify_chain(conn, tenant_id)
+    b = result.broken
+    broken = (
+        None
+        if b is None
+        else BrokenLinkPublic(id=b.id, seq=b.seq, source=b.source, reason=b.reason)
+    )
+    return VerifyPublic(ok=result.ok, events=result.events, head=result.head, broken=broken)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON"}},
+)
+def export_audit_events(principal: Auditor, container: ContainerDep) -> StreamingResponse:
+    """The tenant's audit events as NDJSON CloudEvents (streamed, chain order)."""
+    from projections.export import iter_cloudevents
+
+    tenant_id = tenant_of(principal)
+    audit_sensitive_read(
+        container, principal, resource_type="audit_log", resource_id=tenant_id, fields=("export",)
+    )
+
+    def lines() -> Iterator[str]:
+        # the connection stays checked out only while the client reads the stream
+        with tenant_tx(container.read_pool, tenant_id) as conn:
+            yield from iter_cloudevents(conn, tenant_id)
+
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="audit-{tenant_id}.ndjson"'},
+    )
+
+
+def _as_of(value: str) -> tuple[int | None, datetime | None]:
+    """``?as_of=`` is a version (a positive integer) or an RFC 3339 time."""
+    if value.isdigit():
+        if int(value) < 1:
+            raise invalid([("#query/as_of", "a version is 1 or more")])
+        return int(value), None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid([("#query/as_of", "must be a version number or an RFC 3339 time")]) from None
+    if at.tzinfo is None:
+        raise invalid([("#query/as_of", "the time needs a UTC offset (e.g. Z)")])
+    return None, at
+
+
+@history_router.get("/{resource_type}/{resource_id}", response_model=HistoryPublic | StatePublic)
+def get_history(
+    resource_type: str,
+    resource_id: UUID,
+    principal: Auditor,
+    container: ContainerDep,
+    as_of: Annotated[
+        str | None, Query(description="A version number or an RFC 3339 time: the state then.")
+    ] = None,
+) -> HistoryPublic | StatePublic:
+    """An aggregate's events in order; with ``as_of``, its state at that version or time."""
+    from projections.history import HistoryNotFoundError, aggregate_events, state_as_of
+
+    tenant_id = tenant_of(principal)
+    apps = container.event_apps()
+    try:
+        with tenant_tx(container.read_pool, tenant_id) as conn:
+            if as_of is None:
+                events = aggregate_events(
+                    apps, conn, tenant_id, resource_id, resource_type=resource_type
+                )
+                return HistoryPublic(
+                    resource_type=resource_type,
+                    id=resource_id,
+                    events=[HistoryEventPublic(**vars(e)) for e in events],
+                )
+            version, at = _as_of(as_of)
+            state = state_as_of(
+                apps, conn, tenant_id, resource_id, version=version, at=at,
+                resource_type=resource_type,
+            )  # fmt: skip
+    except HistoryNotFoundError as e:
+        raise NotFoundError(resource_type, resource_id) from e
+    return StatePublic(
+        resource_type=resource_type,
+        id=state.id,
+        version=state.version,
+        time=state.time,
+        state=state.state,
+    )

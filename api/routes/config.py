@@ -1,0 +1,80 @@
+"""Tenant configuration, one key at a time (admin); secret values are never returned."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from api.auth import Principal, require
+from api.deps import ContainerDep
+from api.etag import IfMatchDep, check_if_match, set_etag
+from api.readdb import tenant_tx
+from api.redact import redact_entry
+from api.schemas_identity import ConfigPublic, ConfigSet
+from domain.actor import acting_as
+from domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/config", tags=["config"])
+
+ConfigAdmin = Annotated[Principal, Depends(require("config:admin"))]
+ConfigKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
+    ),
+]
+
+
+def _read(container: Any, principal: Principal, key: str) -> dict[str, Any] | None:
+    with tenant_tx(container.read_pool, principal.tenant_id) as conn:
+        row: dict[str, Any] | None = conn.execute(
+            "SELECT config_key AS key, config_value AS value, version, updated_at"
+            " FROM tenant_config WHERE config_key = %s",
+            (key,),
+        ).fetchone()
+    return row
+
+
+def _public(row: dict[str, Any]) -> ConfigPublic:
+    return ConfigPublic(**{**row, "value": redact_entry(row["key"], row["value"])})
+
+
+@router.get("/{key}", response_model=ConfigPublic)
+def get_config(
+    key: ConfigKey, principal: ConfigAdmin, container: ContainerDep, response: Response
+) -> ConfigPublic:
+    """Read one configuration entry (secret-like keys come back redacted)."""
+    row = _read(container, principal, key)
+    if row is None:
+        raise NotFoundError("tenant_config", key)
+    set_etag(response, row["version"])
+    return _public(row)
+
+
+@router.put("/{key}", response_model=ConfigPublic)
+def put_config(
+    key: ConfigKey,
+    body: ConfigSet,
+    principal: ConfigAdmin,
+    container: ContainerDep,
+    response: Response,
+    expected: IfMatchDep,
+) -> ConfigPublic:
+    """Create or replace one configuration entry (``If-Match``: the entry's ETag)."""
+    assert principal.tenant_id is not None
+    if expected is not None:
+        current = _read(container, principal, key)
+        if current is None:
+            raise NotFoundError("tenant_config", key)
+        check_if_match(expected, current["version"], "configuration entry")
+    with acting_as(principal.actor):
+        container.platform.set_tenant_config(principal.tenant_id, key, body.value)
+    container.wait_projected(container.platform.recorder.max_notification_id())
+    row = _read(container, principal, key)
+    assert row is not None
+    set_etag(response, row["version"])
+    return _public(row)

@@ -1,0 +1,125 @@
+"""Who am I, and my own preferences."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response, status
+
+from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
+from api.auth import Principal, require, require_user
+from api.deps import ContainerDep
+from api.etag import IfMatchDep, check_if_match, set_etag
+from api.readdb import tenant_tx
+from api.routes.users import read_user
+from api.schemas_identity import ApiKeyBrief, MePublic, PreferencePublic, PreferenceSet, TenantBrief
+from domain.actor import acting_as
+from domain.commands import SetPreference
+from domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/me", tags=["me"])
+
+MeReader = Annotated[Principal, Depends(require("me:read"))]
+PreferenceUser = Annotated[Principal, Depends(require_user("preferences:write"))]
+PreferenceKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
+    ),
+]
+
+
+@router.get("", response_model=MePublic)
+def me(principal: MeReader, container: ContainerDep) -> MePublic:
+    """The caller: its tenant, role, effective permissions and, for users, the profile."""
+    assert principal.tenant_id is not None
+    tenant = container.platform.get_tenant(principal.tenant_id)
+    out = MePublic(
+        kind="user" if principal.kind == "user" else "api_key",
+        role=principal.role,
+        permissions=sorted(principal.permissions),
+        tenant=TenantBrief(id=tenant.id, slug=tenant.slug, name=tenant.name, status=tenant.status),
+    )
+    if principal.user_id is not None:
+        out.user = read_user(container, principal.tenant_id, principal.user_id)
+        audit_sensitive_read(
+            container,
+            principal,
+            resource_type="user",
+            resource_id=principal.user_id,
+            fields=USER_PII_FIELDS,
+        )
+    elif principal.api_key_id is not None:
+        key = container.platform.get_api_key(principal.tenant_id, principal.api_key_id)
+        out.api_key = ApiKeyBrief(id=key.id, name=key.name, role=key.role)
+    return out
+
+
+def _read_preference(container: Any, principal: Principal, key: str) -> dict[str, Any]:
+    with tenant_tx(container.read_pool, principal.tenant_id) as conn:
+        row = conn.execute(
+            "SELECT preference_key AS key, preference_value AS value, version, created_at,"
+            " updated_at FROM user_preferences WHERE user_id = %s AND preference_key = %s",
+            (principal.user_id, key),
+        ).fetchone()
+    if row is None:
+        raise NotFoundError("preference", key)
+    return dict(row)
+
+
+@router.get("/preferences/{key}", response_model=PreferencePublic)
+def get_preference(
+    key: PreferenceKey, principal: PreferenceUser, container: ContainerDep, response: Response
+) -> PreferencePublic:
+    """Read one of the caller's preferences."""
+    row = _read_preference(container, principal, key)
+    set_etag(response, row["version"])
+    return PreferencePublic(**row)
+
+
+@router.put("/preferences/{key}", response_model=PreferencePublic)
+def put_preference(
+    key: PreferenceKey,
+    body: PreferenceSet,
+    principal: PreferenceUser,
+    container: ContainerDep,
+    response: Response,
+    expected: IfMatchDep,
+) -> PreferencePublic:
+    """Create or replace one of the caller's preferences."""
+    assert principal.tenant_id is not None
+    assert principal.user_id is not None
+    with acting_as(principal.actor):
+        if expected is not None:
+            current = container.platform.get_preference(principal.tenant_id, principal.user_id, key)
+            check_if_match(expected, current.version, "preference")
+        container.platform.set_preference(
+            SetPreference(
+                tenant_id=principal.tenant_id, user_id=principal.user_id, key=key, value=body.value
+            )
+        )
+    container.wait_projected(container.platform.recorder.max_notification_id())
+    row = _read_preference(container, principal, key)
+    set_etag(response, row["version"])
+    return PreferencePublic(**row)
+
+
+@router.delete(
+    "/preferences/{key}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+)
+def delete_preference(
+    key: PreferenceKey, principal: PreferenceUser, container: ContainerDep, expected: IfMatchDep
+) -> Response:
+    """Delete one of the caller's preferences."""
+    assert principal.tenant_id is not None
+    assert principal.user_id is not None
+    with acting_as(principal.actor):
+        if expected is not None:
+            current = container.platform.get_preference(principal.tenant_id, principal.user_id, key)
+            check_if_match(expected, current.version, "preference")
+        container.platform.delete_preference(principal.tenant_id, principal.user_id, key)
+    container.wait_projected(container.platform.recorder.max_notification_id())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

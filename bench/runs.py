@@ -1,0 +1,348 @@
+"""Runs: completed runs/s and start-to-finish latency through real worker processes.
+
+Workloads (every step calls the python skill ``skill:echo``, installed from the marketplace):
+
+* ``chain``: 10 steps in a line;
+* ``dag``: one step, two parallel branches of 4, one join; one branch's head has an ``if``
+  (true: every step runs);
+* ``foreach``: one step over 100 items.
+
+``workers`` processes of ``platinum worker`` (concurrency 8 each) execute them. The bench process
+plays the API: it starts runs with ``Runs.start_run`` (the engine's planner, task recorder) from
+``IN_FLIGHT`` client threads, each starting its next run when its last one finished (closed loop).
+Start = the wall clock before ``start_run``; finish = the timestamp of the run's terminal event
+(written by the worker), so polling for completion adds nothing to the latency.
+
+Per step: commits (``pg_stat_database.xact_commit``, minus the bench's own polling queries:
+every transaction is at least one round trip), tuples inserted and events appended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.harness import ADMIN_TOKEN, BenchEnv, Profile, figure, percentile, unavailable, \
+    with_ratio
+
+IN_FLIGHT = 8
+WORKER_CONCURRENCY = 8
+SKILL = "skill:echo"
+
+
+def availability() -> str | None:
+    """None when the runtime can be benchmarked, else why not."""
+    for module in ("domain.app_runs", "engine.queue", "engine.service", "engine.worker"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} does not exist yet (the engine's runtime has not landed)"
+    return None
+
+
+def _step(sid: str, needs: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {"id": sid, "uses": SKILL, "with": {"n": sid}, **extra}
+    if needs:
+        step["needs"] = needs
+    return step
+
+
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "chain": {
+        "steps": 10,
+        "input": {},
+        "definition": {"name": "bench-chain", "steps": [
+            _step(f"s{i}", [f"s{i - 1}"] if i else None) for i in range(10)]},
+    },
+    "dag": {
+        "steps": 10,
+        "input": {"go": True},
+        "definition": {"name": "bench-dag", "steps": [
+            _step("start"),
+            _step("a1", ["start"], **{"if": "input.go == true"}),
+            _step("a2", ["a1"]), _step("a3", ["a2"]), _step("a4", ["a3"]),
+            _step("b1", ["start"]), _step("b2", ["b1"]), _step("b3", ["b2"]),
+            _step("b4", ["b3"]),
+            _step("join", ["a4", "b4"]),
+        ]},
+    },
+    "foreach": {
+        "steps": 100,
+        "input": {"items": list(range(100))},
+        "definition": {"name": "bench-foreach", "steps": [
+            {"id": "each", "uses": SKILL, "foreach": "${{ input.items }}",
+             "with": {"item": "${{ item }}"}}]},
+    },
+}
+
+
+class Harness:
+    """Tenant, skill and workflows set up once; worker processes; a closed-loop starter."""
+
+    def __init__(self, env: BenchEnv, workers: int, skills: bool = True) -> None:
+        from api.container import _build_runs, _platform_kwargs
+        from domain.application import Platform
+        from domain.runs import Run
+        from eventsourcing.utils import get_topic
+
+        self.env = env
+        es_env = env.db.system.eventsourcing_env(env.settings)
+        self.platform = Platform(env=es_env, **_platform_kwargs())
+        self.runs = _build_runs(env.db, es_env, self.platform)
+        self.terminal = {get_topic(Run.Succeeded), get_topic(Run.Failed),
+                         get_topic(Run.Cancelled)}
+        self.succeeded = get_topic(Run.Succeeded)
+        self.skills = skills
+        self._setup()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.set_workers(workers)
+
+    # -- setup
+
+    def _setup(self) -> None:
+        from domain.commands import CreateTenant, CreateWorkflow, InstallSkill, PublishSkill
+
+        p = self.platform
+        made = p.create_tenant(CreateTenant(name="Bench runs", slug=f"runs-{uuid.uuid4().hex[:8]}",
+                                            admin_email="ada@bench.io",
+                                            admin_password="correct horse battery"))
+        self.tenant_id, self.user_id = made.tenant.id, made.admin.id
+        skill = p.publish_skill(PublishSkill(
+            name=f"echo{uuid.uuid4().hex[:6]}", category="utility", description="echo",
+            definition={"implementation": {"kind": "python", "entry_point": "echo"}}))
+        p.approve_skill(skill.id)
+        p.install_skill(InstallSkill(tenant_id=self.tenant_id, skill_id=skill.id))
+        self.workflows: dict[str, Any] = {}
+        for name, w in WORKLOADS.items():
+            definition = _with_skill(w["definition"], skill.name)
+            wf = p.create_workflow(CreateWorkflow(tenant_id=self.tenant_id, name=name,
+                                                  definition=definition))
+            p.activate_workflow(self.tenant_id, wf.id)
+            self.workflows[name] = p.get_workflow(self.tenant_id, wf.id)
+        # skills are found through the read model: project what we just wrote
+        from api.services import build_projection_runners
+
+        runners = build_projection_runners(self.env.settings, self.env.db, names=["readmodel"])
+        for runner in runners:
+            runner.catch_up()
+            runner.app.close()
+        runners[0].view.datastore.close()  # one view, shared by the runners
+
+    # -- workers
+
+    def set_workers(self, n: int) -> None:
+        self.stop_workers()
+        platinum = Path(sys.executable).parent / "platinum"
+        worker_env = {
+            **os.environ,
+            "DATABASE_URL": self.env.info.conninfo,
+            "PLATINUM_DATA_DIR": str(self.env.data_dir),
+            "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
+            "PLATINUM_CIPHER_KEY": self.env.settings.cipher_key or "",
+            "PLATINUM_LOG_LEVEL": "WARNING",
+        }
+        for i in range(n):
+            log = open(self.env.data_dir / f"worker{i}.log", "ab")  # noqa: SIM115
+            self.procs.append(subprocess.Popen(
+                [str(platinum), "worker", "--concurrency", str(WORKER_CONCURRENCY)],
+                env=worker_env, stdout=log, stderr=log))
+        self.workers = n
+        time.sleep(2.0)  # imports and connections; the warm-up runs make sure
+        for name in WORKLOADS:
+            self.sample(name, max(2, n))
+
+    def stop_workers(self) -> None:
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.runs.close()
+        self.platform.close()
+
+    # -- measuring
+
+    def start(self, name: str) -> tuple[uuid.UUID, datetime]:
+        from domain.app_runs import StartRun
+
+        wf = self.workflows[name]
+        t0 = datetime.now(UTC)
+        run = self.runs.start_run(StartRun(
+            tenant_id=self.tenant_id, workflow_id=wf.id, workflow_version=wf.current_version,
+            definition=wf.definition, input=WORKLOADS[name]["input"], started_by=self.user_id))
+        return run.id, t0
+
+    def sample(self, name: str, count: int, timeout: float = 120.0) -> dict[str, Any]:
+        """``count`` runs of workload ``name``, IN_FLIGHT at a time; what they took."""
+        import psycopg
+
+        from eventsourcing.persistence import StoredEvent
+
+        waiters: dict[uuid.UUID, threading.Event] = {}
+        finished: dict[uuid.UUID, tuple[datetime, bool]] = {}
+        started: dict[uuid.UUID, datetime] = {}
+        lock = threading.Lock()
+        stop = threading.Event()
+        polls = [0]
+        with psycopg.connect(self.env.db.owner.conninfo, autocommit=True) as conn:
+            last = conn.execute("SELECT coalesce(max(notification_id), 0)"
+                                " FROM runs_events").fetchone()[0]  # type: ignore[index]
+        before = self.env.db_stats()
+        events_before = last
+
+        def watch() -> None:
+            nonlocal last
+            with psycopg.connect(self.env.db.owner.conninfo, autocommit=True) as conn:
+                while not stop.is_set():
+                    rows = conn.execute(
+                        "SELECT notification_id, originator_id, originator_version, topic,"
+                        " CASE WHEN topic = ANY(%s) THEN state END FROM runs_events"
+                        " WHERE notification_id > %s ORDER BY notification_id",
+                        (list(self.terminal), last)).fetchall()
+                    polls[0] += 1
+                    for nid, oid, version, topic, state in rows:
+                        last = nid
+                        if state is None:
+                            continue
+                        e = self.runs.mapper.to_domain_event(StoredEvent(
+                            originator_id=oid, originator_version=version, topic=topic,
+                            state=bytes(state)))
+                        with lock:
+                            finished[oid] = (e.timestamp, topic == self.succeeded)
+                            ev = waiters.get(oid)
+                        if ev is not None:
+                            ev.set()
+                    stop.wait(0.005)
+
+        todo = [count]
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if todo[0] <= 0:
+                        return
+                    todo[0] -= 1
+                ev = threading.Event()
+                run_id, t0 = self.start(name)
+                with lock:
+                    waiters[run_id] = ev
+                    started[run_id] = t0
+                    if run_id in finished:
+                        ev.set()
+                if not ev.wait(timeout):
+                    raise TimeoutError(f"run {run_id} of {name} did not finish in {timeout} s")
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        clients = [threading.Thread(target=client) for _ in range(min(IN_FLIGHT, count))]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+        time.sleep(0.02)
+        stop.set()
+        watcher.join()
+        after = self.env.db_stats()
+        events = last - events_before
+        done = [(started[r], finished[r]) for r in started if r in finished]
+        lat = [(f[0] - s).total_seconds() * 1000 for s, f in done]
+        span = (max(f[0] for _, f in done) - min(s for s, _ in done)).total_seconds()
+        steps = WORKLOADS[name]["steps"] * len(done)
+        return {
+            "runs": len(done),
+            "failed": sum(1 for _, f in done if not f[1]),
+            "runs_per_s": len(done) / span if span > 0 else 0.0,
+            "p50_ms": percentile(lat, 50),
+            "p99_ms": percentile(lat, 99),
+            "commits_per_step": (after["xact_commit"] - before["xact_commit"] - polls[0] - 2)
+            / steps,
+            "tuples_inserted_per_step": (after["tup_inserted"] - before["tup_inserted"]) / steps,
+            "events_per_step": events / steps,
+        }
+
+    def measure(self, name: str, count: int, repeats: int) -> dict[str, Any]:
+        steps = WORKLOADS[name]["steps"]
+        samples = [self.sample(name, count) for _ in range(repeats)]
+        out = {
+            "runs_per_s": figure([s["runs_per_s"] for s in samples], "runs/s"),
+            "steps_per_s": figure([s["runs_per_s"] * steps for s in samples], "steps/s"),
+            "p50_ms": figure([s["p50_ms"] for s in samples], "ms"),
+            "p99_ms": figure([s["p99_ms"] for s in samples], "ms"),
+            "per_step_ms": figure([s["p50_ms"] / steps for s in samples], "ms"),
+            "commits_per_step": figure([s["commits_per_step"] for s in samples], "commits"),
+            "tuples_inserted_per_step": figure([s["tuples_inserted_per_step"] for s in samples],
+                                               "tuples"),
+            "events_per_step": figure([s["events_per_step"] for s in samples], "events"),
+            "runs": sum(s["runs"] for s in samples),
+            "failed_runs": sum(s["failed"] for s in samples),
+        }
+        return out
+
+    def template_run_events(self) -> list[tuple[int, str, bytes]]:
+        """A finished chain run's stored events: the history seeded by the scaling section."""
+        from bench import seeding
+
+        run_id, _ = self.start("chain")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if self.runs.load(run_id).status == "succeeded":
+                    break
+            time.sleep(0.05)
+        return seeding.stored_template(self.env.db.owner.conninfo, "runs_events", run_id)
+
+
+def _with_skill(definition: dict[str, Any], skill_name: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(definition).replace(f'"{SKILL}"', f'"skill:{skill_name}"'))
+
+
+def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
+    reason = availability()
+    if reason:
+        return unavailable(reason)
+    out: dict[str, Any] = {
+        "steps_use": "python skill via the marketplace (entry point `echo`), one per step",
+        "in_flight": IN_FLIGHT,
+        "worker_concurrency": WORKER_CONCURRENCY,
+        "peer": {"dbos_dag_runs_per_s": 29, "dbos_dag_p50_ms": 63},
+    }
+    harness = Harness(env, workers=1)
+    try:
+        for workers in (1, 3):
+            if harness.workers != workers:
+                harness.set_workers(workers)
+            res: dict[str, Any] = {}
+            for name in WORKLOADS:
+                count = profile.run_count if name != "foreach" else max(2, profile.run_count // 10)
+                res[name] = harness.measure(name, count, profile.repeats)
+            out[f"workers_{workers}"] = res
+        for name in WORKLOADS:
+            base = out["workers_1"][name]
+            for key in ("runs_per_s", "p50_ms"):
+                with_ratio(out["workers_3"][name][key], base[key], "1 worker process")
+                with_ratio(base[key], base[key], "1 worker process")
+        dag = out["workers_3"]["dag"]
+        out["targets"] = {
+            "dag_3_workers_runs_per_s>=60": dag["runs_per_s"]["median"] >= 60,
+            "dag_3_workers_p50_ms<60": dag["p50_ms"]["median"] < 60,
+        }
+    finally:
+        harness.close()
+    return out

@@ -1,0 +1,582 @@
+"""Workers: claim ready attempts, execute them, record results and the runs' next steps.
+
+Threads of one worker:
+- *claimer*: ``LISTEN platinum_run_tasks``; leases ready rows (``FOR UPDATE SKIP LOCKED``, fair
+  across tenants, capped per tenant); sleeps until a notification or the next due time (timers,
+  retry back-off, expired leases): no busy polling.
+- *executors* (``concurrency`` threads): run step kinds; steps of one run run in parallel.
+- *committer*: the only thread that touches runs. It takes whatever claims and results are
+  waiting, applies them, advances each run (scheduler + inline pure kinds), and saves ALL the
+  runs of the batch in ONE transaction with their task changes; the next steps it can run are
+  inserted already leased to this worker and dispatched at once (no claim round trip).
+- *heartbeat*: renews the leases held; a dead worker's leases expire and another worker runs
+  the same attempt again (same attempt number, same idempotency key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from domain.app_runs import Runs, RunTask, TaskKey, run_tasks, task_changes
+from domain.errors import NotFoundError
+from domain.runs import Run, RunStateError
+from engine import queue as q
+from engine.kinds import Failed, KindContext, Outcome, StepCall
+from engine.kinds import registry as kind_registry
+from engine.kinds.skills import run_skill
+from engine.service import EnginePlanner, apply_outcome
+
+log = logging.getLogger(__name__)
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class WorkerConfig:
+    """Tuning of one worker process (see docs/engine.md, Runtime)."""
+
+    concurrency: int = 8
+    lease_s: float = 30.0
+    tenant_cap: int = 64  # leased attempts per tenant, across all workers
+    max_batch: int = 128  # messages the committer folds into one save
+    max_claims: int = 5  # leases of one attempt lost to dead workers before it fails
+    idle_s: float = 5.0  # longest sleep without a notification
+    worker_id: str = field(default_factory=_default_worker_id)
+
+
+@dataclass(frozen=True)
+class _Result:
+    call: StepCall
+    outcome: Outcome
+
+    @property
+    def key(self) -> TaskKey:
+        return self.call.key
+
+    @property
+    def run_id(self) -> UUID:
+        return self.call.run_id
+
+
+_Message = q.Claimed | _Result
+
+
+@dataclass
+class _Work:
+    run: Run
+    before: dict[TaskKey, RunTask]
+    now: datetime
+    cached: bool = False
+    dirty: bool = False
+
+
+class Counters:
+    """Monotonic counters (thread-safe), for benchmarks and /metrics."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.values: dict[str, int] = dict.fromkeys(
+            ("steps_executed", "saves", "events_saved", "runs_saved", "conflicts", "claimed",
+             "self_claimed", "timers_fired", "stale", "db_errors", "lease_expired"), 0,
+        )  # fmt: skip
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.values[name] = self.values.get(name, 0) + n
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            out: dict[str, float] = dict(self.values)
+        saved = out["saves"] or 1
+        out["events_per_save"] = out["events_saved"] / saved
+        out["events_per_step"] = out["events_saved"] / (out["steps_executed"] or 1)
+        return out
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    """An embeddable worker: ``start()``, ``stop()``, ``stats()``."""
+
+    def __init__(
+        self,
+        runs: Runs,
+        planner: EnginePlanner,
+        conninfo: str,
+        *,
+        config: WorkerConfig | None = None,
+        ctx: KindContext | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
+        self.runs = runs
+        self.planner = planner
+        self.conninfo = conninfo
+        self.config = config or WorkerConfig()
+        self.ctx = ctx or KindContext()
+        self.clock = clock
+        self.counters = Counters()
+        self.id = self.config.worker_id
+        self._kinds = kind_registry()
+        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._held: dict[TaskKey, int] = {}
+        self._held_lock = threading.Lock()
+        self._capacity = threading.Event()
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._cache: OrderedDict[UUID, Run] = OrderedDict()
+        self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="step")
+        self._threads: list[threading.Thread] = []
+        self._on_stop = on_stop
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Worker:
+        for name, target in (("commit", self._commit_loop), ("claim", self._claim_loop),
+                             ("heartbeat", self._heartbeat_loop)):  # fmt: skip
+            t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("worker %s started (concurrency %d)", self.id, self.config.concurrency)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, let running attempts finish and be saved, give back the rest."""
+        self._stopping.set()
+        self._capacity.set()
+        deadline = time.monotonic() + timeout
+        while self.held() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._done.set()
+        for t in self._threads:
+            t.join(timeout=max(0.1, deadline - time.monotonic()))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        left = list(self._held)
+        if left:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(
+                self.conninfo, autocommit=True
+            ) as conn:
+                q.release(conn, self.id, left)
+        if self._on_stop is not None:
+            self._on_stop()
+        log.info("worker %s stopped", self.id)
+
+    def stats(self) -> dict[str, float]:
+        out = self.counters.snapshot()
+        out["held"] = len(self._held)
+        return out
+
+    def held(self) -> int:
+        with self._held_lock:
+            return len(self._held)
+
+    # ------------------------------------------------------------------ claimer
+
+    def _claim_loop(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                    conn.execute(f"LISTEN {q.CHANNEL}")
+                self._claim_once(conn)
+                failures = 0
+            except psycopg.Error as e:
+                failures += 1
+                self.counters.add("db_errors")
+                log.warning("worker %s: claimer: %s", self.id, e)
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.close()
+                conn = None
+                self._stopping.wait(min(2.0, 0.1 * 2**failures))
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+    def _claim_once(self, conn: psycopg.Connection[Any]) -> None:
+        free = self.config.concurrency - self.held()
+        if free <= 0:
+            self._capacity.clear()
+            self._capacity.wait(self.config.idle_s)
+            return
+        claimed = q.claim(conn, self.id, free, lease_s=self.config.lease_s,
+                          tenant_cap=self.config.tenant_cap)  # fmt: skip
+        if claimed:
+            with self._held_lock:
+                for c in claimed:
+                    self._held[c.key] = c.attempt
+            self.counters.add("claimed", len(claimed))
+            for c in claimed:
+                self._inbox.put(c)
+            if len(claimed) == free:
+                return  # maybe more are ready
+        due = q.next_due_s(conn)
+        if due is None:
+            timeout = self.config.idle_s
+        elif due <= 0:
+            # ready rows we did not get: locked by another claimer or over the tenant cap
+            timeout = 0.05 if not claimed else 0.0
+        else:
+            timeout = min(due, self.config.idle_s)
+        if timeout > 0:
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+            for _ in conn.notifies(timeout=0.001):
+                pass  # drain the rest: one claim answers them all
+
+    # ------------------------------------------------------------------ heartbeat
+
+    def _heartbeat_loop(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        interval = self.config.lease_s / 3
+        while not self._done.wait(interval):
+            with self._held_lock:
+                keys = list(self._held)
+            if not keys:
+                continue
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                q.heartbeat(conn, self.id, keys, self.config.lease_s)
+            except psycopg.Error as e:
+                log.warning("worker %s: heartbeat: %s", self.id, e)
+                conn = None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+    # ------------------------------------------------------------------ executors
+
+    def _dispatch(self, call: StepCall) -> None:
+        self._pool.submit(self._execute, call)
+
+    def _execute(self, call: StepCall) -> None:
+        try:
+            outcome = self._run_kind(call)
+        except Exception as e:
+            log.exception("step %s crashed", call.idempotency_key)
+            outcome = Failed("error", f"{type(e).__name__}: {e}", True)
+        self.counters.add("steps_executed")
+        self._inbox.put(_Result(call, outcome))
+
+    def _run_kind(self, call: StepCall) -> Outcome:
+        if call.uses.startswith("skill:"):
+            return _with_deadline(lambda: run_skill(call, self.ctx), call.timeout_s)
+        kind = self._kinds.get(call.uses)
+        if kind is None:
+            return Failed("unknown_kind", f"no step kind {call.uses!r} in this worker", False)
+        return kind(call, self.ctx)
+
+    # ------------------------------------------------------------------ committer
+
+    def _commit_loop(self) -> None:
+        while not self._done.is_set():
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            msgs: list[_Message] = [first]
+            while len(msgs) < self.config.max_batch:
+                try:
+                    msgs.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            self._handle(msgs)
+
+    def _handle(self, msgs: list[_Message]) -> None:
+        try:
+            self._process(msgs)
+            return
+        except IntegrityError:
+            self.counters.add("conflicts")
+        except (PersistenceError, psycopg.Error) as e:
+            self._db_trouble(msgs, e)
+            return
+        # A conflict: some run of the batch was saved by someone else meanwhile. Redo each run
+        # alone, from its stored state (results are still valid; stale ones are dropped).
+        groups: dict[UUID, list[_Message]] = {}
+        for m in msgs:
+            groups.setdefault(m.run_id, []).append(m)
+        for group in groups.values():
+            for _ in range(5):
+                try:
+                    self._process(group, fresh=True)
+                    break
+                except IntegrityError:
+                    self.counters.add("conflicts")
+                except (PersistenceError, psycopg.Error) as e:
+                    self._db_trouble(group, e)
+                    break
+
+    def _db_trouble(self, msgs: list[_Message], error: Exception) -> None:
+        """The database is away (restart, network): keep the messages and try again later."""
+        self.counters.add("db_errors")
+        log.warning("worker %s: save failed (%s); retrying", self.id, error)
+        for m in msgs:
+            self._cache.pop(m.run_id, None)
+        self._done.wait(0.5)
+        for m in msgs:
+            self._inbox.put(m)
+
+    def _load(self, run_id: UUID, now: datetime, fresh: bool) -> _Work | None:
+        """The run as this worker last saved it (optimistic: a stale copy fails its save with
+        a conflict and is then reloaded), or as stored."""
+        run = None if fresh else self._cache.pop(run_id, None)
+        if run is None:
+            try:
+                run = self.runs.load(run_id)
+            except NotFoundError:
+                return None
+        return _Work(run, run_tasks(run), now, cached=not fresh)
+
+    def _refresh(self, w: _Work) -> None:
+        """Bring a cached copy up to date (only pending-free copies: before any change)."""
+        for event in self.runs.events.get(w.run.id, gt=w.run.version):
+            w.run = event.mutate(w.run)  # type: ignore[attr-defined]
+        w.before = run_tasks(w.run)
+        w.cached = False
+
+    def _process(self, msgs: list[_Message], *, fresh: bool = False) -> None:
+        now = self.clock()
+        works: dict[UUID, _Work | None] = {}
+        dispatch: list[TaskKey] = []
+        extra_done: list[RunTask] = []
+        claimed_timers: list[q.Claimed] = []
+        try:
+            for m in msgs:
+                if m.run_id not in works:
+                    works[m.run_id] = self._load(m.run_id, now, fresh)
+                w = works[m.run_id]
+                if w is None:  # no such run: drop the row
+                    if isinstance(m, q.Claimed):
+                        extra_done.append(_task_of(m))
+                    continue
+                if isinstance(m, q.Claimed):
+                    self._take_claim(m, w, dispatch, extra_done, claimed_timers)
+                else:
+                    self._take_result(m, w, extra_done)
+            self._save(works, msgs, now, dispatch, extra_done, claimed_timers)
+        except BaseException:
+            for run_id in works:
+                self._cache.pop(run_id, None)
+            raise
+
+    def _take_claim(
+        self,
+        m: q.Claimed,
+        w: _Work,
+        dispatch: list[TaskKey],
+        extra_done: list[RunTask],
+        timers: list[q.Claimed],
+    ) -> None:
+        current = w.before.get(m.key)
+        stale = current is None or (current.attempt, current.kind) != (m.attempt, m.kind)
+        if stale and w.cached and not w.dirty:
+            self._refresh(w)  # our copy may be behind another worker's save
+            current = w.before.get(m.key)
+        if current is None or current.attempt != m.attempt or current.kind != m.kind:
+            extra_done.append(_task_of(m))  # the row outlived its attempt
+            self.counters.add("stale")
+        elif m.kind == "timer":
+            self.counters.add("timers_fired")
+            w.dirty = True
+            w.now = max(w.now, m.ready_at)  # the database said due: trust it over our clock
+            timers.append(m)
+        elif m.claims > self.config.max_claims:
+            self.counters.add("lease_expired")
+            w.run.fail_step(m.step_id, m.index, m.attempt, error_kind="lease_expired",
+                            message=f"attempt lost {m.claims - 1} times by dead workers",
+                            retryable=True, worker_id=self.id)  # fmt: skip
+            w.dirty = True
+        else:
+            dispatch.append(m.key)
+
+    def _take_result(self, m: _Result, w: _Work, extra_done: list[RunTask]) -> None:
+        try:
+            try:
+                apply_outcome(w.run, m.call, m.outcome, self.id)
+            except RunStateError:
+                if not (w.cached and not w.dirty):
+                    raise
+                self._refresh(w)  # our copy may be behind: decide on the stored state
+                apply_outcome(w.run, m.call, m.outcome, self.id)
+        except RunStateError:  # stale: cancelled run, or another worker's copy won
+            self.counters.add("stale")
+            c = m.call
+            extra_done.append(RunTask(c.run_id, c.tenant_id, c.step_id, c.index, c.attempt,
+                                      "step", None))  # fmt: skip
+            return
+        w.dirty = True
+
+    def _save(
+        self,
+        works: dict[UUID, _Work | None],
+        msgs: list[_Message],
+        now: datetime,
+        dispatch: list[TaskKey],
+        extra_done: list[RunTask],
+        timers: list[q.Claimed],
+    ) -> None:
+        dirty = [w for w in works.values() if w is not None and w.dirty]
+        for w in dirty:
+            try:
+                self.planner.advance(w.run, w.now)
+            except LookupError as e:  # the definition is gone: the run cannot go on
+                if not w.run.is_done:
+                    w.run.fail(f"engine: {e}")
+        adds: list[RunTask] = []
+        dones = list(extra_done)
+        afters: dict[UUID, dict[TaskKey, RunTask]] = {}
+        for w in dirty:
+            afters[w.run.id] = after = run_tasks(w.run)
+            changes = task_changes(w.before, after)
+            adds += changes.add
+            dones += changes.done
+        added = {t.key for t in adds}
+        release = [
+            (t.key, 1.0) for t in timers
+            if t.key in afters.get(t.run_id, {}) and t.key not in added
+        ]  # fmt: skip
+        consumed = {m.key for m in msgs} - set(dispatch)
+        leased = self._pick_self_claims(adds, now, consumed)
+        if dirty or dones or release:
+            recordings = self.runs.save(
+                *(w.run for w in dirty), tasks_to_add=adds, tasks_done=dones,
+                lease_to=self.id, leased=leased, lease_s=self.config.lease_s,
+                tasks_release=release,
+            )  # fmt: skip
+            self.counters.add("saves")
+            self.counters.add("events_saved", len(recordings))
+            self.counters.add("runs_saved", len(dirty))
+            self.counters.add("self_claimed", len(leased))
+        for kept in works.values():
+            if kept is not None:
+                self._cache[kept.run.id] = kept.run
+                self._cache.move_to_end(kept.run.id)
+        while len(self._cache) > 2000:
+            self._cache.popitem(last=False)
+        attempts = {t.key: t.attempt for t in adds if t.key in leased}
+        consumed -= set(attempts)  # re-leased to us (e.g. an immediate retry of the same step)
+        calls: list[StepCall] = []
+        for key in [*dispatch, *leased]:
+            owner = works.get(key[0])
+            call = None if owner is None else self.planner.call_for(owner.run, key[1], key[2], now)
+            if call is not None:
+                calls.append(call)
+            else:
+                consumed.add(key)
+        with self._held_lock:
+            for key in consumed:
+                self._held.pop(key, None)
+            self._held.update({k: a for k, a in attempts.items() if k not in consumed})
+        if consumed:
+            self._capacity.set()
+        for call in calls:
+            self._dispatch(call)
+
+    def _pick_self_claims(
+        self, adds: list[RunTask], now: datetime, consumed: set[TaskKey]
+    ) -> set[TaskKey]:
+        """The new ready attempts this worker takes itself (inserted already leased)."""
+        if self._stopping.is_set():
+            return set()
+        free = self.config.concurrency - (self.held() - len(consumed))
+        per_tenant: dict[str, int] = {}
+        leased: set[TaskKey] = set()
+        for t in adds:
+            if free <= 0:
+                break
+            if t.kind != "step" or (t.ready_at is not None and t.ready_at > now):
+                continue
+            n = per_tenant.get(t.tenant_id, 0)
+            if n >= self.config.tenant_cap:
+                continue
+            per_tenant[t.tenant_id] = n + 1
+            leased.add(t.key)
+            free -= 1
+        return leased
+
+
+def _task_of(m: q.Claimed) -> RunTask:
+    return RunTask(m.run_id, m.tenant_id, m.step_id, m.index, m.attempt, m.kind, m.ready_at)
+
+
+def _with_deadline(fn: Callable[[], Outcome], timeout_s: float | None) -> Outcome:
+    """Run ``fn``; past ``timeout_s`` the attempt fails with kind ``timeout`` (fn is abandoned)."""
+    if not timeout_s:
+        return fn()
+    box: list[Outcome] = []
+
+    def target() -> None:
+        try:
+            box.append(fn())
+        except Exception as e:
+            box.append(Failed("error", f"{type(e).__name__}: {e}", True))
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if not box:
+        return Failed("timeout", f"the attempt took longer than {timeout_s:g}s", True)
+    return box[0]
+
+
+# ---------------------------------------------------------------------------- composition
+
+
+def build_worker(
+    es_env: dict[str, str],
+    conninfo: str,
+    *,
+    platform: Any = None,
+    config: WorkerConfig | None = None,
+    inline_kinds: Any = None,
+) -> Worker:
+    """A worker with its own Runs application (task recorder) and an HTTP client.
+
+    ``es_env`` is the eventsourcing environment of the role the worker uses (platinum_system);
+    ``platform`` (a ``domain.application.Platform``) serves definitions, notify and skills.
+    """
+    from engine.kinds import PURE_KINDS
+    from engine.kinds.http import client
+    from engine.kinds.skills import PlatformSkills
+    from engine.service import platform_definitions
+
+    skills = PlatformSkills(platform, conninfo) if platform is not None else None
+    planner = EnginePlanner(
+        platform_definitions(platform) if platform is not None else None,
+        skills=skills,
+        inline_kinds=PURE_KINDS if inline_kinds is None else inline_kinds,
+    )
+    runs = Runs(env=q.runs_env(es_env), planner=planner)
+    http = client()
+    ctx = KindContext(platform=platform, http=http, skills=skills)
+
+    def close() -> None:
+        http.close()
+        runs.close()
+
+    return Worker(runs, planner, conninfo, config=config, ctx=ctx, on_stop=close)

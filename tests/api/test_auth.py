@@ -1,0 +1,218 @@
+"""Login, logout, /v1/me and when session tokens stop working."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.ratelimit import LoginLimiter
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    PLATFORM_ADMIN_HEADERS,
+    create_api_key,
+    create_tenant,
+    create_user,
+    login_response,
+)
+
+PROBLEM = "application/problem+json"
+
+
+def test_login_returns_a_token_its_expiry_and_the_user(client) -> None:
+    tenant = create_tenant(client)
+    r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token"]
+    assert body["expires_at"]
+    assert body["user"]["email"] == tenant.admin.email
+    assert body["user"]["role"] == "admin"
+    assert "password_hash" not in body["user"]
+
+
+def test_every_login_failure_is_the_same_401(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "user")
+    # deactivate one user so an inactive account is among the failures
+    inactive = create_user(client, tenant, "viewer")
+    r = client.patch(
+        f"/v1/users/{inactive.id}", json={"status": "inactive"}, headers=tenant.admin_headers
+    )
+    assert r.status_code == 200, r.text
+    attempts = [
+        (tenant.slug, user.email, "wrong password!"),
+        (tenant.slug, "nobody@example.com", DEFAULT_PASSWORD),
+        ("no-such-tenant-xyz", user.email, DEFAULT_PASSWORD),
+        (tenant.slug, inactive.email, DEFAULT_PASSWORD),
+        (tenant.slug, "not an email", DEFAULT_PASSWORD),
+    ]
+    bodies = []
+    for slug, email, password in attempts:
+        r = login_response(client, slug, email, password)
+        assert r.status_code == 401, (email, r.text)
+        assert r.headers["content-type"].startswith(PROBLEM)
+        body = r.json()
+        body.pop("instance", None)
+        bodies.append(body)
+    assert all(b == bodies[0] for b in bodies)
+
+
+def test_a_suspended_tenant_cannot_log_in_and_its_sessions_stop(client) -> None:
+    tenant = create_tenant(client)
+    r = client.patch(
+        f"/v1/tenants/{tenant.id}", json={"status": "suspended"}, headers=PLATFORM_ADMIN_HEADERS
+    )
+    assert r.status_code == 200, r.text
+    assert (
+        login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD).status_code == 401
+    )
+    assert client.get("/v1/me", headers=tenant.admin_headers).status_code == 401
+
+
+def test_login_body_is_validated_with_pointers(client) -> None:
+    r = client.post("/v1/auth/login", json={"tenant": "x"})
+    assert r.status_code == 422
+    pointers = {e["pointer"] for e in r.json()["errors"]}
+    assert {"/email", "/password"} <= pointers
+    r = client.post("/v1/auth/login", json={"tenant": "x", "email": "a", "password": "b", "z": 1})
+    assert r.status_code == 422
+    assert {e["pointer"] for e in r.json()["errors"]} == {"/z"}
+
+
+def test_failed_logins_are_throttled_per_account_with_retry_after(container) -> None:
+    with TestClient(create_app(container)) as client:
+        client.app.state.login_limiter = LoginLimiter(per_account=3, per_ip=100)
+        tenant = create_tenant(client)
+        for _ in range(3):
+            r = login_response(client, tenant.slug, tenant.admin.email, "wrong password!")
+            assert r.status_code == 401
+        # even the right password is refused while the account is throttled
+        r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+        assert r.status_code == 429
+        assert r.headers["content-type"].startswith(PROBLEM)
+        assert int(r.headers["retry-after"]) > 0
+        # another account from the same address is not affected
+        other = create_user(client, tenant, "viewer", log_in=False)
+        assert login_response(client, tenant.slug, other.email, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_failed_logins_are_throttled_per_address(container) -> None:
+    with TestClient(create_app(container)) as client:
+        client.app.state.login_limiter = LoginLimiter(per_account=100, per_ip=4)
+        tenant = create_tenant(client)
+        for i in range(4):
+            r = login_response(client, tenant.slug, f"guess{i}@example.com", "wrong password!")
+            assert r.status_code == 401
+        r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+        assert r.status_code == 429
+        assert "retry-after" in r.headers
+
+
+def test_throttle_window_expires(container) -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(per_account=2, per_ip=100, window_s=60, clock=lambda: now[0])
+    key = limiter.account_key("t", "a@b.c")
+    limiter.failed(key, "ip")
+    limiter.failed(key, "ip")
+    assert limiter.retry_after(key, "ip") == 60
+    now[0] += 61
+    assert limiter.retry_after(key, "ip") == 0
+
+
+def test_logout_ends_the_session(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "viewer")
+    assert client.get("/v1/me", headers=user.headers).status_code == 200
+    r = client.post("/v1/auth/logout", headers=user.headers)
+    assert r.status_code == 204
+    r = client.get("/v1/me", headers=user.headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_logout_with_an_api_key_is_forbidden(client) -> None:
+    tenant = create_tenant(client)
+    key = create_api_key(client, tenant, "user")
+    assert client.post("/v1/auth/logout", headers=key.headers).status_code == 403
+
+
+def test_a_password_change_ends_older_sessions(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "user")
+    r = client.patch(
+        f"/v1/users/{user.id}",
+        json={"password": "a brand new password"},
+        headers=tenant.admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    assert client.get("/v1/me", headers=user.headers).status_code == 401
+    assert login_response(client, tenant.slug, user.email, DEFAULT_PASSWORD).status_code == 401
+    fresh = login_response(client, tenant.slug, user.email, "a brand new password")
+    assert fresh.status_code == 200
+    assert (
+        client.get(
+            "/v1/me", headers={"Authorization": f"Bearer {fresh.json()['token']}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_deactivating_a_user_ends_its_sessions(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "user")
+    r = client.patch(
+        f"/v1/users/{user.id}", json={"status": "inactive"}, headers=tenant.admin_headers
+    )
+    assert r.status_code == 200
+    assert client.get("/v1/me", headers=user.headers).status_code == 401
+
+
+def test_me_describes_a_user(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "manager")
+    r = client.get("/v1/me", headers=user.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["kind"] == "user"
+    assert body["role"] == "manager"
+    assert body["user"]["id"] == user.id
+    assert body["tenant"]["slug"] == tenant.slug
+    assert "users:read" in body["permissions"]
+    assert "users:admin" not in body["permissions"]
+
+
+def test_me_describes_an_api_key(client) -> None:
+    tenant = create_tenant(client)
+    key = create_api_key(client, tenant, "viewer")
+    body = client.get("/v1/me", headers=key.headers).json()
+    assert body["kind"] == "api_key"
+    assert body["api_key"]["id"] == key.id
+    assert body["user"] is None
+
+
+def test_me_read_is_recorded_as_a_sensitive_read(client, db) -> None:
+    import psycopg
+
+    tenant = create_tenant(client)
+    with psycopg.connect(db.owner.conninfo) as conn:
+        before = _sensitive_reads(conn)
+        assert client.get("/v1/me", headers=tenant.admin_headers).status_code == 200
+        assert _sensitive_reads(conn) == before + 1
+
+
+def _sensitive_reads(conn) -> int:  # type: ignore[no-untyped-def]
+    row = conn.execute(
+        "SELECT count(*) FROM platform_events WHERE topic LIKE %s", ("%SensitiveRead.Recorded",)
+    ).fetchone()
+    return int(row[0])
+
+
+def test_bad_bearer_tokens_are_401(client) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        r = client.get("/v1/me", headers=headers)
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_platform_admin_has_no_tenant_and_gets_403_on_tenant_routes(client) -> None:
+    assert client.get("/v1/me", headers=PLATFORM_ADMIN_HEADERS).status_code == 403

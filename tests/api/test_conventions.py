@@ -1,0 +1,112 @@
+"""Cross-cutting conventions: problem+json everywhere, pagination cursors, ETags, metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from api.errors import ProblemError
+from api.etag import check_if_match
+from api.pagination import PageRequest, decode_cursor, encode_cursor, keyset_sql, split_page
+from tests.factories import create_tenant
+
+PROBLEM = "application/problem+json"
+
+
+def test_unknown_paths_are_404_problems(client) -> None:
+    r = client.get("/v1/no-such-thing")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["status"] == 404
+
+
+def test_wrong_methods_are_405_problems(client) -> None:
+    r = client.delete("/v1/roles")
+    assert r.status_code == 405
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["type"].endswith("/method-not-allowed")
+    assert "allow" in r.headers
+
+
+def test_malformed_json_is_a_422_problem(client) -> None:
+    tenant = create_tenant(client)
+    r = client.post(
+        "/v1/users",
+        content=b"{not json",
+        headers={**tenant.admin_headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_request_id_is_echoed(client) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    assert r.headers["x-request-id"] == "abc123"
+
+
+def test_cursor_round_trips_and_rejects_garbage() -> None:
+    at = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    rid = uuid4()
+    assert decode_cursor(encode_cursor(at, rid)) == (at, str(rid))
+    for bad in ("", "!!!", encode_cursor(at, rid)[:-3], "WyJ4IiwgInkiXQ"):
+        with pytest.raises(ProblemError) as err:
+            decode_cursor(bad)
+        assert err.value.status == 422
+        assert err.value.errors == [{"pointer": "#query/cursor", "message": "invalid cursor"}]
+
+
+def test_keyset_sql_adds_filters_keyset_order_and_lookahead() -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    sql, args = keyset_sql(
+        "SELECT * FROM t",
+        PageRequest(limit=10, after=(at, "x")),
+        where=["status = %s"],
+        params=["active"],
+        descending=True,
+    )
+    assert sql == (
+        "SELECT * FROM t WHERE (status = %s) AND (created_at, id) < (%s, %s)"
+        " ORDER BY created_at DESC, id DESC LIMIT %s"
+    )
+    assert args == ["active", at, "x", 11]
+
+
+def test_split_page_drops_lookahead_and_makes_cursor() -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [{"created_at": at, "id": f"{i}"} for i in range(3)]
+    kept, cursor = split_page(rows, PageRequest(limit=2))
+    assert len(kept) == 2
+    assert cursor == encode_cursor(at, "1")
+    assert split_page(rows[:2], PageRequest(limit=2)) == (rows[:2], None)
+
+
+def test_if_match_check() -> None:
+    check_if_match(None, 3)
+    check_if_match(3, 3)
+    with pytest.raises(ProblemError) as err:
+        check_if_match(2, 3)
+    assert err.value.status == 412
+
+
+def test_metrics_expose_requests_runs_queue_and_lag(client) -> None:
+    client.get("/healthz")
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'platinum_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert "platinum_http_request_duration_seconds_bucket" in text
+    assert "platinum_database_up 1.0" in text
+    assert "platinum_projection_lag_events{" in text
+    assert "# TYPE platinum_runs gauge" in text
+    assert "# TYPE platinum_queue_depth gauge" in text
+    assert "# TYPE platinum_step_duration_seconds histogram" in text
+
+
+def test_metrics_label_routes_by_template_not_raw_path(client) -> None:
+    tenant = create_tenant(client)
+    client.get(f"/v1/users/{uuid4()}", headers=tenant.admin_headers)
+    text = client.get("/metrics").text
+    assert 'route="/v1/users/{user_id}"' in text

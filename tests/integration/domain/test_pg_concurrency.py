@@ -1,0 +1,274 @@
+"""Uniqueness under real concurrency: two Platforms (two pools, two connections), two threads.
+
+Each round starts both commands together behind a ``threading.Barrier``. Uniqueness rests
+on the database (a duplicate ``UniqueKey`` version 1 violates the primary key), so exactly
+one command wins and the other gets the domain's ``ConflictError``, in every round.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import IntegrityError
+
+from domain.application import Platform
+from domain.commands import CreateTenant, InstallSkill, PublishSkill, SetPreference, UpdateTenant
+from domain.errors import ConflictError, StaleVersionError
+from domain.ids import email_key, index_id, installation_key, preference_id, slug_key
+from domain.index import UniqueKey
+from tests.integration.domain.pg_support import (
+    EVENTS_TABLE,
+    MakePlatform,
+    create_tenant,
+    register,
+    unique_slug,
+)
+
+ROUNDS = 5
+TIMEOUT_S = 30
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def race(*calls: Callable[[], Any]) -> list[Outcome]:
+    """Run ``calls`` in threads released together; each call's result or exception."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [Outcome() for _ in calls]
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        barrier.wait(timeout=TIMEOUT_S)
+        try:
+            outcomes[i].value = call()
+        except Exception as e:
+            outcomes[i].error = e
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT_S)
+    assert not any(t.is_alive() for t in threads), "a racing command hung"
+    return outcomes
+
+
+@dataclass
+class SaveSpy:
+    """Wraps ``app.save``: records what each call tried to save and every IntegrityError.
+
+    With ``gate``, the first save waits there, so both racers have finished reading before
+    either writes (the clash is then certain, not left to thread scheduling).
+    """
+
+    app: Platform
+    gate: threading.Barrier | None = None
+    attempted_ids: list[uuid.UUID] = field(default_factory=list)
+    clashes: int = 0
+
+    def __post_init__(self) -> None:
+        self._save = self.app.save
+        self.app.save = self  # type: ignore[method-assign]
+
+    def restore(self) -> None:
+        self.app.save = self._save  # type: ignore[method-assign]
+
+    def __call__(self, *aggregates: Any, **kwargs: Any) -> Any:
+        self.attempted_ids += [a.id for a in aggregates]
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            gate.wait(timeout=TIMEOUT_S)
+        try:
+            return self._save(*aggregates, **kwargs)
+        except IntegrityError:
+            self.clashes += 1
+            raise
+
+
+@contextmanager
+def spying(apps: tuple[Platform, ...], *, gated: bool = False) -> Iterator[list[SaveSpy]]:
+    gate = threading.Barrier(len(apps)) if gated else None
+    spies = [SaveSpy(app, gate) for app in apps]
+    try:
+        yield spies
+    finally:
+        for spy in spies:
+            spy.restore()
+
+
+def refused_by_the_database(spies: list[SaveSpy], loser: int) -> None:
+    """Both racers reached the database, and only the loser's save was refused there."""
+    assert all(spy.attempted_ids for spy in spies)
+    assert [spy.clashes for spy in spies] == [int(i == loser) for i in range(len(spies))]
+
+
+def two_warm_platforms(make_platform: MakePlatform) -> tuple[Platform, Platform]:
+    a, b = make_platform(), make_platform()
+    for app in (a, b):
+        app.recorder.max_notification_id()  # open a connection now, not inside the race
+    return a, b
+
+
+def rows_of(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int:
+    row = conn.execute(
+        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE originator_id = ANY(%s)", (ids,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def winner_and_loser(outcomes: list[Outcome]) -> tuple[int, int]:
+    """Indexes of the one success and the one ConflictError, asserting that is what happened."""
+    ok = [i for i, o in enumerate(outcomes) if o.error is None]
+    conflicts = [i for i, o in enumerate(outcomes) if isinstance(o.error, ConflictError)]
+    assert (len(ok), len(conflicts)) == (1, 1), [o.error for o in outcomes]
+    return ok[0], conflicts[0]
+
+
+def test_concurrent_creates_of_one_slug_let_exactly_one_tenant_win(
+    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+) -> None:
+    apps = two_warm_platforms(make_platform)
+    reader = make_platform()  # no aggregate cache: every read below goes to the database
+    for _ in range(ROUNDS):
+        slug = unique_slug()
+        with spying(apps) as spies:
+            outcomes = race(
+                *(
+                    partial(app.create_tenant, CreateTenant(name=f"Racer {i}", slug=slug))
+                    for i, app in enumerate(apps)
+                )
+            )
+        won, lost = winner_and_loser(outcomes)
+        refused_by_the_database(spies, lost)
+        assert slug in str(outcomes[lost].error)
+        assert not isinstance(outcomes[lost].error, StaleVersionError)
+        # the database holds the winner's tenant under the slug, and nothing of the loser's
+        winner = outcomes[won].value.tenant
+        got = reader.get_tenant_by_slug(slug)
+        assert (got.id, got.name) == (winner.id, f"Racer {won}")
+        loser_tenant_id = spies[lost].attempted_ids[0]
+        assert loser_tenant_id != winner.id
+        assert rows_of(owner_conn, [loser_tenant_id]) == 0
+        assert rows_of(owner_conn, [index_id(slug_key(slug))]) == 1
+
+
+def test_concurrent_registrations_of_one_email_let_exactly_one_user_win(
+    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+) -> None:
+    apps = two_warm_platforms(make_platform)
+    reader = make_platform()
+    tenant_id = create_tenant(apps[0])
+    for n in range(ROUNDS):
+        local = f"ann-{n}-{uuid.uuid4().hex[:8]}"
+        # the same address in two spellings: uniqueness is case-insensitive
+        emails = [f"{local}@acme.io", f"{local.upper()}@ACME.io"]
+        with spying(apps) as spies:
+            outcomes = race(
+                *(
+                    partial(register, app, tenant_id, email=email)
+                    for app, email in zip(apps, emails, strict=True)
+                )
+            )
+        won, lost = winner_and_loser(outcomes)
+        refused_by_the_database(spies, lost)
+        assert emails[0] in str(outcomes[lost].error)
+        winner = outcomes[won].value
+        found = reader.find_user_by_email(tenant_id, emails[lost])
+        assert found is not None
+        assert found.id == winner.id
+        loser_user_id = spies[lost].attempted_ids[0]
+        assert rows_of(owner_conn, [loser_user_id]) == 0
+        assert rows_of(owner_conn, [index_id(email_key(tenant_id, emails[0]))]) == 1
+
+
+def test_concurrent_updates_of_one_tenant_lose_no_write(
+    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+) -> None:
+    apps = two_warm_platforms(make_platform)
+    reader = make_platform()
+    tenant_id = create_tenant(apps[0])
+    for n in range(ROUNDS):
+        names = [f"Name {n}-a", f"Name {n}-b"]
+        # both load version v before either saves v+1: the second save must be refused
+        with spying(apps, gated=True) as spies:
+            outcomes = race(
+                *(
+                    partial(app.update_tenant, UpdateTenant(tenant_id=tenant_id, name=name))
+                    for app, name in zip(apps, names, strict=True)
+                )
+            )
+        won, lost = winner_and_loser(outcomes)
+        refused_by_the_database(spies, lost)
+        got = reader.get_tenant(tenant_id)
+        assert (got.name, got.version) == (names[won], n + 2)
+    assert rows_of(owner_conn, [tenant_id]) == ROUNDS + 1
+
+
+def test_concurrent_first_writes_of_one_preference_key_create_it_once(
+    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+) -> None:
+    """``set_preference`` is an upsert that retries a clash once, by design.
+
+    So the racer whose creation clashes does not fail: it retries, finds the winner's
+    preference and changes it. What must hold is the key's uniqueness: one aggregate,
+    created once (``Set``), the other write applied on top of it (``Changed``).
+    """
+    apps = two_warm_platforms(make_platform)
+    tenant_id = create_tenant(apps[0])
+    user = register(apps[0], tenant_id)
+    reader = make_platform()
+    for n in range(ROUNDS):
+        key = f"theme-{n}"
+        values = ["dark", "light"]
+        # both find no preference before either saves: both try to create it
+        with spying(apps, gated=True) as spies:
+            outcomes = race(
+                *(
+                    partial(app.set_preference, SetPreference(tenant_id, user.id, key, value))
+                    for app, value in zip(apps, values, strict=True)
+                )
+            )
+        assert [o.error for o in outcomes] == [None, None]
+        assert sorted(s.clashes for s in spies) == [0, 1]
+        first = next(i for i, s in enumerate(spies) if s.clashes == 0)
+        second = 1 - first
+        events = reader.events.get(preference_id(user.id, key))
+        assert [(type(e).__name__, e.value) for e in events] == [  # type: ignore[attr-defined]
+            ("Set", values[first]),
+            ("Changed", values[second]),
+        ]
+        assert reader.get_preference(tenant_id, user.id, key).value == values[second]
+        assert rows_of(owner_conn, [preference_id(user.id, key)]) == 2
+
+
+def test_concurrent_installs_of_one_skill_in_one_tenant_let_exactly_one_win(
+    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+) -> None:
+    apps = two_warm_platforms(make_platform)
+    reader = make_platform()
+    skill = apps[0].publish_skill(
+        PublishSkill(name="Echo", category="utility", definition={"implementation": {
+            "kind": "python", "entry_point": "echo"}})
+    )  # fmt: skip
+    apps[0].approve_skill(skill.id)
+    for _ in range(ROUNDS):
+        tenant_id = create_tenant(apps[0])
+        outcomes = race(
+            *(partial(app.install_skill, InstallSkill(tenant_id, skill.id)) for app in apps)
+        )
+        won, lost = winner_and_loser(outcomes)
+        assert "already installed" in str(outcomes[lost].error)
+        index: UniqueKey = reader.repository.get(index_id(installation_key(tenant_id, skill.id)))
+        assert index.owner_id == outcomes[won].value.id
+    # every install counted one download, and no refused one did
+    assert reader.get_skill(skill.id).downloads == ROUNDS

@@ -1,0 +1,101 @@
+"""A local HTTP server for engine tests (127.0.0.1 only) that records every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[tuple[str, str, str | None, float]] = []  # method, path, key, time
+        self.seen: Counter[str] = Counter()
+
+    def add(self, method: str, path: str, key: str | None) -> int:
+        with self.lock:
+            self.requests.append((method, path, key, time.time()))
+            token = f"{path}|{key}"
+            self.seen[token] += 1
+            return self.seen[token]
+
+    def path_count(self, path: str) -> int:
+        with self.lock:
+            return sum(1 for _, p, _, _ in self.requests if p == path)
+
+    def keys(self, prefix: str = "") -> Counter[str]:
+        with self.lock:
+            return Counter(k for _, p, k, _ in self.requests if k and p.startswith(prefix))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null") if length else None
+        key = self.headers.get("Idempotency-Key")
+        self.server.recorder.add(self.command, url.path, key)
+        if url.path.startswith("/order/"):
+            if query.get("flaky") and self.server.recorder.path_count(url.path) == 1:
+                self._reply(503, {"error": "try again"})  # only the very first call
+                return
+            total = int(query.get("total", "500"))
+            lines = [{"sku": f"sku-{i}"} for i in range(int(query.get("lines", "3")))]
+            self._reply(200, {"id": url.path.rsplit("/", 1)[-1], "total": total, "lines": lines})
+        elif url.path == "/slow":
+            time.sleep(float(query.get("s", "2")))
+            self._reply(200, {"slow": True})
+        elif url.path == "/fail503":
+            self._reply(503, {"error": "down"})
+        elif url.path == "/bad":
+            self._reply(404, {"error": "no"})
+        else:
+            self._reply(200, {"ok": True, "path": url.path, "got": body})
+
+    do_GET = _handle  # noqa: N815
+    do_POST = _handle  # noqa: N815
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    recorder: Recorder
+
+
+class LocalServer:
+    """``with LocalServer() as s: s.url("/x")``."""
+
+    def __init__(self) -> None:
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.recorder = Recorder()
+        self.recorder = self.httpd.recorder
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def __enter__(self) -> LocalServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,48 @@
+"""Pure parts of the audit projection: ids, names, redaction, JSON safety."""
+
+from __future__ import annotations
+
+import json
+from uuid import uuid4
+
+from domain.access import SensitiveRead
+from domain.actor import Actor, acting_as
+from domain.users import User
+from projections.audit import audit_id, event_details, snake
+from projections.jsonutil import dumps
+
+
+def test_audit_ids_derive_from_the_event_so_rebuilds_reproduce_them() -> None:
+    oid = uuid4()
+    assert audit_id("platform", oid, 3) == audit_id("platform", oid, 3)
+    assert audit_id("platform", oid, 3) != audit_id("runs", oid, 3)
+    assert audit_id("platform", oid, 3) != audit_id("platform", oid, 4)
+
+
+def test_resource_types_are_snake_case_aggregate_names() -> None:
+    assert snake("MarketplaceSkill") == "marketplace_skill"
+    assert snake("ApiKey") == "api_key"
+    assert snake("Run") == "run"
+
+
+def test_event_details_drop_the_envelope_and_redact_credentials() -> None:
+    user = User(tenant_id=uuid4(), email="a@example.com", password_hash="$argon2id$x",
+                name="A", role="user", status="active")  # fmt: skip
+    (created,) = user.collect_events()
+    details = event_details(created)
+    assert details["password_hash"] == "[redacted]"
+    assert details["email"] == "a@example.com"
+    assert not {"meta", "originator_id", "originator_version", "timestamp"} & details.keys()
+
+
+def test_sensitive_reads_record_the_acting_principal() -> None:
+    with acting_as(Actor(user_id="u-1", ip="192.0.2.1", kind="user")):
+        read = SensitiveRead(tenant_id=uuid4(), resource_type="user", resource_id="x",
+                             fields=["email"])  # fmt: skip
+    (event,) = read.collect_events()
+    assert event.meta == {"user_id": "u-1", "ip": "192.0.2.1", "kind": "user"}  # type: ignore[attr-defined]
+
+
+def test_json_for_jsonb_has_no_nul_and_no_nan() -> None:
+    text = dumps({"a": float("nan"), "b": "x\x00y", "c": "\\u0000", "d": [float("inf")]})
+    assert json.loads(text) == {"a": None, "b": "x\ufffdy", "c": "\\u0000", "d": [None]}
