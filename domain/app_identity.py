@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from domain import lifecycle
 from domain import validators as v
 from domain.app_base import PlatformBase
@@ -230,28 +228,32 @@ class IdentityCommands(PlatformBase):
     # -- preferences -----------------------------------------------------------------------
 
     def set_preference(self, cmd: SetPreference) -> UserPreference:
-        """Create or replace a preference; safe to retry, so a racing first write retries."""
+        """Create or replace a preference.
+
+        Two writes racing on one key never overwrite each other silently: the one whose save
+        clashes (the key's aggregate has a deterministic id) gets a ConflictError (HTTP 409).
+        """
         c = v.Checks()
         key = c.run(v.key, cmd.key, "/key")
         value = c.run(_preference_value, cmd.value, "/value")
         c.done()
         self.get_user(cmd.tenant_id, cmd.user_id)
-        for _attempt in range(2):
-            preference = self._find_preference(cmd.tenant_id, cmd.user_id, key)
-            if preference is None:
-                preference = UserPreference(
-                    tenant_id=cmd.tenant_id, user_id=cmd.user_id, key=key, value=value
-                )
-            else:
-                preference.set_value(value)
-            try:
-                self.save(preference)
-            except IntegrityError:
-                continue
-            return preference
-        raise ConflictError(
-            "concurrent write, retry the request", resource_type="preference", resource_id=key
+        preference = self._find_preference(cmd.tenant_id, cmd.user_id, key)
+        if preference is None:
+            preference = UserPreference(
+                tenant_id=cmd.tenant_id, user_id=cmd.user_id, key=key, value=value
+            )
+        else:
+            preference.set_value(value)
+        self._save(
+            preference,
+            conflict=ConflictError(
+                f"preference {key!r} was written concurrently; retry the request",
+                resource_type="preference",
+                resource_id=key,
+            ),
         )
+        return preference
 
     def _find_preference(self, tenant_id: UUID, user_id: UUID, key: str) -> UserPreference | None:
         try:

@@ -214,15 +214,11 @@ def test_concurrent_updates_of_one_tenant_lose_no_write(
     assert rows_of(owner_conn, [tenant_id]) == ROUNDS + 1
 
 
-def test_concurrent_first_writes_of_one_preference_key_create_it_once(
+def test_concurrent_first_writes_of_one_preference_key_let_exactly_one_win(
     make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    """``set_preference`` is an upsert that retries a clash once, by design.
-
-    So the racer whose creation clashes does not fail: it retries, finds the winner's
-    preference and changes it. What must hold is the key's uniqueness: one aggregate,
-    created once (``Set``), the other write applied on top of it (``Changed``).
-    """
+    """Both racers find no preference and try to create it: one wins, the other gets a
+    ConflictError, and the key's aggregate holds exactly the winner's ``Set``."""
     apps = two_warm_platforms(make_platform)
     tenant_id = create_tenant(apps[0])
     user = register(apps[0], tenant_id)
@@ -238,17 +234,14 @@ def test_concurrent_first_writes_of_one_preference_key_create_it_once(
                     for app, value in zip(apps, values, strict=True)
                 )
             )
-        assert [o.error for o in outcomes] == [None, None]
-        assert sorted(s.clashes for s in spies) == [0, 1]
-        first = next(i for i, s in enumerate(spies) if s.clashes == 0)
-        second = 1 - first
+        won, lost = winner_and_loser(outcomes)
+        refused_by_the_database(spies, lost)
         events = reader.events.get(preference_id(user.id, key))
         assert [(type(e).__name__, e.value) for e in events] == [  # type: ignore[attr-defined]
-            ("Set", values[first]),
-            ("Changed", values[second]),
+            ("Set", values[won]),
         ]
-        assert reader.get_preference(tenant_id, user.id, key).value == values[second]
-        assert rows_of(owner_conn, [preference_id(user.id, key)]) == 2
+        assert reader.get_preference(tenant_id, user.id, key).value == values[won]
+        assert rows_of(owner_conn, [preference_id(user.id, key)]) == 1
 
 
 def test_concurrent_installs_of_one_skill_in_one_tenant_let_exactly_one_win(
