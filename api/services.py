@@ -33,6 +33,7 @@ def build_projection_runners(
     apps = {cls.name.lower(): cls for cls in application_classes()}  # type: ignore[attr-defined]
     env = db.system.eventsourcing_env(settings)
     runners = []
+    shared: dict[str, Any] = {}  # one application (one pool) per events table, not per runner
     for name, (projection_cls, app_names) in PROJECTIONS.items():
         if names and name not in names:
             continue
@@ -40,7 +41,9 @@ def build_projection_runners(
         for app_name in app_names:
             if app_name not in apps:
                 continue
-            app = apps[app_name](env=env)
+            if app_name not in shared:
+                shared[app_name] = apps[app_name](env=env)
+            app = shared[app_name]
             runners.append(
                 ProjectionRunner(app, projection_cls(), view, lock_conninfo=db.system.conninfo)
             )

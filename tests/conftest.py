@@ -63,6 +63,10 @@ def make_settings(info: ConnInfo, data_dir: Path):  # type: ignore[no-untyped-de
         admin_token=ADMIN_TOKEN,
         cipher_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         projection_wait_s=10.0,
+        # Small pools: the machine's shared server allows 100 connections in all.
+        pool_size=2,
+        pool_max_overflow=6,
+        read_pool_size=4,
     )
 
 

@@ -56,7 +56,8 @@ def statuses(run: Run) -> dict[str, str]:
 
 
 def test_small_order_skips_the_approval_and_ships(engine: Engine, http_server: LocalServer) -> None:
-    run = start(engine, example(http_server), {"order_url": http_server.url("/order/o-1?total=500")})
+    url = http_server.url("/order/o-1?total=500")
+    run = start(engine, example(http_server), {"order_url": url})
     run = wait_for(engine, run.id)
     assert run.status == "succeeded", run.reason
     assert statuses(run) == {
@@ -77,7 +78,8 @@ def test_small_order_skips_the_approval_and_ships(engine: Engine, http_server: L
 
 
 def test_large_order_waits_for_a_manager_approval(engine: Engine, http_server: LocalServer) -> None:
-    run = start(engine, example(http_server), {"order_url": http_server.url("/order/o-2?total=5000")})
+    url = http_server.url("/order/o-2?total=5000")
+    run = start(engine, example(http_server), {"order_url": url})
     run = wait_for(engine, run.id, lambda r: r.steps["approve"]["waiting"] is not None)
     assert statuses(run)["approve"] == "running"
     assert run.steps["approve"]["waiting"]["role"] == "manager"
@@ -99,7 +101,8 @@ def test_large_order_waits_for_a_manager_approval(engine: Engine, http_server: L
 
 
 def test_a_rejected_approval_fails_the_run(engine: Engine, http_server: LocalServer) -> None:
-    run = start(engine, example(http_server), {"order_url": http_server.url("/order/o-3?total=5000")})
+    url = http_server.url("/order/o-3?total=5000")
+    run = start(engine, example(http_server), {"order_url": url})
     wait_for(engine, run.id, lambda r: r.steps["approve"]["waiting"] is not None)
     engine.runs.reject_step(DecideApproval(
         tenant_id=engine.tenant_id, run_id=run.id, step_id="approve",
