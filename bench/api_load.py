@@ -30,8 +30,15 @@ from typing import Any
 
 import httpx
 
-from bench.harness import ADMIN_TOKEN, BenchEnv, Profile, figure, percentile, unavailable, \
-    with_ratio
+from bench.harness import (
+    ADMIN_TOKEN,
+    BenchEnv,
+    Profile,
+    figure,
+    percentile,
+    unavailable,
+    with_ratio,
+)
 
 CONCURRENCY = 16
 PASSWORD = "correct horse battery staple"

@@ -57,9 +57,8 @@ def _command_point(platform: Any, ops: int, repeats: int) -> dict[str, Any]:
 
 
 def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
-    from domain.application import Platform
-
     from bench import runs as runs_bench
+    from domain.application import Platform
 
     platform = Platform(env=env.db.system.eventsourcing_env(env.settings))
     owner = env.db.owner.conninfo

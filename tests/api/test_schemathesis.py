@@ -7,7 +7,9 @@ SSE stream is excluded (it never ends).
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from typing import Any
 
 import pytest
@@ -89,9 +91,13 @@ def test_api_conforms_to_its_openapi(contract_schema, admin_tenant: TenantCtx, c
         if EXCLUDED.match(operation.path):
             continue
         tested += 1
+        started = time.monotonic()
         try:
             _run_operation(operation, headers_for)
         except Exception as exc:  # collect every operation's failure, not only the first
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+        if os.environ.get("PLATINUM_CONTRACT_TRACE"):
+            took = time.monotonic() - started
+            print(f"{operation.method.upper()} {operation.path} {took:.1f}s", flush=True)  # noqa: T201
     assert tested > 20
     assert not failures, "\n\n".join(failures)
