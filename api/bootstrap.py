@@ -69,6 +69,17 @@ def create_event_tables(db: Database, settings: Settings, app_classes: Iterable[
         app.close()
 
 
+def seed_builtin_roles(db: Database, settings: Settings) -> None:
+    """The four built-in roles (admin, manager, user, viewer) exist once the database is up."""
+    from domain.application import Platform
+
+    platform = Platform(env=db.system.eventsourcing_env(settings))
+    try:
+        platform.seed_builtin_roles()
+    finally:
+        platform.close()
+
+
 def create_tracking_tables(db: Database, settings: Settings, names: Iterable[str]) -> list[str]:
     """The library's tracking tables, one per projection, created by the owner."""
     from api.services import projection_view
@@ -193,4 +204,5 @@ def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:
     from projections.registry import PROJECTIONS
 
     grant_tracking_tables(admin, create_tracking_tables(db, settings, PROJECTIONS))
+    seed_builtin_roles(db, settings)
     return db

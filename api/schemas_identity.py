@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.schemas import Strict
 
@@ -136,7 +136,15 @@ class PreferencePublic(BaseModel):
 
 
 class ConfigSet(Strict):
-    value: Any = Field(description="Any JSON value.")
+    value: Any = Field(description="Any JSON value but null.")
+
+    @field_validator("value")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # the read model stores entries in a NOT NULL column; "unset" is not part of the API
+        if value is None:
+            raise ValueError("must not be null")
+        return value
 
 
 class ConfigPublic(BaseModel):

@@ -1,4 +1,4 @@
-"""Every route of the app × every kind of caller: 401, 403 or let through, per the matrix.
+"""Every route of the app by every kind of caller: 401, 403 or let through, per the matrix.
 
 The matrix is read from the routes' own ``require(...)`` dependencies (``api.permission_matrix``)
 and must equal the table in ``docs/api.md``; "let through" means any status but 401/403/5xx

@@ -98,6 +98,6 @@ def test_api_conforms_to_its_openapi(contract_schema, admin_tenant: TenantCtx, c
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
         if os.environ.get("PLATINUM_CONTRACT_TRACE"):
             took = time.monotonic() - started
-            print(f"{operation.method.upper()} {operation.path} {took:.1f}s", flush=True)  # noqa: T201
+            print(f"{operation.method.upper()} {operation.path} {took:.1f}s", flush=True)
     assert tested > 20
     assert not failures, "\n\n".join(failures)
