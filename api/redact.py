@@ -1,20 +1,16 @@
 """Secrets in tenant configuration never leave the API: values under secret-like keys are
-replaced by ``REDACTED`` at any depth, on every response that carries configuration."""
+replaced by ``REDACTED`` at any depth, on every response that carries configuration.
+
+Which keys are secret is decided in one place, ``engine.delivery.config.is_secret_key``.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-REDACTED = "[redacted]"
-SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[-_.]?key|private[-_.]?key|credential|signing[-_.]?key",
-    re.IGNORECASE,
-)
+from engine.delivery.config import REDACTED, is_secret_key
 
-
-def is_secret_key(key: str) -> bool:
-    return SECRET_KEY.search(key) is not None
+__all__ = ["REDACTED", "is_secret_key", "redact", "redact_entry"]
 
 
 def redact(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from collections.abc import Mapping
@@ -22,7 +23,12 @@ MUTE_KEY = "notifications.mute.{channel}"
 ADDRESS_KEY = "notifications.address.{channel}"
 """User preference: the phone number (sms), device token (push) or email override."""
 
-SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "webhook_url", "private_key")
+SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|api[-_.]?key|private[-_.]?key|credential"
+    r"|signing[-_.]?key|webhook",
+    re.IGNORECASE,
+)
+"""Config keys whose values are credentials (a webhook URL is a bearer credential too)."""
 REDACTED = "********"
 
 
@@ -31,8 +37,7 @@ def channel_key(channel: str) -> str:
 
 
 def is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    return SECRET_KEY.search(key) is not None
 
 
 def redact_config(config: Mapping[str, Any]) -> dict[str, Any]:

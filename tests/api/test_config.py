@@ -44,6 +44,18 @@ def test_secret_config_values_are_never_returned(client) -> None:
     assert "sk-123" not in str(tenant_view)
 
 
+def test_chat_webhook_urls_are_secrets(client) -> None:
+    # A Slack/Discord incoming-webhook URL lets anyone post: it is a credential.
+    h = create_tenant(client).admin_headers
+    hook = "https://hooks.example.com/services/T000/B000/XXXX"
+    r = client.put(
+        "/v1/config/notifications.slack", json={"value": {"webhook_url": hook}}, headers=h
+    )
+    assert r.status_code == 200
+    got = client.get("/v1/config/notifications.slack", headers=h).json()["value"]
+    assert got == {"webhook_url": REDACTED}
+
+
 def test_config_validation(client) -> None:
     tenant = create_tenant(client)
     h = tenant.admin_headers
