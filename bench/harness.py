@@ -49,7 +49,7 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile("full", 5, 3.0, 1500, 2_500, (10_000, 100_000, 1_000_000), 200, 1000),
+    "full": Profile("full", 5, 2.0, 1000, 2_500, (10_000, 100_000, 1_000_000), 200, 1000),
     "quick": Profile("quick", 3, 1.0, 200, 1_000, (10_000, 100_000), 40, 200),
     # the smoke test: proves the harness, not the machine
     "tiny": Profile("tiny", 3, 0.3, 20, 50, (2_000,), 5, 20),

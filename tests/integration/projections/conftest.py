@@ -19,11 +19,13 @@ from api.database import ConnInfo, Database
 from tests.conftest import create_database, drop_database, make_settings
 
 try:
-    from domain.runs import Runs  # type: ignore[attr-defined]
+    from domain.app_runs import Runs
 except ImportError:  # the engine's application is not there yet: same table, same events
 
     class Runs(Application[UUID]):  # type: ignore[no-redef]
-        """Stand-in for ``domain.runs.Runs`` (events table ``runs_events``)."""
+        """Stand-in for ``domain.app_runs.Runs`` (events table ``runs_events``)."""
+
+        name = "runs"
 
 
 
