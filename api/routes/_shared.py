@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import Depends
-
-from api.auth import CurrentPrincipal, Principal
+from api.auth import Principal
 from api.errors import ProblemError
 
 
@@ -17,15 +15,7 @@ def platform_projected(container: Any) -> None:
 
 
 def user_of(principal: Principal) -> UUID:
-    """The calling user's id; API keys and the platform admin have no inbox or conversations."""
+    """The calling user's id (routes using it declare ``require_user``: API keys get 403)."""
     if principal.user_id is None or principal.tenant_id is None:
         raise ProblemError(403, "This resource belongs to a user: log in as one.")
     return principal.user_id
-
-
-def tenant_or_platform_admin(principal: CurrentPrincipal) -> Principal:
-    """Any authenticated principal: a tenant's (permission checked by the route) or the admin."""
-    return principal
-
-
-AnyPrincipal = Annotated[Principal, Depends(tenant_or_platform_admin)]

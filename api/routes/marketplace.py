@@ -10,13 +10,19 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
-from api.auth import PlatformAdminPrincipal, Principal, require, tenant_of
+from api.auth import (
+    PlatformAdminPrincipal,
+    Principal,
+    require,
+    require_or_platform_admin,
+    tenant_of,
+)
 from api.deps import ContainerDep
 from api.errors import ProblemError
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.pagination import Page, PageDep, fetch_page, keyset_sql, split_page
 from api.readdb import tenant_tx
-from api.routes._shared import AnyPrincipal, platform_projected
+from api.routes._shared import platform_projected
 from api.schemas import Strict
 from domain.actor import acting_as
 from domain.commands import InstallSkill, PublishSkill, UpdateInstallation
@@ -27,6 +33,7 @@ installations_router = APIRouter(prefix="/v1/installations", tags=["installation
 
 Publisher = Annotated[Principal, Depends(require("marketplace:publish"))]
 Installer = Annotated[Principal, Depends(require("installations:admin"))]
+Browser = Annotated[Principal, Depends(require_or_platform_admin("marketplace:read"))]
 SkillStatus = Literal["active", "pending", "rejected", "archived"]
 
 
@@ -136,7 +143,7 @@ def publish_skill(
 
 @router.get("", response_model=Page[SkillPublic])
 def browse_skills(
-    principal: AnyPrincipal,
+    principal: Browser,
     container: ContainerDep,
     page: PageDep,
     q: Annotated[
@@ -148,11 +155,8 @@ def browse_skills(
     ] = None,
 ) -> Page[SkillPublic]:
     """Browse skills: approved public ones (and your own); the platform admin sees all."""
-    if principal.kind != "platform_admin":
-        if not principal.can("marketplace:read"):
-            raise ProblemError(403, "This action needs the permission 'marketplace:read'.")
-        if status_ is not None:
-            raise ProblemError(403, "Only the platform admin filters skills by status.")
+    if principal.kind != "platform_admin" and status_ is not None:
+        raise ProblemError(403, "Only the platform admin filters skills by status.")
     where: list[str] = []
     params: list[Any] = []
     if principal.kind != "platform_admin":
@@ -180,11 +184,9 @@ def browse_skills(
 
 @router.get("/{skill_id}", response_model=SkillPublic)
 def get_skill(
-    skill_id: UUID, principal: AnyPrincipal, container: ContainerDep, response: Response
+    skill_id: UUID, principal: Browser, container: ContainerDep, response: Response
 ) -> SkillPublic:
     """One skill (approved public ones, your own, or any for the platform admin)."""
-    if principal.kind != "platform_admin" and not principal.can("marketplace:read"):
-        raise ProblemError(403, "This action needs the permission 'marketplace:read'.")
     row = read_skill(container, skill_id, principal)
     set_etag(response, row["version"])
     return _skill_public(row)

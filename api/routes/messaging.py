@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.audit_hooks import audit_sensitive_read
-from api.auth import Principal, require, tenant_of
+from api.auth import Principal, require, require_user, tenant_of
 from api.deps import ContainerDep
 from api.etag import set_etag
 from api.pagination import Page, PageDep, fetch_page
@@ -24,9 +25,9 @@ from domain.errors import NotFoundError
 notifications_router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 conversations_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
-Reader = Annotated[Principal, Depends(require("notifications:read"))]
+Reader = Annotated[Principal, Depends(require_user("notifications:read"))]
 Sender = Annotated[Principal, Depends(require("notifications:send"))]
-Talker = Annotated[Principal, Depends(require("conversations:write"))]
+Talker = Annotated[Principal, Depends(require_user("conversations:write"))]
 
 
 class NotificationCreate(Strict):
@@ -160,7 +161,7 @@ def record_conversation(
         turn = container.platform.record_conversation(
             RecordConversation(tenant_id=tenant_id, user_id=user_of(principal), **body.model_dump())
         )
-    response.headers["Location"] = f"/v1/conversations?session_id={turn.session_id}"
+    response.headers["Location"] = "/v1/conversations?" + urlencode({"session_id": turn.session_id})
     return ConversationPublic(
         id=turn.id,
         user_id=turn.user_id,

@@ -1,0 +1,117 @@
+"""The README's "Walkthrough with curl", run verbatim against a live ``platinum serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, create_database, drop_database
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+
+
+def walkthrough() -> str:
+    """The first ``sh`` block under the README's "Walkthrough with curl" heading."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Walkthrough with curl", 1)[1]
+    match = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert match, "the README walkthrough has no sh block"
+    return match.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(pg_server, tmp_path) -> Iterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """``platinum serve`` (API + in-process worker, projector, dispatcher) on a fresh database."""
+    info = create_database(pg_server, prefix="platinum_readme")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": info.conninfo,
+        "PLATINUM_DATA_DIR": str(tmp_path / "data"),
+        "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PLATINUM_LOG_LEVEL": "WARNING",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "platinum serve did not come up"
+            time.sleep(0.2)
+        yield base, env
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        drop_database(pg_server, info)
+
+
+def test_readme_walkthrough_runs_as_written(live_server) -> None:  # type: ignore[no-untyped-def]
+    base, env = live_server
+    script = "set -euo pipefail\n" + walkthrough() + '\necho\necho "WALKTHROUGH $TOKEN $RUN"\n'
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env={**env, "PLATINUM": base},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    token, run_id = done.stdout.strip().splitlines()[-1].split()[1:]
+    # the history printed last starts with the run's first event
+    assert '"Run.Started"' in done.stdout
+    headers = {"Authorization": f"Bearer {token}"}
+
+    # the worker finishes the run after the approval (ship, tell, each_line)
+    deadline = time.monotonic() + 30
+    while True:
+        run: dict[str, Any] = httpx.get(f"{base}/v1/runs/{run_id}", headers=headers).json()
+        if run["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert run["status"] == "succeeded", json.dumps(run, indent=2)
+    steps = {s["id"]: s for s in run["steps"]}
+    assert steps["approve"]["output"]["comment"] == "fine by me"
+    assert steps["small"]["status"] == "skipped"
+    assert [i["output"]["sku"] for i in steps["each_line"]["items"]] == ["X1", "Y2"]
+    assert run["output"] == {"shipped": True}
