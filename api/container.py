@@ -69,12 +69,18 @@ class Container:
             return
         from projections.status import wait_for
 
-        wait_for(
-            self.db.system.conninfo,
+        caught_up = wait_for(
+            self.read_pool.connection,
             app,
             notification_id,
             timeout=self.settings.projection_wait_s if timeout is None else timeout,
         )
+        if not caught_up:
+            log.warning(
+                "read model is behind event %s of %s after the wait; reads may be stale",
+                notification_id,
+                app,
+            )
 
     def event_apps(self) -> dict[str, Any]:
         """The event-sourced applications by name (``platform``, ``runs``), for history reads."""

@@ -29,6 +29,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
+from psycopg import sql
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class ProjectionRunner:
         view: ProjectionView,
         *,
         batch_size: int = 500,
-        idle_wait_s: float = 0.05,
+        idle_wait_s: float = 0.5,
         lock_conninfo: str | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
@@ -195,10 +196,23 @@ class ProjectionRunner:
         while not self._stop.is_set():
             row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,)).fetchone()
             if row and row[0]:
+                # The library NOTIFYs a channel named after the events table on every save:
+                # listening lets an idle projector wake at once instead of polling.
+                channel = getattr(self.app.recorder, "channel_name", None)
+                if channel:
+                    lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 return lock_conn
             self._stop.wait(1.0)
         lock_conn.close()
         return None
+
+    def _idle(self, lock_conn: psycopg.Connection[Any] | None) -> None:
+        """Wait for the next save's notification (or ``idle_wait_s`` at most)."""
+        if lock_conn is None:
+            self._stop.wait(self.idle_wait_s)
+            return
+        for _ in lock_conn.notifies(timeout=self.idle_wait_s, stop_after=1):
+            pass
 
     def _loop(self) -> None:
         delay = self.idle_wait_s
@@ -208,7 +222,7 @@ class ProjectionRunner:
                 lock_conn = self._acquire_leadership()
                 while not self._stop.is_set():
                     if not self.run_once():
-                        self._stop.wait(self.idle_wait_s)
+                        self._idle(lock_conn)
                     delay = self.idle_wait_s
                     self.error = None
             except Exception as exc:

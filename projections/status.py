@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 # projection name -> (tracking table, applications it follows)
 TRACKED: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -15,27 +18,27 @@ TRACKED: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def _scalar(conn: psycopg.Connection[Any], query: Any, params: tuple[Any, ...] = ()) -> Any:
+    """First column of the first row, whatever the connection's row factory."""
+    row = conn.cursor(row_factory=tuple_row).execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
 def _head(conn: psycopg.Connection[Any], app: str) -> int:
     table = f"{app}_events"
-    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() in (None, (None,)):
+    if _scalar(conn, "SELECT to_regclass(%s)", (table,)) is None:
         return 0
-    row = conn.execute(
-        sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(sql.Identifier(table))
-    ).fetchone()
-    return int(row[0]) if row else 0
+    query = sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}")
+    return int(_scalar(conn, query.format(sql.Identifier(table))) or 0)
 
 
 def _position(conn: psycopg.Connection[Any], tracking_table: str, app: str) -> int:
-    if conn.execute("SELECT to_regclass(%s)", (tracking_table,)).fetchone() in (None, (None,)):
+    if _scalar(conn, "SELECT to_regclass(%s)", (tracking_table,)) is None:
         return 0
-    row = conn.execute(
-        sql.SQL(
-            "SELECT coalesce(max(notification_id), 0) FROM {} WHERE lower(application_name) = %s"
-        )
-        .format(sql.Identifier(tracking_table)),
-        (app,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+    query = sql.SQL(
+        "SELECT coalesce(max(notification_id), 0) FROM {} WHERE lower(application_name) = %s"
+    )
+    return int(_scalar(conn, query.format(sql.Identifier(tracking_table)), (app,)) or 0)
 
 
 def projection_lag(conn: psycopg.Connection[Any]) -> dict[str, Any]:
@@ -52,17 +55,26 @@ def projection_lag(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 
 
 def wait_for(
-    conninfo: str, app: str, notification_id: int, *, timeout: float, projection: str = "readmodel"
+    connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+    app: str,
+    notification_id: int,
+    *,
+    timeout: float,
+    projection: str = "readmodel",
 ) -> bool:
-    """Block until ``projection`` has applied ``app``'s event ``notification_id``."""
+    """Block until ``projection`` has applied ``app``'s event ``notification_id``.
+
+    ``connect`` lends a connection (e.g. a pool's ``connection``), so a wait per write costs
+    no new connection.
+    """
     tracking_table = TRACKED[projection][0]
     deadline = time.monotonic() + timeout
-    delay = 0.002
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        while True:
+    delay = 0.001
+    while True:
+        with connect() as conn:
             if _position(conn, tracking_table, app) >= notification_id:
                 return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
