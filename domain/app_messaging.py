@@ -6,11 +6,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from domain import validators as v
 from domain.app_identity import IdentityCommands
 from domain.commands import RecordConversation, SendNotification
 from domain.conversations import Conversation
 from domain.errors import NotFoundError, ValidationError
+from domain.ids import notification_id
 from domain.notifications import CHANNELS, PRIORITIES, Notification
 
 
@@ -40,16 +43,30 @@ class MessagingCommands(IdentityCommands):
         except NotFoundError:
             c.add("/recipient_user_id", "no such user")
         c.done()
-        notification = Notification(
-            tenant_id=cmd.tenant_id,
-            recipient_user_id=cmd.recipient_user_id,
-            type=type_,
-            title=title,
-            message=message,
-            channel=channel,
-            priority=priority,
-        )
-        self._save(notification)
+        fields = {
+            "tenant_id": cmd.tenant_id,
+            "recipient_user_id": cmd.recipient_user_id,
+            "type": type_,
+            "title": title,
+            "message": message,
+            "channel": channel,
+            "priority": priority,
+        }
+        if cmd.idempotency_key is None:
+            fresh = Notification(**fields)
+            self._save(fresh)
+            return fresh
+        # Deterministic id: a second request with the key finds (or clashes with) the first.
+        nid = notification_id(cmd.tenant_id, cmd.idempotency_key)
+        try:
+            return self.get_notification(cmd.tenant_id, nid)
+        except NotFoundError:
+            pass
+        notification: Notification = Notification._create(Notification.Created, id=nid, **fields)
+        try:
+            self.save(notification)
+        except IntegrityError:
+            return self.get_notification(cmd.tenant_id, nid)
         return notification
 
     def get_notification(self, tenant_id: UUID, notification_id: UUID) -> Notification:

@@ -170,6 +170,8 @@ class SendNotification:
     message: Any
     channel: Any
     priority: Any = "medium"
+    idempotency_key: str | None = None
+    """A retried request (e.g. a re-run workflow step) with the same key queues nothing new."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ def preference_id(user_id: UUID, key: str) -> UUID:
     return uuid5(NAMESPACE, f"preference:{user_id}:{key}")
 
 
+def notification_id(tenant_id: UUID, idempotency_key: str) -> UUID:
+    """A notification requested twice with one idempotency key is one notification."""
+    return uuid5(NAMESPACE, f"notification:{tenant_id}:{idempotency_key}")
+
+
 def new_secret() -> str:
     """A fresh bearer secret (256 bits)."""
     return secrets.token_urlsafe(32)

@@ -24,6 +24,7 @@ def notify(call: StepCall, ctx: KindContext) -> Outcome:
         tenant_id=tenant, recipient_user_id=recipient, type="workflow",
         title=given.get("title") or "Workflow notification", message=given.get("message"),
         channel=given.get("channel") or "email", priority=given.get("priority") or "medium",
+        idempotency_key=call.idempotency_key,
     )  # fmt: skip
     try:
         notification = ctx.platform.send_notification(cmd)

@@ -38,6 +38,18 @@ def test_send_queues_a_pending_notification_with_medium_priority(
     assert event.tenant_id == tenant_id  # type: ignore[attr-defined]
 
 
+def test_a_repeated_idempotency_key_queues_one_notification(
+    app: Platform, tenant_id: UUID, user: User
+) -> None:
+    # A workflow's notify step re-run after a worker died asks again with the same key.
+    first = send(app, tenant_id, user, idempotency_key="run-1:tell:1")
+    again = send(app, tenant_id, user, idempotency_key="run-1:tell:1")
+    other = send(app, tenant_id, user, idempotency_key="run-1:tell:2")
+    assert again.id == first.id
+    assert other.id != first.id
+    assert len(list(app.events.get(first.id))) == 1
+
+
 def test_invalid_notification_reports_every_problem_and_stores_nothing(
     app: Platform, tenant_id: UUID, user: User, stored
 ) -> None:
