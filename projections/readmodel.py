@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import Tracking
+from psycopg.types.json import Jsonb
 
 from projections import readmodel_runs, readmodel_work
 from projections.handlers import HANDLERS, event_name, on, touch
-from projections.jsonutil import jsonb, text
+from projections.jsonutil import dumps, jsonb, text
 from projections.runner import Cursor
 
 __all__ = ["HANDLERS", "TABLES", "ReadModelProjection", "readmodel_runs", "readmodel_work"]
@@ -75,7 +76,8 @@ def _upsert_config(curs: Cursor, e: Any, key: str, value: Any) -> None:
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, config_key) DO UPDATE"
         " SET config_value = excluded.config_value, version = excluded.version,"
         " updated_at = excluded.updated_at",
-        (e.originator_id, key, jsonb(value), e.originator_version, e.timestamp),
+        # JSON null is a value here (the column is NOT NULL): never let it become SQL NULL.
+        (e.originator_id, key, Jsonb(value, dumps=dumps), e.originator_version, e.timestamp),
     )
 
 

@@ -13,21 +13,10 @@ from uuid import UUID
 import psycopg
 import pytest
 from argon2 import PasswordHasher
-from eventsourcing.application import Application
 
 from api.database import ConnInfo, Database
+from domain.app_runs import Runs
 from tests.conftest import create_database, drop_database, make_settings
-
-try:
-    from domain.app_runs import Runs
-except ImportError:  # the engine's application is not there yet: same table, same events
-
-    class Runs(Application[UUID]):  # type: ignore[no-redef]
-        """Stand-in for ``domain.app_runs.Runs`` (events table ``runs_events``)."""
-
-        name = "runs"
-
-
 
 
 def app_classes() -> list[type]:
