@@ -165,14 +165,36 @@ def _server_from_env(data_dir: Path) -> tuple[ConnInfo, bool]:
     return info.with_db("postgres"), True
 
 
+@dataclass(frozen=True)
+class Server:
+    """Where fresh databases are made: DATABASE_URL's server, or an embedded one of this run."""
+
+    conninfo: ConnInfo  # its maintenance database
+    data_dir: Path
+    embedded: bool
+
+
 @contextlib.contextmanager
-def bench_env(app_classes: list[type] | None = None) -> Iterator[BenchEnv]:
-    """Start (or reach) the server, create a fresh database, upgrade it; drop it afterwards."""
+def bench_server() -> Iterator[Server]:
+    data_dir = Path(tempfile.mkdtemp(prefix="platinum-bench-"))
+    try:
+        conninfo, embedded = _server_from_env(data_dir)
+        yield Server(conninfo, data_dir, embedded)
+    finally:
+        if os.environ.get("DATABASE_URL") is None:
+            from api.database import stop_embedded
+
+            stop_embedded()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_database(srv: Server, app_classes: list[type] | None = None) -> Iterator[BenchEnv]:
+    """A fresh database on ``srv``, upgraded like production; dropped afterwards."""
     from api.bootstrap import upgrade
     from api.container import application_classes
 
-    data_dir = Path(tempfile.mkdtemp(prefix="platinum-bench-"))
-    server, embedded = _server_from_env(data_dir)
+    server = srv.conninfo
     name = f"platinum_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server.conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -180,24 +202,26 @@ def bench_env(app_classes: list[type] | None = None) -> Iterator[BenchEnv]:
     try:
         settings = Settings(
             database_url=info.conninfo,
-            data_dir=data_dir,
+            data_dir=srv.data_dir,
             admin_token=ADMIN_TOKEN,
             cipher_key=base64.b64encode(secrets.token_bytes(32)).decode(),
             projection_wait_s=10.0,
             log_level="WARNING",
         )
         db = upgrade(settings, app_classes if app_classes is not None else application_classes())
-        yield BenchEnv(server, info, settings, db, data_dir, embedded)
+        yield BenchEnv(server, info, settings, db, srv.data_dir, srv.embedded)
     finally:
         with psycopg.connect(server.conninfo, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-        if embedded:
-            from api.database import stop_embedded
 
-            stop_embedded()
-        shutil.rmtree(data_dir, ignore_errors=True)
+
+@contextlib.contextmanager
+def bench_env(app_classes: list[type] | None = None) -> Iterator[BenchEnv]:
+    """A server and one fresh database on it (both gone afterwards)."""
+    with bench_server() as srv, fresh_database(srv, app_classes) as env:
+        yield env
 
 
 def machine(env: BenchEnv) -> dict[str, Any]:
