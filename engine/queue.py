@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
@@ -34,9 +36,30 @@ RECORDER_TOPIC = "engine.queue:TaskRecorder"
 NO_INDEX = -1  # run_tasks.idx of a step itself (n >= 0: its foreach item n)
 
 
+ZLIB_TOPIC = "eventsourcing.compressor:ZlibCompressor"
+SMALL_ZLIB_TOPIC = "engine.queue:SmallWindowZlibCompressor"
+
+
+class SmallWindowZlibCompressor(ZlibCompressor):
+    """zlib with a 4 KiB window: ~3x cheaper than ``zlib.compress`` on run events (a few
+    hundred bytes each, where zlib's cost is setting up its 32 KiB window), same ratio on them.
+
+    The output is an ordinary zlib stream: ``ZlibCompressor`` (any process, any version) reads
+    it, and this class reads what ``ZlibCompressor`` wrote. Only the writer differs.
+    """
+
+    def compress(self, data: bytes) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, 12)
+        return c.compress(data) + c.flush()
+
+
 def runs_env(env: dict[str, str]) -> dict[str, str]:
-    """An eventsourcing environment for ``Runs`` that records task changes with the events."""
-    return {**env, "RUNS_APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC}
+    """An eventsourcing environment for ``Runs`` that records task changes with the events
+    (and, where runs are zlib-compressed, compresses them with a small window)."""
+    out = {**env, "RUNS_APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC}
+    if "RUNS_COMPRESSOR_TOPIC" not in env and env.get("COMPRESSOR_TOPIC") == ZLIB_TOPIC:
+        out["RUNS_COMPRESSOR_TOPIC"] = SMALL_ZLIB_TOPIC
+    return out
 
 
 def _idx(index: int | None) -> int:
@@ -89,7 +112,8 @@ class TaskRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:
-            return super().insert_events(stored_events, **kwargs)
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
         exc: Exception | None = None
         notification_ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:

@@ -186,11 +186,6 @@ class Worker:
         if self._on_stop is not None:
             self._on_stop()
         log.info("worker %s stopped", self.id)
-        _dbg = os.environ.get("PB_STATS_DIR")  # TEMP-DIAG
-        if _dbg:  # TEMP-DIAG
-            import json  # TEMP-DIAG
-            with open(f"{_dbg}/{os.getpid()}.json", "w") as f:  # TEMP-DIAG
-                json.dump(self.stats(), f)  # TEMP-DIAG
 
     def stats(self) -> dict[str, float]:
         out = self.counters.snapshot()
@@ -266,8 +261,8 @@ class Worker:
         if timeout > 0:
             for _ in conn.notifies(timeout=timeout, stop_after=1):
                 pass
-            for _ in conn.notifies(timeout=0.001):
-                pass  # drain the rest: one claim answers them all
+            for _ in conn.notifies(timeout=0.0):
+                pass  # drain what already arrived: one claim answers them all
 
     # ------------------------------------------------------------------ heartbeat
 
@@ -297,9 +292,7 @@ class Worker:
 
     def _execute(self, call: StepCall) -> None:
         try:
-            _t0 = time.perf_counter()  # TEMP-DIAG
             outcome = self._run_kind(call)
-            self.counters.add("exec_us", int((time.perf_counter() - _t0) * 1e6))  # TEMP-DIAG
         except Exception as e:
             log.exception("step %s crashed", call.idempotency_key)
             outcome = Failed("error", f"{type(e).__name__}: {e}", True)
@@ -401,15 +394,6 @@ class Worker:
         w.cached = False
 
     def _process(self, msgs: list[_Message], *, fresh: bool = False) -> None:
-        _t0 = time.perf_counter()  # TEMP-DIAG
-        try:  # TEMP-DIAG
-            self._process2(msgs, fresh=fresh)  # TEMP-DIAG
-        finally:  # TEMP-DIAG
-            self.counters.add("process_us", int((time.perf_counter() - _t0) * 1e6))  # TEMP-DIAG
-            self.counters.add("batches")  # TEMP-DIAG
-            self.counters.add("batch_msgs", len(msgs))  # TEMP-DIAG
-
-    def _process2(self, msgs: list[_Message], *, fresh: bool = False) -> None:  # TEMP-DIAG
         now = self.clock()
         works: dict[UUID, _Work | None] = {}
         dispatch: list[TaskKey] = []
@@ -513,14 +497,12 @@ class Worker:
         consumed = {m.key for m in msgs} - set(dispatch)
         leased = self._pick_self_claims(adds, now, consumed)
         if dirty or dones or release:
-            _t0 = time.perf_counter()  # TEMP-DIAG
             recordings = self.runs.save(
                 *(w.run for w in dirty), tasks_to_add=adds, tasks_done=dones,
                 lease_to=self.id, leased=leased, lease_s=self.config.lease_s,
                 tasks_release=release,
             )  # fmt: skip
             self.counters.add("saves")
-            self.counters.add("save_us", int((time.perf_counter() - _t0) * 1e6))  # TEMP-DIAG
             self.counters.add("events_saved", len(recordings))
             self.counters.add("runs_saved", len(dirty))
             self.counters.add("self_claimed", len(leased))
