@@ -154,8 +154,8 @@ def _pid_alive(pid: int) -> bool:
 def install_sigterm_exit() -> None:
     """Python's default SIGTERM skips atexit (and so the embedded server's stop): exit cleanly."""
 
-    def _exit(signum: int, _frame: object) -> None:
-        sys.exit(128 + signum)
+    def _exit(_signum: int, _frame: object) -> None:
+        sys.exit(0)  # a requested, graceful stop
 
     signal.signal(signal.SIGTERM, _exit)
 

@@ -94,7 +94,7 @@ def test_sigkill_then_restart_adopts_the_server_and_keeps_acknowledged_data(tmp_
     assert got.status_code == 200
     assert got.json()["slug"] == "acme"
     second.kill(signal.SIGTERM)
-    assert second.proc.returncode != -signal.SIGKILL
+    assert second.proc.returncode == 0, "SIGTERM is a graceful stop"
     deadline = time.monotonic() + 10
     while postgres_pids(pgdata) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -106,6 +106,7 @@ def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
     serve = Serve(tmp_path)
     create_tenant(serve, "solo")
     serve.kill(signal.SIGTERM)
+    assert serve.proc.returncode == 0, "SIGTERM is a graceful stop"
     deadline = time.monotonic() + 10
     while postgres_pids(pgdata) and time.monotonic() < deadline:
         time.sleep(0.2)
