@@ -45,7 +45,8 @@ def dumps(value: Any) -> str:
         text = json.dumps(
             _finite(value), default=_default, ensure_ascii=False, separators=(",", ":")
         )
-    return _NUL.sub(r"\1\\ufffd", text)
+    # the regex only when there is an escaped NUL to look at (rare): dumps is on the hot path
+    return _NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
 def _finite(value: Any) -> Any:

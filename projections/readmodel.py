@@ -9,13 +9,13 @@ row's version is its aggregate's (the API's ETag). Event timestamps, never the c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import Tracking
 from psycopg.types.json import Jsonb
 
 from projections import readmodel_runs, readmodel_work
-from projections.handlers import HANDLERS, event_name, on, touch
+from projections.handlers import HANDLERS, BatchWriter, event_name, on, touch
 from projections.jsonutil import dumps, jsonb, text
 from projections.runner import Cursor
 
@@ -40,13 +40,17 @@ class ReadModelProjection:
 
     def apply(self, curs: Cursor, events: Sequence[tuple[Any, Tracking]]) -> None:
         runs: dict[Any, tuple[int, Any]] = {}
+        writer = BatchWriter(curs)
+        # handlers write through the batch's writer (see BatchWriter): it quacks as a cursor
+        batch_curs = cast(Cursor, writer)
         for event, _tracking in events:
             name = event_name(event)
             handler = HANDLERS.get(name)
             if handler is not None:
-                handler(curs, event)
+                handler(batch_curs, event)
                 if name.startswith("Run."):
                     runs[event.originator_id] = (event.originator_version, event.timestamp)
+        writer.flush()
         # a run's version and updated_at follow its last event of the batch: one UPDATE per
         # run instead of one per step event
         curs.executemany(
