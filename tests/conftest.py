@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ def pg_server() -> Iterator[ConnInfo]:
         yield ConnInfo.from_url(server.get_uri()).with_db("postgres")
     finally:
         server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def create_database(server: ConnInfo, prefix: str = "platinum_test") -> ConnInfo:
