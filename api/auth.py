@@ -9,8 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -66,12 +65,12 @@ def authenticate(request: Request, container: ContainerDep) -> Principal:
             token=token,
         )
     try:
-        session, user = platform.resolve_session(token)
+        _session, user = platform.resolve_session(token)
     except AuthenticationError:
         pass
     else:
         tenant = platform.get_tenant(user.tenant_id)
-        if not tenant.is_active or password_changed_since(platform, user.id, session.created_on):
+        if not tenant.is_active:
             raise _unauthorized()
         return Principal(
             kind="user",
@@ -105,30 +104,6 @@ def authenticate(request: Request, container: ContainerDep) -> Principal:
         token=token,
     )
 
-
-def password_changed_since(platform: Any, user_id: UUID, since: datetime) -> bool:
-    """Whether the user's password changed after ``since`` (a session's start).
-
-    The domain's ``resolve_session`` checks expiry, revocation and the user's status but not
-    password changes, so a session opened before a password change is refused here. The
-    user's events are read newest first, a page at a time, stopping at the first one older
-    than the session: only events since the login are read.
-    """
-    store = platform.repository.event_store
-    lte: int | None = None
-    while True:
-        page = list(store.get(user_id, desc=True, limit=_EVENT_PAGE, lte=lte))
-        for event in page:
-            if event.timestamp <= since:
-                return False
-            if type(event).__name__ == "PasswordChanged":
-                return True
-        if len(page) < _EVENT_PAGE:
-            return False
-        lte = page[-1].originator_version - 1
-
-
-_EVENT_PAGE = 20
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -19,6 +20,8 @@ from domain.permissions import (
 )
 from domain.roles import Role
 from domain.users import USER_ROLES, User
+
+_EVENT_PAGE = 20
 
 
 class IssuedSession(NamedTuple):
@@ -198,9 +201,32 @@ class AccessCommands(IdentityCommands):
             user = self.get_user(session.tenant_id, session.user_id)
         except NotFoundError:
             raise AuthenticationError from None
-        if not session.is_valid(self.now()) or user.status != "active":
+        if (
+            not session.is_valid(self.now())
+            or user.status != "active"
+            or self._password_changed_since(user.id, session.created_on)
+        ):
             raise AuthenticationError
         return session, user
+
+    def _password_changed_since(self, user_id: UUID, since: datetime) -> bool:
+        """Whether the user's password changed after ``since`` (a session's start).
+
+        A password change ends every session opened before it. The user's events are read
+        newest first, a page at a time, stopping at the first one older than the session, so
+        only the events since the login are read.
+        """
+        lte: int | None = None
+        while True:
+            page = list(self.events.get(user_id, desc=True, limit=_EVENT_PAGE, lte=lte))
+            for event in page:
+                if getattr(event, "timestamp", since) <= since:
+                    return False
+                if type(event).__qualname__ == "User.PasswordChanged":
+                    return True
+            if len(page) < _EVENT_PAGE:
+                return False
+            lte = page[-1].originator_version - 1
 
     def revoke_session(self, token: str) -> None:
         """Log out; an unknown token is ignored so logout is idempotent."""

@@ -320,7 +320,7 @@ def rebuild_run_tasks(runs: Runs, conninfo: str) -> int:
             try:
                 run = runs.load(run_id)
             except Exception:
-                log.warning("rebuild_run_tasks: cannot load %s", run_id)
+                log.warning("rebuild_run_tasks: cannot load %s", run_id, exc_info=True)
                 continue
             tasks = list(run_tasks(run).values())
             with conn.transaction():

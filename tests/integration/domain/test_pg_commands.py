@@ -148,6 +148,9 @@ def test_login_and_password_change_are_read_back(
     email = unique_email()
     user = register(app, tenant_id, email=email)
     login = app.login(Login(tenant_slug=slug, email=email, password=PASSWORD))
+    # the session opened by login resolves from the database...
+    session, session_user = fresh().resolve_session(login.token)
+    assert (session.user_id, session_user.id) == (user.id, user.id)
     app.change_password(
         ChangePassword(tenant_id=tenant_id, user_id=user.id, new_password="a new passphrase")
     )
@@ -157,9 +160,9 @@ def test_login_and_password_change_are_read_back(
     assert got.last_login == clock.now
     assert got.password_hash is not None
     assert got.password_hash.startswith("$argon2id$")
-    # the session opened by login resolves from the database, and only the new password works
-    session, session_user = reader.resolve_session(login.token)
-    assert (session.user_id, session_user.id) == (user.id, user.id)
+    # ...until the password changes: that ends it, and only the new password works
+    with pytest.raises(AuthenticationError):
+        reader.resolve_session(login.token)
     assert reader.authenticate(slug, email, "a new passphrase").id == user.id
     with pytest.raises(AuthenticationError):
         reader.authenticate(slug, email, PASSWORD)
