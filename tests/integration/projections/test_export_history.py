@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from projections.export import export_events, iter_cloudevents
 from projections.history import HistoryNotFoundError, aggregate_events, state_as_of
@@ -63,6 +65,68 @@ def test_export_on_the_api_role_cannot_reach_another_tenant(proj_db: Any, pair: 
     a, b = pair
     assert _export(proj_db.api.conninfo, b.tenant_id, rls_tenant=a.tenant_id) == []
     assert _export(proj_db.api.conninfo, a.tenant_id, rls_tenant=a.tenant_id)
+
+
+# What a writer could choose and put into an audit row: any text PostgreSQL stores (no NUL).
+_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    action=_text.filter(bool), resource_id=st.none() | _text, user_agent=st.none() | _text,
+    request_id=st.none() | _text, actor_kind=st.none() | _text, details=_json,
+    ip=st.none() | st.ip_addresses().map(str), with_user=st.booleans(),
+)
+def test_each_exported_line_is_its_audit_row_as_json(
+    proj_db: Any, action: str, resource_id: str | None, user_agent: str | None,
+    request_id: str | None, actor_kind: str | None, details: Any, ip: str | None,
+    with_user: bool,
+) -> None:
+    """The export renders JSON by text concatenation: quotes, backslashes, control and
+    non-ASCII characters in any writer-chosen column must still come out as valid JSON that
+    reads back as the row."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from psycopg.types.json import Jsonb
+
+    tenant, originator = uuid.uuid4(), uuid.uuid4()
+    user = uuid.uuid4() if with_user else None
+    at = datetime(2026, 11, 24, 20, 1, 2, 345678, tzinfo=UTC)
+    with psycopg.connect(proj_db.system.conninfo) as conn:
+        row = conn.execute(
+            "INSERT INTO audit_events (id, tenant_id, source, seq, prev_hash, hash,"
+            " notification_id, originator_id, originator_version, action, resource_type,"
+            " resource_id, user_id, actor_kind, ip_address, user_agent, request_id,"
+            ' "timestamp", details) VALUES (%s, %s, \'platform\', 1, repeat(\'0\', 64),'
+            " repeat('0', 64), (SELECT coalesce(max(notification_id), 0) + 1000000"
+            " FROM audit_events), %s, 1, %s, 'thing', %s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING seq, prev_hash, hash",
+            (uuid.uuid4(), tenant, originator, action, resource_id, user, actor_kind, ip,
+             user_agent, request_id, at, Jsonb(details)),
+        ).fetchone()
+        assert row is not None
+        (line,) = list(iter_cloudevents(conn, tenant))
+    assert line.endswith("}\n")
+    assert "\n" not in line[:-1]
+    event = json.loads(line)
+    optional = {"actorid": str(user) if user else None, "actorkind": actor_kind,
+                "actorip": ip, "useragent": user_agent, "requestid": request_id}
+    assert {k: event.get(k) for k in optional} == optional
+    assert optional.keys() - event.keys() == {k for k, v in optional.items() if v is None}
+    assert event["type"] == f"com.platinum.{action}"
+    assert event["subject"] == f"thing/{resource_id or ''}"
+    assert event["data"] == details
+    assert event["time"] == "2026-11-24T20:01:02.345678Z"
+    assert (event["tenantid"], event["aggregateid"], event["aggregateversion"]) == (
+        str(tenant), str(originator), 1)
+    assert (event["platinumseq"], event["platinumprevhash"], event["platinumhash"]) == row
 
 
 def test_export_writes_to_a_file_like(proj_db: Any, pair: Any) -> None:
