@@ -155,7 +155,7 @@ class Harness:
             "PLATINUM_DATA_DIR": str(self.env.data_dir),
             "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
             "PLATINUM_CIPHER_KEY": self.env.settings.cipher_key or "",
-            "PLATINUM_LOG_LEVEL": "WARNING",
+            "PLATINUM_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
         }
         for i in range(n):
             log = open(self.env.data_dir / f"worker{i}.log", "ab")  # noqa: SIM115
@@ -302,10 +302,12 @@ class Harness:
             "events_per_step": events / steps,
         }
 
-    def measure(self, name: str, count: int, repeats: int) -> dict[str, Any]:
+    def measure(self, name: str, count: int, repeats: int, in_flight: int = IN_FLIGHT,
+                alone: bool = True) -> dict[str, Any]:
         steps = WORKLOADS[name]["steps"]
         # the first sample also reads the database's counters (it waits for their flush)
-        all_samples = [self.sample(name, count, counters=i == 0) for i in range(repeats)]
+        all_samples = [self.sample(name, count, counters=i == 0, in_flight=in_flight)
+                       for i in range(repeats)]
         samples = [s for s in all_samples if s["runs"]]
         stuck = sum(s["stuck"] for s in all_samples)
         if not samples:
@@ -323,7 +325,10 @@ class Harness:
             "runs": sum(s["runs"] for s in samples),
             "failed_runs": sum(s["failed"] for s in samples),
             "stuck_runs": stuck,
+            "in_flight": in_flight,
         }
+        if not alone:
+            return out
         # unloaded latency: one run at a time (the closed loop above keeps IN_FLIGHT going)
         alone = [self.sample(name, max(2, count // 5), in_flight=1) for _ in range(3)]
         alone = [s for s in alone if s["runs"]]
@@ -365,6 +370,13 @@ class Harness:
         return seeding.stored_template(self.env.db.owner.conninfo, "runs_events", run_id)
 
 
+def _both(res: dict[str, Any]) -> bool:
+    """Both DAG targets met by one measurement (its medians)."""
+    if "runs_per_s" not in res:
+        return False
+    return bool(res["runs_per_s"]["median"] >= 60 and res["p50_ms"]["median"] < 60)
+
+
 def _with_skill(definition: dict[str, Any], skill_name: str) -> dict[str, Any]:
     import json
 
@@ -391,6 +403,10 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
                 count = profile.run_count if name != "foreach" else max(2, profile.run_count // 10)
                 res[name] = harness.measure(name, count, profile.repeats)
             if workers == 3:
+                # both targets at one operating point of the closed loop: fewer runs in flight
+                res["dag_in_flight_4"] = harness.measure(
+                    "dag", profile.run_count, profile.repeats, in_flight=4, alone=False
+                )
                 # the target's own terms: 60 runs/s of DAG (b) offered to 3 workers
                 res["dag_at_60_per_s"] = harness.measure_at_rate(
                     "dag", 60.0, profile.run_count, profile.repeats
@@ -411,6 +427,8 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
         out["targets"] = {
             "dag_3_workers_runs_per_s>=60": dag["runs_per_s"]["median"] >= 60,
             "dag_3_workers_p50_ms<60 (8 in flight)": dag["p50_ms"]["median"] < 60,
+            "dag_3_workers_>=60_runs_per_s_and_p50_ms<60 (4 in flight)": _both(
+                out["workers_3"].get("dag_in_flight_4", {})),
             "dag_3_workers_p50_ms<60 (1 in flight)": dag.get("alone_p50_ms", {}).get(
                 "median", float("inf")) < 60,
             "dag_3_workers_p50_ms<60 (60 runs/s offered)": out["workers_3"]

@@ -100,7 +100,8 @@ class Counters:
         self._lock = threading.Lock()
         self.values: dict[str, int] = dict.fromkeys(
             ("steps_executed", "saves", "events_saved", "runs_saved", "conflicts", "claimed",
-             "self_claimed", "timers_fired", "stale", "db_errors", "lease_expired"), 0,
+             "self_claimed", "timers_fired", "stale", "db_errors", "lease_expired",
+             "claim_queries", "empty_claims", "loads", "loaded_versions", "refreshes"), 0,
         )  # fmt: skip
 
     def add(self, name: str, n: int = 1) -> None:
@@ -185,7 +186,8 @@ class Worker:
                 q.release(conn, self.id, left)
         if self._on_stop is not None:
             self._on_stop()
-        log.info("worker %s stopped", self.id)
+        log.info("worker %s stopped: %s", self.id,
+                 " ".join(f"{k}={v:g}" for k, v in self.stats().items()))
 
     def stats(self) -> dict[str, float]:
         out = self.counters.snapshot()
@@ -240,6 +242,9 @@ class Worker:
             return
         claimed = q.claim(conn, self.id, free, lease_s=self.config.lease_s,
                           tenant_cap=self.config.tenant_cap)  # fmt: skip
+        self.counters.add("claim_queries")
+        if not claimed:
+            self.counters.add("empty_claims")
         if claimed:
             with self._held_lock:
                 for c in claimed:
@@ -384,10 +389,13 @@ class Worker:
                 run = self.runs.load(run_id)
             except NotFoundError:
                 return None
+            self.counters.add("loads")
+            self.counters.add("loaded_versions", run.version)
         return _Work(run, run_tasks(run), now, cached=not fresh)
 
     def _refresh(self, w: _Work) -> None:
         """Bring a cached copy up to date (only pending-free copies: before any change)."""
+        self.counters.add("refreshes")
         for event in self.runs.events.get(w.run.id, gt=w.run.version):
             w.run = event.mutate(w.run)  # type: ignore[attr-defined]
         w.before = run_tasks(w.run)
