@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid4, uuid5
 
@@ -160,9 +160,26 @@ def task_changes(
     return TaskChanges(add, done)
 
 
-def run_id_for(tenant_id: str, workflow_id: str, idempotency_key: str) -> UUID:
-    """The id of the run an Idempotency-Key starts: a duplicate start clashes on it."""
-    return uuid5(NAMESPACE, f"run:{tenant_id}:{workflow_id}:{idempotency_key}")
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+"""How long an Idempotency-Key stands for the run it started (http-api.md: 24 h)."""
+
+
+def run_id_for(tenant_id: str, workflow_id: str, idempotency_key: str, generation: int = 0) -> UUID:
+    """The id of the run an Idempotency-Key starts: a duplicate start clashes on it.
+
+    ``generation`` n >= 1 is the run the key started after its n-th expiry (the key is taken
+    again once its latest run is older than ``IDEMPOTENCY_WINDOW``).
+    """
+    suffix = f":{generation}" if generation else ""
+    return uuid5(NAMESPACE, f"run:{tenant_id}:{workflow_id}:{idempotency_key}{suffix}")
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a start did: the run, and whether it was an earlier start's (an idempotent replay)."""
+
+    run: Run
+    replayed: bool
 
 
 def utc_now() -> datetime:
@@ -215,6 +232,14 @@ class Runs(Application[UUID]):
 
     def start_run(self, cmd: StartRun) -> Run:
         """Start a run; with an Idempotency-Key a repeated start returns the first run."""
+        return self.start(cmd).run
+
+    def start(self, cmd: StartRun) -> RunStart:
+        """Start a run. With an Idempotency-Key, the same key and input within
+        ``IDEMPOTENCY_WINDOW`` of the key's latest run return that run (``replayed``); another
+        input is refused (``IdempotencyKeyReusedError``); past the window the key starts a new
+        run. Racing starts of one key clash on the run's deterministic id: one run, one winner.
+        """
         tenant, workflow = str(cmd.tenant_id), str(cmd.workflow_id)
         schema = cmd.definition.get("input_schema")
         if isinstance(schema, dict):
@@ -224,27 +249,30 @@ class Runs(Application[UUID]):
         planner = self._planner()
         prepared = planner.prepare(cmd.definition)
         key = cmd.idempotency_key
-        run_id = run_id_for(tenant, workflow, key) if key else uuid4()
+        now = self.clock()
+        run_id = uuid4()
         if key:
-            existing = self._find(run_id)
-            if existing is not None:
-                return self._same_start(existing, cmd)
+            generation, latest = self._latest_start(tenant, workflow, key)
+            if latest is not None and now - latest.timestamp < IDEMPOTENCY_WINDOW:
+                return RunStart(self._same_start(self.load(latest.originator_id), cmd), True)
+            run_id = run_id_for(tenant, workflow, key, generation + (latest is not None))
         try:
             run = Run.start(
                 tenant_id=tenant, workflow_id=workflow, workflow_version=cmd.workflow_version,
                 definition_hash=prepared.hash, step_ids=prepared.step_ids, input=cmd.input,
                 started_by=str(cmd.started_by), idempotency_key=key, run_id=run_id,
+                started_at=now,
             )  # fmt: skip
         except ValueError as e:
             raise ValidationError.one("/input", str(e)) from None
-        planner.advance(run, self.clock())
+        planner.advance(run, now)
         try:
             self.save_runs([(run, {})])
         except IntegrityError:
             if not key:
                 raise
-            return self._same_start(self.load(run_id), cmd)
-        return run
+            return RunStart(self._same_start(self.load(run_id), cmd), True)
+        return RunStart(run, False)
 
     def cancel_run(self, tenant_id: UUID | str, run_id: UUID, reason: str = "cancelled") -> Run:
         return self._command(tenant_id, run_id, lambda run: run.cancel(reason), advance=False)
@@ -290,11 +318,21 @@ class Runs(Application[UUID]):
             raise RuntimeError("this Runs application has no planner (the engine wires one)")
         return self.planner
 
-    def _find(self, run_id: UUID) -> Run | None:
-        try:
-            return self.load(run_id)
-        except NotFoundError:
-            return None
+    def _latest_start(
+        self, tenant: str, workflow: str, key: str
+    ) -> tuple[int, Run.Started | None]:
+        """The Started event of the latest run of this Idempotency-Key, and its generation.
+
+        One single-row read per generation: a key taken again n times costs n + 1 reads.
+        """
+        generation, latest = 0, None
+        while True:
+            first = next(iter(self.events.get(
+                run_id_for(tenant, workflow, key, generation), limit=1)), None)  # fmt: skip
+            if not isinstance(first, Run.Started):
+                return max(0, generation - 1), latest
+            latest = first
+            generation += 1
 
     @staticmethod
     def _same_start(run: Run, cmd: StartRun) -> Run:

@@ -312,8 +312,11 @@ class Run(PlatinumAggregate):
         started_by: str,
         idempotency_key: str | None = None,
         run_id: UUID | None = None,
+        started_at: datetime | None = None,
     ) -> Run:
-        """Start a run of a pinned workflow version (the definition is known by its hash)."""
+        """Start a run of a pinned workflow version (the definition is known by its hash).
+
+        ``started_at`` is the Started event's timestamp (default: now)."""
         if len(set(step_ids)) != len(step_ids) or not step_ids:
             raise ValueError("step_ids must be unique and not empty")
         if (problem := _too_large(input, "the run input")) is not None:
@@ -329,6 +332,7 @@ class Run(PlatinumAggregate):
             input=input,
             started_by=started_by,
             idempotency_key=idempotency_key,
+            timestamp=started_at,
         )
         return run
 

@@ -238,7 +238,7 @@ def start_run(
     ] = None,
 ) -> RunAccepted:
     """Start a run of an active workflow's current definition version (202)."""
-    from domain.app_runs import IdempotencyKeyReusedError, StartRun, run_id_for
+    from domain.app_runs import IdempotencyKeyReusedError, StartRun
 
     runs = _runs(container)
     tenant_id = tenant_of(principal)
@@ -251,12 +251,9 @@ def start_run(
             resource_type="workflow",
             resource_id=workflow_id,
         )
-    replay = idempotency_key is not None and _exists(
-        runs, tenant_id, run_id_for(str(tenant_id), str(workflow_id), idempotency_key)
-    )
     try:
         with acting_as(principal.actor):
-            run = runs.start_run(
+            started = runs.start(
                 StartRun(
                     tenant_id=tenant_id,
                     workflow_id=workflow_id,
@@ -271,19 +268,12 @@ def start_run(
         raise invalid(
             [("#header/idempotency-key", "already used with another body")], detail=str(e)
         ) from None
+    run = started.run
     _runs_projected(container)
     response.headers["Location"] = f"/v1/runs/{run.id}"
-    if replay:
+    if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return RunAccepted(id=run.id, status=run.status, workflow_version=run.workflow_version)
-
-
-def _exists(runs: Any, tenant_id: UUID, run_id: UUID) -> bool:
-    try:
-        runs.get_run(tenant_id, run_id)
-    except NotFoundError:
-        return False
-    return True
 
 
 @router.get("/v1/runs", response_model=Page[RunSummary])

@@ -141,6 +141,7 @@ def test_same_idempotency_key_and_body_return_the_first_run(client, users, workf
     again = start(client, h, workflow, **key)
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
+    assert "idempotent-replayed" not in first.headers
     assert again.headers.get("idempotent-replayed") == "true"
     # the same key with another body is refused
     other = start(client, h, workflow, input={"amount": 99}, **key)

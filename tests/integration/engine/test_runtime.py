@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from domain.app_runs import DecideApproval, IdempotencyKeyReusedError, StartRun
+from domain.app_runs import (
+    IDEMPOTENCY_WINDOW,
+    DecideApproval,
+    IdempotencyKeyReusedError,
+    StartRun,
+    run_id_for,
+)
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.runs import Run
 from tests.integration.engine.conftest import Engine
@@ -189,6 +197,39 @@ def test_a_duplicate_start_returns_the_first_run(engine: Engine, http_server: Lo
             tenant_id=engine.tenant_id, workflow_id=first.workflow_id, workflow_version=1,
             definition=definition, input={"n": 2}, started_by=engine.admin_id,
             idempotency_key="k-1"))
+
+
+def test_an_idempotency_key_is_taken_again_once_its_run_is_24_hours_old(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    definition = {"name": "dup24", "steps": [{"id": "a", "uses": "noop"}]}
+    now = datetime.now(UTC)
+    key = f"k-{uuid.uuid4().hex[:8]}"
+
+    def at(when: datetime) -> None:
+        monkeypatch.setattr(engine.runs, "clock", lambda: when)
+
+    at(now - IDEMPOTENCY_WINDOW - timedelta(seconds=1))
+    first = start(engine, definition, {"n": 1}, key=key)
+    cmd = StartRun(tenant_id=engine.tenant_id, workflow_id=first.workflow_id, workflow_version=1,
+                   definition=definition, input={"n": 1}, started_by=engine.admin_id,
+                   idempotency_key=key)  # fmt: skip
+    at(now - timedelta(hours=1))  # within 24 h of the first start: the first run
+    inside = engine.runs.start(cmd)
+    assert (inside.replayed, inside.run.id) == (True, first.id)
+    at(now)  # 24 h and 1 s after it: the key starts a new run
+    second = engine.runs.start(cmd)
+    assert second.replayed is False
+    assert second.run.id == run_id_for(str(engine.tenant_id), first.workflow_id, key, 1) != first.id
+    again = engine.runs.start(cmd)
+    assert (again.replayed, again.run.id) == (True, second.run.id)
+    with pytest.raises(IdempotencyKeyReusedError):  # another body within the new run's 24 h
+        engine.runs.start(dataclasses.replace(cmd, input={"n": 2}))
+    at(now + IDEMPOTENCY_WINDOW)  # and again a day later, another body is a new run
+    third = engine.runs.start(dataclasses.replace(cmd, input={"n": 3}))
+    assert third.replayed is False
+    assert third.run.id == run_id_for(str(engine.tenant_id), first.workflow_id, key, 2)
+    assert wait_for(engine, third.run.id).status == "succeeded"
 
 
 def test_another_tenants_run_is_not_found(engine: Engine) -> None:
