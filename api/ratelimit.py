@@ -1,103 +1,97 @@
 """Login throttling: failed attempts per account and per client address, in a sliding window.
 
-In-process memory: each API process counts on its own, so N processes allow up to N times the
-limits (acceptable for brute-force damping; a shared store is the upgrade path). Only failures
-count, and a success clears the account's failures; while either bucket is full, every attempt
-is refused with 429 + ``Retry-After`` before any password is checked.
+Only failures count, and a success clears the account's failures; while either bucket is full,
+every attempt is refused with 429 + ``Retry-After`` before any password is checked.
+
+The failures live in PostgreSQL (table ``login_failures``), so every API process counts the
+same failures against the same limits, and the window runs on the database's clock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from psycopg_pool import ConnectionPool
 
-MAX_KEYS = 100_000
+
+def account_key(tenant: str, email: str) -> str:
+    """The account's bucket name: a hash of (tenant, email) as typed, case-folded."""
+    raw = f"{tenant.strip().lower()}\x00{email.strip().lower()}".encode()
+    return hashlib.sha256(raw).hexdigest()
 
 
-@dataclass
-class SlidingWindow:
-    """At most ``limit`` events per ``window_s`` seconds for each key."""
-
-    limit: int
-    window_s: float
-    clock: Callable[[], float] = time.monotonic
-    _hits: dict[str, deque[float]] = field(default_factory=dict)
-
-    def _live(self, key: str, now: float) -> deque[float]:
-        hits = self._hits.get(key)
-        if hits is None:
-            return deque()
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if not hits:
-            del self._hits[key]
-        return hits
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0 when it may now)."""
-        now = self.clock()
-        hits = self._live(key, now)
-        if len(hits) < self.limit:
-            return 0.0
-        return max(0.0, hits[len(hits) - self.limit] + self.window_s - now)
-
-    def hit(self, key: str) -> None:
-        now = self.clock()
-        hits = self._live(key, now)
-        if not hits:
-            if len(self._hits) >= MAX_KEYS:  # bound memory under a flood of distinct keys
-                self._hits.pop(next(iter(self._hits)))
-            self._hits[key] = hits
-        hits.append(now)
-
-    def clear(self, key: str) -> None:
-        self._hits.pop(key, None)
+# The limit-th most recent failure of a full bucket says when the bucket frees a slot.
+_RETRY_AFTER = """
+    WITH recent AS (
+        SELECT bucket, at, row_number() OVER (PARTITION BY bucket ORDER BY at DESC) AS nth
+          FROM login_failures
+         WHERE bucket = ANY(%(buckets)s) AND at > now() - make_interval(secs => %(window)s)
+    )
+    SELECT coalesce(max(extract(epoch FROM
+               at + make_interval(secs => %(window)s) - now())), 0)::float8 AS wait
+      FROM recent
+     WHERE (bucket = %(account)s AND nth = %(per_account)s)
+        OR (bucket = %(ip)s AND nth = %(per_ip)s)
+"""
 
 
 @dataclass
-class LoginLimiter:
-    """Failed logins: ``per_account`` per (tenant, email) and ``per_ip`` per client address."""
+class SharedLoginLimiter:
+    """Failed logins: ``per_account`` per (tenant, email) and ``per_ip`` per client address
+    within ``window_s``, over table ``login_failures``: shared by all API processes.
 
+    ``namespace`` prefixes the buckets (tests give each limiter its own).
+    """
+
+    pool: ConnectionPool[Any]
     per_account: int = 5
     per_ip: int = 50
     window_s: float = 900.0
-    clock: Callable[[], float] = time.monotonic
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.accounts = SlidingWindow(self.per_account, self.window_s, self.clock)
-        self.ips = SlidingWindow(self.per_ip, self.window_s, self.clock)
+    namespace: str = ""
 
     @staticmethod
     def account_key(tenant: str, email: str) -> str:
-        return f"{tenant.strip().lower()}\x00{email.strip().lower()}"
+        return account_key(tenant, email)
+
+    def _buckets(self, account: str, ip: str) -> tuple[str, str]:
+        return f"{self.namespace}a:{account}", f"{self.namespace}i:{ip}"
 
     def retry_after(self, account: str, ip: str) -> int:
         """Whole seconds to wait (0: go ahead)."""
-        with self._lock:
-            wait = max(self.accounts.retry_after(account), self.ips.retry_after(ip))
-        return math.ceil(wait)
+        a, i = self._buckets(account, ip)
+        with self.pool.connection() as conn:
+            row = conn.execute(_RETRY_AFTER, {
+                "buckets": [a, i], "account": a, "ip": i, "window": self.window_s,
+                "per_account": self.per_account, "per_ip": self.per_ip,
+            }).fetchone()  # fmt: skip
+        assert row is not None
+        wait = row["wait"] if isinstance(row, dict) else row[0]
+        return math.ceil(max(0.0, float(wait)))
 
     def failed(self, account: str, ip: str) -> None:
-        with self._lock:
-            self.accounts.hit(account)
-            self.ips.hit(ip)
+        a, i = self._buckets(account, ip)
+        with self.pool.connection() as conn, conn.pipeline():
+            conn.execute(
+                "DELETE FROM login_failures WHERE at <= now() - make_interval(secs => %s)",
+                (max(self.window_s, 86_400.0),),
+            )  # expired failures of every bucket go (index on at: cost ~ what expired)
+            conn.execute("INSERT INTO login_failures (bucket) VALUES (%s), (%s)", (a, i))
 
     def succeeded(self, account: str) -> None:
-        with self._lock:
-            self.accounts.clear(account)
+        a, _ = self._buckets(account, "")
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM login_failures WHERE bucket = %s", (a,))
 
 
-def login_limiter(request: Request) -> LoginLimiter:
-    """The app's limiter (one per app, created on first use; tests may replace it)."""
+def login_limiter(request: Request) -> SharedLoginLimiter:
+    """The app's limiter: shared through PostgreSQL (created on first use; tests may replace
+    it)."""
     state = request.app.state
-    limiter: LoginLimiter | None = getattr(state, "login_limiter", None)
+    limiter: SharedLoginLimiter | None = getattr(state, "login_limiter", None)
     if limiter is None:
-        limiter = state.login_limiter = LoginLimiter()
+        limiter = state.login_limiter = SharedLoginLimiter(state.container.read_pool)
     return limiter

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from api.auth import UNAUTHORIZED, Principal, require_user
 from api.deps import ContainerDep, request_actor
 from api.errors import ProblemError
-from api.ratelimit import LoginLimiter, login_limiter
+from api.ratelimit import SharedLoginLimiter, login_limiter
 from api.schemas_identity import LoginRequest, LoginResponse, RoleAssignmentPublic, UserPublic
 from domain.actor import acting_as
 from domain.commands import Login
@@ -18,7 +18,7 @@ from domain.errors import AuthenticationError
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
-Limiter = Annotated[LoginLimiter, Depends(login_limiter)]
+Limiter = Annotated[SharedLoginLimiter, Depends(login_limiter)]
 
 _LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Unknown tenant or user, wrong password, inactive user or tenant."},

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
+import psycopg
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ratelimit import LoginLimiter
+from api.ratelimit import SharedLoginLimiter
 from tests.factories import (
     DEFAULT_PASSWORD,
     PLATFORM_ADMIN_HEADERS,
@@ -79,9 +83,14 @@ def test_login_body_is_validated_with_pointers(client) -> None:
     assert {e["pointer"] for e in r.json()["errors"]} == {"/z"}
 
 
+def shared(container, **limits) -> SharedLoginLimiter:  # type: ignore[no-untyped-def]
+    """The API's limiter (PostgreSQL), with buckets of this test's own."""
+    return SharedLoginLimiter(container.read_pool, namespace=f"{uuid.uuid4()}:", **limits)
+
+
 def test_failed_logins_are_throttled_per_account_with_retry_after(container) -> None:
     with TestClient(create_app(container)) as client:
-        client.app.state.login_limiter = LoginLimiter(per_account=3, per_ip=100)
+        client.app.state.login_limiter = shared(container, per_account=3, per_ip=100)
         tenant = create_tenant(client)
         for _ in range(3):
             r = login_response(client, tenant.slug, tenant.admin.email, "wrong password!")
@@ -98,7 +107,7 @@ def test_failed_logins_are_throttled_per_account_with_retry_after(container) -> 
 
 def test_failed_logins_are_throttled_per_address(container) -> None:
     with TestClient(create_app(container)) as client:
-        client.app.state.login_limiter = LoginLimiter(per_account=100, per_ip=4)
+        client.app.state.login_limiter = shared(container, per_account=100, per_ip=4)
         tenant = create_tenant(client)
         for i in range(4):
             r = login_response(client, tenant.slug, f"guess{i}@example.com", "wrong password!")
@@ -108,14 +117,41 @@ def test_failed_logins_are_throttled_per_address(container) -> None:
         assert "retry-after" in r.headers
 
 
-def test_throttle_window_expires(container) -> None:
-    now = [1000.0]
-    limiter = LoginLimiter(per_account=2, per_ip=100, window_s=60, clock=lambda: now[0])
+def test_the_throttle_is_shared_by_api_processes(container, settings) -> None:
+    # two apps = two API processes: failures counted by one are refused by the other
+    namespace = f"{uuid.uuid4()}:"
+    with TestClient(create_app(container)) as one, TestClient(create_app(container)) as two:
+        for c in (one, two):
+            c.app.state.login_limiter = SharedLoginLimiter(
+                container.read_pool, per_account=2, per_ip=100, namespace=namespace)
+        tenant = create_tenant(one)
+        assert login_response(one, tenant.slug, tenant.admin.email, "wrong!!").status_code == 401
+        assert login_response(two, tenant.slug, tenant.admin.email, "wrong!!").status_code == 401
+        assert login_response(one, tenant.slug, tenant.admin.email,
+                              DEFAULT_PASSWORD).status_code == 429  # fmt: skip
+        assert login_response(two, tenant.slug, tenant.admin.email,
+                              DEFAULT_PASSWORD).status_code == 429  # fmt: skip
+    # the failures are in PostgreSQL under a hash of the account (no email in clear)
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute("SELECT bucket FROM login_failures WHERE bucket LIKE %s",
+                            (namespace + "%",)).fetchall()  # fmt: skip
+    assert len(rows) == 4
+    assert not any(tenant.admin.email in r[0] for r in rows)
+
+
+def test_the_shared_window_expires_and_a_success_clears_the_account(container) -> None:
+    limiter = shared(container, per_account=2, per_ip=100, window_s=1.0)
     key = limiter.account_key("t", "a@b.c")
+    assert limiter.retry_after(key, "ip") == 0
     limiter.failed(key, "ip")
     limiter.failed(key, "ip")
-    assert limiter.retry_after(key, "ip") == 60
-    now[0] += 61
+    assert limiter.retry_after(key, "ip") == 1
+    time.sleep(1.05)  # the window is the database's clock: wait it out
+    assert limiter.retry_after(key, "ip") == 0
+    limiter.failed(key, "ip")
+    limiter.failed(key, "ip")
+    assert limiter.retry_after(key, "ip") == 1
+    limiter.succeeded(key)
     assert limiter.retry_after(key, "ip") == 0
 
 

@@ -33,10 +33,12 @@ MAX_EXAMPLES = 20
 def contract_app(container) -> Any:
     # an app of its own: login failures here must not throttle other tests' logins
     from api.app import create_app
-    from api.ratelimit import LoginLimiter
+    from api.ratelimit import SharedLoginLimiter
 
     app = create_app(container)
-    app.state.login_limiter = LoginLimiter(per_account=10**6, per_ip=10**6)
+    app.state.login_limiter = SharedLoginLimiter(
+        container.read_pool, per_account=10**6, per_ip=10**6, namespace="schemathesis:"
+    )
     return app
 
 
