@@ -91,7 +91,7 @@ class ConnInfo:
             "POSTGRES_MAX_OVERFLOW": str(settings.pool_max_overflow),
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
             "CREATE_TABLE": "y" if create_table else "n",
-            "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+            "COMPRESSOR_TOPIC": "domain.compression:SmallWindowZlibCompressor",
         }
         key = settings.resolved_cipher_key()
         if key:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
@@ -36,30 +34,10 @@ RECORDER_TOPIC = "engine.queue:TaskRecorder"
 NO_INDEX = -1  # run_tasks.idx of a step itself (n >= 0: its foreach item n)
 
 
-ZLIB_TOPIC = "eventsourcing.compressor:ZlibCompressor"
-SMALL_ZLIB_TOPIC = "engine.queue:SmallWindowZlibCompressor"
-
-
-class SmallWindowZlibCompressor(ZlibCompressor):
-    """zlib with a 4 KiB window: ~3x cheaper than ``zlib.compress`` on run events (a few
-    hundred bytes each, where zlib's cost is setting up its 32 KiB window), same ratio on them.
-
-    The output is an ordinary zlib stream: ``ZlibCompressor`` (any process, any version) reads
-    it, and this class reads what ``ZlibCompressor`` wrote. Only the writer differs.
-    """
-
-    def compress(self, data: bytes) -> bytes:
-        c = zlib.compressobj(6, zlib.DEFLATED, 12)
-        return c.compress(data) + c.flush()
-
 
 def runs_env(env: dict[str, str]) -> dict[str, str]:
-    """An eventsourcing environment for ``Runs`` that records task changes with the events
-    (and, where runs are zlib-compressed, compresses them with a small window)."""
-    out = {**env, "RUNS_APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC}
-    if "RUNS_COMPRESSOR_TOPIC" not in env and env.get("COMPRESSOR_TOPIC") == ZLIB_TOPIC:
-        out["RUNS_COMPRESSOR_TOPIC"] = SMALL_ZLIB_TOPIC
-    return out
+    """An eventsourcing environment for ``Runs`` that records task changes with the events."""
+    return {**env, "RUNS_APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC}
 
 
 def _idx(index: int | None) -> int:

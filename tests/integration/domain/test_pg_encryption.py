@@ -35,7 +35,7 @@ def test_emails_and_conversation_text_are_not_readable_in_the_tables(
 ) -> None:
     # the env the API runs with really configures both
     assert type(app.mapper.cipher).__name__ == "AESCipher"
-    assert type(app.mapper.compressor).__name__ == "ZlibCompressor"
+    assert type(app.mapper.compressor).__name__ == "SmallWindowZlibCompressor"
     marker = uuid.uuid4().hex
     email = unique_email(f"secret-{marker[:8]}")
     said = f"my account number is {marker}"
