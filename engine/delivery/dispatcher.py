@@ -43,7 +43,6 @@ from engine.delivery.config import (
     truthy,
 )
 from engine.delivery.outbox import OutboxRow, OutboxStore
-from engine.delivery.ratelimit import TenantRateLimiter
 
 if TYPE_CHECKING:
     from domain.application import Platform
@@ -89,7 +88,6 @@ class Dispatcher:
         self.conninfo = conninfo
         self.config = config or DispatcherConfig()
         self.channel_factory: ChannelFactory = channels or default_channels
-        self.limiter = TenantRateLimiter()
         self.stats = {"sent": 0, "failed": 0, "retried": 0, "deferred": 0, "skipped": 0}
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -234,7 +232,7 @@ class Dispatcher:
         except PermanentDeliveryError as exc:
             await self._fail(store, row, exc.reason)
             return
-        wait = self.limiter.take(row.tenant_id, prepared.rate, prepared.burst)
+        wait = await store.take_token(row.tenant_id, prepared.rate, prepared.burst)
         if wait > 0:
             self._throttled[row.tenant_id] = time.monotonic() + wait
             await self._defer(store, row, wait)

@@ -489,12 +489,44 @@ def test_tenant_rate_limit_spaces_out_outgoing_messages(
     config["notifications__rate_limit"] = {"per_second": 10, "burst": 2}
     t = new_tenant(**config)
     ids = [send(platform, t, "slack", n=i) for i in range(8)]
+    # two dispatchers share the tenant's bucket (in PostgreSQL): not twice the rate
+    dispatchers(t, concurrency=1)
     dispatchers(t, concurrency=1)
     wait_until(settled(platform, t, ids), what="rate-limited drain")
     times = sorted(h.at for h in provider.hits)
-    # 2 at once (the burst), then 6 more at 10/s: at least ~0.6 s in all
+    assert len(times) == 8
+    # 2 at once (the burst), then 6 more at 10/s: at least ~0.6 s in all (two buckets of
+    # their own would have sent 4 at once, then 4 at 20/s: ~0.2 s)
     assert times[-1] - times[0] >= 0.5
     assert all(platform.get_notification(t.id, i).status == "delivered" for i in ids)
+
+
+def test_token_buckets_are_shared_and_never_spend_a_token_twice(db: Any) -> None:
+    import asyncio
+
+    from engine.delivery.outbox import OutboxStore
+
+    async def scenario() -> tuple[list[float], list[float], float]:
+        stores = [await OutboxStore.connect(db.system.conninfo, f"w{i}") for i in range(4)]
+        try:
+            tenant = uuid.uuid4()
+            paced = [await stores[0].take_token(tenant, 10, 2) for _ in range(3)]
+            other = await stores[1].take_token(uuid.uuid4(), 10, 2)
+            # 4 connections, 40 concurrent takes of a bucket of 5 that barely refills
+            hoarded = uuid.uuid4()
+            waits = await asyncio.gather(*(
+                stores[i % 4].take_token(hoarded, 0.001, 5) for i in range(40)))  # fmt: skip
+            return paced, list(waits), other
+        finally:
+            for s in stores:
+                await s.close()
+
+    paced, waits, other = asyncio.run(scenario())
+    assert paced[:2] == [0.0, 0.0]  # the burst
+    assert 0.05 < paced[2] <= 0.1  # then one token per 1/10 s
+    assert other == 0.0  # another tenant has its own bucket
+    assert sum(w == 0.0 for w in waits) == 5
+    assert all(w > 100 for w in waits if w)
 
 
 def test_thousand_notifications_of_mixed_priority_drain_in_priority_order(

@@ -1,4 +1,4 @@
-"""Delivery building blocks that need no server: redaction, rate limit, backoff, status mapping."""
+"""Delivery building blocks that need no server: redaction, backoff, status mapping."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from engine.delivery.channels import (
 )
 from engine.delivery.config import REDACTED
 from engine.delivery.dispatcher import Dispatcher
-from engine.delivery.ratelimit import TenantRateLimiter
 
 
 def test_redact_config_hides_secrets_at_any_depth_and_keeps_the_rest() -> None:
@@ -38,17 +37,6 @@ def test_redact_config_hides_secrets_at_any_depth_and_keeps_the_rest() -> None:
     assert out["notifications.push"]["access_token"] == REDACTED
     assert out["notifications.push"]["keys"] == [{"secret": REDACTED}]
     assert config["notifications.email"]["password"] == "pw"  # the input is untouched
-
-
-def test_token_bucket_allows_the_burst_then_paces_at_the_rate() -> None:
-    now = [100.0]
-    limiter = TenantRateLimiter(clock=lambda: now[0])
-    tenant = uuid.uuid4()
-    assert [limiter.take(tenant, 10, 2) for _ in range(2)] == [0.0, 0.0]
-    assert limiter.take(tenant, 10, 2) == pytest.approx(0.1)
-    now[0] += 0.1
-    assert limiter.take(tenant, 10, 2) == 0.0
-    assert limiter.take(uuid.uuid4(), 10, 2) == 0.0  # another tenant has its own bucket
 
 
 def test_backoff_doubles_is_capped_and_honours_retry_after() -> None:
