@@ -56,10 +56,14 @@ class Container:
 
     def projection_lag(self) -> dict[str, Any]:
         """Events behind the head, per projection (empty when none runs here or in the db)."""
-        from projections.status import projection_lag
+        return self.projection_status()[0]
+
+    def projection_status(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The lag per projection, and the projections stuck on an event (system role)."""
+        from projections.status import projection_failures, projection_lag
 
         with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
-            return projection_lag(conn)
+            return projection_lag(conn), projection_failures(conn)
 
     def wait_projected(
         self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"

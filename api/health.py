@@ -18,7 +18,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database answers and the projectors are close to the head."""
+    """Readiness: the database answers; the projectors' lag, and any projection stuck on an
+    event (``stuck``: which event and why; the API still serves, its reads are stale)."""
     container = request.app.state.container
     checks: dict[str, Any] = {}
     ok = True
@@ -30,7 +31,8 @@ def readyz(request: Request) -> JSONResponse:
         ok = False
         checks["database"] = f"error: {type(exc).__name__}"
     if ok:
-        checks["projections"] = container.projection_lag()
+        checks["projections"], stuck = container.projection_status()
+        checks["stuck"] = [{**f, "since": f["since"].isoformat()} for f in stuck]
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status_code=200 if ok else 503,

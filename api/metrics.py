@@ -71,18 +71,23 @@ class DatabaseCollector(Collector):
             "Events a projection is behind its application's head.",
             labels=["projection", "application"],
         )
+        failing = GaugeMetricFamily(
+            "platinum_projection_failing",
+            "1 while a projection is stuck on an event it cannot apply (see /readyz).",
+            labels=["projection", "application"],
+        )
         up = GaugeMetricFamily("platinum_database_up", "1 if the metrics query reached PostgreSQL.")
         try:
             conninfo = self.container.db.system.conninfo
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as conn:
                 self._runs(conn, runs)
                 self._queues(conn, queue)
-                self._lag(conn, lag)
+                self._lag(conn, lag, failing)
             up.add_metric([], 1)
         except Exception:  # metrics must answer even when the database does not
             log.warning("metrics: database gauges unavailable", exc_info=True)
             up.add_metric([], 0)
-        yield from (runs, queue, lag, up)
+        yield from (runs, queue, lag, failing, up)
 
     @staticmethod
     def _runs(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
@@ -105,12 +110,16 @@ class DatabaseCollector(Collector):
             family.add_metric(["notifications"], row[0] if row else 0)
 
     @staticmethod
-    def _lag(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
-        from projections.status import projection_lag
+    def _lag(
+        conn: psycopg.Connection[Any], family: GaugeMetricFamily, failing: GaugeMetricFamily
+    ) -> None:
+        from projections.status import projection_failures, projection_lag
 
+        stuck = {(f["projection"], f["application"]) for f in projection_failures(conn)}
         for projection, apps in projection_lag(conn).items():
             for app, behind in apps.items():
                 family.add_metric([projection, app], behind)
+                failing.add_metric([projection, app], int((projection, app) in stuck))
 
 
 def _route_label(request: Request) -> str:

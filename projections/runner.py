@@ -13,8 +13,10 @@ inside it, so a batch that someone else (another runner, a ``rebuild``) already 
 refused with ``StalePositionError`` and nothing is written twice.
 
 Handlers run inside a psycopg pipeline: a batch costs a few round trips, not one per statement.
-A failing batch is retried with backoff (the runner never dies silently); ``runner.error`` and
-the lag in ``projections.status`` show it.
+A failing batch is retried with backoff (the runner never dies silently), one event at a
+time: the events before the failing one are applied and the runner stops exactly at it. It
+records that event in ``projection_failures`` (projection, application, position, topic,
+error, attempts) until it is applied; ``/readyz`` and ``/metrics`` show it, with the lag.
 """
 
 from __future__ import annotations
@@ -100,6 +102,31 @@ class ProjectionView(PostgresTrackingRecorder):
                 projection.apply(curs, events)
             self._insert_tracking(curs, events[-1][1])
 
+    def record_failure(
+        self, projection: str, app: str, notification_id: int, topic: str, error: str
+    ) -> None:
+        """Note (or count again) the event ``projection`` cannot apply (own transaction)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "INSERT INTO projection_failures AS f (projection, application,"
+                " notification_id, topic, error) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (projection, application) DO UPDATE SET"
+                " error = EXCLUDED.error, last_failed_at = now(),"
+                " attempts = CASE WHEN f.notification_id = EXCLUDED.notification_id"
+                "   THEN f.attempts + 1 ELSE 1 END,"
+                " first_failed_at = CASE WHEN f.notification_id = EXCLUDED.notification_id"
+                "   THEN f.first_failed_at ELSE now() END,"
+                " notification_id = EXCLUDED.notification_id, topic = EXCLUDED.topic",
+                (projection, app, notification_id, topic, error[:2000]),
+            )
+
+    def clear_failure(self, projection: str, app: str) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "DELETE FROM projection_failures WHERE projection = %s AND application = %s",
+                (projection, app),
+            )
+
     def reset(self, projection: BatchProjection, application_name: str) -> bool:
         """Forget what ``projection`` derived from ``application_name`` (one transaction)."""
         from psycopg import sql
@@ -141,6 +168,8 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._suspect_until = 0  # after a failed batch: its events go one at a time
+        self._failing: int | None = None  # the event recorded in projection_failures
 
     @property
     def lock_key(self) -> int:
@@ -153,20 +182,36 @@ class ProjectionRunner:
         return self.app.recorder.max_notification_id() or 0
 
     def run_once(self) -> int:
-        """Apply the next batch; returns how many events it applied."""
+        """Apply the next batch; returns how many events it applied.
+
+        After a failed batch, batches are of one event until one is applied: the failing
+        event is then known, recorded in ``projection_failures`` and re-raised.
+        """
         start = self.position() + 1
-        notifications = self.app.recorder.select_notifications(start, self.batch_size)
+        size = 1 if start <= self._suspect_until else self.batch_size
+        notifications = self.app.recorder.select_notifications(start, size)
         if not notifications:
             return 0
-        batch = [
-            (self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id))
-            for n in notifications
-        ]
         try:
+            batch = [
+                (self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id))
+                for n in notifications
+            ]
             self.view.write_batch(self.projection, batch)
         except StalePositionError as exc:
             log.info("%s; re-reading", exc)
             return 0
+        except Exception as exc:
+            if len(notifications) > 1:
+                self._suspect_until = notifications[-1].id  # one of these: find which
+            else:
+                self._failing = notifications[0].id
+                self.view.record_failure(self.projection.name, self.app.name, notifications[0].id,
+                                         notifications[0].topic, f"{type(exc).__name__}: {exc}")
+            raise
+        if self._failing is not None:
+            self.view.clear_failure(self.projection.name, self.app.name)
+            self._failing = None
         if self.on_batch:
             self.on_batch(len(batch))
         return len(batch)

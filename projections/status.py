@@ -11,10 +11,12 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from projections.registry import PROJECTIONS
+from projections.registry import tracking_table as _tracking_table
+
 # projection name -> (tracking table, applications it follows)
 TRACKED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "readmodel": ("readmodel_tracking", ("platform", "runs")),
-    "outbox": ("outbox_tracking", ("platform",)),
+    name: (_tracking_table(name), apps) for name, (_, apps) in PROJECTIONS.items()
 }
 
 
@@ -52,6 +54,19 @@ def projection_lag(conn: psycopg.Connection[Any]) -> dict[str, Any]:
                 heads[app] = _head(conn, app)
             out[name][app] = max(0, heads[app] - _position(conn, tracking_table, app))
     return out
+
+
+def projection_failures(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Projections stuck on an event (``projection_failures``), oldest first."""
+    if _scalar(conn, "SELECT to_regclass('projection_failures')") is None:
+        return []
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT projection, application, notification_id, topic, error, attempts,"
+        " first_failed_at FROM projection_failures ORDER BY first_failed_at"
+    ).fetchall()
+    keys = ("projection", "application", "notification_id", "topic", "error", "attempts",
+            "since")  # fmt: skip
+    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def wait_for(

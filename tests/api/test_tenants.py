@@ -97,4 +97,27 @@ def test_health_and_readiness(client) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"] == "ok"
-    assert "readmodel" in ready.json()["checks"]["projections"]
+    assert {"readmodel", "audit", "outbox"} <= ready.json()["checks"]["projections"].keys()
+    assert ready.json()["checks"]["stuck"] == []
+
+
+def test_a_stuck_projection_shows_in_readiness_and_metrics(client, db) -> None:
+    import psycopg
+
+    with psycopg.connect(db.system.conninfo, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO projection_failures (projection, application, notification_id, topic,"
+            " error) VALUES ('outbox', 'platform', 42, 't', 'ValueError: boom')"
+        )
+        try:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200  # the API still serves; its reads are stale
+            (stuck,) = ready.json()["checks"]["stuck"]
+            assert (stuck["projection"], stuck["notification_id"], stuck["error"]) == (
+                "outbox", 42, "ValueError: boom")
+            text = client.get("/metrics").text
+            gauge = "platinum_projection_failing"
+            assert f'{gauge}{{application="platform",projection="outbox"}} 1.0' in text
+            assert f'{gauge}{{application="runs",projection="readmodel"}} 0.0' in text
+        finally:
+            conn.execute("DELETE FROM projection_failures WHERE projection = 'outbox'")
