@@ -10,6 +10,7 @@ same failures against the same limits, and the window runs on the database's clo
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,11 @@ from fastapi import Request
 from psycopg_pool import ConnectionPool
 
 
-def account_key(tenant: str, email: str) -> str:
-    """The account's bucket name: a hash of (tenant, email) as typed, case-folded."""
-    raw = f"{tenant.strip().lower()}\x00{email.strip().lower()}".encode()
-    return hashlib.sha256(raw).hexdigest()
+def throttle_secret(settings: Any) -> bytes:
+    """The key of the account hashes: derived from the cipher key (shared by every process of
+    a deployment), else from the admin token. Changing it only forgets recent failures."""
+    base = settings.resolved_cipher_key() or settings.resolved_admin_token()
+    return hashlib.sha256(b"platinum login throttle\x00" + base.encode()).digest()
 
 
 # The limit-th most recent failure of a full bucket says when the bucket frees a slot.
@@ -52,10 +54,13 @@ class SharedLoginLimiter:
     per_ip: int = 50
     window_s: float = 900.0
     namespace: str = ""
+    secret: bytes = b""
 
-    @staticmethod
-    def account_key(tenant: str, email: str) -> str:
-        return account_key(tenant, email)
+    def account_key(self, tenant: str, email: str) -> str:
+        """The account's bucket: an HMAC of (tenant, email) as typed, case-folded; without
+        the secret, a reader of the table cannot test whether an address tried to log in."""
+        raw = f"{tenant.strip().lower()}\x00{email.strip().lower()}".encode()
+        return hmac.new(self.secret, raw, hashlib.sha256).hexdigest()
 
     def _buckets(self, account: str, ip: str) -> tuple[str, str]:
         return f"{self.namespace}a:{account}", f"{self.namespace}i:{ip}"
@@ -76,8 +81,9 @@ class SharedLoginLimiter:
         a, i = self._buckets(account, ip)
         with self.pool.connection() as conn, conn.pipeline():
             conn.execute(
-                "DELETE FROM login_failures WHERE at <= now() - make_interval(secs => %s)",
-                (max(self.window_s, 86_400.0),),
+                "DELETE FROM login_failures WHERE at <= now() - make_interval(secs => %s)"
+                " AND starts_with(bucket, %s)",
+                (self.window_s, self.namespace),
             )  # expired failures of every bucket go (index on at: cost ~ what expired)
             conn.execute("INSERT INTO login_failures (bucket) VALUES (%s), (%s)", (a, i))
 
@@ -93,5 +99,8 @@ def login_limiter(request: Request) -> SharedLoginLimiter:
     state = request.app.state
     limiter: SharedLoginLimiter | None = getattr(state, "login_limiter", None)
     if limiter is None:
-        limiter = state.login_limiter = SharedLoginLimiter(state.container.read_pool)
+        container = state.container
+        limiter = state.login_limiter = SharedLoginLimiter(
+            container.read_pool, secret=throttle_secret(container.settings)
+        )
     return limiter

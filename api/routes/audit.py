@@ -83,7 +83,7 @@ class StatePublic(BaseModel):
 
 _EVENTS_SQL = (
     "SELECT id, source, seq, \"timestamp\", action, resource_type, resource_id, user_id,"
-    " actor_kind, ip_address::text AS ip_address, user_agent, request_id,"
+    " actor_kind, host(ip_address) AS ip_address, user_agent, request_id,"
     " originator_id AS aggregate_id, originator_version AS aggregate_version, details,"
     " prev_hash, hash FROM audit_events"
 )

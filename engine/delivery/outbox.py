@@ -7,6 +7,7 @@ but leases, and a lease simply runs out.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,21 +41,22 @@ RETURNING o.id, o.tenant_id, o.notification_id, o.channel, o.priority, o.attempt
 
 # A token bucket in one row, in one statement: a new tenant's bucket starts full (minus the
 # token taken); an existing one is refilled by the time elapsed (capped at the burst), then a
-# token is taken if there is one. Every SET expression reads the row as it was before, and a
-# concurrent dispatcher's statement waits for the row lock and then recomputes from the row the
-# other left: no token is spent twice. ``last_wait_s`` is what to wait (0: taken).
-_LEVEL = """least(%(burst)s, b.tokens + greatest(0.0,
-    extract(epoch FROM clock_timestamp() - b.updated_at)::float8) * %(rate)s)"""
-_TAKE_TOKEN = f"""
+# token is taken if there is one. The clock is read once. ON CONFLICT DO UPDATE locks the row
+# and computes from its latest version, so a concurrent dispatcher waits and then recomputes
+# from the row the other left: no token is spent twice. ``last_wait_s``: what to wait (0: taken).
+_BUCKET_TAKE = """
     INSERT INTO delivery_rate_buckets AS b (tenant_id, tokens, updated_at, last_wait_s)
     VALUES (%(tenant)s, %(burst)s - 1, clock_timestamp(), 0.0)
     ON CONFLICT (tenant_id) DO UPDATE
-       SET tokens = CASE WHEN {_LEVEL} >= 1 - 1e-9 THEN greatest(0.0, {_LEVEL} - 1)
-                         ELSE {_LEVEL} END,
-           last_wait_s = CASE WHEN {_LEVEL} >= 1 - 1e-9 THEN 0.0
-                              WHEN %(rate)s <= 0 THEN 3600.0
-                              ELSE (1 - {_LEVEL}) / %(rate)s END,
-           updated_at = clock_timestamp()
+    SET (tokens, last_wait_s, updated_at) = (
+        SELECT CASE WHEN l.level >= 1 - 1e-9 THEN greatest(0.0, l.level - 1) ELSE l.level END,
+               CASE WHEN l.level >= 1 - 1e-9 THEN 0.0
+                    WHEN %(rate)s <= 0 THEN 3600.0
+                    ELSE (1 - l.level) / %(rate)s END,
+               l.now
+          FROM (SELECT n.now, greatest(0.0, least(%(burst)s, b.tokens + greatest(0.0,
+                       extract(epoch FROM n.now - b.updated_at)::float8) * %(rate)s)) AS level
+                  FROM (SELECT clock_timestamp() AS now) n) l)
     RETURNING last_wait_s
 """
 
@@ -155,8 +157,10 @@ class OutboxStore:
     async def take_token(self, tenant_id: UUID, rate: float, burst: float) -> float:
         """Take one of the tenant's tokens (``rate`` per second, ``burst`` saved up at most):
         0.0 if one was there, else the seconds until one will be. Shared by all dispatchers."""
-        params = {"tenant": tenant_id, "rate": float(rate), "burst": max(1.0, float(burst))}
-        cur = await self.conn.execute(_TAKE_TOKEN, params)
+        rate = float(rate) if math.isfinite(rate) and rate > 0 else 0.0  # 0: nothing goes
+        burst = float(burst) if math.isfinite(burst) and burst > 1 else 1.0
+        params = {"tenant": tenant_id, "rate": rate, "burst": burst}
+        cur = await self.conn.execute(_BUCKET_TAKE, params)
         row = await cur.fetchone()
         assert row is not None
         return float(row["last_wait_s"])

