@@ -1,7 +1,9 @@
 """Login throttling: failed attempts per account and per client address, in a sliding window.
 
 Only failures count, and a success clears the account's failures; while either bucket is full,
-every attempt is refused with 429 + ``Retry-After`` before any password is checked.
+every attempt is refused with 429 + ``Retry-After`` before any password is checked. An attempt
+is counted (as a failure) before its password is checked and uncounted if it was right, so
+requests sent at once cannot all slip through the check.
 
 The failures live in PostgreSQL (table ``login_failures``), so every API process counts the
 same failures against the same limits, and the window runs on the database's clock.
@@ -14,6 +16,7 @@ import hmac
 import math
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID, uuid4
 
 from fastapi import Request
 from psycopg_pool import ConnectionPool
@@ -65,32 +68,42 @@ class SharedLoginLimiter:
     def _buckets(self, account: str, ip: str) -> tuple[str, str]:
         return f"{self.namespace}a:{account}", f"{self.namespace}i:{ip}"
 
-    def retry_after(self, account: str, ip: str) -> int:
-        """Whole seconds to wait (0: go ahead)."""
+    def attempt(self, account: str, ip: str) -> tuple[int, UUID | None]:
+        """Count a login attempt before its password is checked: ``(wait, None)`` when a
+        bucket is full (nothing counted; refuse with ``Retry-After: wait``), else
+        ``(0, attempt id)``, the attempt counted as a failure until ``succeeded``.
+
+        Attempts on one account or address are serialized (transaction advisory locks, always
+        account then address), so N requests sent at once cannot all pass the check.
+        """
         a, i = self._buckets(account, ip)
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s)),"
+                         " pg_advisory_xact_lock(hashtext(%s))", (a, i))  # fmt: skip
             row = conn.execute(_RETRY_AFTER, {
                 "buckets": [a, i], "account": a, "ip": i, "window": self.window_s,
                 "per_account": self.per_account, "per_ip": self.per_ip,
             }).fetchone()  # fmt: skip
-        assert row is not None
-        wait = row["wait"] if isinstance(row, dict) else row[0]
-        return math.ceil(max(0.0, float(wait)))
-
-    def failed(self, account: str, ip: str) -> None:
-        a, i = self._buckets(account, ip)
-        with self.pool.connection() as conn, conn.pipeline():
+            assert row is not None
+            wait = math.ceil(max(0.0, float(row["wait"] if isinstance(row, dict) else row[0])))
+            if wait:
+                return wait, None
             conn.execute(
                 "DELETE FROM login_failures WHERE at <= now() - make_interval(secs => %s)"
                 " AND starts_with(bucket, %s)",
                 (self.window_s, self.namespace),
             )  # expired failures of every bucket go (index on at: cost ~ what expired)
-            conn.execute("INSERT INTO login_failures (bucket) VALUES (%s), (%s)", (a, i))
+            attempt = uuid4()
+            conn.execute("INSERT INTO login_failures (bucket, attempt) VALUES (%s, %s), (%s, %s)",
+                         (a, attempt, i, attempt))  # fmt: skip
+        return 0, attempt
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, account: str, attempt: UUID) -> None:
+        """The password was right: the account's failures go, and this attempt's count."""
         a, _ = self._buckets(account, "")
         with self.pool.connection() as conn:
-            conn.execute("DELETE FROM login_failures WHERE bucket = %s", (a,))
+            conn.execute("DELETE FROM login_failures WHERE bucket = %s OR attempt = %s",
+                         (a, attempt))  # fmt: skip
 
 
 def login_limiter(request: Request) -> SharedLoginLimiter:

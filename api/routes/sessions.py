@@ -57,8 +57,8 @@ def login(
     """Exchange tenant slug, email and password for a session token."""
     account = limiter.account_key(body.tenant, body.email)
     ip = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(account, ip)
-    if wait > 0:
+    wait, attempt = limiter.attempt(account, ip)
+    if attempt is None:
         raise ProblemError(
             429, "Too many failed login attempts; try again later.",
             headers={"Retry-After": str(wait)},
@@ -74,10 +74,9 @@ def login(
                     ttl=timedelta(seconds=container.settings.session_ttl_s),
                 )
             )
-    except AuthenticationError:
-        limiter.failed(account, ip)
+    except AuthenticationError:  # the attempt stays counted as a failure
         raise ProblemError(401, "Invalid credentials.", headers=UNAUTHORIZED) from None
-    limiter.succeeded(account)
+    limiter.succeeded(account, attempt)
     return LoginResponse(
         token=result.token,
         expires_at=result.session.expires_at,

@@ -149,17 +149,26 @@ def test_the_throttle_is_shared_by_api_processes(container, settings) -> None:
 def test_the_shared_window_expires_and_a_success_clears_the_account(container) -> None:
     limiter = shared(container, per_account=2, per_ip=100, window_s=1.0)
     key = limiter.account_key("t", "a@b.c")
-    assert limiter.retry_after(key, "ip") == 0
-    limiter.failed(key, "ip")
-    limiter.failed(key, "ip")
-    assert limiter.retry_after(key, "ip") == 1
+    assert [limiter.attempt(key, "ip")[0] for _ in range(2)] == [0, 0]  # counted up front
+    assert limiter.attempt(key, "ip") == (1, None)  # full: refused, and not counted
     time.sleep(1.05)  # the window is the database's clock: wait it out
-    assert limiter.retry_after(key, "ip") == 0
-    limiter.failed(key, "ip")
-    limiter.failed(key, "ip")
-    assert limiter.retry_after(key, "ip") == 1
-    limiter.succeeded(key)
-    assert limiter.retry_after(key, "ip") == 0
+    assert limiter.attempt(key, "ip")[0] == 0
+    wait, right = limiter.attempt(key, "ip")
+    assert wait == 0
+    assert right is not None
+    limiter.succeeded(key, right)  # the right password: the account's failures go
+    assert limiter.attempt(key, "ip")[0] == 0
+
+
+def test_attempts_sent_at_once_cannot_all_pass_the_check(container) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    limiter = shared(container, per_account=3, per_ip=100)
+    key = limiter.account_key("t", "burst@b.c")
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: limiter.attempt(key, "ip"), range(16)))
+    assert sum(attempt is not None for _, attempt in outcomes) == 3
+    assert all(wait > 0 for wait, attempt in outcomes if attempt is None)
 
 
 def test_logout_ends_the_session(client) -> None:

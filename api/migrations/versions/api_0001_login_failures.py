@@ -21,10 +21,12 @@ def upgrade() -> None:
         """
         CREATE UNLOGGED TABLE login_failures (
             bucket text NOT NULL,
-            at timestamptz NOT NULL DEFAULT clock_timestamp()
+            at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            attempt uuid  -- the login attempt that counted it (uncounted if it succeeds)
         );
         CREATE INDEX login_failures_by_bucket ON login_failures (bucket, at DESC);
         CREATE INDEX login_failures_by_time ON login_failures (at);
+        CREATE INDEX login_failures_by_attempt ON login_failures (attempt);
         GRANT SELECT, INSERT, DELETE ON login_failures TO platinum_api;
         """
     )
