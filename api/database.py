@@ -6,6 +6,7 @@ This is the one place that maps a URL onto the ``eventsourcing`` library's ``POS
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -33,16 +34,25 @@ class ConnInfo:
     port: int
     user: str
     password: str = ""
+    sslmode: str | None = None  # None: libpq's default (``prefer``, or PGSSLMODE)
 
     @classmethod
     def from_url(cls, url: str) -> ConnInfo:
+        """The parts of a URL or key=value string. Without an ``sslmode``, a server that is not
+        on this machine gets ``require``: credentials and data never cross a network in clear
+        (the data model's "connection encryption enforced"). Say ``sslmode=verify-full`` (with
+        ``sslrootcert``, through libpq's environment) to also check the server's identity."""
         d = conninfo_to_dict(url)
+        host = str(d.get("host") or "localhost")
+        sslmode = (d.get("sslmode") or os.environ.get("PGSSLMODE")
+                   or (None if _is_local(host) else "require"))  # fmt: skip
         return cls(
             dbname=str(d.get("dbname") or "postgres"),
-            host=str(d.get("host") or "localhost"),
+            host=host,
             port=int(d.get("port") or 5432),
             user=str(d.get("user") or os.environ.get("USER", "postgres")),
             password=str(d.get("password") or ""),
+            sslmode=str(sslmode) if sslmode else None,
         )
 
     def as_role(self, user: str, password: str = "") -> ConnInfo:
@@ -59,6 +69,7 @@ class ConnInfo:
             port=self.port,
             user=self.user,
             password=self.password or None,
+            sslmode=self.sslmode,
         )
 
     @property
@@ -66,12 +77,14 @@ class ConnInfo:
         from sqlalchemy.engine import URL
 
         query = {"host": self.host} if self.host.startswith("/") else {}
+        if self.sslmode:
+            query["sslmode"] = self.sslmode
         return URL.create(
             "postgresql+psycopg",
             username=self.user,
             password=self.password or None,
-            host=None if query else self.host,
-            port=None if query else self.port,
+            host=None if "host" in query else self.host,
+            port=None if "host" in query else self.port,
             database=self.dbname,
             query=query,
         ).render_as_string(hide_password=False)
@@ -111,6 +124,16 @@ class Database:
 
 API_ROLE = "platinum_api"
 SYSTEM_ROLE = "platinum_system"
+
+
+def _is_local(host: str) -> bool:
+    """A unix socket directory or a loopback name/address: nothing crosses a network."""
+    if host.startswith("/") or host.startswith("@") or host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def database_for(settings: Settings, admin: ConnInfo) -> Database:
@@ -183,7 +206,12 @@ def stop_embedded() -> None:
 def admin_conninfo(settings: Settings) -> ConnInfo:
     """The owner connection: DATABASE_URL as given, or the embedded server's ``platinum`` db."""
     if settings.database_url:
-        return ConnInfo.from_url(settings.database_url)
+        info = ConnInfo.from_url(settings.database_url)
+        if info.sslmode:
+            # eventsourcing's pools take no sslmode: libpq reads it from the environment for
+            # every connection that names none (ours name it in ``conninfo``)
+            os.environ["PGSSLMODE"] = info.sslmode
+        return info
     info = start_embedded(settings.data_dir)
     ensure_database(info, DB_NAME)
     return info.with_db(DB_NAME)
