@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from api import errors, health
 from api.container import Container
 from api.domain_errors import domain_error_handlers
-
-log = logging.getLogger("platinum.http")
+from api.middleware import ObserveRequests
 
 
 def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
@@ -34,27 +30,6 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     )
     app.state.container = container
     errors.install_error_handlers(app, domain_error_handlers())
-
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = rid
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        log.info(
-            "request",
-            extra={
-                "request_id": rid,
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        return response
 
     from api import metrics, openapi
     from api.routes import api_keys, config, me, roles, sessions, tenants, users
@@ -78,6 +53,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(messaging.conversations_router)
     app.include_router(audit.router)
     app.include_router(audit.history_router)
-    metrics.install(app)  # request metrics middleware + GET /metrics
+    requests, latency = metrics.install(app)  # collectors + GET /metrics
+    app.add_middleware(ObserveRequests, requests=requests, latency=latency)
     openapi.install(app)  # errors documented as problem+json
     return app

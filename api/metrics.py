@@ -13,8 +13,7 @@ Each app gets its own registry (tests build several apps in one process).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -122,14 +121,9 @@ class DatabaseCollector(Collector):
                 failing.add_metric([projection, app], int((projection, app) in stuck))
 
 
-def _route_label(request: Request) -> str:
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
-
-
-def install(app: FastAPI) -> None:
-    """Add the request middleware, the collectors and ``GET /metrics`` to ``app``."""
+def install(app: FastAPI) -> tuple[Counter, Histogram]:
+    """Add the collectors and ``GET /metrics`` to ``app``; returns the request counter and
+    latency histogram for the request middleware (``api.middleware``) to observe."""
     registry = CollectorRegistry(auto_describe=False)
     requests = Counter(
         "platinum_http_requests_total",
@@ -147,22 +141,8 @@ def install(app: FastAPI) -> None:
     registry.register(_StepDurations())
     app.state.metrics_registry = registry
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = _route_label(request)
-            requests.labels(request.method, route, str(status)).inc()
-            latency.labels(request.method, route).observe(time.perf_counter() - started)
-
     app.include_router(router)
+    return requests, latency
 
 
 @router.get(

@@ -46,6 +46,30 @@ def test_request_id_is_echoed(client) -> None:
     assert r.headers["x-request-id"] == "abc123"
 
 
+def test_each_request_gets_an_id_a_log_line_and_the_actor_carries_it(client, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="platinum.http"):
+        r = client.get(f"/v1/users/{uuid4()}", headers={"X-Request-ID": "req-7"})
+        fresh = client.get("/healthz")
+    assert r.status_code == 401
+    assert r.headers["x-request-id"] == "req-7"
+    assert len(fresh.headers["x-request-id"]) == 32  # made when the caller sent none
+    (line,) = [rec for rec in caplog.records if getattr(rec, "request_id", None) == "req-7"]
+    assert (line.method, line.status) == ("GET", 401)
+    assert line.path.startswith("/v1/users/")
+    # the id reaches the events' actor (request.state.request_id)
+    tenant = create_tenant(client)
+    made = client.post("/v1/workflows", headers={**tenant.admin_headers, "X-Request-ID": "req-8"},
+                       json={"name": "wf", "definition": {"name": "wf", "steps": [
+                           {"id": "a", "uses": "noop"}]}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    history = client.get(f"/v1/history/workflow/{made.json()['id']}",
+                         headers=tenant.admin_headers)  # fmt: skip
+    assert history.status_code == 200, history.text
+    assert history.json()["events"][0]["meta"]["request_id"] == "req-8"
+
+
 def test_cursor_round_trips_and_rejects_garbage() -> None:
     at = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
     rid = uuid4()
