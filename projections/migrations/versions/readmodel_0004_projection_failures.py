@@ -4,7 +4,8 @@ A projection stops at an event it cannot apply (a bug in a handler, a constraint
 not satisfy): skipping it would make the view silently disagree with the events. The runner
 isolates the event (it retries one event at a time after a failed batch), records it here, and
 retries with back-off; the row goes when the event is applied (after a fix and a restart).
-``/readyz`` and ``/metrics`` (platinum_projection_failing) show it to operators, whichever
+``/readyz`` (which event; not the error text, which may quote tenant data) and ``/metrics``
+(platinum_projection_failing) show it to operators, whichever
 process runs the projector. Readable by the system role only: an error text may quote values.
 
 Revision ID: readmodel_0004
