@@ -40,12 +40,14 @@ class ConnInfo:
     def from_url(cls, url: str) -> ConnInfo:
         """The parts of a URL or key=value string. Without an ``sslmode``, a server that is not
         on this machine gets ``require``: credentials and data never cross a network in clear
-        (the data model's "connection encryption enforced"). Say ``sslmode=verify-full`` (with
-        ``sslrootcert``, through libpq's environment) to also check the server's identity."""
+        (the data model's "connection encryption enforced"). Say ``sslmode=verify-full`` to also
+        check the server's identity, with the root certificate in ``PGSSLROOTCERT`` (libpq's
+        environment; other TLS parameters of the URL are not carried)."""
         d = conninfo_to_dict(url)
         host = str(d.get("host") or "localhost")
+        local = all(_is_local(h.strip()) for h in host.split(","))  # a host list: every one
         sslmode = (d.get("sslmode") or os.environ.get("PGSSLMODE")
-                   or (None if _is_local(host) else "require"))  # fmt: skip
+                   or (None if local else "require"))  # fmt: skip
         return cls(
             dbname=str(d.get("dbname") or "postgres"),
             host=host,
@@ -128,7 +130,7 @@ SYSTEM_ROLE = "platinum_system"
 
 def _is_local(host: str) -> bool:
     """A unix socket directory or a loopback name/address: nothing crosses a network."""
-    if host.startswith("/") or host.startswith("@") or host in ("localhost", ""):
+    if host.startswith("/") or host.startswith("@") or host in ("localhost", ""):  # sockets
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -20,7 +20,10 @@ log = logging.getLogger("platinum.http")
 
 class ObserveRequests:
     """Echoes (or makes) ``X-Request-ID`` and puts it in ``request.state.request_id``; logs one
-    JSON line per request; counts requests and observes latency by route *template*."""
+    JSON line per request when it ends (its ``ms``: the whole exchange, a stream included);
+    counts requests and observes latency (to the response's start) by route *template*.
+    A 500 from an unhandled error is sent by Starlette's outer error middleware, without the
+    header; the log line and the count still have it."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
         self.app = app
@@ -36,10 +39,13 @@ class ObserveRequests:
         started = time.perf_counter()
         status = 500
 
+        answered: float | None = None
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = time.perf_counter()
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -48,11 +54,14 @@ class ObserveRequests:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
+            ended = time.perf_counter()
+            elapsed = ended - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
             self.requests.labels(method, route, str(status)).inc()
-            self.latency.labels(method, route).observe(elapsed)
+            # latency to the response's start: a stream (SSE, the audit export) counts its
+            # time to first byte, not how long the client stayed
+            self.latency.labels(method, route).observe((answered or ended) - started)
             log.info("request", extra={
                 "request_id": rid, "method": method, "path": scope["path"], "status": status,
                 "ms": round(elapsed * 1000, 2),

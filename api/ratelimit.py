@@ -29,6 +29,8 @@ def throttle_secret(settings: Any) -> bytes:
     return hashlib.sha256(b"platinum login throttle\x00" + base.encode()).digest()
 
 
+_LOCK_CLASS = 0x4C4F474E  # "LOGN": the login throttle's advisory locks (two-int key space)
+
 # The limit-th most recent failure of a full bucket says when the bucket frees a slot.
 _RETRY_AFTER = """
     WITH recent AS (
@@ -78,8 +80,14 @@ class SharedLoginLimiter:
         """
         a, i = self._buckets(account, ip)
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s)),"
-                         " pg_advisory_xact_lock(hashtext(%s))", (a, i))  # fmt: skip
+            # two-int keys of a class of their own: never a projector's leadership lock (one
+            # bigint); in a fixed order; never waiting long (a full pool is worse than a 500)
+            conn.execute("SET LOCAL lock_timeout = '5s'")
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, k) FROM"
+                " (SELECT DISTINCT hashtext(b) AS k FROM unnest(%s::text[]) AS b ORDER BY 1) s",
+                (_LOCK_CLASS, [a, i]),
+            )
             row = conn.execute(_RETRY_AFTER, {
                 "buckets": [a, i], "account": a, "ip": i, "window": self.window_s,
                 "per_account": self.per_account, "per_ip": self.per_ip,
@@ -97,6 +105,11 @@ class SharedLoginLimiter:
             conn.execute("INSERT INTO login_failures (bucket, attempt) VALUES (%s, %s), (%s, %s)",
                          (a, attempt, i, attempt))  # fmt: skip
         return 0, attempt
+
+    def abandoned(self, attempt: UUID) -> None:
+        """The attempt ended neither way (an error on our side): it does not count."""
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM login_failures WHERE attempt = %s", (attempt,))
 
     def succeeded(self, account: str, attempt: UUID) -> None:
         """The password was right: the account's failures go, and this attempt's count."""

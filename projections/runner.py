@@ -16,7 +16,8 @@ Handlers run inside a psycopg pipeline: a batch costs a few round trips, not one
 A failing batch is retried with backoff (the runner never dies silently), one event at a
 time: the events before the failing one are applied and the runner stops exactly at it. It
 records that event in ``projection_failures`` (projection, application, position, topic,
-error, attempts) until it is applied; ``/readyz`` and ``/metrics`` show it, with the lag.
+error, attempts); the batch transaction that gets past it deletes the row, whichever process
+applies it; ``/readyz`` and ``/metrics`` show it, with the lag.
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ class ProjectionView(PostgresTrackingRecorder):
             # one round trip per batch, not per statement (handlers that read still may)
             with curs.connection.pipeline():
                 projection.apply(curs, events)
+                # a stuck event this batch got past is stuck no more, whoever recorded it
+                curs.execute(
+                    "DELETE FROM projection_failures WHERE projection = %s"
+                    " AND application = %s AND notification_id <= %s",
+                    (projection.name, app, events[-1][1].notification_id),
+                )
             self._insert_tracking(curs, events[-1][1])
 
     def record_failure(
@@ -118,13 +125,6 @@ class ProjectionView(PostgresTrackingRecorder):
                 "   THEN f.first_failed_at ELSE now() END,"
                 " notification_id = EXCLUDED.notification_id, topic = EXCLUDED.topic",
                 (projection, app, notification_id, topic, error[:2000]),
-            )
-
-    def clear_failure(self, projection: str, app: str) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                "DELETE FROM projection_failures WHERE projection = %s AND application = %s",
-                (projection, app),
             )
 
     def reset(self, projection: BatchProjection, application_name: str) -> bool:
@@ -169,7 +169,6 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self._suspect_until = 0  # after a failed batch: its events go one at a time
-        self._failing: int | None = None  # the event recorded in projection_failures
 
     @property
     def lock_key(self) -> int:
@@ -205,13 +204,14 @@ class ProjectionRunner:
             if len(notifications) > 1:
                 self._suspect_until = notifications[-1].id  # one of these: find which
             else:
-                self._failing = notifications[0].id
-                self.view.record_failure(self.projection.name, self.app.name, notifications[0].id,
-                                         notifications[0].topic, f"{type(exc).__name__}: {exc}")
+                try:
+                    self.view.record_failure(
+                        self.projection.name, self.app.name, notifications[0].id,
+                        notifications[0].topic, f"{type(exc).__name__}: {exc}")  # fmt: skip
+                except Exception:  # the database is away too: the event's error matters more
+                    log.warning("projection %s of %s: could not record the failure",
+                                self.projection.name, self.app.name, exc_info=True)  # fmt: skip
             raise
-        if self._failing is not None:
-            self.view.clear_failure(self.projection.name, self.app.name)
-            self._failing = None
         if self.on_batch:
             self.on_batch(len(batch))
         return len(batch)
@@ -226,6 +226,7 @@ class ProjectionRunner:
     def rebuild(self) -> int:
         """Reset and re-apply every event. An append-only projection keeps its rows and
         position (see ``projections.audit``) and only catches up."""
+        self._suspect_until = 0
         if not self.view.reset(self.projection, self.app.name):
             log.warning(
                 "projection %s is append-only: kept as is (its owner may reset it)",

@@ -76,6 +76,9 @@ def login(
             )
     except AuthenticationError:  # the attempt stays counted as a failure
         raise ProblemError(401, "Invalid credentials.", headers=UNAUTHORIZED) from None
+    except BaseException:  # an error on our side is not a wrong password
+        limiter.abandoned(attempt)
+        raise
     limiter.succeeded(account, attempt)
     return LoginResponse(
         token=result.token,

@@ -171,6 +171,23 @@ def test_attempts_sent_at_once_cannot_all_pass_the_check(container) -> None:
     assert all(wait > 0 for wait, attempt in outcomes if attempt is None)
 
 
+def test_an_error_on_our_side_does_not_count_as_a_failed_login(container, monkeypatch) -> None:
+    with TestClient(create_app(container), raise_server_exceptions=False) as client:
+        client.app.state.login_limiter = shared(container, per_account=1, per_ip=100)
+        tenant = create_tenant(client)
+
+        def broken(*_: object, **__: object) -> None:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(container.platform, "login", broken)
+        r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+        assert r.status_code == 500
+        monkeypatch.undo()
+        # one failure would fill this account's bucket: the error did not count
+        r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+        assert r.status_code == 200, r.text
+
+
 def test_logout_ends_the_session(client) -> None:
     tenant = create_tenant(client)
     user = create_user(client, tenant, "viewer")

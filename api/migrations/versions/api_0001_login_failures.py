@@ -1,8 +1,9 @@
 """Failed logins, shared by every API process (the login throttle's sliding windows).
 
 Operational state, not history: UNLOGGED (no WAL; emptied by a crash, which only forgives
-recent failures), never projected, pruned as it expires. ``bucket`` is ``a:<sha256 of tenant
-and email>`` (no address in clear) or ``i:<client address>``.
+recent failures), never projected, pruned as it expires. ``bucket`` is ``a:<HMAC of tenant
+and email>`` (no address in clear) or ``i:<client address>``; ``attempt`` is the login attempt
+that counted the row (counted before the password check, deleted when it was right).
 
 Revision ID: api_0001
 Revises:

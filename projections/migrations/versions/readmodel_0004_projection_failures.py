@@ -3,7 +3,8 @@
 A projection stops at an event it cannot apply (a bug in a handler, a constraint the events do
 not satisfy): skipping it would make the view silently disagree with the events. The runner
 isolates the event (it retries one event at a time after a failed batch), records it here, and
-retries with back-off; the row goes when the event is applied (after a fix and a restart).
+retries with back-off; the batch transaction that gets past the event deletes the row,
+whichever process applies it (after a fix and a restart, or another projector taking over).
 ``/readyz`` (which event; not the error text, which may quote tenant data) and ``/metrics``
 (platinum_projection_failing) show it to operators, whichever
 process runs the projector. Readable by the system role only: an error text may quote values.

@@ -17,6 +17,7 @@ def _no_pgsslmode(monkeypatch: pytest.MonkeyPatch) -> None:
     "postgresql://u@db.example.internal:5432/p",
     "postgresql://u@10.1.2.3/p",
     "host=db.example.internal dbname=p user=u",
+    "host=/var/run/postgresql,db.example.internal dbname=p user=u",  # one of a list is remote
 ])  # fmt: skip
 def test_a_remote_server_requires_tls(url: str) -> None:
     info = ConnInfo.from_url(url)
