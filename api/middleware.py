@@ -8,6 +8,7 @@ API process's time under load (py-spy, docs/performance.md).
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -16,6 +17,9 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("platinum.http")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+"""A caller's X-Request-ID is kept when it looks like an id; anything else gets a new one."""
 
 
 class ObserveRequests:
@@ -34,7 +38,9 @@ class ObserveRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        rid = _header(scope, b"x-request-id")
+        if rid is None or not _REQUEST_ID.fullmatch(rid):  # it goes into every event's meta
+            rid = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 500

@@ -157,9 +157,14 @@ class AuditProjection:
             tenant_id, source, GENESIS, GENESIS, t.notification_id,
             e.originator_id, e.originator_version, action[:100], resource_type[:100],
             resource_id, user_id, text(meta.get("kind")), _ip(meta.get("ip")),
-            text(meta.get("user_agent")), text(meta.get("request_id")), e.timestamp,
+            text(meta.get("user_agent")), _short(text(meta.get("request_id")), 255), e.timestamp,
             jsonb(details),
         )  # fmt: skip
+
+
+def _short(value: str | None, n: int) -> str | None:
+    """A value for a bounded column: an event is never refused for its metadata's length."""
+    return None if value is None else value[:n]
 
 
 def reset_audit_log(owner_conninfo: str, tracking_table: str = "audit_tracking") -> None:

@@ -46,6 +46,14 @@ def test_request_id_is_echoed(client) -> None:
     assert r.headers["x-request-id"] == "abc123"
 
 
+@pytest.mark.parametrize("given", ["x" * 129, "has space", "quote\"d", "new\tline"])
+def test_a_request_id_that_is_not_an_id_is_replaced(client, given: str) -> None:
+    # it would go into every event's metadata and the audit log's bounded column
+    r = client.get("/healthz", headers={"X-Request-ID": given})
+    assert r.headers["x-request-id"] != given
+    assert len(r.headers["x-request-id"]) == 32
+
+
 def test_each_request_gets_an_id_a_log_line_and_the_actor_carries_it(client, caplog) -> None:
     import logging
 

@@ -172,3 +172,21 @@ def test_a_deleted_row_breaks_the_chain_at_its_successor(
     assert "missing" in result.broken.reason
     with psycopg.connect(proj_db.system.conninfo) as conn:
         assert verify_chain(conn, tenant.tenant_id).ok
+
+
+def test_overlong_actor_metadata_never_stops_the_audit_log(
+    proj_settings: Any, proj_db: Any, apps: Apps
+) -> None:
+    # events written by any client (not only our API, which refuses such request ids)
+    from domain.actor import Actor, acting_as
+    from domain.commands import CreateTenant
+
+    with acting_as(Actor(kind="user", request_id="r" * 300, user_agent="u" * 5000)):
+        made = apps.platform.create_tenant(CreateTenant(name="Long", slug="long-meta"))
+    catch_up(proj_settings, proj_db)  # would raise (retried forever in a runner) if refused
+    with psycopg.connect(proj_db.system.conninfo) as conn:
+        row = conn.execute(
+            "SELECT request_id, length(user_agent) FROM audit_events WHERE tenant_id = %s"
+            " ORDER BY seq LIMIT 1", (made.tenant.id,),
+        ).fetchone()
+    assert row == ("r" * 255, 5000)
