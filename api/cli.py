@@ -254,14 +254,23 @@ def audit_verify(
 
     import psycopg
 
-    from projections.audit import verify_chain
+    from api.container import application_classes
+    from projections.audit import StoredEvents, verify_chain
 
     settings = _settings()
     _logging("WARNING")
     db = _db(settings)
     tenant_id = _tenant_by_slug(db.system.conninfo, tenant) if tenant else None
-    with psycopg.connect(db.system.conninfo) as conn:
-        result = verify_chain(conn, tenant_id)
+    # every row is checked against the stored (decrypted) event it claims to come from
+    small = settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
+    env = db.system.eventsourcing_env(small)
+    apps = {c.name.lower(): c(env=env) for c in application_classes()}  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(db.system.conninfo) as conn:
+            result = verify_chain(conn, tenant_id, events=StoredEvents(apps))
+    finally:
+        for a in apps.values():
+            a.close()
     typer.echo(json.dumps(result.as_dict(), indent=2))
     if result.broken is not None:
         b = result.broken

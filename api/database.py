@@ -108,10 +108,9 @@ class ConnInfo:
             "CREATE_TABLE": "y" if create_table else "n",
             "COMPRESSOR_TOPIC": "domain.compression:SmallWindowZlibCompressor",
         }
-        key = settings.resolved_cipher_key()
-        if key:
-            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
-            env["CIPHER_KEY"] = key
+        # always encrypted: there is no clear-text mode (docs/security.md, "Database")
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+        env["CIPHER_KEY"] = settings.resolved_cipher_key()
         return env
 
 
