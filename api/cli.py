@@ -91,10 +91,14 @@ def serve(
     )
     web = create_app(container, own_container=True)
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
-    typer.echo(f"Platinum on http://{host}:{port}  (database: {where})")
+    scheme = "https" if settings.tls else "http"
+    typer.echo(f"Platinum on {scheme}://{host}:{port}  (database: {where})")
     typer.echo(f"platform admin token: {settings.resolved_admin_token()}")
     sys.stdout.flush()
-    uvicorn.run(web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
+        **settings.uvicorn_tls(),  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 @app.command("project")

@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "set both PLATINUM_TLS_CERT_FILE and PLATINUM_TLS_KEY_FILE, or neither"
+            )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Serve HTTPS (a certificate and its key are configured)."""
+        return self.tls_cert_file is not None
+
+    def uvicorn_tls(self) -> dict[str, str]:
+        """uvicorn's TLS options: the certificate (chain) and key, when configured."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return {}
+        return {"ssl_certfile": str(self.tls_cert_file), "ssl_keyfile": str(self.tls_key_file)}
 
     @property
     def embedded(self) -> bool:
