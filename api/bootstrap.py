@@ -170,15 +170,50 @@ def harden_event_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
 
 
 class CipherKeyError(RuntimeError):
-    """The stored events cannot be decrypted with the configured (or generated) cipher key."""
+    """The cipher key in use is not the one the database's events were written with."""
 
-    def __init__(self, table: str) -> None:
-        self.table = table
+    def __init__(self, what: str) -> None:
+        self.what = what
         super().__init__(
-            f"the events in {table} cannot be decrypted with the cipher key in use: they were"
-            " written in clear or with another key. Set PLATINUM_CIPHER_KEY to the key they"
-            " were written with (docs/security.md, Database)."
+            f"{what}. Set PLATINUM_CIPHER_KEY (or PLATINUM_DATA_DIR's cipher.key) to the key"
+            " the events were written with (docs/security.md, Database)."
         )
+
+
+def key_fingerprint(key: str) -> str:
+    """What ``cipher_key_check`` stores: an HMAC of a constant under the key (reveals nothing)."""
+    import base64
+    import hashlib
+    import hmac
+
+    raw = base64.b64decode(key.encode())
+    return hmac.new(raw, b"platinum cipher key check v1", hashlib.sha256).hexdigest()
+
+
+def record_cipher_key(owner: ConnInfo, settings: Settings) -> None:
+    """Store the key's fingerprint on the first upgrade; on later ones, refuse another key."""
+    mine = key_fingerprint(settings.resolved_cipher_key())
+    with psycopg.connect(owner.conninfo, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO cipher_key_check (fingerprint) VALUES (%s) ON CONFLICT DO NOTHING",
+            (mine,),
+        )
+        row = conn.execute("SELECT fingerprint FROM cipher_key_check").fetchone()
+    if row is None or row[0] != mine:
+        raise CipherKeyError("this database's events were written with another cipher key")
+
+
+def check_same_cipher_key(conninfo: str, settings: Settings) -> None:
+    """A process that does not upgrade (worker, projector, dispatcher, CLI) checks, before it
+    starts, that it holds the deployment's key: CipherKeyError otherwise. A database that was
+    never upgraded has no fingerprint yet: nothing to compare."""
+    mine = key_fingerprint(settings.resolved_cipher_key())
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('cipher_key_check')").fetchone() in (None, (None,)):
+            return
+        row = conn.execute("SELECT fingerprint FROM cipher_key_check").fetchone()
+    if row is not None and row[0] != mine:
+        raise CipherKeyError("this database's events were written with another cipher key")
 
 
 def check_cipher_key(owner: ConnInfo, settings: Settings, tables: Iterable[str]) -> None:
@@ -201,7 +236,10 @@ def check_cipher_key(owner: ConnInfo, settings: Settings, tables: Iterable[str])
             try:
                 cipher.decrypt(bytes(row[0]))
             except ValueError:
-                raise CipherKeyError(table) from None
+                raise CipherKeyError(
+                    f"the events in {table} cannot be decrypted with the cipher key in use:"
+                    " they were written in clear or with another key"
+                ) from None
 
 
 def alembic_config(owner: ConnInfo) -> object:
@@ -236,6 +274,7 @@ def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:
     create_event_tables(db, settings, app_classes)
     harden_event_tables(admin, event_tables(app_classes) + snapshot_tables(app_classes))
     run_migrations(admin)
+    record_cipher_key(admin, settings)
     from projections.registry import PROJECTIONS
 
     grant_tracking_tables(admin, create_tracking_tables(db, settings, PROJECTIONS))

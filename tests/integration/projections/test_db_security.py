@@ -221,3 +221,38 @@ def test_upgrade_refuses_a_store_whose_events_the_key_cannot_decrypt(
             upgrade(make_settings(info, tmp_path), application_classes())
     finally:
         drop_database(pg_server, info)
+
+
+def test_upgrade_runs_again_on_a_database_in_use(forgery: Forgery) -> None:
+    from api.bootstrap import upgrade
+    from tests.integration.projections.conftest import app_classes
+
+    # `platinum db upgrade` on an existing database: idempotent, and the grants stay tight
+    upgrade(forgery.settings, app_classes())
+    with psycopg.connect(forgery.db.api.conninfo) as conn, pytest.raises(
+        psycopg.errors.InsufficientPrivilege
+    ):
+        conn.execute("SELECT state FROM platform_events LIMIT 1")
+    with psycopg.connect(forgery.db.owner.conninfo, row_factory=dict_row) as conn:
+        tables = conn.execute(_TENANT_TABLES).fetchall()
+    assert all(t["rls"] and t["forced"] for t in tables)
+
+
+def test_a_process_without_the_deployments_key_refuses_to_start(
+    forgery: Forgery, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.bootstrap import CipherKeyError, check_same_cipher_key
+    from api.cli import app
+
+    # a worker on another machine, no PLATINUM_CIPHER_KEY: it would generate a key of its own
+    elsewhere = forgery.settings.model_copy(update={"cipher_key": None, "data_dir": tmp_path})
+    check_same_cipher_key(forgery.db.system.conninfo, forgery.settings)  # the deployment's key
+    with pytest.raises(CipherKeyError, match="another cipher key"):
+        check_same_cipher_key(forgery.db.system.conninfo, elsewhere)
+    # every command that does not upgrade checks it first: one line, exit 1
+    env = {"DATABASE_URL": forgery.settings.database_url, "PLATINUM_DATA_DIR": str(tmp_path)}
+    out = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert out.exit_code == 1
+    assert "another cipher key" in out.output
