@@ -136,3 +136,55 @@ def test_a_certificate_without_its_key_is_a_configuration_error(tmp_path: Path) 
         "ssl_certfile": str(tmp_path / "c.pem"), "ssl_keyfile": str(tmp_path / "k.pem"),
     }  # fmt: skip
     assert Settings().uvicorn_tls() == {}
+
+
+def test_platinum_serve_speaks_https_when_given_a_certificate(
+    pg_server: Any, pki: Pki, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import create_database, drop_database
+
+    root = Path(__file__).resolve().parents[2]
+    info = create_database(pg_server, prefix="platinum_https")
+    port = _free_port()
+    env = {
+        **os.environ, "DATABASE_URL": info.conninfo, "PLATINUM_DATA_DIR": str(tmp_path),
+        "PLATINUM_TLS_CERT_FILE": str(pki.server_cert),
+        "PLATINUM_TLS_KEY_FILE": str(pki.server_key), "PLATINUM_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--no-worker", "--no-projector"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        with _client(pki.ca_cert) as client:
+            while True:
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                try:
+                    response = client.get(f"https://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "platinum serve did not come up"
+                    time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+        # and not plain HTTP on that port
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert f"https://127.0.0.1:{port}" in (tmp_path / "serve.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        drop_database(pg_server, info)
