@@ -82,10 +82,17 @@ def tls_server() -> Iterator[TlsServer]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_libpq_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # admin_conninfo exports the URL's TLS parameters for the library's pools: undone after
-    for name in ("PGSSLMODE", "PGSSLROOTCERT"):
-        monkeypatch.delenv(name, raising=False)
+def _clean_libpq_environment() -> Iterator[None]:
+    """admin_conninfo exports the URL's TLS parameters for the library's pools: without them
+    before the test, and as they were after it (later tests connect to a server without TLS)."""
+    names = ("PGSSLMODE", "PGSSLROOTCERT")
+    saved = {name: os.environ.pop(name, None) for name in names}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _ssl_of_this_connection(conninfo: str) -> tuple[bool, str]:
@@ -153,3 +160,9 @@ def test_every_service_connection_is_verified_tls(tls_server: TlsServer, tmp_pat
     users = {user for user, _ in rows}
     assert {"platinum_api", "platinum_system"} <= users  # read pool, events
     assert all(ssl for _, ssl in rows), rows
+
+
+def test_no_tls_setting_outlives_the_tests_above() -> None:
+    # the suite goes on with servers that have no TLS
+    assert "PGSSLMODE" not in os.environ
+    assert "PGSSLROOTCERT" not in os.environ
