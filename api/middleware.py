@@ -48,13 +48,20 @@ _COMMON = (
 )
 
 
-def security_headers(scheme: str, path: str) -> list[tuple[bytes, bytes]]:
+_HEADERS = {  # (documentation page, over TLS) -> headers; built once, not per request
+    (docs, tls): (
+        *_COMMON,
+        (b"content-security-policy", (DOCS_CSP if docs else CSP).encode()),
+        *(((b"strict-transport-security", HSTS.encode()),) if tls else ()),
+    )
+    for docs in (False, True)
+    for tls in (False, True)
+}
+
+
+def security_headers(scheme: str, path: str) -> tuple[tuple[bytes, bytes], ...]:
     """The headers every response carries; HSTS only when the request came over TLS."""
-    csp = DOCS_CSP if path in DOCS_PATHS else CSP
-    headers = [*_COMMON, (b"content-security-policy", csp.encode())]
-    if scheme in ("https", "wss"):
-        headers.append((b"strict-transport-security", HSTS.encode()))
-    return headers
+    return _HEADERS[(path in DOCS_PATHS, scheme in ("https", "wss"))]
 
 
 class ObserveRequests:
