@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def event_tables(app_classes: Iterable[type]) -> list[str]:
     """The library's events table per application (its name lower-cased + ``_events``)."""
     return [f"{cls.name.lower()}_events" for cls in app_classes]  # type: ignore[attr-defined]
-SNAPSHOT_TABLES = ("platform_snapshots", "runs_snapshots")
+
+
+def snapshot_tables(app_classes: Iterable[type]) -> list[str]:
+    """The library's snapshots table per application (name lower-cased + ``_snapshots``)."""
+    return [f"{cls.name.lower()}_snapshots" for cls in app_classes]  # type: ignore[attr-defined]
 
 
 def ensure_roles(admin: ConnInfo, settings: Settings) -> None:
@@ -107,12 +111,16 @@ def grant_tracking_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
 
 
 def harden_event_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
-    """Events are append-only: a trigger rejects UPDATE/DELETE/TRUNCATE, even for the owner.
+    """Events and snapshots are append-only: a trigger rejects UPDATE/DELETE/TRUNCATE, even for
+    the owner. Only the system role reads and appends them; the API's role has no privilege on
+    them at all (the API process reads and writes events through applications on the system
+    role; history is fenced by tenant in ``projections.history``).
 
-    UPDATE stays granted: the library's writer takes LOCK TABLE ... IN EXCLUSIVE MODE, which
-    requires it. The trigger is what makes the table append-only.
+    UPDATE stays granted on events tables: the library's writer takes LOCK TABLE ... IN
+    EXCLUSIVE MODE, which requires it. The trigger is what makes the table append-only.
     """
-    roles = sql.SQL("{}, {}").format(sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE))
+    api, system = sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE)
+    roles = sql.SQL("{}, {}").format(api, system)
     with psycopg.connect(owner.conninfo, autocommit=True) as conn:
         conn.execute(
             """
@@ -141,32 +149,97 @@ def harden_event_tables(owner: ConnInfo, tables: Iterable[str]) -> None:
                     ).format(trig, ident)
                 )
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(ident, roles))
-            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(ident, roles))
+            events = table.endswith("_events")
+            privileges = "SELECT, INSERT, UPDATE" if events else "SELECT, INSERT"
+            conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(ident, system))
+            if not events:
+                continue
             seq = conn.execute(
                 "SELECT pg_get_serial_sequence(%s, 'notification_id')", (table,)
             ).fetchone()
             if seq and seq[0]:
+                name_ = sql.SQL(seq[0])
+                conn.execute(sql.SQL("REVOKE ALL ON SEQUENCE {} FROM {}").format(name_, roles))
                 conn.execute(
-                    sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
-                        sql.SQL(seq[0]), roles
-                    )
+                    sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(name_, system)
                 )
-        # The library's insert function and composite type are used by both roles.
-        conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(roles))
+        # The library's insert function (SECURITY INVOKER: it needs the table's grants too).
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(system)
+        )
 
 
-def grant_snapshot_tables(owner: ConnInfo, tables: Iterable[str] = SNAPSHOT_TABLES) -> None:
-    """Snapshot tables (apps with ``snapshotting_intervals``): both roles read and write them."""
-    roles = sql.SQL("{}, {}").format(sql.Identifier(API_ROLE), sql.Identifier(SYSTEM_ROLE))
+class CipherKeyError(RuntimeError):
+    """The cipher key in use is not the one the database's events were written with."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"{what}. Set PLATINUM_CIPHER_KEY (or PLATINUM_DATA_DIR's cipher.key) to the key"
+            " the events were written with (docs/security.md, Database)."
+        )
+
+
+def key_fingerprint(key: str) -> str:
+    """What ``cipher_key_check`` stores: an HMAC of a constant under the key (reveals nothing)."""
+    import base64
+    import hashlib
+    import hmac
+
+    raw = base64.b64decode(key.encode())
+    return hmac.new(raw, b"platinum cipher key check v1", hashlib.sha256).hexdigest()
+
+
+def record_cipher_key(owner: ConnInfo, settings: Settings) -> None:
+    """Store the key's fingerprint on the first upgrade; on later ones, refuse another key."""
+    mine = key_fingerprint(settings.resolved_cipher_key())
+    with psycopg.connect(owner.conninfo, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO cipher_key_check (fingerprint) VALUES (%s) ON CONFLICT DO NOTHING",
+            (mine,),
+        )
+        row = conn.execute("SELECT fingerprint FROM cipher_key_check").fetchone()
+    if row is None or row[0] != mine:
+        raise CipherKeyError("this database's events were written with another cipher key")
+
+
+def check_same_cipher_key(conninfo: str, settings: Settings) -> None:
+    """A process that does not upgrade (worker, projector, dispatcher, CLI) checks, before it
+    starts, that it holds the deployment's key: CipherKeyError otherwise. A database that was
+    never upgraded has no fingerprint yet: nothing to compare."""
+    mine = key_fingerprint(settings.resolved_cipher_key())
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('cipher_key_check')").fetchone() in (None, (None,)):
+            return
+        row = conn.execute("SELECT fingerprint FROM cipher_key_check").fetchone()
+    if row is not None and row[0] != mine:
+        raise CipherKeyError("this database's events were written with another cipher key")
+
+
+def check_cipher_key(owner: ConnInfo, settings: Settings, tables: Iterable[str]) -> None:
+    """Refuse to go on when the newest stored event cannot be decrypted with the key in use:
+    events written in clear (before encryption was always on) or with another key. Going on
+    would only fail later, on the first read of each aggregate."""
+    from eventsourcing.cryptography import AESCipher
+    from eventsourcing.utils import Environment
+
+    cipher = AESCipher(Environment(env={"CIPHER_KEY": settings.resolved_cipher_key()}))
     with psycopg.connect(owner.conninfo, autocommit=True) as conn:
         for table in tables:
             exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
-            if exists and exists[0] is not None:
-                conn.execute(
-                    sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
-                        sql.Identifier(table), roles
-                    )
-                )
+            if not exists or exists[0] is None:
+                continue
+            query = sql.SQL("SELECT state FROM {} ORDER BY notification_id DESC LIMIT 1")
+            row = conn.execute(query.format(sql.Identifier(table))).fetchone()
+            if row is None:
+                continue
+            try:
+                cipher.decrypt(bytes(row[0]))
+            except ValueError:
+                raise CipherKeyError(
+                    f"the events in {table} cannot be decrypted with the cipher key in use:"
+                    " they were written in clear or with another key"
+                ) from None
 
 
 def alembic_config(owner: ConnInfo) -> object:
@@ -197,10 +270,11 @@ def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:
     db = database_for(settings, admin)
     ensure_roles(admin, settings)
     app_classes = list(app_classes)
+    check_cipher_key(admin, settings, event_tables(app_classes))
     create_event_tables(db, settings, app_classes)
-    harden_event_tables(admin, event_tables(app_classes))
-    grant_snapshot_tables(admin)
+    harden_event_tables(admin, event_tables(app_classes) + snapshot_tables(app_classes))
     run_migrations(admin)
+    record_cipher_key(admin, settings)
     from projections.registry import PROJECTIONS
 
     grant_tracking_tables(admin, create_tracking_tables(db, settings, PROJECTIONS))

@@ -45,12 +45,10 @@ def _logging(level: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the event store, read model and roles (idempotent)."""
-    from api.bootstrap import upgrade
-    from api.container import application_classes
 
     settings = _settings()
     _logging(settings.log_level)
-    db = upgrade(settings, application_classes())
+    db = _upgrade(settings)
     typer.echo(f"database upgraded: {db.owner.dbname} on {db.owner.host}:{db.owner.port}")
 
 
@@ -74,8 +72,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.bootstrap import upgrade
-    from api.container import Container, application_classes
+    from api.container import Container
     from api.database import install_sigterm_exit
     from api.services import start_background
 
@@ -84,17 +81,21 @@ def serve(
     # uvicorn re-raises the signal it caught after a graceful shutdown; with Python's default
     # SIGTERM action that would skip atexit, and with it the embedded server's stop.
     install_sigterm_exit()
-    db = upgrade(settings, application_classes())
+    db = _upgrade(settings)
     container = Container.build(settings, db)
     start_background(
         container, projector=not no_projector, worker=not no_worker, worker_concurrency=workers
     )
     web = create_app(container, own_container=True)
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
-    typer.echo(f"Platinum on http://{host}:{port}  (database: {where})")
+    scheme = "https" if settings.tls else "http"
+    typer.echo(f"Platinum on {scheme}://{host}:{port}  (database: {where})")
     typer.echo(f"platform admin token: {settings.resolved_admin_token()}")
     sys.stdout.flush()
-    uvicorn.run(web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
+        **settings.uvicorn_tls(),  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 @app.command("project")
@@ -103,15 +104,14 @@ def project() -> None:
     import signal
     import threading
 
-    from api.bootstrap import upgrade
-    from api.container import Container, application_classes
+    from api.container import Container
     from api.database import install_sigterm_exit
     from api.services import start_background
 
     settings = _settings()
     _logging(settings.log_level)
     install_sigterm_exit()
-    db = upgrade(settings, application_classes()) if settings.embedded else _db(settings)
+    db = _upgrade(settings) if settings.embedded else _db(settings)
     container = Container.build(settings, db, role=db.system)
     start_background(container, projector=True, worker=False, dispatcher=False)
     stop = threading.Event()
@@ -141,8 +141,6 @@ def dispatch(
     import threading
     from uuid import UUID
 
-    from api.bootstrap import upgrade
-    from api.container import application_classes
     from api.database import install_sigterm_exit
     from api.services import build_dispatcher
     from engine.delivery import DispatcherConfig
@@ -150,7 +148,7 @@ def dispatch(
     settings = _settings()
     _logging(settings.log_level)
     install_sigterm_exit()
-    db = upgrade(settings, application_classes()) if settings.embedded else _db(settings)
+    db = _upgrade(settings) if settings.embedded else _db(settings)
     config = DispatcherConfig(
         concurrency=concurrency,
         batch_size=batch_size,
@@ -183,8 +181,7 @@ def worker(
     import signal
     import threading
 
-    from api.bootstrap import upgrade
-    from api.container import Container, application_classes
+    from api.container import Container
     from api.database import install_sigterm_exit
     from api.services import start_worker
     from engine.worker import WorkerConfig
@@ -192,7 +189,7 @@ def worker(
     settings = _settings()
     _logging(settings.log_level)
     install_sigterm_exit()
-    db = upgrade(settings, application_classes()) if settings.embedded else _db(settings)
+    db = _upgrade(settings) if settings.embedded else _db(settings)
     container = Container.build(settings, db, role=db.system)
     config = WorkerConfig(concurrency=concurrency, lease_s=lease_seconds, tenant_cap=tenant_cap)
     start_worker(container, config)
@@ -254,14 +251,23 @@ def audit_verify(
 
     import psycopg
 
-    from projections.audit import verify_chain
+    from api.container import application_classes
+    from projections.audit import StoredEvents, verify_chain
 
     settings = _settings()
     _logging("WARNING")
     db = _db(settings)
     tenant_id = _tenant_by_slug(db.system.conninfo, tenant) if tenant else None
-    with psycopg.connect(db.system.conninfo) as conn:
-        result = verify_chain(conn, tenant_id)
+    # every row is checked against the stored (decrypted) event it claims to come from
+    small = settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
+    env = db.system.eventsourcing_env(small)
+    apps = {c.name.lower(): c(env=env) for c in application_classes()}  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(db.system.conninfo) as conn:
+            result = verify_chain(conn, tenant_id, events=StoredEvents(apps))
+    finally:
+        for a in apps.values():
+            a.close()
     typer.echo(json.dumps(result.as_dict(), indent=2))
     if result.broken is not None:
         b = result.broken
@@ -312,9 +318,27 @@ def audit_rebuild() -> None:
 
 
 def _db(settings: Settings):  # type: ignore[no-untyped-def]
+    """The database's credentials, once this process is known to hold the deployment's key."""
+    from api.bootstrap import CipherKeyError, check_same_cipher_key
     from api.database import admin_conninfo, database_for
 
-    return database_for(settings, admin_conninfo(settings))
+    db = database_for(settings, admin_conninfo(settings))
+    try:
+        check_same_cipher_key(db.system.conninfo, settings)
+    except CipherKeyError as e:
+        raise fail(str(e)) from None
+    return db
+
+
+def _upgrade(settings: Settings):  # type: ignore[no-untyped-def]
+    """``upgrade`` for a command: a key that does not fit the events is one line, exit 1."""
+    from api.bootstrap import CipherKeyError, upgrade
+    from api.container import application_classes
+
+    try:
+        return upgrade(settings, application_classes())
+    except CipherKeyError as e:
+        raise fail(str(e)) from None
 
 
 def main() -> None:

@@ -47,10 +47,11 @@ class Container:
     def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
         from domain.application import Platform
 
-        conn = role or db.api
-        env = conn.eventsourcing_env(settings)
+        # Events (commands, history) through the system role: the API's role has no privilege
+        # on event or snapshot tables. Read-model queries through the API's role, under RLS.
+        env = db.system.eventsourcing_env(settings)
         platform = Platform(env=env, **_platform_kwargs())
-        read_pool = open_pool(conn.conninfo, settings.read_pool_size)
+        read_pool = open_pool((role or db.api).conninfo, settings.read_pool_size)
         runs = _build_runs(db, env, platform)
         return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs)
 

@@ -35,14 +35,15 @@ class ConnInfo:
     user: str
     password: str = ""
     sslmode: str | None = None  # None: libpq's default (``prefer``, or PGSSLMODE)
+    sslrootcert: str | None = None  # None: libpq's default (PGSSLROOTCERT, ~/.postgresql/)
 
     @classmethod
     def from_url(cls, url: str) -> ConnInfo:
         """The parts of a URL or key=value string. Without an ``sslmode``, a server that is not
         on this machine gets ``require``: credentials and data never cross a network in clear
         (the data model's "connection encryption enforced"). Say ``sslmode=verify-full`` to also
-        check the server's identity, with the root certificate in ``PGSSLROOTCERT`` (libpq's
-        environment; other TLS parameters of the URL are not carried)."""
+        check the server's identity against the CA in the URL's ``sslrootcert`` (or libpq's
+        ``PGSSLROOTCERT``); other TLS parameters of the URL are not carried."""
         d = conninfo_to_dict(url)
         host = str(d.get("host") or "localhost")
         local = all(_is_local(h.strip()) for h in host.split(","))  # a host list: every one
@@ -55,6 +56,7 @@ class ConnInfo:
             user=str(d.get("user") or os.environ.get("USER", "postgres")),
             password=str(d.get("password") or ""),
             sslmode=str(sslmode) if sslmode else None,
+            sslrootcert=str(d["sslrootcert"]) if d.get("sslrootcert") else None,
         )
 
     def as_role(self, user: str, password: str = "") -> ConnInfo:
@@ -72,6 +74,7 @@ class ConnInfo:
             user=self.user,
             password=self.password or None,
             sslmode=self.sslmode,
+            sslrootcert=self.sslrootcert,
         )
 
     @property
@@ -81,6 +84,8 @@ class ConnInfo:
         query = {"host": self.host} if self.host.startswith("/") else {}
         if self.sslmode:
             query["sslmode"] = self.sslmode
+        if self.sslrootcert:
+            query["sslrootcert"] = self.sslrootcert
         return URL.create(
             "postgresql+psycopg",
             username=self.user,
@@ -108,10 +113,9 @@ class ConnInfo:
             "CREATE_TABLE": "y" if create_table else "n",
             "COMPRESSOR_TOPIC": "domain.compression:SmallWindowZlibCompressor",
         }
-        key = settings.resolved_cipher_key()
-        if key:
-            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
-            env["CIPHER_KEY"] = key
+        # always encrypted: there is no clear-text mode (docs/security.md, "Database")
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+        env["CIPHER_KEY"] = settings.resolved_cipher_key()
         return env
 
 
@@ -209,10 +213,12 @@ def admin_conninfo(settings: Settings) -> ConnInfo:
     """The owner connection: DATABASE_URL as given, or the embedded server's ``platinum`` db."""
     if settings.database_url:
         info = ConnInfo.from_url(settings.database_url)
+        # eventsourcing's pools take no TLS parameters: libpq reads them from the environment
+        # for every connection that names none (ours name them in ``conninfo``)
         if info.sslmode:
-            # eventsourcing's pools take no sslmode: libpq reads it from the environment for
-            # every connection that names none (ours name it in ``conninfo``)
             os.environ["PGSSLMODE"] = info.sslmode
+        if info.sslrootcert:
+            os.environ["PGSSLROOTCERT"] = info.sslrootcert
         return info
     info = start_embedded(settings.data_dir)
     ensure_database(info, DB_NAME)

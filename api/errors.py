@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.middleware import security_headers
+
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://platinum.dev/problems/"
@@ -137,7 +139,11 @@ def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | Non
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "An unexpected error occurred.", instance=request.url.path)
+        response = problem(500, "An unexpected error occurred.", instance=request.url.path)
+        # sent around the request middleware (Starlette's outermost layer): add its headers here
+        for key, value in security_headers(request.url.scheme, request.url.path):
+            response.headers[key.decode()] = value.decode()
+        return response
 
     for exc_class, handler in (extra or {}).items():
         app.add_exception_handler(exc_class, handler)

@@ -1,4 +1,5 @@
-"""One pure ASGI middleware for every request: request id, access log line, request metrics.
+"""One pure ASGI middleware for every request: request id, security headers, access log line,
+request metrics.
 
 Pure ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs the
 rest of the app in a task group with a memory stream per request; two of them were ~19% of the
@@ -21,13 +22,55 @@ log = logging.getLogger("platinum.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 """A caller's X-Request-ID is kept when it looks like an id; anything else gets a new one."""
 
+# For a server-rendered console: its own scripts, styles and images only (no inline script, no
+# inline style: htmx's indicator styles must be turned off), fetch/SSE to itself, never framed.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none';"
+    " form-action 'self'; frame-ancestors 'none'"
+)
+# FastAPI's interactive documentation loads Swagger UI / ReDoc from a CDN with an inline
+# bootstrap script: those two pages (no tenant data on them) get this policy instead.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
+    " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com;"
+    " font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:;"
+    " worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none';"
+    " frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+HSTS = "max-age=31536000"  # one year; sent only on a TLS connection (RFC 6797 7.2)
+_COMMON = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+_HEADERS = {  # (documentation page, over TLS) -> headers; built once, not per request
+    (docs, tls): (
+        *_COMMON,
+        (b"content-security-policy", (DOCS_CSP if docs else CSP).encode()),
+        *(((b"strict-transport-security", HSTS.encode()),) if tls else ()),
+    )
+    for docs in (False, True)
+    for tls in (False, True)
+}
+
+
+def security_headers(scheme: str, path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response carries; HSTS only when the request came over TLS."""
+    return _HEADERS[(path in DOCS_PATHS, scheme in ("https", "wss"))]
+
 
 class ObserveRequests:
     """Echoes (or makes) ``X-Request-ID`` and puts it in ``request.state.request_id``; logs one
     JSON line per request when it ends (its ``ms``: the whole exchange, a stream included);
     counts requests and observes latency (to the response's start) by route *template*.
-    A 500 from an unhandled error is sent by Starlette's outer error middleware, without the
-    header; the log line and the count still have it."""
+    Adds the security headers (``security_headers``) to every response. A 500 from an
+    unhandled error is sent by Starlette's outer error middleware, around this one: its handler
+    (``api.errors``) adds the security headers itself; the log line and the count have it."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
         self.app = app
@@ -42,6 +85,7 @@ class ObserveRequests:
         if rid is None or not _REQUEST_ID.fullmatch(rid):  # it goes into every event's meta
             rid = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        extra = security_headers(scope.get("scheme", "http"), scope.get("path", ""))
         started = time.perf_counter()
         status = 500
 
@@ -53,6 +97,8 @@ class ObserveRequests:
                 status = message["status"]
                 answered = time.perf_counter()
                 headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}  # a route's own policy wins
+                headers.extend(h for h in extra if h[0] not in present)
                 headers.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+CIPHER_KEY_FILE = "cipher.key"
+_reported: set[Path] = set()  # key files already reported by this process
 
 
 class Settings(BaseSettings):
@@ -25,7 +31,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = Field(default=None, description="Platform admin bearer token.")
-    cipher_key: str | None = Field(default=None, description="base64 AES key for event state.")
+    cipher_key: str | None = Field(
+        default=None,
+        description="base64 AES-256 key for event state. Unset: data_dir/cipher.key (generated).",
+    )
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate: serve HTTPS.")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of the cert.")
     api_role_password: str = Field(default="", description="Password of role platinum_api.")
     system_role_password: str = Field(default="", description="Password of role platinum_system.")
     pool_size: int = 5
@@ -34,6 +45,25 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "set both PLATINUM_TLS_CERT_FILE and PLATINUM_TLS_KEY_FILE, or neither"
+            )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Serve HTTPS (a certificate and its key are configured)."""
+        return self.tls_cert_file is not None
+
+    def uvicorn_tls(self) -> dict[str, str]:
+        """uvicorn's TLS options: the certificate (chain) and key, when configured."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return {}
+        return {"ssl_certfile": str(self.tls_cert_file), "ssl_keyfile": str(self.tls_key_file)}
 
     @property
     def embedded(self) -> bool:
@@ -45,17 +75,27 @@ class Settings(BaseSettings):
             return self.admin_token
         return _read_or_create(self.data_dir / "admin-token", lambda: secrets.token_urlsafe(32))
 
-    def resolved_cipher_key(self) -> str | None:
-        """The configured key; the embedded default generates one into the data folder."""
+    def resolved_cipher_key(self) -> str:
+        """The configured key, else ``data_dir/cipher.key`` (generated once). Events are always
+        encrypted: there is no setting that stores them in clear. Without a configured key the
+        file's path is logged as a warning (once per process): every process that shares the
+        database must read that same key, and losing it makes every event unreadable."""
         if self.cipher_key:
             return self.cipher_key
-        if self.embedded:
-            return _read_or_create(
-                self.data_dir / "cipher.key",
-                lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        path = (self.data_dir / CIPHER_KEY_FILE).resolve()
+        existed = path.exists()
+        key = _read_or_create(path, lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+        if path not in _reported:
+            _reported.add(path)
+            log.warning(
+                "PLATINUM_CIPHER_KEY is not set: events are encrypted with the key %s %s."
+                " Every process on this database (serve, worker, project, dispatch) must use"
+                " this key; back it up apart from the database: without it no event can be"
+                " read. Set PLATINUM_CIPHER_KEY to manage it yourself.",
+                "generated into" if not existed else "read from",
+                path,
             )
-        return None
-
+        return key
 
 def _read_or_create(path: Path, make: object) -> str:
     if path.exists():

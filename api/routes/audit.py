@@ -129,11 +129,12 @@ def list_audit_events(
 @router.get("/verify", response_model=VerifyPublic)
 def verify_audit_chain(principal: Auditor, container: ContainerDep) -> VerifyPublic:
     """Recompute the tenant's hash chains: ``{ok, events, head}`` or the first broken link."""
-    from projections.audit import verify_chain
+    from projections.audit import StoredEvents, verify_chain
 
     tenant_id = tenant_of(principal)
+    events = StoredEvents(container.event_apps())  # each row against its stored event
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        result = verify_chain(conn, tenant_id)
+        result = verify_chain(conn, tenant_id, events=events)
     b = result.broken
     broken = (
         None

@@ -1,7 +1,8 @@
-"""Domain commands on the session's PostgreSQL database, written as the API's role.
+"""Domain commands on the session's PostgreSQL database, written as the API process writes.
 
-Every ``Platform`` here is built like production's: ``env=db.api.eventsourcing_env(settings)``
-(role ``platinum_api``, AES-GCM cipher + zlib compressor on). Reads that must prove the state
+Every ``Platform`` here is built like production's: ``env=db.system.eventsourcing_env(settings)``
+(role ``platinum_system``: the API's role has no privilege on event tables; AES-GCM cipher +
+zlib compressor on). Reads that must prove the state
 came from the database use a *fresh* ``Platform`` (``make_platform()``), never the writer.
 Tests share the session database, so every test makes its own tenants (unique slugs).
 """
@@ -26,13 +27,13 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def make_platform(settings: Any, db: Database, clock: FixedClock) -> Iterator[MakePlatform]:
-    """A Platform per call, each with its own pool (as ``platinum_api``); closed at teardown."""
+    """A Platform per call, each with its own pool (as ``platinum_system``); closed at teardown."""
     opened: list[Platform] = []
 
     def make(**kwargs: Any) -> Platform:
         kwargs.setdefault("password_hasher", CHEAP_HASHER)
         kwargs.setdefault("clock", clock)
-        app = Platform(env=db.api.eventsourcing_env(settings), **kwargs)
+        app = Platform(env=db.system.eventsourcing_env(settings), **kwargs)
         opened.append(app)
         return app
 

@@ -53,7 +53,7 @@ class Apps:
 
 
 def open_apps(settings: Any, conn: ConnInfo) -> Apps:
-    """The applications as the API writes with them: role platinum_api."""
+    """The applications as the API process writes with them: role platinum_system."""
     from domain.application import Platform
 
     env = conn.eventsourcing_env(settings)
@@ -63,7 +63,7 @@ def open_apps(settings: Any, conn: ConnInfo) -> Apps:
 
 @pytest.fixture(scope="session")
 def apps(proj_settings: Any, proj_db: Database) -> Iterator[Apps]:
-    a = open_apps(proj_settings, proj_db.api)
+    a = open_apps(proj_settings, proj_db.system)
     yield a
     a.close()
 

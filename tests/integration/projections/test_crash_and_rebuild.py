@@ -40,7 +40,7 @@ def crash_db(
     info = create_database(pg_server, prefix="platinum_crash")
     settings = make_settings(info, tmp_path)
     db = upgrade(settings, app_classes())
-    apps = open_apps(settings, db.api)
+    apps = open_apps(settings, db.system)
     try:
         skill = publish_skill(apps)
         for _ in range(2):

@@ -210,6 +210,9 @@ def test_cli_verify_and_export(
 
     a, _ = pair
     monkeypatch.setenv("DATABASE_URL", proj_settings.database_url)
+    # verify decrypts every event its rows claim: the deployment's key
+    monkeypatch.setenv("PLATINUM_CIPHER_KEY", proj_settings.cipher_key)
+    monkeypatch.setenv("PLATINUM_DATA_DIR", str(tmp_path))
     runner = CliRunner()
     verified = runner.invoke(app, ["audit", "verify", "--tenant", a.slug])
     assert verified.exit_code == 0, verified.output
