@@ -36,6 +36,7 @@ import pytest
 from domain.commands import CreateTenant, RegisterUser, SendNotification, SetPreference
 from domain.notifications import Notification
 from engine.delivery import Dispatcher, DispatcherConfig
+from engine.delivery.channels import default_channels
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
@@ -290,7 +291,9 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
             "POSTGRES_MAX_OVERFLOW": "2",
         }
         app = Platform(env=env)
-        d = Dispatcher(app, db.system.conninfo, config)
+        policy = settings.egress_policy()  # the test settings allow loopback (the provider)
+        d = Dispatcher(app, db.system.conninfo, config,
+                       channels=lambda c: default_channels(c, policy))  # fmt: skip
         started.append(d)
         return d.start()
 

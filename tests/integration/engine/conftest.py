@@ -33,6 +33,7 @@ def http_server() -> Iterator[LocalServer]:
 def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     from domain.application import Platform
     from domain.commands import CreateTenant, RegisterUser
+    from engine import egress
     from engine.service import build_runs
     from engine.worker import WorkerConfig, build_worker
 
@@ -49,6 +50,7 @@ def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
                      password="correct horse battery", role="manager")
     )
     runs = build_runs(env, platform=platform, conninfo=db.system.conninfo)
+    egress.configure(settings.egress_policy())  # loopback allowed: the test servers are there
     worker = build_worker(
         env, db.system.conninfo, platform=platform,
         config=WorkerConfig(concurrency=16, lease_s=5.0),
