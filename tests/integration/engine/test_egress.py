@@ -116,7 +116,8 @@ def test_a_refused_port_reads_like_a_blocked_one_where_loopback_is_allowed(
     allowed = wait_done(engine, start(engine, [call(f"http://127.0.0.1:{closed}/")]))
     blocked = wait_done(strict_engine, start(strict_engine, [call(f"http://127.0.0.1:{closed}/")]))
     assert errors(allowed) == errors(blocked)
-    assert allowed.steps["call"]["error"]["retryable"] == blocked.steps["call"]["error"]["retryable"]
+    retryable = {r.steps["call"]["error"]["retryable"] for r in (allowed, blocked)}
+    assert len(retryable) == 1
     # and the allowed engine does reach an open loopback port
     ok = wait_done(engine, start(engine, [call(http_server.url("/reached"))]))
     assert ok.status == "succeeded", ok.reason

@@ -113,7 +113,8 @@ def test_the_allow_list_makes_exceptions_by_cidr_and_by_name() -> None:
 
 def test_embedded_mode_allows_loopback_and_nothing_else_private() -> None:
     policy = EgressPolicy.from_setting("", loopback=True)
-    assert policy.check("127.0.0.1", 80) and policy.check("::1", 80)
+    assert policy.check("127.0.0.1", 80)
+    assert policy.check("::1", 80)
     assert policy.check("localhost", 80)
     with pytest.raises(EgressRefusedError):
         policy.check("10.0.0.1", 80)
@@ -179,13 +180,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         data = json.dumps({"server": self.server.name, "host": self.headers["Host"]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    do_POST = do_GET  # noqa: N815
 
 
 @pytest.fixture
@@ -219,11 +222,12 @@ def test_dns_rebinding_connects_to_the_address_that_was_checked(two_servers: int
     assert r.json() == {"server": "checked", "host": f"rebind.example:{two_servers}"}
     assert answers == ["127.0.0.1"]  # resolved once: the check and the connect share it
     # a new connection resolves again, gets the rebound answer, and is refused
-    with egress.guarded_client(policy, resolver=rebinding) as client, pytest.raises(
-        Exception
-    ) as e:
-        client.get(f"http://rebind.example:{two_servers}/")
-    assert "could not connect" in str(e.value)
+    import httpx
+
+    again = egress.guarded_client(policy, resolver=rebinding)
+    with again, pytest.raises(httpx.ConnectError) as e:
+        again.get(f"http://rebind.example:{two_servers}/")
+    assert str(e.value) == egress.REFUSED
     assert answers == ["127.0.0.1", "127.0.0.2"]
 
 
@@ -256,6 +260,30 @@ def test_the_async_guard_connects_to_the_checked_address(two_servers: int) -> No
         asyncio.run(_aget(policy, url, rebinding))
     with pytest.raises(httpx.ConnectError):  # the strict default: loopback refused
         asyncio.run(_aget(STRICT, f"http://127.0.0.1:{two_servers}/", None))
+
+
+def test_skills_over_http_pass_the_egress_policy(two_servers: int) -> None:
+    import uuid
+
+    from engine.kinds import Failed, KindContext, StepCall, Succeeded
+    from engine.kinds.http import client
+    from engine.kinds.skills import ResolvedSkill, run_skill
+
+    url = f"http://127.0.0.1:{two_servers}/skill"
+
+    class Directory:
+        def resolve(self, tenant_id: str, name: str, version_range: str | None) -> ResolvedSkill:
+            return ResolvedSkill(name, "1.0.0", "i-1", {}, {"kind": "http", "url": url})
+
+    call = StepCall(uuid.uuid4(), str(uuid.uuid4()), "w", "s", None, 1, "skill:echo", {}, 5.0,
+                    "u", datetime.now(UTC))  # fmt: skip
+    with client(STRICT) as strict:
+        refused = run_skill(call, KindContext(http=strict, skills=Directory()))
+    assert refused == Failed("connection", f"POST {url}: could not connect to the endpoint", True)
+    with client(EgressPolicy.from_setting("127.0.0.1/32")) as allowed:
+        reached = run_skill(call, KindContext(http=allowed, skills=Directory()))
+    assert isinstance(reached, Succeeded)
+    assert reached.output["server"] == "checked"
 
 
 # ------------------------------------------------------------------------------ Retry-After
