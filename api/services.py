@@ -50,25 +50,20 @@ def build_projection_runners(
     return runners
 
 
-_egress_logged: set[str] = set()
-
-
 def configure_egress(settings: Settings) -> Any:
     """Hand the platform's egress policy to the engine (clients made from now on use it)."""
     from engine import egress
 
     policy = settings.egress_policy()
     egress.configure(policy)
-    said = policy.allow.describe()
-    if said not in _egress_logged:
-        _egress_logged.add(said)
-        if settings.embedded:
-            log.warning(
-                "egress: embedded mode (DATABASE_URL unset): http steps, skills and webhooks may"
-                " reach loopback; allowed beyond public addresses: %s", said,
-            )  # fmt: skip
-        else:
-            log.info("egress: allowed beyond public addresses: %s", said)
+    allowed = policy.allow.describe()
+    if settings.embedded:
+        log.warning(
+            "egress: embedded mode (DATABASE_URL unset): http steps, skills and webhooks may"
+            " reach loopback; allowed beyond public addresses: %s", allowed,
+        )  # fmt: skip
+    else:
+        log.info("egress: allowed beyond public addresses: %s", allowed)
     return policy
 
 

@@ -166,6 +166,24 @@ def test_settings_parse_the_allow_setting_and_embedded_mode_adds_loopback(
         Settings(egress_allow="not a host!")
 
 
+def test_the_embedded_mode_says_in_the_startup_log_that_loopback_is_allowed(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from api.services import configure_egress
+    from api.settings import Settings
+
+    before = egress.default_policy()
+    try:
+        with caplog.at_level("INFO", logger="api.services"):
+            policy = configure_egress(Settings(database_url=None, data_dir=tmp_path))
+        assert egress.default_policy() is policy
+        assert policy.check("127.0.0.1", 80) == ["127.0.0.1"]
+        assert any("embedded mode" in r.message and "loopback" in r.message
+                   and r.levelname == "WARNING" for r in caplog.records)  # fmt: skip
+    finally:
+        egress.configure(before)
+
+
 # ------------------------------------------------------------------ through a real connection
 
 
