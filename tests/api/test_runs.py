@@ -412,9 +412,10 @@ def test_stream_is_live_until_the_run_ends(client, users, workflow) -> None:
 
 def test_a_step_failure_shows_the_targets_retry_after(client, container, tenant) -> None:
     # no worker here: the failure an http step's worker records is applied to the run directly
-    definition = {"name": "limited", "steps": [
-        {"id": "call", "uses": "http", "with": {"url": "https://api.example.com/x"},
-         "retry": {"max_attempts": 3, "initial_interval_s": 0.1, "max_interval_s": 60}}]}  # fmt: skip
+    retry = {"max_attempts": 3, "initial_interval_s": 0.1, "max_interval_s": 60}
+    call = {"id": "call", "uses": "http", "with": {"url": "https://api.example.com/x"},
+            "retry": retry}  # fmt: skip
+    definition = {"name": "limited", "steps": [call]}
     wf = active_workflow(client, tenant.admin_headers, definition)
     r = client.post(f"/v1/workflows/{wf}/runs", json={"input": {}}, headers=tenant.admin_headers)
     assert r.status_code == 202, r.text
