@@ -249,6 +249,45 @@ def test_dns_rebinding_connects_to_the_address_that_was_checked(two_servers: int
     assert answers == ["127.0.0.1", "127.0.0.2"]
 
 
+def test_tls_keeps_the_name_for_sni_and_the_certificate_check(tmp_path: Any) -> None:
+    import ssl
+    import subprocess
+
+    import httpx
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=tls.example",
+         "-addext", "subjectAltName=DNS:tls.example"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = _Named(("127.0.0.1", 0), _Handler)
+    server.name = "tls"
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def remember(sock: Any, name: str | None, ctx: Any) -> None:
+        names.append(name)
+
+    context.sni_callback = remember
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        policy = EgressPolicy.from_setting("127.0.0.1/32")
+        trust = ssl.create_default_context(cafile=str(cert))
+        t = egress.transport(policy, resolver=lambda host, port: ["127.0.0.1"], verify=trust)
+        with httpx.Client(transport=t) as client:
+            r = client.get(f"https://tls.example:{port}/")
+        assert r.json() == {"server": "tls", "host": f"tls.example:{port}"}
+        assert names == ["tls.example"]  # the name, not the address, went out as SNI
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 async def _aget(policy: EgressPolicy, url: str, resolver: Any) -> Any:
     import httpx
 
