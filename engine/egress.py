@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import socket
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -168,10 +168,15 @@ class AllowList:
     suffixes: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, entries: str | Iterable[Any] | None) -> AllowList:
+    def parse(cls, entries: str | list[Any] | tuple[Any, ...] | None) -> AllowList:
         if entries is None:
             return cls()
-        items = entries.split(",") if isinstance(entries, str) else list(entries)
+        if isinstance(entries, str):
+            items: list[Any] = entries.split(",")
+        elif isinstance(entries, list | tuple):
+            items = list(entries)
+        else:
+            raise EgressError("an egress allow-list is a list, or text separated by commas")
         networks: list[IPNetwork] = []
         hosts: set[str] = set()
         suffixes: list[str] = []
@@ -240,7 +245,7 @@ class EgressPolicy:
             entries += LOOPBACK_ALLOW
         return cls(AllowList.parse(entries))
 
-    def narrowed(self, entries: str | Iterable[Any] | None) -> EgressPolicy:
+    def narrowed(self, entries: str | list[Any] | tuple[Any, ...] | None) -> EgressPolicy:
         """This policy within a tenant's list (``None``: unchanged). Raises EgressError."""
         if entries is None:
             return self

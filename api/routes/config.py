@@ -69,7 +69,7 @@ def put_config(
     assert principal.tenant_id is not None
     if key == TENANT_CONFIG_KEY:  # checked here so a bad list never reaches a step
         try:
-            AllowList.parse(body.value if isinstance(body.value, (str, list)) else [body.value])
+            AllowList.parse(body.value)
         except EgressError as e:
             raise ValidationError.one("/value", str(e)) from None
     if expected is not None:

@@ -127,6 +127,12 @@ def test_bad_allow_entries_are_errors(entry: Any) -> None:
         AllowList.parse([entry])
 
 
+@pytest.mark.parametrize("value", [{"api.example.com": True}, 7, True, {"x"}])
+def test_an_allow_list_is_a_list_or_text(value: Any) -> None:
+    with pytest.raises(EgressError):
+        AllowList.parse(value)
+
+
 def test_a_tenant_list_narrows_and_never_widens() -> None:
     platform = EgressPolicy.from_setting("127.0.0.0/8")
 
