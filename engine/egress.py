@@ -69,6 +69,7 @@ _BLOCKED_V6 = tuple(
     for n in (
         "::/96",  # unspecified, ::1 is below; IPv4-compatible (deprecated)
         "::1/128",  # loopback
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
         "64:ff9b:1::/48",  # NAT64 local use
         "100::/64",  # discard
         "2001::/23",  # IETF protocol assignments (Teredo, ORCHID, benchmarking)
