@@ -50,13 +50,34 @@ def build_projection_runners(
     return runners
 
 
+def configure_egress(settings: Settings) -> Any:
+    """Hand the platform's egress policy to the engine (clients made from now on use it)."""
+    from engine import egress
+
+    policy = settings.egress_policy()
+    egress.configure(policy)
+    allowed = policy.allow.describe()
+    if settings.embedded:
+        log.warning(
+            "egress: embedded mode (DATABASE_URL unset): http steps, skills and webhooks may"
+            " reach loopback; allowed beyond public addresses: %s", allowed,
+        )  # fmt: skip
+    else:
+        log.info("egress: allowed beyond public addresses: %s", allowed)
+    return policy
+
+
 def build_dispatcher(settings: Settings, db: Database, config: Any = None) -> Any:
     """A notification dispatcher on the system role (``engine.delivery.Dispatcher``)."""
     from domain.application import Platform
     from engine.delivery import Dispatcher
+    from engine.delivery.channels import default_channels
 
+    policy = configure_egress(settings)
     app = Platform(env=db.system.eventsourcing_env(settings))
-    return Dispatcher(app, db.system.conninfo, config)
+    return Dispatcher(
+        app, db.system.conninfo, config, channels=lambda c: default_channels(c, policy)
+    )
 
 
 class _DispatcherService:
@@ -106,6 +127,7 @@ def start_worker(container: Container, config: Any = None) -> Any:
     """An in-process step worker (system role) attached to the container's lifetime."""
     from engine.worker import build_worker
 
+    configure_egress(container.settings)  # the worker's HTTP client is made with this policy
     conn = container.db.system
     worker = build_worker(
         conn.eventsourcing_env(container.settings), conn.conninfo,

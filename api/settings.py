@@ -7,9 +7,13 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from engine.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,20 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"
+    egress_allow: str = Field(
+        default="",
+        description="Comma-separated CIDRs and host names that http steps, skills over HTTP and"
+        " webhooks may reach although loopback/private/link-local/metadata (PLATINUM_EGRESS_ALLOW)."
+        " The embedded mode (DATABASE_URL unset) adds loopback.",
+    )
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_egress_allow(cls, value: str) -> str:
+        from engine.egress import AllowList
+
+        AllowList.parse(value)  # raises on an entry that is neither a CIDR nor a host name
+        return value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
@@ -68,6 +86,12 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    def egress_policy(self) -> EgressPolicy:
+        """The platform's egress policy; the embedded mode (``make run``) allows loopback."""
+        from engine.egress import EgressPolicy
+
+        return EgressPolicy.from_setting(self.egress_allow, loopback=self.embedded)
 
     def resolved_admin_token(self) -> str:
         """The configured token, else one generated once into the data folder."""

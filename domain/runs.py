@@ -176,6 +176,7 @@ class Run(PlatinumAggregate):
         error_kind: str
         message: str
         retryable: bool
+        retry_after_s: float | None = None  # the target's Retry-After; absent in older events
 
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
@@ -186,6 +187,8 @@ class Run(PlatinumAggregate):
                 "message": self.message,
                 "retryable": self.retryable,
             }
+            if self.retry_after_s is not None:
+                slot["error"]["retry_after_s"] = self.retry_after_s
             if self.error_kind == "lease_expired":
                 slot["lost"] += 1
 
@@ -469,16 +472,21 @@ class Run(PlatinumAggregate):
         message: str,
         retryable: bool,
         worker_id: str = "",
+        retry_after_s: float | None = None,
     ) -> None:
-        """Record an attempt's failure. A pending step fails directly (e.g. its `if` errs)."""
+        """Record an attempt's failure. A pending step fails directly (e.g. its `if` errs).
+
+        ``retry_after_s``: the target asked to be retried no sooner (HTTP ``Retry-After``).
+        """
         slot = self._active_slot(
             step_id, index, {StepStatus.PENDING, StepStatus.SCHEDULED, StepStatus.RUNNING}
         )
         if slot["status"] != StepStatus.PENDING:
             self._implicit_start(step_id, index, attempt, worker_id)
+        hint = {} if retry_after_s is None else {"retry_after_s": max(0.0, float(retry_after_s))}
         self.trigger_event(
             self.StepFailed, step_id=step_id, index=index, attempt=attempt,
-            error_kind=error_kind, message=message[:4000], retryable=retryable,
+            error_kind=error_kind, message=message[:4000], retryable=retryable, **hint,
         )  # fmt: skip
 
     def skip_step(self, step_id: str, index: int | None, reason: str) -> None:

@@ -177,6 +177,13 @@ def backoff(
     return delay
 
 
+def honour_retry_after(delay: float, retry_after_s: Any, policy: RetryPolicy) -> float:
+    """At least the target's ``Retry-After``, but never past ``max_interval_s`` (the cap)."""
+    if retry_after_s is None:
+        return delay
+    return max(delay, min(float(retry_after_s), policy.max_interval_s))
+
+
 # --------------------------------------------------------------------------------------------
 # decide
 
@@ -289,6 +296,7 @@ class _Pass:
             not_before = None  # the attempt was lost, not failed: go again at once
         else:
             delay = backoff(cs.retry, self.state.run_id, cs.id, index, attempt - int(slot["lost"]))
+            delay = honour_retry_after(delay, slot["error"].get("retry_after_s"), cs.retry)
             not_before = slot["failed_at"] + timedelta(seconds=delay)
         self.decisions.append(RetryStep(cs.id, index, attempt + 1, not_before))
         return True

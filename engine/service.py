@@ -46,7 +46,8 @@ def apply_outcome(run: Run, call: StepCall, outcome: Outcome, worker_id: str) ->
             run.complete_step(sid, idx, attempt, outcome.output, worker_id=worker_id)
         case Failed():
             run.fail_step(sid, idx, attempt, error_kind=outcome.kind, message=outcome.message,
-                          retryable=outcome.retryable, worker_id=worker_id)  # fmt: skip
+                          retryable=outcome.retryable, worker_id=worker_id,
+                          retry_after_s=outcome.retry_after_s)  # fmt: skip
         case Waiting():
             run.wait_step(sid, idx, attempt, kind=outcome.kind, until=outcome.until,
                           role=outcome.role, worker_id=worker_id)  # fmt: skip

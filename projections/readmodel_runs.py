@@ -96,6 +96,8 @@ def _step_succeeded(curs: Cursor, e: Any) -> None:
 @on("Run.StepFailed")
 def _step_failed(curs: Cursor, e: Any) -> None:
     error = {"kind": e.error_kind, "message": e.message, "retryable": e.retryable}
+    if getattr(e, "retry_after_s", None) is not None:  # the target's Retry-After (http)
+        error["retry_after_s"] = e.retry_after_s
     _step(
         curs, e,
         {"status": "failed", "attempt": e.attempt, "waiting": None, "failed_at": e.timestamp,

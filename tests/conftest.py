@@ -56,6 +56,9 @@ def drop_database(server: ConnInfo, info: ConnInfo) -> None:
         )
 
 
+TEST_EGRESS_ALLOW = "127.0.0.0/8,::1,localhost"
+
+
 def make_settings(info: ConnInfo, data_dir: Path):  # type: ignore[no-untyped-def]
     from api.settings import Settings
 
@@ -69,6 +72,8 @@ def make_settings(info: ConnInfo, data_dir: Path):  # type: ignore[no-untyped-de
         pool_size=2,
         pool_max_overflow=6,
         read_pool_size=4,
+        # The tests' HTTP servers listen on loopback, which egress refuses unless allowed.
+        egress_allow=TEST_EGRESS_ALLOW,
     )
 
 

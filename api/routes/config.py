@@ -13,7 +13,8 @@ from api.readdb import tenant_tx
 from api.redact import redact_entry
 from api.schemas_identity import ConfigPublic, ConfigSet
 from domain.actor import acting_as
-from domain.errors import NotFoundError
+from domain.errors import NotFoundError, ValidationError
+from engine.egress import TENANT_CONFIG_KEY, AllowList, EgressError
 
 router = APIRouter(prefix="/v1/config", tags=["config"])
 
@@ -66,6 +67,11 @@ def put_config(
 ) -> ConfigPublic:
     """Create or replace one configuration entry (``If-Match``: the entry's ETag)."""
     assert principal.tenant_id is not None
+    if key == TENANT_CONFIG_KEY:  # checked here so a bad list never reaches a step
+        try:
+            AllowList.parse(body.value)
+        except EgressError as e:
+            raise ValidationError.one("/value", str(e)) from None
     if expected is not None:
         current = _read(container, principal, key)
         if current is None:

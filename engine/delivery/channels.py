@@ -9,6 +9,7 @@ key, so a provider can drop the duplicate of an at-least-once redelivery.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,10 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
+
+from engine import egress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,13 @@ class HttpChannel:
         headers = {"Idempotency-Key": message.idempotency_key, **kwargs.pop("headers", {})}
         try:
             response = await self.client.post(url, headers=headers, **kwargs)
-        except httpx.TimeoutException as exc:
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
             raise TransientDeliveryError(f"{self.name}: timeout ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientDeliveryError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            # refused, closed, unreachable, blocked by the egress policy: one text (no port
+            # scanning through a webhook URL); the details go to the server log only
+            log.info("%s: %s: %r", self.name, message.notification_id, exc)
+            raise TransientDeliveryError(f"{self.name}: {egress.REFUSED}") from None
         status = response.status_code
         if status == 429 or status == 408 or status >= 500:
             raise TransientDeliveryError(
@@ -259,9 +267,17 @@ class PushChannel(HttpChannel):
         return DeliveryResult(sent_at=self.answered_at(response), provider_id=name)
 
 
-def default_channels(client: httpx.AsyncClient) -> dict[str, Channel]:
-    """Every built-in channel, keyed by the Notification's channel name."""
+def default_channels(
+    client: httpx.AsyncClient, egress_policy: egress.EgressPolicy | None = None
+) -> dict[str, Channel]:
+    """Every built-in channel, keyed by the Notification's channel name.
+
+    The HTTP channels' connections pass ``egress_policy`` (default: the process's configured
+    one): a webhook URL cannot reach loopback, private or metadata addresses unless allowed.
+    """
     from engine.delivery.smtp import EmailChannel
+
+    egress.guard(client, egress_policy)
 
     return {
         "email": EmailChannel(),

@@ -50,6 +50,8 @@ class Failed:
     kind: str
     message: str
     retryable: bool
+    retry_after_s: float | None = None
+    """The endpoint's ``Retry-After``: the next attempt waits at least this long (capped)."""
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def run_skill(call: StepCall, ctx: KindContext) -> Outcome:
     context = skill_context(call, skill)
     if impl.get("kind") == "http":
         payload = {"input": call.input, "config": skill.config, "context": context}
-        outcome = request(ctx.http, "POST", str(impl.get("url")), call, expect=None, json=payload,
+        outcome = request(ctx, "POST", str(impl.get("url")), call, expect=None, json=payload,
                           headers={"Idempotency-Key": call.idempotency_key})  # fmt: skip
         if isinstance(outcome, Succeeded):
             return Succeeded(outcome.output["body"])

@@ -85,3 +85,15 @@ def test_config_is_per_tenant(client) -> None:
         == 200
     )
     assert client.get("/v1/config/only-theirs", headers=mine.admin_headers).status_code == 404
+
+
+def test_egress_allow_is_checked_when_set(client) -> None:
+    h = create_tenant(client).admin_headers
+    for bad in (["not a host!"], "10.0.0.0/99", [7], {"x": 1}):
+        r = client.put("/v1/config/egress.allow", json={"value": bad}, headers=h)
+        assert r.status_code == 422, (bad, r.text)
+    assert client.get("/v1/config/egress.allow", headers=h).status_code == 404
+    good = ["api.example.com", "*.hooks.example.com", "203.0.113.0/24"]
+    r = client.put("/v1/config/egress.allow", json={"value": good}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["value"] == good

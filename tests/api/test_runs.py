@@ -408,3 +408,24 @@ def test_stream_is_live_until_the_run_ends(client, users, workflow) -> None:
     names = [e["event"] for e in events]
     assert "Approved" in names
     assert names[-1] == "Succeeded"
+
+
+def test_a_step_failure_shows_the_targets_retry_after(client, container, tenant) -> None:
+    # the failure an http step's worker records, applied directly to a step no worker touches
+    # (an approval waits inline), so no worker of the session races this test
+    call = {"id": "call", "uses": "approval", "with": {"role": "admin"}}
+    definition = {"name": "limited", "steps": [call]}
+    wf = active_workflow(client, tenant.admin_headers, definition)
+    r = client.post(f"/v1/workflows/{wf}/runs", json={"input": {}}, headers=tenant.admin_headers)
+    assert r.status_code == 202, r.text
+    run_id = uuid.UUID(r.json()["id"])
+    run = container.runs.get_run(tenant.id, run_id)
+    assert run.steps["call"]["waiting"] is not None
+    run.fail_step("call", None, 1, error_kind="http_status", message="status 429",
+                  retryable=True, retry_after_s=30.0)  # fmt: skip
+    container.runs.save(run)
+    container.wait_projected(container.runs.recorder.max_notification_id())
+    got = client.get(f"/v1/runs/{run_id}", headers=tenant.admin_headers).json()
+    (step,) = got["steps"]
+    assert step["error"] == {"kind": "http_status", "message": "status 429", "retryable": True,
+                             "retry_after_s": 30.0}  # fmt: skip

@@ -36,6 +36,7 @@ import pytest
 from domain.commands import CreateTenant, RegisterUser, SendNotification, SetPreference
 from domain.notifications import Notification
 from engine.delivery import Dispatcher, DispatcherConfig
+from engine.delivery.channels import default_channels
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
@@ -280,7 +281,7 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
 
     started: list[Dispatcher] = []
 
-    def make(tenant: Tenant, **knobs: Any) -> Dispatcher:
+    def make(tenant: Tenant, egress_policy: Any = None, **knobs: Any) -> Dispatcher:
         config = DispatcherConfig(
             only_tenants=frozenset({tenant.id}), poll_interval_s=0.05, backoff_base_s=0.05,
             lease_s=5.0, **knobs,
@@ -290,7 +291,10 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
             "POSTGRES_MAX_OVERFLOW": "2",
         }
         app = Platform(env=env)
-        d = Dispatcher(app, db.system.conninfo, config)
+        # the test settings allow loopback explicitly (the provider listens there)
+        policy = egress_policy or settings.egress_policy()
+        d = Dispatcher(app, db.system.conninfo, config,
+                       channels=lambda c: default_channels(c, policy))  # fmt: skip
         started.append(d)
         return d.start()
 
@@ -443,6 +447,35 @@ def test_429_retry_after_is_honoured(
     assert second.at - first.at >= 0.95
 
 
+def test_webhooks_to_internal_addresses_are_refused_and_read_like_a_closed_port(
+    platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider
+) -> None:
+    from engine.egress import EgressPolicy
+
+    t = new_tenant(**webhook_config(provider))
+    ids = [send(platform, t, channel, n=i) for i, channel in enumerate(("slack", "discord"))]
+    dispatchers(t, egress_policy=EgressPolicy(), max_attempts=1)  # no allow list
+    wait_until(settled(platform, t, ids), what="refused")
+    for i in ids:
+        n = platform.get_notification(t.id, i)
+        assert (n.status, n.failure_reason) == (
+            "failed", f"gave up after 1 attempts: {n.channel}: could not connect to the endpoint"
+        )
+    assert provider.hits == []  # nothing left the dispatcher
+    # where loopback is allowed, a closed port reads exactly the same
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    other = new_tenant(notifications__slack={"webhook_url": f"http://127.0.0.1:{closed}/hook"})
+    n_id = send(platform, other, "slack")
+    dispatchers(other, max_attempts=1)
+    wait_until(settled(platform, other, [n_id]), what="closed port")
+    n = platform.get_notification(other.id, n_id)
+    assert (n.status, n.failure_reason) == (
+        "failed", "gave up after 1 attempts: slack: could not connect to the endpoint"
+    )
+
+
 def test_permanent_failure_is_recorded_with_its_reason_and_not_retried(
     platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider, db: Any
 ) -> None:
@@ -579,6 +612,7 @@ def test_killed_dispatcher_loses_its_leases_and_another_delivers_everything(
         **os.environ, "DATABASE_URL": settings.database_url,
         "PLATINUM_CIPHER_KEY": settings.cipher_key, "PLATINUM_DATA_DIR": str(tmp_path),
         "PLATINUM_LOG_LEVEL": "WARNING", "PLATINUM_POOL_SIZE": "2",
+        "PLATINUM_EGRESS_ALLOW": settings.egress_allow,  # the provider listens on loopback
         "PLATINUM_POOL_MAX_OVERFLOW": "2",
     }
     proc = subprocess.Popen(

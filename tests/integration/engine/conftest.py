@@ -29,10 +29,12 @@ def http_server() -> Iterator[LocalServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ignore[no-untyped-def]
+    """A Platform, a tenant with an admin and a manager, a Runs app and a started worker whose
+    HTTP client has the egress policy of ``settings``."""
     from domain.application import Platform
     from domain.commands import CreateTenant, RegisterUser
+    from engine import egress
     from engine.service import build_runs
     from engine.worker import WorkerConfig, build_worker
 
@@ -49,11 +51,26 @@ def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
                      password="correct horse battery", role="manager")
     )
     runs = build_runs(env, platform=platform, conninfo=db.system.conninfo)
-    worker = build_worker(
-        env, db.system.conninfo, platform=platform,
-        config=WorkerConfig(concurrency=16, lease_s=5.0),
-    ).start()
-    yield Engine(platform, runs, worker, tenant_id, made.admin.id, manager.id)
-    worker.stop()
-    runs.close()
-    platform.close()
+    before = egress.default_policy()
+    egress.configure(settings.egress_policy())  # the test settings allow loopback explicitly
+    try:
+        worker = build_worker(
+            env, db.system.conninfo, platform=platform,
+            config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
+        ).start()
+    finally:
+        egress.configure(before)
+    return Engine(platform, runs, worker, tenant_id, made.admin.id, manager.id)
+
+
+def close_engine(e: Engine) -> None:
+    e.worker.stop()
+    e.runs.close()
+    e.platform.close()
+
+
+@pytest.fixture(scope="session")
+def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    e = build_engine(settings, db)
+    yield e
+    close_engine(e)

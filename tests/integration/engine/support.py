@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import Counter
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -39,9 +40,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def _reply(self, status: int, body: Any) -> None:
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -61,6 +64,18 @@ class _Handler(BaseHTTPRequestHandler):
             total = int(query.get("total", "500"))
             lines = [{"sku": f"sku-{i}"} for i in range(int(query.get("lines", "3")))]
             self._reply(200, {"id": url.path.rsplit("/", 1)[-1], "total": total, "lines": lines})
+        elif url.path.startswith("/limited/"):
+            # the first call answers `status` (429) with Retry-After `after` seconds, or an
+            # HTTP date `after_date` seconds ahead; later calls succeed
+            if self.server.recorder.path_count(url.path) == 1:
+                if "after_date" in query:
+                    when = formatdate(time.time() + float(query["after_date"]), usegmt=True)
+                    headers = {"Retry-After": when}
+                else:
+                    headers = {"Retry-After": query.get("after", "1")}
+                self._reply(int(query.get("status", "429")), {"error": "later"}, headers)
+                return
+            self._reply(200, {"ok": True})
         elif url.path == "/slow":
             time.sleep(float(query.get("s", "2")))
             self._reply(200, {"slow": True})

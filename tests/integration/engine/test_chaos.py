@@ -87,7 +87,8 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
                    "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
                    "PLATINUM_DATA_DIR": str(tmp_path / "data"), "PLATINUM_LOG_LEVEL": "WARNING",
                    "PLATINUM_POOL_SIZE": "3", "PLATINUM_POOL_MAX_OVERFLOW": "4",
-                   "PLATINUM_READ_POOL_SIZE": "1"}  # fmt: skip
+                   "PLATINUM_READ_POOL_SIZE": "1",
+                   "PLATINUM_EGRESS_ALLOW": settings.egress_allow}  # fmt: skip
             log = tmp_path / "workers.log"
             procs = [spawn(env, log) for _ in range(WORKERS)]
             ids = [

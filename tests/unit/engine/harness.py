@@ -63,7 +63,13 @@ class Harness:
         return self.advance()
 
     def fail(
-        self, step_id: str, kind: str = "boom", *, retryable: bool = False, index: int | None = None
+        self,
+        step_id: str,
+        kind: str = "boom",
+        *,
+        retryable: bool = False,
+        index: int | None = None,
+        retry_after_s: float | None = None,
     ) -> list[Decision]:
         attempt = self.run.slot(step_id, index)["attempt"]
         self.run.fail_step(
@@ -73,6 +79,7 @@ class Harness:
             error_kind=kind,
             message=f"{step_id} broke",
             retryable=retryable,
+            retry_after_s=retry_after_s,
         )
         return self.advance()
 

@@ -161,6 +161,19 @@ def test_retries_back_off_deterministically_then_fail_for_good():
     assert made == [FailRun("step 'a' failed: a broke")]
 
 
+def test_a_retry_waits_at_least_the_targets_retry_after_within_max_interval():
+    retry = {"max_attempts": 4, "initial_interval_s": 2, "multiplier": 3, "max_interval_s": 60,
+             "jitter": False}  # fmt: skip
+    h = Harness(definition(noop("a", retry=retry)))
+    [r1] = h.fail("a", retryable=True, retry_after_s=30)  # more than the backoff (2 s)
+    assert r1.not_before == h.run.steps["a"]["failed_at"] + timedelta(seconds=30)
+    [r2] = h.fail("a", retryable=True, retry_after_s=1)  # less than the backoff (6 s)
+    assert r2.not_before == h.run.steps["a"]["failed_at"] + timedelta(seconds=6)
+    [r3] = h.fail("a", retryable=True, retry_after_s=3600)  # capped by max_interval_s
+    assert r3.not_before == h.run.steps["a"]["failed_at"] + timedelta(seconds=60)
+    assert h.run.steps["a"]["error"]["retry_after_s"] == 3600
+
+
 def test_non_retryable_errors_are_not_retried_unless_listed_in_retry_on():
     h = Harness(definition(noop("a", retry={"max_attempts": 3})))
     assert h.fail("a", retryable=False) == [FailRun("step 'a' failed: a broke")]
