@@ -17,7 +17,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import jsonschema
 import networkx as nx
@@ -186,6 +186,8 @@ def _step_problems(steps: list[Any], resolver: SkillResolver | None) -> Iterator
         if isinstance(uses, str):
             yield from _uses_problems(uses, f"{at}/uses", name, resolver)
             yield from _kind_input_problems(uses, step, at, name)
+            if uses == "wait":
+                yield from _wait_timeout_problems(step, at, name)
         needs = step.get("needs")
         if isinstance(needs, list):
             seen: set[str] = set()
@@ -274,6 +276,24 @@ def _kind_input_problems(uses: str, step: dict[str, Any], at: str, name: str) ->
             yield Problem(f"{at}/with", f"{name} ({uses}) needs with.{key}")
     if uses == "wait" and len(keys & {"seconds", "until"}) != 1:
         yield Problem(f"{at}/with", f"{name} (wait) needs exactly one of with.seconds, with.until")
+
+
+def _wait_timeout_problems(step: dict[str, Any], at: str, name: str) -> Iterator[Problem]:
+    """A `wait` whose explicit `timeout_s` is shorter than its literal `seconds` could never
+    end within it (`defaults.timeout_s` does not apply to a wait: a timer's length is its own)."""
+    timeout, given = step.get("timeout_s"), step.get("with")
+    seconds = given.get("seconds") if isinstance(given, dict) else None
+    if not (_is_number(timeout) and _is_number(seconds)) or timeout >= seconds:
+        return
+    yield Problem(
+        f"{at}/timeout_s",
+        f"{name} (wait) has timeout_s {timeout:g}, shorter than its with.seconds {seconds:g}: "
+        "the timer could never end within its timeout",
+    )
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_template(value: Any) -> bool:
