@@ -12,9 +12,9 @@ from engine.validation import Problem, validate_definition
 from tests.unit.engine.harness import RUN_ID, T0, definition
 
 
-def started(data: dict[str, Any], input: Any = None) -> Run:
+def started(data: dict[str, Any], input: Any = None, planner: EnginePlanner | None = None) -> Run:
     """A run of ``data`` advanced once at T0 by the engine's planner (pure kinds run inline)."""
-    planner = EnginePlanner()
+    planner = planner or EnginePlanner()
     prepared = planner.prepare(data)
     run = Run.start(
         tenant_id="t1", workflow_id="wf", workflow_version=1, definition_hash=prepared.hash,
