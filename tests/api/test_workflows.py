@@ -256,6 +256,27 @@ def test_validate_reports_every_problem_a_save_would_an_uninstalled_skill_includ
     assert check.json()["valid"] is False
 
 
+def test_expressions_are_type_checked_on_validate_and_save(client, users) -> None:
+    h = users["manager"].headers
+    definition = {"name": "typed", "steps": [
+        {"id": "y", "uses": "noop"},
+        {"id": "a", "uses": "noop", "needs": ["y"], "if": "steps.y.status + 1 > 0"},
+        {"id": "b", "uses": "noop", "if": "'abc'"},
+    ]}  # fmt: skip
+    expected = [
+        {"pointer": "/definition/steps/1/if", "message": "expression `steps.y.status + 1 > 0` "
+         "in step 'a': '+' is not defined for (string, int) (at column 16)"},
+        {"pointer": "/definition/steps/2/if",
+         "message": "expression `'abc'` in step 'b': must give a bool, but gives string"},
+    ]  # fmt: skip
+    check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
+    assert check.json() == {"valid": False, "errors": expected}
+    made = client.post("/v1/workflows", json={"name": "Typed", "definition": definition},
+                       headers=h)  # fmt: skip
+    assert made.status_code == 422
+    assert made.json()["errors"] == expected
+
+
 def test_viewer_cannot_validate(client, users) -> None:
     r = client.post(
         "/v1/workflows/validate", json={"definition": DEFINITION}, headers=users["viewer"].headers
