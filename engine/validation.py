@@ -283,7 +283,7 @@ def _wait_timeout_problems(step: dict[str, Any], at: str, name: str) -> Iterator
     """A `wait` whose explicit `timeout_s` is shorter than its literal `seconds` could never
     end within it (`defaults.timeout_s` does not apply to a wait: a timer's length is its own)."""
     timeout, given = step.get("timeout_s"), step.get("with")
-    seconds = given.get("seconds") if isinstance(given, dict) else None
+    seconds = _literal_seconds(given.get("seconds") if isinstance(given, dict) else None)
     if not (_is_number(timeout) and _is_number(seconds)) or timeout >= seconds:
         return
     yield Problem(
@@ -291,6 +291,16 @@ def _wait_timeout_problems(step: dict[str, Any], at: str, name: str) -> Iterator
         f"{name} (wait) has timeout_s {timeout:g}, shorter than its with.seconds {seconds:g}: "
         "the timer could never end within its timeout",
     )
+
+
+def _literal_seconds(value: Any) -> Any:
+    """`with.seconds` as the wait kind reads it (a number, or a numeric string), if literal."""
+    if isinstance(value, str) and not _is_template(value):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return value
 
 
 def _is_number(value: Any) -> TypeGuard[float]:

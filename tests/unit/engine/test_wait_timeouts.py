@@ -33,6 +33,9 @@ def test_a_wait_with_a_shorter_explicit_timeout_is_rejected_at_submit() -> None:
             "the timer could never end within its timeout",
         )
     ]
+    # a numeric string is read as the wait kind reads it
+    as_text = definition({**short, "with": {"seconds": "60"}})
+    assert [p.pointer for p in validate_definition(as_text)] == ["/steps/0/timeout_s"]
     # as long as the timer, or longer, is fine; so is a defaults.timeout_s shorter than it
     assert validate_definition(definition({**short, "timeout_s": 60})) == []
     assert validate_definition(definition({**short, "timeout_s": None})) == []
