@@ -11,7 +11,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from api.database import ConnInfo, Database
-from api.readdb import open_pool
+from api.readdb import open_pool, tenant_tx
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ class Container:
         # Events (commands, history) through the system role: the API's role has no privilege
         # on event or snapshot tables. Read-model queries through the API's role, under RLS.
         env = db.system.eventsourcing_env(settings)
-        platform = Platform(env=env, **_platform_kwargs())
         read_pool = open_pool((role or db.api).conninfo, settings.read_pool_size)
+        platform = Platform(env=env, **_platform_kwargs(read_pool))
         runs = _build_runs(db, env, platform)
         return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs)
 
@@ -104,17 +104,46 @@ class Container:
         self.platform.close()
 
 
-def _platform_kwargs() -> dict[str, Any]:
-    """The domain takes the engine's definition validator through its constructor."""
+def _platform_kwargs(read_pool: Any = None) -> dict[str, Any]:
+    """The domain takes the engine's definition validator through its constructor.
+
+    It is the one check behind create, PUT and ``POST /v1/workflows/validate``: with a read
+    pool it also resolves ``skill:<name>[@range]`` against the tenant's active installations.
+    """
     try:
         from engine.validation import validate_definition
     except ImportError:
         return {}
 
-    def validator(definition: dict[str, Any], _tenant_id: Any = None) -> list[tuple[str, str]]:
-        return [(p.pointer, p.message) for p in validate_definition(definition)]
+    def validator(definition: dict[str, Any], tenant_id: Any = None) -> list[tuple[str, str]]:
+        resolver = None
+        if read_pool is not None and tenant_id is not None:
+            resolver = installed_skills(read_pool, tenant_id)
+        problems = validate_definition(definition, skill_resolver=resolver)
+        return [(p.pointer, p.message) for p in problems]
 
     return {"definition_validator": validator}
+
+
+def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
+    """A skill resolver for validation: is ``name`` (matching the range) installed and active
+    in the tenant? Read from the read model under the tenant's row-level security."""
+    from engine.kinds.skills import matches
+
+    def resolve(name: str, version_range: str | None) -> bool | str:
+        with tenant_tx(read_pool, tenant_id) as conn:
+            rows = conn.execute(
+                "SELECT i.skill_version FROM installed_skills i"
+                " JOIN marketplace_skills s ON s.id = i.skill_id"
+                " WHERE s.name = %s AND i.status = 'active'",
+                (name,),
+            ).fetchall()
+        try:
+            return any(matches(row["skill_version"], version_range) for row in rows)
+        except ValueError as e:
+            return f"'{version_range}' is not a usable semver range: {e}"
+
+    return resolve
 
 
 def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:

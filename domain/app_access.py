@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain import validators as v
+from domain.app_base import precondition
 from domain.app_identity import IdentityCommands
 from domain.commands import CreateApiKey, CreateRole, Login, OpenSession, SetUserRoles
 from domain.credentials import ApiKey, Session
@@ -121,6 +122,7 @@ class AccessCommands(IdentityCommands):
                 c.add(f"/role_ids/{i}", f"unknown role {role_id}")
         c.done()
         user = self.get_user(cmd.tenant_id, cmd.user_id)
+        self._check_version(user, cmd.expected_version, "user")
         if set(role_ids) == set(user.role_ids):
             return user
         held = {a["role_id"]: a for a in user.role_assignments}
@@ -130,7 +132,7 @@ class AccessCommands(IdentityCommands):
             for rid in role_ids
         ]
         user.assign_roles(assignments=assignments)
-        self._save(user)
+        self._save(user, precondition=precondition(cmd.expected_version, "user"))
         return user
 
     def effective_permissions(self, user: User) -> frozenset[str]:

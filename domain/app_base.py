@@ -37,6 +37,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def precondition(expected: int | None, resource_type: str) -> tuple[int, str] | None:
+    """``_save``'s precondition for an If-Match version (None: the write is unconditional)."""
+    return None if expected is None else (expected, resource_type)
+
+
 class PlatformBase(Application[UUID]):
     """Helpers for the command mixins; not an application on its own."""
 
@@ -84,12 +89,34 @@ class PlatformBase(Application[UUID]):
             return None
         return index if isinstance(index, UniqueKey) else None
 
-    def _save(self, *aggregates: PlatinumAggregate, conflict: ConflictError | None = None) -> None:
-        """Save atomically; a version clash (duplicate key or concurrent write) -> Conflict."""
+    def _save(
+        self,
+        *aggregates: PlatinumAggregate,
+        conflict: ConflictError | None = None,
+        precondition: tuple[int, str] | None = None,
+    ) -> None:
+        """Save atomically; a version clash (duplicate key or concurrent write) -> Conflict.
+
+        ``precondition`` is the caller's ``(expected version, resource type)`` for the first
+        aggregate (If-Match, already checked against the loaded state): if a concurrent write
+        moved that aggregate on before this save, the precondition failed at the save, which
+        is a ``StaleVersionError`` (412), not a conflict (409).
+        """
         try:
             self.save(*aggregates)
         except IntegrityError:
+            if precondition is not None:
+                self._raise_if_moved_on(aggregates[0], *precondition)
             raise (conflict or ConflictError("concurrent write, retry the request")) from None
+
+    def _raise_if_moved_on(
+        self, aggregate: PlatinumAggregate, expected: int, resource_type: str
+    ) -> None:
+        """StaleVersionError if the stored aggregate is past ``expected`` (a save lost a race)."""
+        last = list(self.recorder.select_events(aggregate.id, desc=True, limit=1))
+        stored = last[0].originator_version if last else 0
+        if stored != expected:
+            raise StaleVersionError(resource_type, aggregate.id, expected, stored) from None
 
     @staticmethod
     def _check_version(

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from domain import lifecycle
 from domain import validators as v
-from domain.app_base import PlatformBase
+from domain.app_base import PlatformBase, precondition
 from domain.commands import (
     ChangePassword,
     CreateTenant,
@@ -115,7 +115,7 @@ class IdentityCommands(PlatformBase):
         tenant.update(name=name, config=config, billing_info=billing)
         if status is not None and status != tenant.status:
             tenant.set_status(status)
-        self._save(tenant)
+        self._save(tenant, precondition=precondition(cmd.expected_version, "tenant"))
         return tenant
 
     def set_tenant_status(self, tenant_id: UUID, status: str) -> Tenant:
@@ -209,7 +209,7 @@ class IdentityCommands(PlatformBase):
         user.update(name=name, role=role)
         if status is not None:
             user.set_status(status)
-        self._save(user)
+        self._save(user, precondition=precondition(cmd.expected_version, "user"))
         return user
 
     def change_password(self, cmd: ChangePassword) -> User:

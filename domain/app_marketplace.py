@@ -10,7 +10,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain import lifecycle
 from domain import validators as v
-from domain.app_base import PlatformBase
+from domain.app_base import PlatformBase, precondition
 from domain.commands import InstallSkill, PublishSkill, PublishSkillVersion, UpdateInstallation
 from domain.errors import ConflictError, NotFoundError, ValidationError
 from domain.ids import index_id, installation_key
@@ -185,6 +185,7 @@ class MarketplaceCommands(PlatformBase):
         if cmd.status is not None:
             status = v.one_of(lifecycle.INSTALLATION.statuses)(cmd.status, "/status")
         installation = self.get_installation(cmd.tenant_id, cmd.installation_id)
+        self._check_version(installation, cmd.expected_version, "installation")
         config = None
         if cmd.config is not None:
             config = _config_for(self.get_skill(installation.skill_id), cmd.config)
@@ -194,17 +195,20 @@ class MarketplaceCommands(PlatformBase):
             installation.reconfigure(config)
         if status is not None:
             installation.set_status(status)
-        self._save(installation)
+        self._save(installation, precondition=precondition(cmd.expected_version, "installation"))
         return installation
 
-    def uninstall_skill(self, tenant_id: UUID, installation_id: UUID) -> Installation:
+    def uninstall_skill(
+        self, tenant_id: UUID, installation_id: UUID, *, expected_version: int | None = None
+    ) -> Installation:
         """Uninstall and free the (tenant, skill) key so the skill can be installed again."""
         installation = self.get_installation(tenant_id, installation_id)
+        self._check_version(installation, expected_version, "installation")
         installation.uninstall()
         batch: list[Any] = [installation]
         index = self._find_index(index_id(installation_key(tenant_id, installation.skill_id)))
         if index is not None and index.owner_id == installation.id:
             index.release()
             batch.append(index)
-        self._save(*batch)
+        self._save(*batch, precondition=precondition(expected_version, "installation"))
         return installation

@@ -20,7 +20,13 @@ from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType
 
 from domain import validators as v
-from domain.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from domain.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+    ValidationError,
+)
 from domain.ids import NAMESPACE
 from domain.runs import RUN_DONE, Run, RunStatus, StepStatus
 
@@ -73,6 +79,7 @@ class DecideApproval:
     roles: Collection[str]
     comment: str | None = None
     index: int | None = None
+    expected_version: int | None = None  # the run's version from its ETag (If-Match)
 
 
 class IdempotencyKeyReusedError(ConflictError):
@@ -274,8 +281,18 @@ class Runs(Application[UUID]):
             return RunStart(self._same_start(self.load(run_id), cmd), True)
         return RunStart(run, False)
 
-    def cancel_run(self, tenant_id: UUID | str, run_id: UUID, reason: str = "cancelled") -> Run:
-        return self._command(tenant_id, run_id, lambda run: run.cancel(reason), advance=False)
+    def cancel_run(
+        self,
+        tenant_id: UUID | str,
+        run_id: UUID,
+        reason: str = "cancelled",
+        *,
+        expected_version: int | None = None,
+    ) -> Run:
+        return self._command(
+            tenant_id, run_id, lambda run: run.cancel(reason), advance=False,
+            expected_version=expected_version,
+        )  # fmt: skip
 
     def pause_run(self, tenant_id: UUID | str, run_id: UUID) -> Run:
         return self._command(tenant_id, run_id, lambda run: run.pause(), advance=False)
@@ -290,14 +307,18 @@ class Runs(Application[UUID]):
             self._check_role(run, cmd)
             run.approve(cmd.step_id, by=str(cmd.user_id), comment=cmd.comment, index=cmd.index)
 
-        return self._command(cmd.tenant_id, cmd.run_id, approve, advance=True)
+        return self._command(
+            cmd.tenant_id, cmd.run_id, approve, advance=True, expected_version=cmd.expected_version
+        )
 
     def reject_step(self, cmd: DecideApproval) -> Run:
         def reject(run: Run) -> None:
             self._check_role(run, cmd)
             run.reject(cmd.step_id, by=str(cmd.user_id), comment=cmd.comment, index=cmd.index)
 
-        return self._command(cmd.tenant_id, cmd.run_id, reject, advance=True)
+        return self._command(
+            cmd.tenant_id, cmd.run_id, reject, advance=True, expected_version=cmd.expected_version
+        )
 
     # -- plumbing shared with the engine
 
@@ -354,10 +375,19 @@ class Runs(Application[UUID]):
         change: Callable[[Run], None],
         *,
         advance: bool,
+        expected_version: int | None = None,
     ) -> Run:
-        """Load, change, (advance), save with task changes; a concurrent write is retried."""
+        """Load, change, (advance), save with task changes; a concurrent write is retried.
+
+        With ``expected_version`` (If-Match) the write is conditional: the run must be at that
+        version when loaded *and* when saved. Either way a stale precondition is a
+        ``StaleVersionError`` (412) and is never retried; without one, a clash is retried
+        and only a run that keeps changing ends in a ``ConflictError`` (409).
+        """
         for _ in range(5):
             run = self.get_run(tenant_id, run_id)
+            if expected_version is not None and expected_version != run.version:
+                raise StaleVersionError("run", run_id, expected_version, run.version)
             before = run_tasks(run)
             change(run)
             if advance and self.planner is not None:
@@ -365,6 +395,9 @@ class Runs(Application[UUID]):
             try:
                 self.save_runs([(run, before)])
             except IntegrityError:
+                if expected_version is not None:  # the precondition failed at the save
+                    current = self.get_run(tenant_id, run_id).version
+                    raise StaleVersionError("run", run_id, expected_version, current) from None
                 continue  # a worker saved this run meanwhile: the command is safe to redo
             return run
         raise ConflictError(

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import validators as v
-from domain.app_base import PlatformBase
+from domain.app_base import PlatformBase, precondition
 from domain.commands import CreateWorkflow, UpdateDefinition
 from domain.errors import Problem, ValidationError
 from domain.workflows import Workflow
@@ -66,7 +66,7 @@ class WorkflowCommands(PlatformBase):
         workflow.update_definition(
             v.json_object(definition, "/definition"), updated_by=cmd.updated_by, at=self.now()
         )
-        self._save(workflow)
+        self._save(workflow, precondition=precondition(cmd.expected_version, "workflow"))
         return workflow
 
     def rename_workflow(self, tenant_id: UUID, workflow_id: UUID, name: str) -> Workflow:
@@ -76,20 +76,29 @@ class WorkflowCommands(PlatformBase):
         self._save(workflow)
         return workflow
 
-    def activate_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+    def activate_workflow(
+        self, tenant_id: UUID, workflow_id: UUID, *, expected_version: int | None = None
+    ) -> Workflow:
         workflow = self.get_workflow(tenant_id, workflow_id)
+        self._check_version(workflow, expected_version, "workflow")
         workflow.activate()
-        self._save(workflow)
+        self._save(workflow, precondition=precondition(expected_version, "workflow"))
         return workflow
 
-    def pause_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+    def pause_workflow(
+        self, tenant_id: UUID, workflow_id: UUID, *, expected_version: int | None = None
+    ) -> Workflow:
         workflow = self.get_workflow(tenant_id, workflow_id)
+        self._check_version(workflow, expected_version, "workflow")
         workflow.pause()
-        self._save(workflow)
+        self._save(workflow, precondition=precondition(expected_version, "workflow"))
         return workflow
 
-    def archive_workflow(self, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+    def archive_workflow(
+        self, tenant_id: UUID, workflow_id: UUID, *, expected_version: int | None = None
+    ) -> Workflow:
         workflow = self.get_workflow(tenant_id, workflow_id)
+        self._check_version(workflow, expected_version, "workflow")
         workflow.archive()
-        self._save(workflow)
+        self._save(workflow, precondition=precondition(expected_version, "workflow"))
         return workflow

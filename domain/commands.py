@@ -68,6 +68,7 @@ class SetUserRoles:
     user_id: UUID
     role_ids: Any
     assigned_by: UUID | None = None
+    expected_version: int | None = None  # the user's version from the ETag (If-Match)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class UpdateInstallation:
     installation_id: UUID
     config: Any = None
     status: Any = None
+    expected_version: int | None = None  # the installation's version from the ETag (If-Match)
 
 
 @dataclass(frozen=True)

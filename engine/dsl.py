@@ -98,8 +98,14 @@ def effective_retry(definition: Definition, step: Step) -> RetryPolicy:
 
 
 def effective_timeout(definition: Definition, step: Step) -> float | None:
-    """The step's per-attempt timeout in seconds, or None for no timeout."""
-    return step.timeout_s if step.timeout_s is not None else definition.defaults.timeout_s
+    """The step's per-attempt timeout in seconds, or None for no timeout.
+
+    `defaults.timeout_s` does not apply to a `wait`: a timer's length is its own, so only the
+    step's explicit `timeout_s` bounds it.
+    """
+    if step.timeout_s is not None or step.uses == "wait":
+        return step.timeout_s
+    return definition.defaults.timeout_s
 
 
 def load_definition_text(text: str) -> Any:

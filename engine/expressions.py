@@ -24,7 +24,14 @@ from typing import Any
 import cel
 import networkx as nx
 
-from engine.dsl import Definition, RetryPolicy, Step, definition_hash, effective_retry
+from engine.dsl import (
+    Definition,
+    RetryPolicy,
+    Step,
+    definition_hash,
+    effective_retry,
+    effective_timeout,
+)
 
 MAX_EXPRESSION_LENGTH = 4096
 MAX_COMPREHENSION_DEPTH = 2
@@ -393,11 +400,7 @@ class CompiledDefinition:
                 if_=Expression.compile(unwrap(step.if_)) if step.if_ is not None else None,
                 foreach=Expression.compile(unwrap(step.foreach)) if step.foreach else None,
                 retry=effective_retry(self.definition, step),
-                timeout_s=(
-                    step.timeout_s
-                    if step.timeout_s is not None
-                    else self.definition.defaults.timeout_s
-                ),
+                timeout_s=effective_timeout(self.definition, step),
                 ancestors=frozenset(nx.ancestors(graph, sid)),
             )
         self.output = Template(self.definition.output)

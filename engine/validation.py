@@ -17,7 +17,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import jsonschema
 import networkx as nx
@@ -40,6 +40,7 @@ from engine.expressions import (
     template_expressions,
     unwrap,
 )
+from engine.typecheck import TypeChecker
 
 SkillResolver = Callable[[str, str | None], "bool | str"]
 """(skill name, semver range or None) -> True if an installed active skill matches, else False or
@@ -186,6 +187,8 @@ def _step_problems(steps: list[Any], resolver: SkillResolver | None) -> Iterator
         if isinstance(uses, str):
             yield from _uses_problems(uses, f"{at}/uses", name, resolver)
             yield from _kind_input_problems(uses, step, at, name)
+            if uses == "wait":
+                yield from _wait_timeout_problems(step, at, name)
         needs = step.get("needs")
         if isinstance(needs, list):
             seen: set[str] = set()
@@ -276,6 +279,34 @@ def _kind_input_problems(uses: str, step: dict[str, Any], at: str, name: str) ->
         yield Problem(f"{at}/with", f"{name} (wait) needs exactly one of with.seconds, with.until")
 
 
+def _wait_timeout_problems(step: dict[str, Any], at: str, name: str) -> Iterator[Problem]:
+    """A `wait` whose explicit `timeout_s` is shorter than its literal `seconds` could never
+    end within it (`defaults.timeout_s` does not apply to a wait: a timer's length is its own)."""
+    timeout, given = step.get("timeout_s"), step.get("with")
+    seconds = _literal_seconds(given.get("seconds") if isinstance(given, dict) else None)
+    if not (_is_number(timeout) and _is_number(seconds)) or timeout >= seconds:
+        return
+    yield Problem(
+        f"{at}/timeout_s",
+        f"{name} (wait) has timeout_s {timeout:g}, shorter than its with.seconds {seconds:g}: "
+        "the timer could never end within its timeout",
+    )
+
+
+def _literal_seconds(value: Any) -> Any:
+    """`with.seconds` as the wait kind reads it (a number, or a numeric string), if literal."""
+    if isinstance(value, str) and not _is_template(value):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _is_template(value: Any) -> bool:
     return isinstance(value, str) and "${{" in value
 
@@ -286,6 +317,7 @@ def _is_template(value: Any) -> bool:
 
 def _expression_problems(definition: dict[str, Any], steps: list[Any]) -> Iterator[Problem]:
     ids = _step_ids(steps)
+    types = TypeChecker(ids, definition.get("input_schema"))
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(ids)
     for step_id, i in ids.items():
@@ -303,15 +335,16 @@ def _expression_problems(definition: dict[str, Any], steps: list[Any]) -> Iterat
             ids=ids,
             visible=visible,
             skill=isinstance(step.get("uses"), str) and step["uses"].startswith(SKILL_PREFIX),
+            types=types,
         )
-        for key in ("if", "foreach"):
+        for key, want in (("if", "bool"), ("foreach", "list")):
             source = step.get(key)
             if isinstance(source, str):
-                yield from ctx.check(f"/steps/{i}/{key}", unwrap(source), item=False)
+                yield from ctx.check(f"/steps/{i}/{key}", unwrap(source), item=False, want=want)
         foreach = isinstance(step.get("foreach"), str)
         for pointer, source in template_expressions(step.get("with"), f"/steps/{i}/with"):
             yield from ctx.check(pointer, source, item=foreach)
-    everything = _Context("the run output", ids, frozenset(ids), skill=False)
+    everything = _Context("the run output", ids, frozenset(ids), skill=False, types=types)
     for pointer, source in template_expressions(definition.get("output"), "/output"):
         yield from everything.check(pointer, source, item=False)
 
@@ -320,16 +353,35 @@ class _Context:
     """Where an expression sits: which names and steps it may read."""
 
     def __init__(
-        self, who: str, ids: dict[str, int], visible: frozenset[str], *, skill: bool
+        self,
+        who: str,
+        ids: dict[str, int],
+        visible: frozenset[str],
+        *,
+        skill: bool,
+        types: TypeChecker,
     ) -> None:
         self.who, self.ids, self.visible, self.skill = who, ids, visible, skill
+        self.types = types
 
-    def check(self, pointer: str, source: str, *, item: bool) -> Iterator[Problem]:
+    def check(
+        self, pointer: str, source: str, *, item: bool, want: str | None = None
+    ) -> Iterator[Problem]:
+        """Name problems first; only an expression whose names are all right is type-checked
+        (`want`: the value must be a "bool" or a "list")."""
         try:
             expr = Expression.compile(source)
         except ExpressionError as e:
             yield Problem(pointer, str(e))
             return
+        problems = list(self._name_problems(pointer, expr, item=item))
+        yield from problems
+        if not problems:
+            where = f"expression `{expr.source}` in {self.who}"
+            for message in self.types.problems(expr.source, want):
+                yield Problem(pointer, f"{where}: {message}")
+
+    def _name_problems(self, pointer: str, expr: Expression, *, item: bool) -> Iterator[Problem]:
         allowed = {"input", "steps", "run"} | ({"config"} if self.skill else set())
         allowed |= {"item", "index"} if item else set()
         shown = f"`{expr.source}`"

@@ -321,6 +321,7 @@ def update_installation(
                 installation_id=installation_id,
                 config=body.config,
                 status=body.status,
+                expected_version=expected,
             )
         )
     platform_projected(container)
@@ -337,6 +338,6 @@ def uninstall_skill(
     tenant_id = tenant_of(principal)
     check_if_match(expected, _installed(container, tenant_id, installation_id).version)
     with acting_as(principal.actor):
-        container.platform.uninstall_skill(tenant_id, installation_id)
+        container.platform.uninstall_skill(tenant_id, installation_id, expected_version=expected)
     platform_projected(container)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

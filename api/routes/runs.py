@@ -17,7 +17,7 @@ from api.auth import Principal, require, tenant_of
 from api.bodies import invalid
 from api.deps import ContainerDep
 from api.errors import ProblemError
-from api.etag import set_etag
+from api.etag import IfMatchDep, set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.schemas import Strict
@@ -316,12 +316,15 @@ def cancel_run(
     principal: Canceller,
     container: ContainerDep,
     response: Response,
+    expected: IfMatchDep,
     body: RunCancel | None = None,
 ) -> RunPublic:
-    """Cancel a run that has not ended (409 if it has)."""
+    """Cancel a run that has not ended (409 if it has; 412 if ``If-Match`` is stale)."""
     tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
-        _runs(container).cancel_run(tenant_id, run_id, body.reason if body else "cancelled")
+        _runs(container).cancel_run(
+            tenant_id, run_id, body.reason if body else "cancelled", expected_version=expected
+        )
     return _answer(container, tenant_id, run_id, response)
 
 
@@ -334,6 +337,7 @@ def _decide(
     container: Any,
     body: StepDecision | None,
     response: Response,
+    expected: int | None,
 ) -> RunPublic:
     from domain.app_runs import DecideApproval
 
@@ -348,6 +352,7 @@ def _decide(
         roles=_roles_held(container, principal),
         comment=body.comment if body else None,
         index=index,
+        expected_version=expected,
     )
     with acting_as(principal.actor):
         getattr(runs, f"{decision}_step")(cmd)
@@ -361,11 +366,14 @@ def approve_step(
     principal: Reader,
     container: ContainerDep,
     response: Response,
+    expected: IfMatchDep,
     body: StepDecision | None = None,
     index: Annotated[int | None, Query(ge=0, description="A foreach item.")] = None,
 ) -> RunPublic:
     """Approve a waiting ``approval`` step (you must hold its role, or a higher one)."""
-    return _decide("approve", run_id, step_id, index, principal, container, body, response)
+    return _decide(
+        "approve", run_id, step_id, index, principal, container, body, response, expected
+    )
 
 
 @router.post("/v1/runs/{run_id}/steps/{step_id}/reject", response_model=RunPublic)
@@ -375,11 +383,14 @@ def reject_step(
     principal: Reader,
     container: ContainerDep,
     response: Response,
+    expected: IfMatchDep,
     body: StepDecision | None = None,
     index: Annotated[int | None, Query(ge=0, description="A foreach item.")] = None,
 ) -> RunPublic:
     """Reject a waiting ``approval`` step: it fails (you must hold its role, or a higher one)."""
-    return _decide("reject", run_id, step_id, index, principal, container, body, response)
+    return _decide(
+        "reject", run_id, step_id, index, principal, container, body, response, expected
+    )
 
 
 @router.get("/v1/runs/{run_id}/events", response_model=RunEventsPublic)

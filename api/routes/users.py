@@ -183,6 +183,7 @@ def set_user_roles(
                 user_id=user_id,
                 role_ids=body.role_ids,
                 assigned_by=principal.user_id,
+                expected_version=expected,
             )
         )
     _caught_up(container)

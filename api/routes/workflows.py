@@ -14,7 +14,7 @@ from api.bodies import BODY_OPENAPI, invalid, is_yaml, json_or_yaml, model_from
 from api.bodies import parse_definition_text as parse_text
 from api.deps import ContainerDep
 from api.errors import ProblemError
-from api.etag import IfMatchDep, RequiredIfMatchDep, check_if_match, set_etag
+from api.etag import IfMatchDep, RequiredIfMatchDep, set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.schemas import Strict
@@ -266,11 +266,10 @@ def _transition(
     expected: int | None,
 ) -> Any:
     tenant_id = tenant_of(principal)
-    if expected is not None:
-        current = container.platform.get_workflow(tenant_id, workflow_id).version
-        check_if_match(expected, current, "workflow")
     with acting_as(principal.actor):
-        getattr(container.platform, f"{action}_workflow")(tenant_id, workflow_id)
+        getattr(container.platform, f"{action}_workflow")(
+            tenant_id, workflow_id, expected_version=expected
+        )
     return _answer(container, tenant_id, workflow_id, response)
 
 

@@ -35,6 +35,16 @@ def wait(call: StepCall, ctx: KindContext) -> Outcome:  # noqa: ARG001
             until = call.now + timedelta(seconds=float(given.get("seconds", 0)))
     except (TypeError, ValueError, OverflowError) as e:
         return Failed("invalid_input", f"wait: {e}", False)
+    if call.timeout_s is not None and until > call.now + timedelta(seconds=call.timeout_s):
+        # the step's explicit timeout_s bounds its timer: one that would end past it fails
+        # now rather than at the deadline (the outcome is already certain). A later attempt
+        # at an `until` may fit; one of `seconds` never would.
+        return Failed(
+            "timeout",
+            f"wait: the timer ends at {until.isoformat()}, past the attempt's timeout of "
+            f"{call.timeout_s:g}s",
+            given.get("until") is not None,
+        )
     return Waiting("wait", until)
 
 

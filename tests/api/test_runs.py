@@ -326,6 +326,35 @@ def test_decision_body_is_validated(client, users, workflow) -> None:
     assert r.status_code == 422
 
 
+# -- If-Match on run writes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("cancel", {"reason": "late"}), ("steps/approve/approve", {}), ("steps/approve/reject", {})],
+)
+def test_a_stale_if_match_on_a_run_write_is_412_and_changes_nothing(
+    client, users, workflow, path, body
+) -> None:
+    h = users["manager"].headers
+    run_id = start(client, users["user"].headers, workflow).json()["id"]
+    read = client.get(f"/v1/runs/{run_id}", headers=h)
+    etag = read.headers["etag"]
+    assert etag == f'"{read.json()["version"]}"'
+    stale = f'"{read.json()["version"] - 1}"'
+    events = len(client.get(f"/v1/runs/{run_id}/events", headers=h).json()["items"])
+    r = client.post(f"/v1/runs/{run_id}/{path}", json=body, headers={**h, "If-Match": stale})
+    assert r.status_code == 412, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    after = client.get(f"/v1/runs/{run_id}", headers=h)
+    assert (after.json()["status"], after.headers["etag"]) == ("running", etag)
+    assert len(client.get(f"/v1/runs/{run_id}/events", headers=h).json()["items"]) == events
+    # the ETag that GET returned is the one a write may be based on
+    ok = client.post(f"/v1/runs/{run_id}/{path}", json=body, headers={**h, "If-Match": etag})
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["etag"] != etag
+
+
 # -- events ---------------------------------------------------------------------------------
 
 

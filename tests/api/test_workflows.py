@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.factories import create_api_key, create_tenant, create_users
+from tests.factories import PLATFORM_ADMIN_HEADERS, create_api_key, create_tenant, create_users
 
 PROBLEM = "application/problem+json"
 MISSING = "00000000-0000-0000-0000-00000000abcd"
@@ -204,6 +204,77 @@ def test_validate_unparsable_text_is_invalid_not_an_error(client, users) -> None
 def test_validate_needs_a_definition(client, users) -> None:
     r = client.post("/v1/workflows/validate", json={}, headers=users["user"].headers)
     assert r.status_code == 422
+
+
+def test_validate_reports_every_problem_a_save_would_an_uninstalled_skill_included(
+    client, tenant, users
+) -> None:
+    h = users["manager"].headers
+    name = f"pdf-{uuid.uuid4().hex[:8]}"
+    definition = {"name": "uses-a-skill", "steps": [{"id": "a", "uses": f"skill:{name}"}]}
+    expected = [
+        {"pointer": "/definition/steps/0/uses", "message": f"no installed active skill '{name}'"}
+    ]
+    # validate, create and PUT answer the same problems, from the same check
+    check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
+    assert check.json() == {"valid": False, "errors": expected}
+    made = client.post("/v1/workflows", json={"name": "Skilled", "definition": definition},
+                       headers=h)  # fmt: skip
+    assert made.status_code == 422
+    assert made.json()["errors"] == expected
+    wf = create(client, h, name="Unskilled")
+    put = client.put(f"/v1/workflows/{wf.json()['id']}/definition", json={"definition": definition},
+                     headers={**h, "If-Match": wf.headers["etag"]})  # fmt: skip
+    assert put.status_code == 422
+    assert put.json()["errors"] == expected
+    # once the tenant has the skill installed, all three accept it; a range must match
+    skill = client.post("/v1/marketplace/skills", json={"name": name, "category": "docs",
+                        "description": "PDF", "definition": {}}, headers=h).json()  # fmt: skip
+    approved = client.post(
+        f"/v1/marketplace/skills/{skill['id']}/approve", headers=PLATFORM_ADMIN_HEADERS
+    )
+    assert approved.status_code == 200, approved.text
+    installed = client.post(
+        "/v1/installations", json={"skill_id": skill["id"], "config": {}},
+        headers=tenant.admin_headers,
+    )  # fmt: skip
+    assert installed.status_code == 201, installed.text
+    check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
+    assert check.json() == {"valid": True, "errors": []}
+    made = client.post("/v1/workflows", json={"name": "Skilled", "definition": definition},
+                       headers=h)  # fmt: skip
+    assert made.status_code == 201, made.text
+    definition["steps"][0]["uses"] = f"skill:{name}@^2"
+    check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
+    wanted = f"no installed active skill '{name}' matching '^2'"
+    assert check.json()["errors"] == [{"pointer": "/definition/steps/0/uses", "message": wanted}]
+    # another tenant has not installed it
+    other = create_tenant(client)
+    check = client.post("/v1/workflows/validate", json={"definition": {**definition,
+                        "steps": [{"id": "a", "uses": f"skill:{name}"}]}},
+                        headers=other.admin_headers)  # fmt: skip
+    assert check.json()["valid"] is False
+
+
+def test_expressions_are_type_checked_on_validate_and_save(client, users) -> None:
+    h = users["manager"].headers
+    definition = {"name": "typed", "steps": [
+        {"id": "y", "uses": "noop"},
+        {"id": "a", "uses": "noop", "needs": ["y"], "if": "steps.y.status + 1 > 0"},
+        {"id": "b", "uses": "noop", "if": "'abc'"},
+    ]}  # fmt: skip
+    expected = [
+        {"pointer": "/definition/steps/1/if", "message": "expression `steps.y.status + 1 > 0` "
+         "in step 'a': '+' is not defined for (string, int) (at column 16)"},
+        {"pointer": "/definition/steps/2/if",
+         "message": "expression `'abc'` in step 'b': must give a bool, but gives string"},
+    ]  # fmt: skip
+    check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
+    assert check.json() == {"valid": False, "errors": expected}
+    made = client.post("/v1/workflows", json={"name": "Typed", "definition": definition},
+                       headers=h)  # fmt: skip
+    assert made.status_code == 422
+    assert made.json()["errors"] == expected
 
 
 def test_viewer_cannot_validate(client, users) -> None:

@@ -19,7 +19,14 @@ import psycopg
 from eventsourcing.persistence import IntegrityError
 
 from domain.application import Platform
-from domain.commands import CreateTenant, InstallSkill, PublishSkill, SetPreference, UpdateTenant
+from domain.commands import (
+    CreateTenant,
+    InstallSkill,
+    PublishSkill,
+    SetPreference,
+    UpdateInstallation,
+    UpdateTenant,
+)
 from domain.errors import ConflictError, StaleVersionError
 from domain.ids import email_key, index_id, installation_key, preference_id, slug_key
 from domain.index import UniqueKey
@@ -209,9 +216,60 @@ def test_concurrent_updates_of_one_tenant_lose_no_write(
             )
         won, lost = winner_and_loser(outcomes)
         refused_by_the_database(spies, lost)
+        assert not isinstance(outcomes[lost].error, StaleVersionError)  # no If-Match: 409
         got = reader.get_tenant(tenant_id)
         assert (got.name, got.version) == (names[won], n + 2)
     assert rows_of(owner_conn, [tenant_id]) == ROUNDS + 1
+
+
+def test_concurrent_updates_with_one_etag_lose_with_stale_version_at_the_save(
+    make_platform: MakePlatform,
+) -> None:
+    """Both racers pass the If-Match check on load; the loser's save is refused by the
+    database. That is a failed precondition (412), not a plain conflict (409)."""
+    apps = two_warm_platforms(make_platform)
+    tenant_id = create_tenant(apps[0])
+    for n in range(ROUNDS):
+        version = apps[0].get_tenant(tenant_id).version
+        names = [f"Etag {n}-a", f"Etag {n}-b"]
+        with spying(apps, gated=True) as spies:
+            outcomes = race(
+                *(
+                    partial(app.update_tenant, UpdateTenant(
+                        tenant_id=tenant_id, name=name, expected_version=version))
+                    for app, name in zip(apps, names, strict=True)
+                )
+            )  # fmt: skip
+        _won, lost = winner_and_loser(outcomes)
+        refused_by_the_database(spies, lost)
+        error = outcomes[lost].error
+        assert isinstance(error, StaleVersionError), error
+        assert (error.expected, error.actual) == (version, version + 1)
+
+
+def test_concurrent_installation_changes_with_one_etag_lose_with_stale_version(
+    make_platform: MakePlatform,
+) -> None:
+    apps = two_warm_platforms(make_platform)
+    skill = apps[0].publish_skill(
+        PublishSkill(name="Etag", category="utility", definition={"implementation": {
+            "kind": "python", "entry_point": "echo"}})
+    )  # fmt: skip
+    apps[0].approve_skill(skill.id)
+    for _ in range(ROUNDS):
+        tenant_id = create_tenant(apps[0])
+        installed = apps[0].install_skill(InstallSkill(tenant_id, skill.id))
+        change = UpdateInstallation(
+            tenant_id=tenant_id,
+            installation_id=installed.id,
+            status="disabled",
+            expected_version=installed.version,
+        )
+        with spying(apps, gated=True) as spies:
+            outcomes = race(*(partial(app.update_installation, change) for app in apps))
+        _won, lost = winner_and_loser(outcomes)
+        refused_by_the_database(spies, lost)
+        assert isinstance(outcomes[lost].error, StaleVersionError), outcomes[lost].error
 
 
 def test_concurrent_first_writes_of_one_preference_key_let_exactly_one_win(

@@ -262,3 +262,101 @@ def test_every_problem_is_reported_at_once_in_document_order():
 @pytest.mark.parametrize("steps", [None, [], "x", [1]])
 def test_malformed_steps_do_not_crash_the_validator(steps):
     assert validate_definition({"name": "t", "steps": steps})
+
+
+# -- types (checked at submit with what is known; the rest is dyn) ---------------------------
+
+
+def type_problems(*steps, **extra):
+    return [(p.pointer, p.message) for p in problems_of(*steps, **extra)]
+
+
+def test_operators_on_the_wrong_types_are_rejected_at_submit():
+    problems = type_problems(
+        {"id": "y", "uses": "noop"},
+        {"id": "a", "uses": "noop", "needs": ["y"], "if": "'yes' + 1 > 0"},
+        {"id": "b", "uses": "transform", "with": {"n": "${{ 1 + 'a' }}"}},
+        {"id": "c", "uses": "noop", "needs": ["y"], "if": "steps.y.status + 1 > 0"},
+    )
+    assert problems == [
+        ("/steps/1/if", "expression `'yes' + 1 > 0` in step 'a': "
+                        "'+' is not defined for (string, int) (at column 7)"),
+        ("/steps/2/with/n", "expression `1 + 'a'` in step 'b': "
+                            "'+' is not defined for (int, string) (at column 3)"),
+        ("/steps/3/if", "expression `steps.y.status + 1 > 0` in step 'c': "
+                        "'+' is not defined for (string, int) (at column 16)"),
+    ]  # fmt: skip
+
+
+def test_if_must_give_a_bool_and_foreach_a_list():
+    problems = type_problems(
+        {"id": "a", "uses": "noop", "if": "'abc'"},
+        {"id": "b", "uses": "noop", "foreach": "${{ 'abc' }}"},
+        {"id": "c", "uses": "noop", "if": "${{ 1 }}"},
+    )
+    assert problems == [
+        ("/steps/0/if", "expression `'abc'` in step 'a': must give a bool, but gives string"),
+        ("/steps/1/foreach", "expression `'abc'` in step 'b': must give a list, but gives string"),
+        ("/steps/2/if", "expression `1` in step 'c': must give a bool, but gives int"),
+    ]
+
+
+def test_input_is_typed_by_the_input_schema_where_it_is_typed():
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "n": {"type": "integer"},
+            "price": {"type": "number"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "address": {"type": "object", "properties": {"zip": {"type": "string"}}},
+            "free": {},
+        },
+    }
+    ok = [
+        "input.name + '!'", "input.n + 1", "input.price * 1.5", "input.price + 1",
+        "input.tags.map(t, t + '!')", "input.address.zip.startsWith('9')", "input.free + 1",
+        "input.other + 1", "has(input.name) && input.name != ''", "input.n > 1.5",
+        "input.n == 1.0", "input.name == null", "input.n > 0 ? input.n : 'none'",
+    ]  # fmt: skip
+    steps = [{"id": f"s{i}", "uses": "transform", "with": f"${{{{ {e} }}}}"}
+             for i, e in enumerate(ok)]  # fmt: skip
+    assert problems_of(*steps, input_schema=schema) == []
+    bad = {"id": "x", "uses": "transform", "with": {
+        "a": "${{ input.name + 1 }}", "b": "${{ input.n + 'x' }}",
+        "c": "${{ input.tags[0] - 1 }}", "d": "${{ input.address.zip * 2 }}",
+    }}  # fmt: skip
+    messages = [p.message for p in problems_of(bad, input_schema=schema)]
+    assert [m.split(": ", 1)[1] for m in messages] == [
+        "'+' is not defined for (string, int) (at column 12)",
+        "'+' is not defined for (int, string) (at column 9)",
+        "'-' is not defined for (string, int) (at column 15)",
+        "'*' is not defined for (string, int) (at column 19)",
+    ]
+    # without a schema, input is dyn: nothing to object to
+    assert problems_of({**bad, "id": "y"}) == []
+
+
+def test_index_is_an_int_and_unknown_functions_are_rejected():
+    problems = type_problems(
+        {"id": "a", "uses": "noop", "foreach": "[1, 2]", "with": {"i": "${{ index + 'x' }}"}},
+        {"id": "b", "uses": "noop", "with": "${{ max(1, 2) }}"},
+    )
+    assert [(p, m.split(": ", 1)[1]) for p, m in problems] == [
+        ("/steps/0/with/i", "'+' is not defined for (int, string) (at column 7)"),
+        ("/steps/1/with", "undeclared reference to 'max' (in container '') (at column 4)"),
+    ]
+
+
+def test_what_the_runtime_accepts_is_not_refused():
+    # heterogeneous equality, numeric comparisons across types, mixed conditional branches
+    # and the standard macros all evaluate at run time
+    ok = [
+        "1 == 1.0", "'a' != 1", "1 < 1.5", "2u >= 1", "true ? 1 : 'a'",
+        "[1, 2].exists(v, v > 1)", "run.started_at < 'z'",
+        "steps.y.status == 'succeeded' && steps.y.output.total > 3", "size(steps.y.output) > 0",
+    ]  # fmt: skip
+    steps = [{"id": "y", "uses": "noop"}] + [
+        {"id": f"s{i}", "uses": "noop", "needs": ["y"], "if": e} for i, e in enumerate(ok)
+    ]
+    assert problems_of(*steps) == []
