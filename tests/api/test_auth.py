@@ -107,6 +107,22 @@ def test_failed_logins_are_throttled_per_account_with_retry_after(container) -> 
         assert login_response(client, tenant.slug, other.email, DEFAULT_PASSWORD).status_code == 200
 
 
+def test_spellings_of_one_address_share_the_account_throttle(container) -> None:
+    # a full-width letter in the domain is the same account to the lookup, so to the throttle
+    with TestClient(create_app(container)) as client:
+        client.app.state.login_limiter = shared(container, per_account=3, per_ip=100)
+        tenant = create_tenant(client)
+        local, domain = tenant.admin.email.split("@")
+        wide = chr(ord(domain[0]) - ord("a") + ord("\uff41")) + domain[1:]
+        for _ in range(3):
+            r = login_response(client, tenant.slug, f"{local}@{wide}", "wrong password!")
+            assert r.status_code == 401
+        r = login_response(client, tenant.slug, f"{local}@{wide.upper()}", DEFAULT_PASSWORD)
+        assert r.status_code == 429
+        r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+        assert r.status_code == 429
+
+
 def test_failed_logins_are_throttled_per_address(container) -> None:
     with TestClient(create_app(container)) as client:
         client.app.state.login_limiter = shared(container, per_account=100, per_ip=4)
