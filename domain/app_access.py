@@ -17,6 +17,7 @@ from domain.permissions import (
     BUILTIN_ROLE_DESCRIPTIONS,
     BUILTIN_ROLES,
     permissions_for_role,
+    role_rank,
 )
 from domain.roles import Role
 from domain.users import USER_ROLES, User
@@ -178,6 +179,8 @@ class AccessCommands(IdentityCommands):
             user_id=user.id,
             token_hash=secret_hash(token),
             expires_at=now + cmd.ttl,
+            user_generation=user.session_generation,
+            tenant_generation=self.get_tenant(user.tenant_id).session_generation,
         )
         self._save(user, session)
         return LoginResult(token=token, session=session, user=user)
@@ -190,20 +193,30 @@ class AccessCommands(IdentityCommands):
             user_id=user.id,
             token_hash=secret_hash(token),
             expires_at=self.now() + cmd.ttl,
+            user_generation=user.session_generation,
+            tenant_generation=self.get_tenant(user.tenant_id).session_generation,
         )
         self._save(session)
         return IssuedSession(session=session, token=token)
 
     def resolve_session(self, token: str) -> tuple[Session, User]:
-        """The live session for a bearer token and its (active) user, else 401."""
+        """The live session for a bearer token and its (active) user, else 401.
+
+        A session is dead once its user or tenant revoked sessions after it was opened
+        (deactivation, suspension, a role change): reactivation does not revive it.
+        """
         try:
             session = self._load(Session, session_id(secret_hash(token)), "session")
             user = self.get_user(session.tenant_id, session.user_id)
+            tenant = self.get_tenant(session.tenant_id)
         except NotFoundError:
             raise AuthenticationError from None
         if (
             not session.is_valid(self.now())
             or user.status != "active"
+            or not tenant.is_active
+            or getattr(session, "user_generation", 0) != user.session_generation
+            or getattr(session, "tenant_generation", 0) != tenant.session_generation
             or self._password_changed_since(user.id, session.created_on)
         ):
             raise AuthenticationError
@@ -245,6 +258,9 @@ class AccessCommands(IdentityCommands):
         role = c.run(v.one_of(USER_ROLES), cmd.role, "/role")
         c.done()
         self.get_tenant(cmd.tenant_id)
+        generation = 0
+        if cmd.created_by is not None:
+            generation = self.get_user(cmd.tenant_id, cmd.created_by).api_key_generation
         secret = new_secret()
         api_key = ApiKey(
             tenant_id=cmd.tenant_id,
@@ -252,6 +268,7 @@ class AccessCommands(IdentityCommands):
             role=role,
             secret_hash=secret_hash(secret),
             created_by=cmd.created_by,
+            creator_generation=generation,
         )
         self._save(api_key)
         return IssuedApiKey(api_key=api_key, secret=secret)
@@ -267,7 +284,28 @@ class AccessCommands(IdentityCommands):
             raise AuthenticationError from None
         if api_key.revoked:
             raise AuthenticationError
+        if api_key.created_by is not None:
+            try:
+                creator = self.get_user(api_key.tenant_id, api_key.created_by)
+            except NotFoundError:
+                raise AuthenticationError from None
+            if (
+                creator.status != "active"
+                or getattr(api_key, "creator_generation", 0) != creator.api_key_generation
+            ):
+                raise AuthenticationError  # the creator was deactivated since: the key stops
         return api_key
+
+    def api_key_role(self, api_key: ApiKey) -> str:
+        """The role an API key acts with: its own, capped at its creator's current built-in
+        role (a key never exceeds the user who made it); keys made by the platform admin
+        keep their own role."""
+        if api_key.created_by is None:
+            return api_key.role
+        creator = self.get_user(api_key.tenant_id, api_key.created_by)
+        if role_rank(creator.role) < role_rank(api_key.role):
+            return creator.role
+        return api_key.role
 
     def revoke_api_key(self, tenant_id: UUID, key_id: UUID) -> ApiKey:
         api_key = self.get_api_key(tenant_id, key_id)
