@@ -42,7 +42,8 @@ def create_api_key(
     assert principal.tenant_id is not None
     creator = principal.user_id
     if principal.api_key_id is not None:  # a key made by a key answers to the same user
-        creator = container.platform.get_api_key(principal.tenant_id, principal.api_key_id).created_by
+        own = container.platform.get_api_key(principal.tenant_id, principal.api_key_id)
+        creator = own.created_by
     with acting_as(principal.actor):
         issued = container.platform.create_api_key(
             CreateApiKey(
