@@ -111,6 +111,17 @@ class AccessCommands(IdentityCommands):
             raise NotFoundError("role", name)
         return self.get_role(index.owner_id)
 
+    def is_known_role(self, name: str) -> bool:
+        """Whether ``name`` (any case, outer spaces ignored) is a built-in or custom role."""
+        name = name.strip().casefold()
+        if name in BUILTIN_ROLES:
+            return True
+        try:
+            self.get_role_by_name(name)
+        except NotFoundError:
+            return False
+        return True
+
     def set_user_roles(self, cmd: SetUserRoles) -> User:
         """Replace the user's role assignments; unchanged roles keep their assigned_at."""
         role_ids = _uuid_list(cmd.role_ids, "/role_ids")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.factories import create_api_key, create_tenant, create_users
+from tests.factories import create_api_key, create_tenant, create_users, login
 
 PROBLEM = "application/problem+json"
 MISSING = "00000000-0000-0000-0000-00000000abcd"
@@ -167,7 +167,9 @@ def test_suspended_tenant_starts_no_runs(client, admin_headers) -> None:
     assert refused.status_code in (401, 409)
     # nothing was started
     client.patch(f"/v1/tenants/{tenant.id}", json={"status": "active"}, headers=admin_headers)
-    runs = client.get("/v1/runs", headers=tenant.admin_headers).json()["items"]
+    # the suspension revoked the admin's session: log in again
+    headers = login(client, tenant.slug, tenant.admin.email, tenant.admin.password)
+    runs = client.get("/v1/runs", headers=headers).json()["items"]
     assert runs == []
 
 
@@ -324,6 +326,48 @@ def test_decision_body_is_validated(client, users, workflow) -> None:
         headers=users["manager"].headers,
     )
     assert r.status_code == 422
+
+
+def _approval_definition(role: object) -> dict:  # type: ignore[type-arg]
+    return {
+        "name": "role-check",
+        "steps": [{"id": "approve", "uses": "approval", "with": {"role": role}}],
+    }
+
+
+def test_an_approval_role_is_matched_in_any_case(client, tenant, users) -> None:
+    wf = active_workflow(client, tenant.admin_headers, _approval_definition("Manager"))
+    run_id = start(client, users["user"].headers, wf, input={}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["manager"].headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("role", ["", "  ", None, "no-such-role"])
+def test_an_empty_or_unknown_approval_role_is_refused_at_submit(client, tenant, role) -> None:
+    r = client.post(
+        "/v1/workflows",
+        json={"name": f"WF {uuid.uuid4().hex[:6]}", "definition": _approval_definition(role)},
+        headers=tenant.admin_headers,
+    )
+    assert r.status_code == 422, r.text
+    assert "/definition/steps/0/with/role" in {e["pointer"] for e in r.json()["errors"]}
+
+
+@pytest.mark.parametrize("given", ["", None])
+def test_a_templated_empty_approval_role_fails_and_no_viewer_approves(
+    client, tenant, given
+) -> None:
+    wf = active_workflow(client, tenant.admin_headers, _approval_definition("${{ input.r }}"))
+    key = create_api_key(client, tenant, "viewer")
+    admin_key = create_api_key(client, tenant, "user")
+    run_id = start(client, admin_key.headers, wf, input={"r": given}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=key.headers)
+    assert r.status_code in (403, 409), r.text
+    run = client.get(f"/v1/runs/{run_id}", headers=tenant.admin_headers).json()
+    step = run["steps"][0]
+    assert step["status"] == "failed"
+    assert step["error"]["kind"] == "invalid_input"
 
 
 # -- events ---------------------------------------------------------------------------------
