@@ -27,6 +27,7 @@ from api.schemas import Strict
 from domain.actor import acting_as
 from domain.commands import InstallSkill, PublishSkill, UpdateInstallation
 from domain.errors import NotFoundError, ValidationError
+from domain.secrets import redact, schema_secret_fields
 
 router = APIRouter(prefix="/v1/marketplace/skills", tags=["marketplace"])
 installations_router = APIRouter(prefix="/v1/installations", tags=["installations"])
@@ -226,8 +227,8 @@ def _reviewed(container: Any, skill_id: UUID, principal: Principal, response: Re
 # -- installations -------------------------------------------------------------------------
 
 _INSTALLATION_SQL = (
-    "SELECT i.*, s.name AS skill_name FROM installed_skills i"
-    " JOIN marketplace_skills s ON s.id = i.skill_id"
+    "SELECT i.*, s.name AS skill_name, s.definition -> 'config_schema' AS config_schema"
+    " FROM installed_skills i JOIN marketplace_skills s ON s.id = i.skill_id"
 )
 
 
@@ -248,7 +249,10 @@ def _installed(container: Any, tenant_id: UUID, installation_id: UUID) -> Any:
 
 
 def _installation_public(row: dict[str, Any]) -> InstallationPublic:
-    return InstallationPublic(**{**row, "status": str(row["status"])})
+    """An installation with its secrets redacted (``domain.secrets``: secret-like keys and the
+    fields the skill's config schema marks secret); the raw config never leaves."""
+    config = redact(row.get("config"), schema_secret_fields(row.get("config_schema")))
+    return InstallationPublic(**{**row, "config": config, "status": str(row["status"])})
 
 
 @installations_router.post(

@@ -174,3 +174,37 @@ def test_audit_needs_the_audit_permission(client, users, workflow, role) -> None
         f"/v1/history/workflow/{workflow['id']}",
     ):  # fmt: skip
         assert client.get(path, headers=h).status_code == 403
+
+
+# -- secrets never leave ---------------------------------------------------------------------
+
+
+def test_secrets_are_redacted_in_audit_events_export_and_history(client) -> None:
+    tenant = create_tenant(client)
+    h = tenant.admin_headers
+    secrets = {"smtp_password": "hunter2-smtp", "webhook_url": "https://hooks.example/T0/s3cr3t"}
+    for key, value in secrets.items():
+        assert client.put(f"/v1/config/{key}", json={"value": value}, headers=h).status_code in (
+            200,
+            201,
+        )
+    # the audit log, its export and the tenant's history carry no secret value
+    rows = eventually(
+        lambda: [
+            r
+            for r in audit_rows(client, h, f"resource_id={tenant.id}")
+            if r["action"] == "Tenant.ConfigSet"
+        ]
+    )
+    assert len(rows) == 2
+    with client.stream("GET", "/v1/audit/export", headers=h) as r:
+        export = "".join(r.iter_lines())
+    history = client.get(f"/v1/history/tenant/{tenant.id}", headers=h)
+    assert history.status_code == 200, history.text
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    state = client.get(f"/v1/history/tenant/{tenant.id}?as_of={now}", headers=h)
+    assert state.status_code == 200, state.text
+    for text in (json.dumps(rows), export, history.text, state.text):
+        for value in secrets.values():
+            assert value not in text
+    assert {r["details"]["value"] for r in rows} == {"********"}

@@ -243,3 +243,34 @@ def test_another_tenants_installation_is_a_404(client, tenant, users) -> None:
         )
         assert client.delete(f"/v1/installations/{target}", headers=other).status_code == 404
     assert client.get("/v1/installations", headers=other).json()["items"] == []
+
+
+SECRET_SCHEMA = {
+    "type": "object",
+    "properties": {"api_key": {"type": "string"}, "dsn": {"type": "string", "secret": True}},
+}
+
+
+def test_installations_never_return_secret_config(client, tenant, users) -> None:
+    skill = approved(client, users["user"].headers, definition={"config_schema": SECRET_SCHEMA})
+    h = tenant.admin_headers
+    config = {"api_key": "sk-live-0123456789", "dsn": "postgres://u:pw@db/x"}
+    r = client.post("/v1/installations", json={"skill_id": skill["id"], "config": config},
+                    headers=h)  # fmt: skip
+    assert r.status_code == 201, r.text
+    inst = r.json()
+    # a secret-like key and a field the schema marks secret are both redacted
+    assert inst["config"] == {"api_key": "********", "dsn": "********"}
+    listed = client.get("/v1/installations", headers=h).text
+    one = client.get(f"/v1/installations/{inst['id']}", headers=h).text
+    for text in (listed, one):
+        assert "sk-live-0123456789" not in text
+        assert "pw@db" not in text
+    # sending the redacted value back keeps the secret (it is not overwritten with stars)
+    r = client.patch(f"/v1/installations/{inst['id']}",
+                     json={"config": {**inst["config"], "dsn": "postgres://u:pw2@db/x"}},
+                     headers=h)  # fmt: skip
+    assert r.status_code == 200, r.text
+    platform = client.app.state.container.platform
+    stored = platform.get_installation(uuid.UUID(tenant.id), uuid.UUID(inst["id"])).config
+    assert stored == {"api_key": "sk-live-0123456789", "dsn": "postgres://u:pw2@db/x"}

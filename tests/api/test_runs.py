@@ -452,3 +452,38 @@ def test_stream_is_live_until_the_run_ends(client, users, workflow) -> None:
     names = [e["event"] for e in events]
     assert "Approved" in names
     assert names[-1] == "Succeeded"
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def test_a_viewer_never_sees_an_installations_secret_in_a_run(client, tenant, users) -> None:
+    from tests.factories import PLATFORM_ADMIN_HEADERS
+
+    h = tenant.admin_headers
+    name = f"echo-{uuid.uuid4().hex[:8]}"
+    skill = client.post("/v1/marketplace/skills", json={
+        "name": name, "category": "tools",
+        "definition": {"implementation": {"kind": "python", "entry_point": "echo"}},
+    }, headers=users["user"].headers).json()  # fmt: skip
+    approve = f"/v1/marketplace/skills/{skill['id']}/approve"
+    assert client.post(approve, headers=PLATFORM_ADMIN_HEADERS).status_code == 200
+    secret = "sk-live-do-not-leak-42"
+    r = client.post("/v1/installations",
+                    json={"skill_id": skill["id"], "config": {"api_key": secret}},
+                    headers=h)  # fmt: skip
+    assert r.status_code == 201, r.text
+    definition = {"name": "leak", "steps": [
+        {"id": "s", "uses": f"skill:{name}", "with": {"k": "${{ config.api_key }}"}},
+    ]}  # fmt: skip
+    wf = active_workflow(client, h, definition)
+    run_id = start(client, users["user"].headers, wf, input={}).json()["id"]
+    viewer = users["viewer"].headers
+    run = client.get(f"/v1/runs/{run_id}", headers=viewer)
+    assert run.status_code == 200, run.text
+    events = client.get(f"/v1/runs/{run_id}/events", headers=viewer)
+    assert events.status_code == 200, events.text
+    assert secret not in run.text
+    assert secret not in events.text
+    step = run.json()["steps"][0]
+    assert step["input"] == {"k": "********"}
