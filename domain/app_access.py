@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain import validators as v
+from domain.access import SecurityEvent
 from domain.app_identity import IdentityCommands
 from domain.commands import CreateApiKey, CreateRole, Login, OpenSession, SetUserRoles
 from domain.credentials import ApiKey, Session
@@ -175,6 +176,24 @@ class AccessCommands(IdentityCommands):
         if user is None or not ok or user.status != "active":
             raise AuthenticationError
         return user
+
+    def record_failed_login(self, tenant_slug: Any, email: Any) -> SecurityEvent:
+        """Record a failed login as a security event of the tenant it named (none if no such
+        tenant), with the account's user id when the address is a user's; the typed address
+        and password are never stored."""
+        tenant_id: UUID | None = None
+        user_id: UUID | None = None
+        try:
+            if isinstance(tenant_slug, str):
+                tenant_id = self.get_tenant_by_slug(tenant_slug).id
+            if tenant_id is not None and isinstance(email, str):
+                user = self.find_user_by_email(tenant_id, email)
+                user_id = None if user is None else user.id
+        except (NotFoundError, ValidationError):
+            pass
+        recorded = SecurityEvent(tenant_id=tenant_id, kind="login_failed", user_id=user_id)
+        self.save(recorded)
+        return recorded
 
     def login(self, cmd: Login) -> LoginResult:
         """Authenticate, record the login and open a session in one save."""

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
+from api.audit_hooks import audit_sensitive_read
 from api.auth import (
     PlatformAdminPrincipal,
     Principal,
@@ -293,6 +294,8 @@ def list_installations(
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
         rows = conn.execute(sql, args).fetchall()
     rows, next_cursor = split_page(rows, page, order_column="installed_at")
+    audit_sensitive_read(container, principal, resource_type="installation", resource_id="*",
+                         fields=["config"])  # fmt: skip
     return Page(items=[_installation_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -302,6 +305,8 @@ def get_installation(
 ) -> InstallationPublic:
     """One installation."""
     row = read_installation(container, tenant_of(principal), installation_id)
+    audit_sensitive_read(container, principal, resource_type="installation",
+                         resource_id=installation_id, fields=["config"])  # fmt: skip
     set_etag(response, row["version"])
     return _installation_public(row)
 

@@ -114,6 +114,23 @@ def test_suspension_revokes_sessions_and_reactivation_does_not_revive_them(clien
     assert client.get("/v1/me", headers=key.headers).status_code == 200
 
 
+def test_a_failed_login_is_a_security_event_of_the_tenant(client) -> None:
+    tenant = create_tenant(client)
+    wrong = "wrong password, typed by someone"
+    assert login_response(client, tenant.slug, tenant.admin.email, wrong).status_code == 401
+    deadline = time.monotonic() + 10
+    rows: list = []  # type: ignore[type-arg]
+    while not rows and time.monotonic() < deadline:
+        rows = client.get("/v1/audit/events?action=SecurityEvent.Recorded",
+                          headers=tenant.admin_headers).json()["items"]  # fmt: skip
+        time.sleep(0.1)
+    assert rows, "the failed login left no security event"
+    assert rows[0]["details"]["kind"] == "login_failed"
+    assert rows[0]["details"]["user_id"] == tenant.admin.id
+    assert wrong not in str(rows)
+    assert tenant.admin.email not in str(rows)
+
+
 def test_login_body_is_validated_with_pointers(client) -> None:
     r = client.post("/v1/auth/login", json={"tenant": "x"})
     assert r.status_code == 422

@@ -274,3 +274,24 @@ def test_installations_never_return_secret_config(client, tenant, users) -> None
     platform = client.app.state.container.platform
     stored = platform.get_installation(uuid.UUID(tenant.id), uuid.UUID(inst["id"])).config
     assert stored == {"api_key": "sk-live-0123456789", "dsn": "postgres://u:pw2@db/x"}
+
+
+def test_installation_reads_are_audited(client, tenant, users) -> None:
+    import time
+
+    skill = approved(client, users["user"].headers)
+    h = tenant.admin_headers
+    inst = client.post("/v1/installations",
+                       json={"skill_id": skill["id"], "config": {"api_url": "https://x.example"}},
+                       headers=h).json()  # fmt: skip
+    assert client.get(f"/v1/installations/{inst['id']}", headers=h).status_code == 200
+    deadline = time.monotonic() + 10
+    rows: list = []  # type: ignore[type-arg]
+    while not rows and time.monotonic() < deadline:
+        rows = client.get(
+            f"/v1/audit/events?action=SensitiveRead.Recorded&resource_id={inst['id']}",
+            headers=h,
+        ).json()["items"]
+        time.sleep(0.1)
+    assert rows, "the installation read was not audited"
+    assert rows[0]["resource_type"] == "installation"
