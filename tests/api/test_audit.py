@@ -219,10 +219,8 @@ def test_reading_another_users_conversation_history_is_audited(client, tenant, u
     assert r.status_code == 201, r.text
     conversation = r.json()["id"]
     h = tenant.admin_headers
-    got = eventually(
-        lambda: (x := client.get(f"/v1/history/conversation/{conversation}", headers=h))
-        .status_code == 200 and x  # fmt: skip
-    )
+    url = f"/v1/history/conversation/{conversation}"
+    got = eventually(lambda: (x := client.get(url, headers=h)).status_code == 200 and x)
     assert got, "the conversation never reached the history"
     rows = eventually(lambda: audit_rows(
         client, h, f"action=SensitiveRead.Recorded&resource_id={conversation}"
