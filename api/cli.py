@@ -92,7 +92,8 @@ def serve(
     web = create_app(container, own_container=True)
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
     typer.echo(f"Platinum on http://{host}:{port}  (database: {where})")
-    typer.echo(f"platform admin token: {settings.resolved_admin_token()}")
+    # the token itself is never written to the service's output (logs keep it for good)
+    typer.echo("platform admin token: run `platinum admin-token` to show it")
     sys.stdout.flush()
     uvicorn.run(web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
 
