@@ -103,6 +103,8 @@ class InstallationPublic(BaseModel):
 
 
 def _skill_public(row: dict[str, Any]) -> SkillPublic:
+    """A skill row as answered; ``developer_id`` is already hidden where it must be
+    (``_hide_foreign_developers``)."""
     return SkillPublic(
         **{k: row[k] for k in SkillPublic.model_fields if k in row and k != "version"},
         version=row["latest_version"],
@@ -110,13 +112,32 @@ def _skill_public(row: dict[str, Any]) -> SkillPublic:
     )
 
 
+def _hide_foreign_developers(
+    conn: Any, rows: list[dict[str, Any]], principal: Principal
+) -> list[dict[str, Any]]:
+    """The publisher's user id is shown to the platform admin and to the publisher's own
+    tenant only: another tenant sees ``developer_id`` null (a user id is not theirs to know).
+    The users table is read under the caller's row-level security, so it answers for the
+    caller's tenant alone."""
+    if principal.kind == "platform_admin":
+        return rows
+    ids = list({r["developer_id"] for r in rows if r.get("developer_id") is not None})
+    own: set[Any] = set()
+    if ids:
+        own = {
+            r["id"] for r in conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (ids,))
+        }
+    return [r if r.get("developer_id") in own else {**r, "developer_id": None} for r in rows]
+
+
 def read_skill(container: Any, skill_id: UUID, principal: Principal) -> dict[str, Any]:
     """A skill as the caller may see it: tenants see approved public skills and their own."""
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
         row = conn.execute("SELECT * FROM marketplace_skills WHERE id = %s", (skill_id,)).fetchone()
-    if row is None or not _visible(row, principal):
-        raise NotFoundError("marketplace_skill", skill_id)
-    return row
+        if row is None or not _visible(row, principal):
+            raise NotFoundError("marketplace_skill", skill_id)
+        (shown,) = _hide_foreign_developers(conn, [row], principal)
+    return shown
 
 
 def _visible(row: dict[str, Any], principal: Principal) -> bool:
@@ -181,6 +202,7 @@ def browse_skills(
         rows, next_cursor = fetch_page(
             conn, "SELECT * FROM marketplace_skills", page, where=where, params=params
         )
+        rows = _hide_foreign_developers(conn, rows, principal)
     return Page(items=[_skill_public(r) for r in rows], next_cursor=next_cursor)
 
 

@@ -137,6 +137,22 @@ def test_browse_shows_approved_skills_by_query_and_category(client, users) -> No
     assert client.get(f"/v1/marketplace/skills/{pending['id']}", headers=h).status_code == 404
 
 
+def test_another_tenant_never_sees_the_publishers_user_id(client, tenant, users) -> None:
+    live = approved(client, users["user"].headers)
+    other = create_tenant(client)
+    h = other.admin_headers
+    one = client.get(f"/v1/marketplace/skills/{live['id']}", headers=h).json()
+    listed = client.get(f"/v1/marketplace/skills?q={live['name']}", headers=h).json()["items"]
+    assert one["developer_id"] is None
+    assert [s["developer_id"] for s in listed] == [None]
+    assert users["user"].id not in str(one) + str(listed)
+    # the publisher's own tenant and the platform admin still see it
+    mine = client.get(f"/v1/marketplace/skills/{live['id']}", headers=tenant.admin_headers)
+    assert mine.json()["developer_id"] == users["user"].id
+    admin = client.get(f"/v1/marketplace/skills/{live['id']}", headers=PLATFORM_ADMIN_HEADERS)
+    assert admin.json()["developer_id"] == users["user"].id
+
+
 # -- installations --------------------------------------------------------------------------
 
 
