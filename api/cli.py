@@ -92,7 +92,9 @@ def serve(
     web = create_app(container, own_container=True)
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
     typer.echo(f"Platinum on http://{host}:{port}  (database: {where})")
-    # the token itself is never written to the service's output (logs keep it for good)
+    # the token is made now (first start) but never written to the service's output: logs
+    # keep what they are given for good; `platinum admin-token` shows it
+    settings.resolved_admin_token()
     typer.echo("platform admin token: run `platinum admin-token` to show it")
     sys.stdout.flush()
     uvicorn.run(web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
