@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 SECRET_KEY = re.compile(
@@ -38,6 +39,7 @@ SECRET_FIELDS = "secret_fields"  # noqa: S105 (a field name)
 _MIN_SCRUB = 4  # shorter values are not searched for in text (too many false hits)
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     return SECRET_KEY.search(key) is not None
 
@@ -80,7 +82,9 @@ def redact(value: Any, secret_fields: Collection[str] = ()) -> Any:
         out: dict[Any, Any] = {}
         for k, v in value.items():
             name = str(k)
-            if is_secret_key(name) or name in secret_fields or (secret_pair and name == "value"):
+            if name == SECRET_FIELDS:  # the names of the secret fields are no secret
+                out[k] = v
+            elif is_secret_key(name) or name in secret_fields or (secret_pair and name == "value"):
                 out[k] = _hidden(v)
             elif name == "config" and marked:
                 out[k] = redact(v, marked)
