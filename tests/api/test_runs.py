@@ -370,6 +370,18 @@ def test_a_templated_empty_approval_role_fails_and_no_viewer_approves(
     assert step["error"]["kind"] == "invalid_input"
 
 
+def test_a_templated_unknown_approval_role_is_refused_at_decision(client, tenant, users) -> None:
+    wf = active_workflow(client, tenant.admin_headers, _approval_definition("${{ input.r }}"))
+    run_id = start(client, users["user"].headers, wf, input={"r": "Ghost-Role"}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["admin"].headers)
+    assert r.status_code == 409, r.text
+    assert "not a known role" in r.json()["detail"]
+    # a templated known role in another case is approved as usual
+    run_id = start(client, users["user"].headers, wf, input={"r": "MANAGER"}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["manager"].headers)
+    assert r.status_code == 200, r.text
+
+
 # -- events ---------------------------------------------------------------------------------
 
 
