@@ -91,13 +91,14 @@ def authenticate(request: Request, container: ContainerDep) -> Principal:
     tenant = platform.get_tenant(key.tenant_id)
     if not tenant.is_active:
         raise _unauthorized()
+    role = platform.api_key_role(key)  # capped at its creator's current role
     return Principal(
         kind="api_key",
         tenant_id=key.tenant_id,
         user_id=None,
         api_key_id=key.id,
-        role=key.role,
-        permissions=permissions_for_role(key.role),
+        role=role,
+        permissions=permissions_for_role(role),
         actor=request_actor(
             request, kind="api_key", user_id=f"api-key:{key.id}", tenant_id=str(key.tenant_id)
         ),

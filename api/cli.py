@@ -90,7 +90,10 @@ def serve(
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
     scheme = "https" if settings.tls else "http"
     typer.echo(f"Platinum on {scheme}://{host}:{port}  (database: {where})")
-    typer.echo(f"platform admin token: {settings.resolved_admin_token()}")
+    # the token is made now (first start) but never written to the service's output: logs
+    # keep what they are given for good; `platinum admin-token` shows it
+    settings.resolved_admin_token()
+    typer.echo("platform admin token: run `platinum admin-token` to show it")
     sys.stdout.flush()
     uvicorn.run(
         web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,

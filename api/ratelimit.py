@@ -14,12 +14,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import Request
 from psycopg_pool import ConnectionPool
+
+from domain import validators as v
+from domain.errors import ValidationError
+
+
+def normalised_email(email: str) -> str:
+    """The address as the login looks it up (``domain.validators.email``); a text that is no
+    address (it can never log in) is NFKC-folded so its variants still share a bucket."""
+    try:
+        return v.email(email, "/email")
+    except ValidationError:
+        return unicodedata.normalize("NFKC", email).strip().casefold()
 
 
 def throttle_secret(settings: Any) -> bytes:
@@ -62,9 +75,11 @@ class SharedLoginLimiter:
     secret: bytes = b""
 
     def account_key(self, tenant: str, email: str) -> str:
-        """The account's bucket: an HMAC of (tenant, email) as typed, case-folded; without
-        the secret, a reader of the table cannot test whether an address tried to log in."""
-        raw = f"{tenant.strip().lower()}\x00{email.strip().lower()}".encode()
+        """The account's bucket: an HMAC of (tenant, email), the email normalised exactly as
+        the login looks it up (so spellings of one address, e.g. a full-width letter in the
+        domain, share one bucket); without the secret, a reader of the table cannot test
+        whether an address tried to log in."""
+        raw = f"{tenant.strip().lower()}\x00{normalised_email(email)}".encode()
         return hmac.new(self.secret, raw, hashlib.sha256).hexdigest()
 
     def _buckets(self, account: str, ip: str) -> tuple[str, str]:

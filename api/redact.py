@@ -1,27 +1,18 @@
-"""Secrets in tenant configuration never leave the API: values under secret-like keys are
-replaced by ``REDACTED`` at any depth, on every response that carries configuration.
+"""Secrets never leave the API: the one rule of ``domain.secrets`` applied to answers.
 
-Which keys are secret is decided in one place, ``engine.delivery.config.is_secret_key``.
+Values under secret-like keys are replaced by ``REDACTED`` at any depth, on every response
+that carries configuration (tenant config, installations).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.delivery.config import REDACTED, is_secret_key
+from domain.secrets import REDACTED, is_secret_key, redact
 
 __all__ = ["REDACTED", "is_secret_key", "redact", "redact_entry"]
 
 
-def redact(value: Any) -> Any:
-    """A copy of a JSON value with every secret-keyed member's value redacted."""
-    if isinstance(value, dict):
-        return {k: REDACTED if is_secret_key(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
 def redact_entry(key: str, value: Any) -> Any:
     """The value of configuration entry ``key``, redacted whole when the key itself is secret."""
-    return REDACTED if is_secret_key(key) else redact(value)
+    return REDACTED if is_secret_key(key) and value not in (None, "") else redact(value)

@@ -51,3 +51,14 @@ def record_sensitive_read(
     )
     app.save(read)
     return read
+
+
+class SecurityEvent(PlatinumAggregate):
+    """A security-relevant happening of a tenant that changes no state, e.g. a failed login
+    (immutable, one event; the audit log shows it as ``SecurityEvent.Recorded``)."""
+
+    @event("Recorded")
+    def __init__(self, tenant_id: UUID | None, kind: str, user_id: UUID | None) -> None:
+        self.tenant_id = tenant_id
+        self.kind = kind
+        self.user_id = user_id

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain import validators as v
+from domain.access import SecurityEvent
 from domain.app_base import precondition
 from domain.app_identity import IdentityCommands
 from domain.commands import CreateApiKey, CreateRole, Login, OpenSession, SetUserRoles
@@ -18,6 +19,7 @@ from domain.permissions import (
     BUILTIN_ROLE_DESCRIPTIONS,
     BUILTIN_ROLES,
     permissions_for_role,
+    role_rank,
 )
 from domain.roles import Role
 from domain.users import USER_ROLES, User
@@ -111,6 +113,17 @@ class AccessCommands(IdentityCommands):
             raise NotFoundError("role", name)
         return self.get_role(index.owner_id)
 
+    def is_known_role(self, name: str) -> bool:
+        """Whether ``name`` (any case, outer spaces ignored) is a built-in or custom role."""
+        name = name.strip().casefold()
+        if name in BUILTIN_ROLES:
+            return True
+        try:
+            self.get_role_by_name(name)
+        except NotFoundError:
+            return False
+        return True
+
     def set_user_roles(self, cmd: SetUserRoles) -> User:
         """Replace the user's role assignments; unchanged roles keep their assigned_at."""
         role_ids = _uuid_list(cmd.role_ids, "/role_ids")
@@ -166,6 +179,24 @@ class AccessCommands(IdentityCommands):
             raise AuthenticationError
         return user
 
+    def record_failed_login(self, tenant_slug: Any, email: Any) -> SecurityEvent:
+        """Record a failed login as a security event of the tenant it named (none if no such
+        tenant), with the account's user id when the address is a user's; the typed address
+        and password are never stored."""
+        tenant_id: UUID | None = None
+        user_id: UUID | None = None
+        try:
+            if isinstance(tenant_slug, str):
+                tenant_id = self.get_tenant_by_slug(tenant_slug).id
+            if tenant_id is not None and isinstance(email, str):
+                user = self.find_user_by_email(tenant_id, email)
+                user_id = None if user is None else user.id
+        except (NotFoundError, ValidationError):
+            pass
+        recorded = SecurityEvent(tenant_id=tenant_id, kind="login_failed", user_id=user_id)
+        self.save(recorded)
+        return recorded
+
     def login(self, cmd: Login) -> LoginResult:
         """Authenticate, record the login and open a session in one save."""
         user = self.authenticate(cmd.tenant_slug, cmd.email, cmd.password)
@@ -180,6 +211,8 @@ class AccessCommands(IdentityCommands):
             user_id=user.id,
             token_hash=secret_hash(token),
             expires_at=now + cmd.ttl,
+            user_generation=user.session_generation,
+            tenant_generation=self.get_tenant(user.tenant_id).session_generation,
         )
         self._save(user, session)
         return LoginResult(token=token, session=session, user=user)
@@ -192,20 +225,30 @@ class AccessCommands(IdentityCommands):
             user_id=user.id,
             token_hash=secret_hash(token),
             expires_at=self.now() + cmd.ttl,
+            user_generation=user.session_generation,
+            tenant_generation=self.get_tenant(user.tenant_id).session_generation,
         )
         self._save(session)
         return IssuedSession(session=session, token=token)
 
     def resolve_session(self, token: str) -> tuple[Session, User]:
-        """The live session for a bearer token and its (active) user, else 401."""
+        """The live session for a bearer token and its (active) user, else 401.
+
+        A session is dead once its user or tenant revoked sessions after it was opened
+        (deactivation, suspension, a role change): reactivation does not revive it.
+        """
         try:
             session = self._load(Session, session_id(secret_hash(token)), "session")
             user = self.get_user(session.tenant_id, session.user_id)
+            tenant = self.get_tenant(session.tenant_id)
         except NotFoundError:
             raise AuthenticationError from None
         if (
             not session.is_valid(self.now())
             or user.status != "active"
+            or not tenant.is_active
+            or getattr(session, "user_generation", 0) != user.session_generation
+            or getattr(session, "tenant_generation", 0) != tenant.session_generation
             or self._password_changed_since(user.id, session.created_on)
         ):
             raise AuthenticationError
@@ -247,6 +290,9 @@ class AccessCommands(IdentityCommands):
         role = c.run(v.one_of(USER_ROLES), cmd.role, "/role")
         c.done()
         self.get_tenant(cmd.tenant_id)
+        generation = 0
+        if cmd.created_by is not None:
+            generation = self.get_user(cmd.tenant_id, cmd.created_by).api_key_generation
         secret = new_secret()
         api_key = ApiKey(
             tenant_id=cmd.tenant_id,
@@ -254,6 +300,7 @@ class AccessCommands(IdentityCommands):
             role=role,
             secret_hash=secret_hash(secret),
             created_by=cmd.created_by,
+            creator_generation=generation,
         )
         self._save(api_key)
         return IssuedApiKey(api_key=api_key, secret=secret)
@@ -269,7 +316,28 @@ class AccessCommands(IdentityCommands):
             raise AuthenticationError from None
         if api_key.revoked:
             raise AuthenticationError
+        if api_key.created_by is not None:
+            try:
+                creator = self.get_user(api_key.tenant_id, api_key.created_by)
+            except NotFoundError:
+                raise AuthenticationError from None
+            if (
+                creator.status != "active"
+                or getattr(api_key, "creator_generation", 0) != creator.api_key_generation
+            ):
+                raise AuthenticationError  # the creator was deactivated since: the key stops
         return api_key
+
+    def api_key_role(self, api_key: ApiKey) -> str:
+        """The role an API key acts with: its own, capped at its creator's current built-in
+        role (a key never exceeds the user who made it); keys made by the platform admin
+        keep their own role."""
+        if api_key.created_by is None:
+            return api_key.role
+        creator = self.get_user(api_key.tenant_id, api_key.created_by)
+        if role_rank(creator.role) < role_rank(api_key.role):
+            return creator.role
+        return api_key.role
 
     def revoke_api_key(self, tenant_id: UUID, key_id: UUID) -> ApiKey:
         api_key = self.get_api_key(tenant_id, key_id)

@@ -15,6 +15,7 @@ from domain.commands import InstallSkill, PublishSkill, PublishSkillVersion, Upd
 from domain.errors import ConflictError, NotFoundError, ValidationError
 from domain.ids import index_id, installation_key
 from domain.index import UniqueKey
+from domain.secrets import REDACTED, schema_secret_fields
 from domain.skills import Installation, MarketplaceSkill
 
 
@@ -149,6 +150,7 @@ class MarketplaceCommands(PlatformBase):
                 config=config,
                 installed_by=cmd.installed_by,
                 installed_at=self.now(),
+                secret_fields=schema_secret_fields(skill.config_schema),
             )
             index = self._claim(installation_key(cmd.tenant_id, skill.id), installation)
             skill.record_download()
@@ -188,11 +190,18 @@ class MarketplaceCommands(PlatformBase):
         self._check_version(installation, cmd.expected_version, "installation")
         config = None
         if cmd.config is not None:
-            config = _config_for(self.get_skill(installation.skill_id), cmd.config)
+            given = cmd.config
+            if isinstance(given, dict):  # a secret sent back as read (redacted) stays as it was
+                given = {
+                    k: installation.config[k] if v == REDACTED and k in installation.config else v
+                    for k, v in given.items()
+                }
+            config = _config_for(self.get_skill(installation.skill_id), given)
         if status is not None and status != installation.status:
             lifecycle.INSTALLATION.check(installation.id, installation.status, status)
         if config is not None:
-            installation.reconfigure(config)
+            skill = self.get_skill(installation.skill_id)
+            installation.reconfigure(config, schema_secret_fields(skill.config_schema))
         if status is not None:
             installation.set_status(status)
         self._save(installation, precondition=precondition(cmd.expected_version, "installation"))

@@ -364,8 +364,12 @@ class Runs(Application[UUID]):
     @staticmethod
     def _check_role(run: Run, cmd: DecideApproval) -> None:
         waiting = run.slot(cmd.step_id, cmd.index).get("waiting") or {}
+        if waiting.get("kind") != "approval":
+            return  # not waiting for a decision: the run's own check answers (409)
         role = waiting.get("role")
-        if role and role not in cmd.roles:
+        # no role (a template that gave ""/null, an older run) is nobody's to approve
+        held = {r.casefold() for r in cmd.roles}
+        if not isinstance(role, str) or not role.strip() or role.strip().casefold() not in held:
             raise PermissionDeniedError(f"role:{role}", cmd.user_id)
 
     def _command(

@@ -27,10 +27,30 @@ class WorkflowCommands(PlatformBase):
             checked = v.json_object(definition, "/definition")
         except ValidationError as e:
             return e.problems
-        return [
+        problems = [
             (_under_definition(pointer), message)
             for pointer, message in self.definition_validator(checked, tenant_id)
         ]
+        return problems + self._approval_role_problems(checked)
+
+    def _approval_role_problems(self, definition: dict[str, Any]) -> list[Problem]:
+        """An ``approval`` step's literal ``with.role`` must name a known role (built-in or
+        custom), in any case; templated roles are checked when a decision is made."""
+        steps = definition.get("steps")
+        known = getattr(self, "is_known_role", None)
+        if not isinstance(steps, list) or known is None:
+            return []
+        problems: list[Problem] = []
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict) or step.get("uses") != "approval":
+                continue
+            given = step.get("with")
+            role = given.get("role") if isinstance(given, dict) else None
+            if isinstance(role, str) and role.strip() and "${{" not in role and not known(role):
+                problems.append(
+                    (f"/definition/steps/{i}/with/role", f"{role!r} is not a known role")
+                )
+        return problems
 
     def _checked_definition(self, tenant_id: UUID, definition: Any, c: v.Checks) -> Any:
         problems = self.validate_definition(tenant_id, definition)

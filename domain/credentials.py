@@ -21,13 +21,22 @@ class Session(PlatinumAggregate):
 
     @event("Opened")
     def __init__(
-        self, tenant_id: UUID, user_id: UUID, token_hash: str, expires_at: datetime
+        self,
+        tenant_id: UUID,
+        user_id: UUID,
+        token_hash: str,
+        expires_at: datetime,
+        user_generation: int = 0,
+        tenant_generation: int = 0,
     ) -> None:
         self.tenant_id = tenant_id
         self.user_id = user_id
         self.token_hash = token_hash
         self.expires_at = expires_at
         self.revoked = False
+        # the user's and tenant's session generations when opened (0 for older sessions)
+        self.user_generation = user_generation
+        self.tenant_generation = tenant_generation
 
     def is_valid(self, now: datetime) -> bool:
         return not self.revoked and now < self.expires_at
@@ -50,7 +59,13 @@ class ApiKey(PlatinumAggregate):
 
     @event("Created")
     def __init__(
-        self, tenant_id: UUID, name: str, role: str, secret_hash: str, created_by: UUID | None
+        self,
+        tenant_id: UUID,
+        name: str,
+        role: str,
+        secret_hash: str,
+        created_by: UUID | None,
+        creator_generation: int = 0,
     ) -> None:
         self.tenant_id = tenant_id
         self.name = name
@@ -58,6 +73,8 @@ class ApiKey(PlatinumAggregate):
         self.secret_hash = secret_hash
         self.created_by = created_by
         self.revoked = False
+        # the creator's API-key generation when created: the key stops once it moves on
+        self.creator_generation = creator_generation
 
     def revoke(self) -> None:
         if not self.revoked:

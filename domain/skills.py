@@ -120,6 +120,7 @@ class Installation(PlatinumAggregate):
         config: dict[str, Any],
         installed_by: UUID | None,
         installed_at: datetime,
+        secret_fields: list[str] | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.skill_id = skill_id
@@ -129,6 +130,8 @@ class Installation(PlatinumAggregate):
         self.installed_at = installed_at
         self.status = lifecycle.INSTALLATION.initial
         self.uninstalled = False
+        # the config fields the skill's schema marks secret (domain.secrets, rule 3)
+        self.secret_fields = list(secret_fields or [])
 
     def _check_installed(self) -> None:
         if self.uninstalled:
@@ -138,14 +141,15 @@ class Installation(PlatinumAggregate):
                 resource_id=self.id,
             )
 
-    def reconfigure(self, config: dict[str, Any]) -> None:
+    def reconfigure(self, config: dict[str, Any], secret_fields: list[str] | None = None) -> None:
         self._check_installed()
         if config != self.config:
-            self._reconfigured(config=config)
+            self._reconfigured(config=config, secret_fields=list(secret_fields or []))
 
     @event("Reconfigured")
-    def _reconfigured(self, config: dict[str, Any]) -> None:
+    def _reconfigured(self, config: dict[str, Any], secret_fields: list[str] | None = None) -> None:
         self.config = deepcopy(config)
+        self.secret_fields = list(secret_fields or [])
 
     def set_status(self, status: str) -> None:
         self._check_installed()

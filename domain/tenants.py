@@ -68,9 +68,19 @@ class Tenant(PlatinumAggregate):
         for field, value in changes.items():
             setattr(self, field, deepcopy(value))
 
+    session_generation: int = 0
+    """Bumped when the tenant's sessions are revoked: a session opened before stays dead."""
+
     def set_status(self, status: str) -> None:
         lifecycle.TENANT.check(self.id, self.status, status)
+        if self.status == "active" and status != "active":
+            self.revoke_sessions()  # suspension revokes; reactivation does not revive
         self._status_changed(status=status)
+
+    @event("SessionsRevoked")
+    def revoke_sessions(self) -> None:
+        """End every login session of the tenant's users opened before now."""
+        self.session_generation += 1
 
     @event("StatusChanged")
     def _status_changed(self, status: str) -> None:

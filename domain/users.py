@@ -37,12 +37,19 @@ class User(PlatinumAggregate):
         self.last_login: datetime | None = None
         self.role_assignments: list[dict[str, Any]] = []
 
+    session_generation: int = 0
+    """Bumped when the user's sessions are revoked: a session records the value it was opened
+    under and is dead once they differ (a later reactivation does not revive it)."""
+    api_key_generation: int = 0
+    """Bumped when the user is deactivated: API keys the user created before stop for good."""
+
     @property
     def role_ids(self) -> list[UUID]:
         return [a["role_id"] for a in self.role_assignments]
 
     def update(self, name: str | None = None, role: str | None = None) -> None:
-        """Change name and/or built-in role; records nothing if nothing changes."""
+        """Change name and/or built-in role; records nothing if nothing changes. A role
+        change revokes the user's sessions."""
         changes: dict[str, Any] = {}
         if name is not None and name != self.name:
             changes["name"] = name
@@ -50,6 +57,16 @@ class User(PlatinumAggregate):
             changes["role"] = role
         if changes:
             self._updated(changes=changes)
+        if "role" in changes:
+            self.revoke_credentials(api_keys=False)
+
+    @event("CredentialsRevoked")
+    def revoke_credentials(self, api_keys: bool) -> None:
+        """End every session of the user opened before now, and with ``api_keys`` every API
+        key the user created before now."""
+        self.session_generation += 1
+        if api_keys:
+            self.api_key_generation += 1
 
     @event("Updated")
     def _updated(self, changes: dict[str, Any]) -> None:
@@ -59,6 +76,8 @@ class User(PlatinumAggregate):
     def set_status(self, status: str) -> None:
         if status != self.status:
             lifecycle.USER.check(self.id, self.status, status)
+            if self.status == "active":  # leaving active revokes; coming back revives nothing
+                self.revoke_credentials(api_keys=True)
             self._status_changed(status=status)
 
     @event("StatusChanged")
@@ -73,9 +92,16 @@ class User(PlatinumAggregate):
     def record_login(self, at: datetime) -> None:
         self.last_login = at
 
-    @event("RolesAssigned")
     def assign_roles(self, assignments: list[dict[str, Any]]) -> None:
-        """Replace the junction rows: each ``{role_id, assigned_by, assigned_at}``."""
+        """Replace the junction rows: each ``{role_id, assigned_by, assigned_at}``; taking a
+        role away revokes the user's sessions (a grant applies at once, nothing to end)."""
+        before = set(self.role_ids)
+        self._roles_assigned(assignments=assignments)
+        if before - set(self.role_ids):
+            self.revoke_credentials(api_keys=False)
+
+    @event("RolesAssigned")
+    def _roles_assigned(self, assignments: list[dict[str, Any]]) -> None:
         self.role_assignments = [dict(a) for a in assignments]
 
 

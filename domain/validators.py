@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import email_validator
 import jsonschema
 import semver
+import zxcvbn
 
 from domain.errors import Problem, ValidationError
 from domain.permissions import ALL_PERMISSIONS
@@ -109,10 +110,22 @@ def email(value: Any, pointer: str = "/email") -> str:
     return info.normalized.lower()
 
 
+PASSWORD_MIN = 12
+PASSWORD_MAX = 1024  # bounds the hashing cost
+_PASSWORD_SCORED = 72  # zxcvbn's own input cap: the first 72 characters are estimated
+PASSWORD_MIN_SCORE = 3  # zxcvbn: >= 10^8 guesses ("safely unguessable" online)
+
+
 def password(value: Any, pointer: str = "/password") -> str:
-    """A password of 8-1024 characters (the cap bounds hashing cost)."""
-    if not isinstance(value, str) or not 8 <= len(value) <= 1024:
-        raise _fail(pointer, "must be 8 to 1024 characters")
+    """A password of 12-1024 characters that is not common or guessable: zxcvbn (its lists
+    of common passwords, words and names, keyboard walks, repeats, sequences, dates) must
+    estimate at least 10^8 guesses. No composition rules (ASVS 5 V6.2, NIST SP 800-63B)."""
+    if not isinstance(value, str) or not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+        raise _fail(pointer, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters")
+    if zxcvbn.zxcvbn(value[:_PASSWORD_SCORED])["score"] < PASSWORD_MIN_SCORE:
+        raise _fail(
+            pointer, "is too common or easy to guess: use a longer phrase of unrelated words"
+        )
     return value
 
 

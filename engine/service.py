@@ -133,7 +133,7 @@ class EnginePlanner:
                 name, version_range = parse_uses(cs.step.uses)
                 found = self.skills.resolve(run.tenant_id, name, version_range)
                 if found is not None:
-                    configs[name] = found.config
+                    configs[name] = found.public_config  # secrets never reach expressions
         return configs
 
     def call_for(

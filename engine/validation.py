@@ -275,6 +275,10 @@ def _kind_input_problems(uses: str, step: dict[str, Any], at: str, name: str) ->
     for key in required:
         if key not in keys:
             yield Problem(f"{at}/with", f"{name} ({uses}) needs with.{key}")
+    role = (given or {}).get("role")
+    empty = not isinstance(role, str) or not role.strip()
+    if uses == "approval" and "role" in keys and not _is_template(role) and empty:
+        yield Problem(f"{at}/with/role", f"{name} (approval) needs a role name in with.role")
     if uses == "wait" and len(keys & {"seconds", "until"}) != 1:
         yield Problem(f"{at}/with", f"{name} (wait) needs exactly one of with.seconds, with.until")
 

@@ -25,16 +25,13 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
+from domain.secrets import redact
 from projections.jsonutil import dumps, jsonb, text
 from projections.runner import Cursor
 
 AUDIT_NAMESPACE = UUID("0b4f7a52-3c1e-5d8e-9f61-2a7d4c9e1b30")
 GENESIS = "0" * 64
 
-# Payload fields never copied into the audit log (credentials stay in the event store).
-REDACTED = frozenset(
-    {"password_hash", "token_hash", "secret_hash", "password", "secret", "token"}
-)
 _ENVELOPE = frozenset(
     {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
 )
@@ -98,16 +95,17 @@ def _ip(value: Any) -> str | None:
 
 
 def _redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: ("[redacted]" if k in REDACTED else _redact(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    return value
+    """The one secret rule (``domain.secrets``): credentials (password/token/secret hashes),
+    secret config entries, webhook URLs, an installation's schema-marked fields."""
+    return redact(value)
 
 
 def event_details(event: Any) -> dict[str, Any]:
-    """The event's payload without its envelope, credentials redacted."""
-    return _redact({k: v for k, v in vars(event).items() if k not in _ENVELOPE})
+    """The event's payload without its envelope, every secret redacted."""
+    details: dict[str, Any] = _redact(
+        {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
+    )
+    return details
 
 
 class AuditProjection:

@@ -40,13 +40,17 @@ def create_api_key(
 ) -> ApiKeyCreated:
     """Create an API key; the response is the only time its secret is shown."""
     assert principal.tenant_id is not None
+    creator = principal.user_id
+    if principal.api_key_id is not None:  # a key made by a key answers to the same user
+        own = container.platform.get_api_key(principal.tenant_id, principal.api_key_id)
+        creator = own.created_by
     with acting_as(principal.actor):
         issued = container.platform.create_api_key(
             CreateApiKey(
                 tenant_id=principal.tenant_id,
                 name=body.name,
                 role=body.role,
-                created_by=principal.user_id,
+                created_by=creator,
             )
         )
     container.wait_projected(container.platform.recorder.max_notification_id())

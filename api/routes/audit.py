@@ -123,6 +123,11 @@ def list_audit_events(
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
         rows = conn.execute(sql, args).fetchall()
     rows, next_cursor = split_page(rows, page, order_column="timestamp")
+    # who read the audit log is itself audited (resource_id "*": the log, not one resource,
+    # so a search by resource id finds the resource's own rows only)
+    audit_sensitive_read(
+        container, principal, resource_type="audit_events", resource_id="*", fields=["details"]
+    )
     return Page(items=[AuditEventPublic(**r) for r in rows], next_cursor=next_cursor)
 
 
@@ -206,6 +211,7 @@ def get_history(
                 events = aggregate_events(
                     apps, conn, tenant_id, resource_id, resource_type=resource_type
                 )
+                _audit_history_read(container, principal, resource_type, resource_id, "events")
                 return HistoryPublic(
                     resource_type=resource_type,
                     id=resource_id,
@@ -218,6 +224,7 @@ def get_history(
             )  # fmt: skip
     except HistoryNotFoundError as e:
         raise NotFoundError(resource_type, resource_id) from e
+    _audit_history_read(container, principal, resource_type, resource_id, "state")
     return StatePublic(
         resource_type=resource_type,
         id=state.id,
@@ -225,3 +232,13 @@ def get_history(
         time=state.time,
         state=state.state,
     )
+
+
+def _audit_history_read(
+    container: Any, principal: Principal, resource_type: str, resource_id: UUID, part: str
+) -> None:
+    """A history read (any aggregate, e.g. another user's conversation) is a sensitive read."""
+    audit_sensitive_read(
+        container, principal, resource_type=resource_type[:100], resource_id=resource_id,
+        fields=[f"history.{part}"],
+    )  # fmt: skip

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
+from api.audit_hooks import audit_sensitive_read
 from api.auth import (
     PlatformAdminPrincipal,
     Principal,
@@ -27,6 +28,7 @@ from api.schemas import Strict
 from domain.actor import acting_as
 from domain.commands import InstallSkill, PublishSkill, UpdateInstallation
 from domain.errors import NotFoundError, ValidationError
+from domain.secrets import redact, schema_secret_fields
 
 router = APIRouter(prefix="/v1/marketplace/skills", tags=["marketplace"])
 installations_router = APIRouter(prefix="/v1/installations", tags=["installations"])
@@ -101,6 +103,8 @@ class InstallationPublic(BaseModel):
 
 
 def _skill_public(row: dict[str, Any]) -> SkillPublic:
+    """A skill row as answered; ``developer_id`` is already hidden where it must be
+    (``_hide_foreign_developers``)."""
     return SkillPublic(
         **{k: row[k] for k in SkillPublic.model_fields if k in row and k != "version"},
         version=row["latest_version"],
@@ -108,13 +112,32 @@ def _skill_public(row: dict[str, Any]) -> SkillPublic:
     )
 
 
+def _hide_foreign_developers(
+    conn: Any, rows: list[dict[str, Any]], principal: Principal
+) -> list[dict[str, Any]]:
+    """The publisher's user id is shown to the platform admin and to the publisher's own
+    tenant only: another tenant sees ``developer_id`` null (a user id is not theirs to know).
+    The users table is read under the caller's row-level security, so it answers for the
+    caller's tenant alone."""
+    if principal.kind == "platform_admin":
+        return rows
+    ids = list({r["developer_id"] for r in rows if r.get("developer_id") is not None})
+    own: set[Any] = set()
+    if ids:
+        own = {
+            r["id"] for r in conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (ids,))
+        }
+    return [r if r.get("developer_id") in own else {**r, "developer_id": None} for r in rows]
+
+
 def read_skill(container: Any, skill_id: UUID, principal: Principal) -> dict[str, Any]:
     """A skill as the caller may see it: tenants see approved public skills and their own."""
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
         row = conn.execute("SELECT * FROM marketplace_skills WHERE id = %s", (skill_id,)).fetchone()
-    if row is None or not _visible(row, principal):
-        raise NotFoundError("marketplace_skill", skill_id)
-    return row
+        if row is None or not _visible(row, principal):
+            raise NotFoundError("marketplace_skill", skill_id)
+        (shown,) = _hide_foreign_developers(conn, [row], principal)
+    return shown
 
 
 def _visible(row: dict[str, Any], principal: Principal) -> bool:
@@ -179,6 +202,7 @@ def browse_skills(
         rows, next_cursor = fetch_page(
             conn, "SELECT * FROM marketplace_skills", page, where=where, params=params
         )
+        rows = _hide_foreign_developers(conn, rows, principal)
     return Page(items=[_skill_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -226,8 +250,8 @@ def _reviewed(container: Any, skill_id: UUID, principal: Principal, response: Re
 # -- installations -------------------------------------------------------------------------
 
 _INSTALLATION_SQL = (
-    "SELECT i.*, s.name AS skill_name FROM installed_skills i"
-    " JOIN marketplace_skills s ON s.id = i.skill_id"
+    "SELECT i.*, s.name AS skill_name, s.definition -> 'config_schema' AS config_schema"
+    " FROM installed_skills i JOIN marketplace_skills s ON s.id = i.skill_id"
 )
 
 
@@ -248,7 +272,10 @@ def _installed(container: Any, tenant_id: UUID, installation_id: UUID) -> Any:
 
 
 def _installation_public(row: dict[str, Any]) -> InstallationPublic:
-    return InstallationPublic(**{**row, "status": str(row["status"])})
+    """An installation with its secrets redacted (``domain.secrets``: secret-like keys and the
+    fields the skill's config schema marks secret); the raw config never leaves."""
+    config = redact(row.get("config"), schema_secret_fields(row.get("config_schema")))
+    return InstallationPublic(**{**row, "config": config, "status": str(row["status"])})
 
 
 @installations_router.post(
@@ -289,6 +316,8 @@ def list_installations(
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
         rows = conn.execute(sql, args).fetchall()
     rows, next_cursor = split_page(rows, page, order_column="installed_at")
+    audit_sensitive_read(container, principal, resource_type="installation", resource_id="*",
+                         fields=["config"])  # fmt: skip
     return Page(items=[_installation_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -298,6 +327,8 @@ def get_installation(
 ) -> InstallationPublic:
     """One installation."""
     row = read_installation(container, tenant_of(principal), installation_id)
+    audit_sensitive_read(container, principal, resource_type="installation",
+                         resource_id=installation_id, fields=["config"])  # fmt: skip
     set_etag(response, row["version"])
     return _installation_public(row)
 

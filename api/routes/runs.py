@@ -343,7 +343,8 @@ def _decide(
 
     runs = _runs(container)
     tenant_id = tenant_of(principal)
-    runs.get_run(tenant_id, run_id)  # a missing or foreign run is a 404 before anything else
+    run = runs.get_run(tenant_id, run_id)  # a missing or foreign run is a 404 before anything
+    _check_known_role(container, run, step_id, index)
     cmd = DecideApproval(
         tenant_id=tenant_id,
         run_id=run_id,
@@ -357,6 +358,21 @@ def _decide(
     with acting_as(principal.actor):
         getattr(runs, f"{decision}_step")(cmd)
     return _answer(container, tenant_id, run_id, response)
+
+
+def _check_known_role(container: Any, run: Any, step_id: str, index: int | None) -> None:
+    """A templated approval role is checked when a decision is made: a role that names no
+    known role (built-in or custom, any case) can be approved by nobody: 409, say so."""
+    try:
+        waiting = run.slot(step_id, index).get("waiting") or {}
+    except Exception:  # an unknown step or index: the command itself answers (404/409)
+        return
+    role = waiting.get("role")
+    named = waiting.get("kind") == "approval" and isinstance(role, str) and bool(role.strip())
+    if named and not container.platform.is_known_role(role):
+        raise ProblemError(
+            409, f"The step's role {role!r} is not a known role: nobody can decide it."
+        )
 
 
 @router.post("/v1/runs/{run_id}/steps/{step_id}/approve", response_model=RunPublic)

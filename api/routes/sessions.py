@@ -75,6 +75,8 @@ def login(
                 )
             )
     except AuthenticationError:  # the attempt stays counted as a failure
+        with acting_as(actor):  # a security event of the tenant (never the typed secrets)
+            container.platform.record_failed_login(body.tenant, body.email)
         raise ProblemError(401, "Invalid credentials.", headers=UNAUTHORIZED) from None
     except BaseException:  # an error on our side is not a wrong password
         limiter.abandoned(attempt)

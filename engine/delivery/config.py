@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
+
+from domain.secrets import REDACTED as REDACTED
+from domain.secrets import SECRET_KEY as SECRET_KEY
+from domain.secrets import is_secret_key as is_secret_key
+from domain.secrets import redact
 
 CHANNEL_KEY = "notifications.{channel}"
 """Tenant config key holding one channel's settings, e.g. ``notifications.email``."""
@@ -23,40 +27,17 @@ MUTE_KEY = "notifications.mute.{channel}"
 ADDRESS_KEY = "notifications.address.{channel}"
 """User preference: the phone number (sms), device token (push) or email override."""
 
-SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[-_.]?key|private[-_.]?key|credential"
-    r"|signing[-_.]?key|webhook",
-    re.IGNORECASE,
-)
-"""Config keys whose values are credentials (a webhook URL is a bearer credential too)."""
-REDACTED = "********"
 
 
 def channel_key(channel: str) -> str:
     return CHANNEL_KEY.format(channel=channel)
 
 
-def is_secret_key(key: str) -> bool:
-    return SECRET_KEY.search(key) is not None
-
-
 def redact_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a tenant config with every secret value replaced, at any depth.
-
-    Secrets are values under keys naming a password, secret, token, API key or webhook URL
-    (a webhook URL is a bearer credential). The API returns this, never the raw config.
-    """
-    return {k: _redact(k, v) for k, v in config.items()}
-
-
-def _redact(key: str, value: Any) -> Any:
-    if is_secret_key(key) and value not in (None, ""):
-        return REDACTED
-    if isinstance(value, Mapping):
-        return {str(k): _redact(str(k), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(key, v) for v in value]
-    return value
+    """A copy of a tenant config with every secret value replaced, at any depth
+    (the one rule: ``domain.secrets``). The API returns this, never the raw config."""
+    redacted: dict[str, Any] = redact(dict(config))
+    return redacted
 
 
 def truthy(value: Any) -> bool:

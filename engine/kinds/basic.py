@@ -52,5 +52,7 @@ def approval(call: StepCall, ctx: KindContext) -> Outcome:  # noqa: ARG001
     """Waits for approve/reject by a user holding ``with.role``; the deadline is timeout_s."""
     given = call.input if isinstance(call.input, dict) else {}
     role = given.get("role")
+    if not isinstance(role, str) or not role.strip():  # e.g. a template that gave "" or null
+        return Failed("invalid_input", "approval: with.role must name a role", False)
     until = call.now + timedelta(seconds=call.timeout_s) if call.timeout_s else None
-    return Waiting("approval", until, str(role) if role else None)
+    return Waiting("approval", until, role.strip())

@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 import semver
 
+from domain.secrets import redact, schema_secret_fields, scrub, secret_values
 from engine.kinds import Failed, KindContext, Outcome, StepCall, Succeeded
 from engine.kinds.http import request
 
@@ -31,6 +32,19 @@ class ResolvedSkill:
     installation_id: str
     config: dict[str, Any]
     implementation: dict[str, Any]
+    secret_fields: tuple[str, ...] = ()
+    """Config fields the skill's schema marks secret (``domain.secrets``, rule 3)."""
+
+    @property
+    def public_config(self) -> dict[str, Any]:
+        """The config as expressions see it (``${{ config.x }}``): secrets redacted, so a
+        secret never enters a step's input; only the implementation gets the real value."""
+        public: dict[str, Any] = redact(self.config, self.secret_fields)
+        return public
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` with every secret value of the config replaced (before it is stored)."""
+        return scrub(value, secret_values(self.config, self.secret_fields))
 
 
 class SkillDirectory(Protocol):
@@ -112,8 +126,11 @@ class PlatformSkills:
                 (v["definition"] for v in skill.versions if v["version"] == inst.skill_version),
                 skill.definition,
             )
+            secret = {*getattr(inst, "secret_fields", ()),
+                      *schema_secret_fields(definition.get("config_schema"))}  # fmt: skip
             return ResolvedSkill(name, inst.skill_version, str(inst.id), dict(inst.config),
-                                 dict(definition.get("implementation") or {}))  # fmt: skip
+                                 dict(definition.get("implementation") or {}),
+                                 tuple(sorted(secret)))  # fmt: skip
         return None
 
 
@@ -139,12 +156,28 @@ def skill_context(call: StepCall, skill: ResolvedSkill) -> dict[str, Any]:
 
 
 def run_skill(call: StepCall, ctx: KindContext) -> Outcome:
-    """Resolve the tenant's installation and run its implementation with its config."""
-    name, version_range = parse_uses(call.uses)
+    """Resolve the tenant's installation and run its implementation with its config; the
+    outcome (output or error text) has the config's secret values replaced before it is
+    stored, so a skill that echoes its config shows no secret in the run."""
+    name, _ = parse_uses(call.uses)
     if ctx.skills is None:
         return Failed("unavailable", "skills: this worker has no skill directory", True)
-    skill = ctx.skills.resolve(call.tenant_id, name, version_range)
+    skill = ctx.skills.resolve(call.tenant_id, *parse_uses(call.uses))
+    outcome = _run_skill(call, ctx, skill, name)
     if skill is None:
+        return outcome
+    if isinstance(outcome, Succeeded):
+        return Succeeded(skill.scrub(outcome.output))
+    if isinstance(outcome, Failed):
+        return Failed(outcome.kind, str(skill.scrub(outcome.message)), outcome.retryable)
+    return outcome
+
+
+def _run_skill(
+    call: StepCall, ctx: KindContext, skill: ResolvedSkill | None, name: str
+) -> Outcome:
+    if skill is None:
+        _, version_range = parse_uses(call.uses)
         wanted = name + (f"@{version_range}" if version_range else "")
         return Failed("skill_not_installed", f"no active installation of skill {wanted}", False)
     impl = skill.implementation

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import create_api_key, create_tenant, create_users
+from tests.factories import bearer, create_api_key, create_tenant, create_user, create_users
 
 MISSING = "00000000-0000-0000-0000-0000000000bb"
 
@@ -67,3 +67,36 @@ def test_another_tenants_api_key_is_exactly_a_missing_key(client) -> None:
     assert client.get("/v1/me", headers=victim.headers).status_code == 200
     listed = client.get("/v1/api-keys", headers=mine.admin_headers).json()["items"]
     assert victim.id not in {k["id"] for k in listed}
+
+
+def _admins_key(client, tenant):  # type: ignore[no-untyped-def]
+    """A second admin and an admin API key that admin created."""
+    admin2 = create_user(client, tenant, "admin")
+    r = client.post("/v1/api-keys", json={"name": "ops", "role": "admin"}, headers=admin2.headers)
+    assert r.status_code == 201, r.text
+    return admin2, bearer(r.json()["secret"])
+
+
+def test_an_api_key_never_exceeds_its_creators_current_role(client) -> None:
+    tenant = create_tenant(client)
+    admin2, key = _admins_key(client, tenant)
+    assert client.get("/v1/api-keys", headers=key).status_code == 200
+    r = client.patch(f"/v1/users/{admin2.id}", json={"role": "viewer"},
+                     headers=tenant.admin_headers)  # fmt: skip
+    assert r.status_code == 200, r.text
+    # the key now acts as a viewer: admin-only routes are refused, reads still work
+    assert client.get("/v1/api-keys", headers=key).status_code == 403
+    assert client.get("/v1/me", headers=key).json()["role"] == "viewer"
+    # and a key made by that key answers to the same creator
+    r = client.post("/v1/api-keys", json={"name": "x", "role": "admin"}, headers=key)
+    assert r.status_code == 403
+
+
+def test_an_api_key_stops_for_good_when_its_creator_is_deactivated(client) -> None:
+    tenant = create_tenant(client)
+    admin2, key = _admins_key(client, tenant)
+    for status in ("inactive", "active"):
+        r = client.patch(f"/v1/users/{admin2.id}", json={"status": status},
+                         headers=tenant.admin_headers)  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert client.get("/v1/me", headers=key).status_code == 401

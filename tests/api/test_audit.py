@@ -174,3 +174,68 @@ def test_audit_needs_the_audit_permission(client, users, workflow, role) -> None
         f"/v1/history/workflow/{workflow['id']}",
     ):  # fmt: skip
         assert client.get(path, headers=h).status_code == 403
+
+
+# -- secrets never leave ---------------------------------------------------------------------
+
+
+def test_secrets_are_redacted_in_audit_events_export_and_history(client) -> None:
+    tenant = create_tenant(client)
+    h = tenant.admin_headers
+    secrets = {"smtp_password": "hunter2-smtp", "webhook_url": "https://hooks.example/T0/s3cr3t"}
+    for key, value in secrets.items():
+        assert client.put(f"/v1/config/{key}", json={"value": value}, headers=h).status_code in (
+            200,
+            201,
+        )
+    # the audit log, its export and the tenant's history carry no secret value
+    rows = eventually(
+        lambda: (
+            len(x := audit_rows(client, h, f"action=Tenant.ConfigSet&resource_id={tenant.id}"))
+            == 2
+            and x
+        )
+    )
+    assert len(rows) == 2
+    with client.stream("GET", "/v1/audit/export", headers=h) as r:
+        export = "".join(r.iter_lines())
+    history = client.get(f"/v1/history/tenant/{tenant.id}", headers=h)
+    assert history.status_code == 200, history.text
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    state = client.get(f"/v1/history/tenant/{tenant.id}?as_of={now}", headers=h)
+    assert state.status_code == 200, state.text
+    for text in (json.dumps(rows), export, history.text, state.text):
+        for value in secrets.values():
+            assert value not in text
+    assert {r["details"]["value"] for r in rows} == {"********"}
+
+
+# -- sensitive reads and security events -------------------------------------------------------
+
+
+def test_reading_another_users_conversation_history_is_audited(client, tenant, users) -> None:
+    body = {"session_id": "s-1", "input_text": "hi", "output_text": "hello", "context_data": {}}
+    r = client.post("/v1/conversations", json=body, headers=users["user"].headers)
+    assert r.status_code == 201, r.text
+    conversation = r.json()["id"]
+    h = tenant.admin_headers
+    url = f"/v1/history/conversation/{conversation}"
+    got = eventually(lambda: (x := client.get(url, headers=h)).status_code == 200 and x)
+    assert got, "the conversation never reached the history"
+    rows = eventually(lambda: audit_rows(
+        client, h, f"action=SensitiveRead.Recorded&resource_id={conversation}"
+    ))  # fmt: skip
+    assert rows, "the history read was not audited"
+    assert rows[0]["user_id"] == tenant.admin.id
+    assert rows[0]["resource_type"] == "conversation"
+
+
+def test_reading_the_audit_log_is_audited(client, users) -> None:
+    h = users["admin"].headers
+    audit_rows(client, h, "resource_type=workflow")
+    rows = eventually(lambda: [
+        r for r in audit_rows(client, h, "resource_type=audit_events")
+        if r["user_id"] == users["admin"].id
+    ])  # fmt: skip
+    assert rows, "the audit read was not audited"
+    assert rows[0]["action"] == "SensitiveRead.Recorded"

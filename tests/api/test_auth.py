@@ -74,6 +74,63 @@ def test_a_suspended_tenant_cannot_log_in_and_its_sessions_stop(client) -> None:
     assert client.get("/v1/me", headers=tenant.admin_headers).status_code == 401
 
 
+def _patch_user(client, tenant, user_id: str, body: dict) -> None:  # type: ignore[no-untyped-def]
+    r = client.patch(f"/v1/users/{user_id}", json=body, headers=tenant.admin_headers)
+    assert r.status_code == 200, r.text
+
+
+def test_deactivation_revokes_sessions_and_reactivation_does_not_revive_them(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "user")
+    assert client.get("/v1/me", headers=user.headers).status_code == 200
+    _patch_user(client, tenant, user.id, {"status": "inactive"})
+    assert client.get("/v1/me", headers=user.headers).status_code == 401
+    _patch_user(client, tenant, user.id, {"status": "active"})
+    # the old session stays dead; a new login works
+    assert client.get("/v1/me", headers=user.headers).status_code == 401
+    fresh = login_response(client, tenant.slug, user.email, DEFAULT_PASSWORD)
+    assert fresh.status_code == 200, fresh.text
+
+
+def test_a_role_change_revokes_the_users_sessions(client) -> None:
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "manager")
+    _patch_user(client, tenant, user.id, {"role": "viewer"})
+    assert client.get("/v1/me", headers=user.headers).status_code == 401
+
+
+def test_suspension_revokes_sessions_and_reactivation_does_not_revive_them(client) -> None:
+    tenant = create_tenant(client)
+    key = create_api_key(client, tenant, "viewer")
+    for status in ("suspended", "active"):
+        r = client.patch(
+            f"/v1/tenants/{tenant.id}", json={"status": status}, headers=PLATFORM_ADMIN_HEADERS
+        )
+        assert r.status_code == 200, r.text
+    assert client.get("/v1/me", headers=tenant.admin_headers).status_code == 401
+    assert login_response(client, tenant.slug, tenant.admin.email,
+                          DEFAULT_PASSWORD).status_code == 200  # fmt: skip
+    # API keys are service credentials: refused while suspended, working again after
+    assert client.get("/v1/me", headers=key.headers).status_code == 200
+
+
+def test_a_failed_login_is_a_security_event_of_the_tenant(client) -> None:
+    tenant = create_tenant(client)
+    wrong = "wrong password, typed by someone"
+    assert login_response(client, tenant.slug, tenant.admin.email, wrong).status_code == 401
+    deadline = time.monotonic() + 10
+    rows: list = []  # type: ignore[type-arg]
+    while not rows and time.monotonic() < deadline:
+        rows = client.get("/v1/audit/events?action=SecurityEvent.Recorded",
+                          headers=tenant.admin_headers).json()["items"]  # fmt: skip
+        time.sleep(0.1)
+    assert rows, "the failed login left no security event"
+    assert rows[0]["details"]["kind"] == "login_failed"
+    assert rows[0]["details"]["user_id"] == tenant.admin.id
+    assert wrong not in str(rows)
+    assert tenant.admin.email not in str(rows)
+
+
 def test_login_body_is_validated_with_pointers(client) -> None:
     r = client.post("/v1/auth/login", json={"tenant": "x"})
     assert r.status_code == 422
@@ -105,6 +162,22 @@ def test_failed_logins_are_throttled_per_account_with_retry_after(container) -> 
         # another account from the same address is not affected
         other = create_user(client, tenant, "viewer", log_in=False)
         assert login_response(client, tenant.slug, other.email, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_spellings_of_one_address_share_the_account_throttle(container) -> None:
+    # a full-width letter in the domain is the same account to the lookup, so to the throttle
+    with TestClient(create_app(container)) as client:
+        client.app.state.login_limiter = shared(container, per_account=3, per_ip=100)
+        tenant = create_tenant(client)
+        local, domain = tenant.admin.email.split("@")
+        wide = chr(ord(domain[0]) - ord("a") + ord("\uff41")) + domain[1:]
+        for _ in range(3):
+            r = login_response(client, tenant.slug, f"{local}@{wide}", "wrong password!")
+            assert r.status_code == 401
+        r = login_response(client, tenant.slug, f"{local}@{wide.upper()}", DEFAULT_PASSWORD)
+        assert r.status_code == 429
+        r = login_response(client, tenant.slug, tenant.admin.email, DEFAULT_PASSWORD)
+        assert r.status_code == 429
 
 
 def test_failed_logins_are_throttled_per_address(container) -> None:

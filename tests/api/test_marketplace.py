@@ -137,6 +137,22 @@ def test_browse_shows_approved_skills_by_query_and_category(client, users) -> No
     assert client.get(f"/v1/marketplace/skills/{pending['id']}", headers=h).status_code == 404
 
 
+def test_another_tenant_never_sees_the_publishers_user_id(client, tenant, users) -> None:
+    live = approved(client, users["user"].headers)
+    other = create_tenant(client)
+    h = other.admin_headers
+    one = client.get(f"/v1/marketplace/skills/{live['id']}", headers=h).json()
+    listed = client.get(f"/v1/marketplace/skills?q={live['name']}", headers=h).json()["items"]
+    assert one["developer_id"] is None
+    assert [s["developer_id"] for s in listed] == [None]
+    assert users["user"].id not in str(one) + str(listed)
+    # the publisher's own tenant and the platform admin still see it
+    mine = client.get(f"/v1/marketplace/skills/{live['id']}", headers=tenant.admin_headers)
+    assert mine.json()["developer_id"] == users["user"].id
+    admin = client.get(f"/v1/marketplace/skills/{live['id']}", headers=PLATFORM_ADMIN_HEADERS)
+    assert admin.json()["developer_id"] == users["user"].id
+
+
 # -- installations --------------------------------------------------------------------------
 
 
@@ -243,3 +259,55 @@ def test_another_tenants_installation_is_a_404(client, tenant, users) -> None:
         )
         assert client.delete(f"/v1/installations/{target}", headers=other).status_code == 404
     assert client.get("/v1/installations", headers=other).json()["items"] == []
+
+
+SECRET_SCHEMA = {
+    "type": "object",
+    "properties": {"api_key": {"type": "string"}, "dsn": {"type": "string", "secret": True}},
+}
+
+
+def test_installations_never_return_secret_config(client, tenant, users) -> None:
+    skill = approved(client, users["user"].headers, definition={"config_schema": SECRET_SCHEMA})
+    h = tenant.admin_headers
+    config = {"api_key": "sk-live-0123456789", "dsn": "postgres://u:pw@db/x"}
+    r = client.post("/v1/installations", json={"skill_id": skill["id"], "config": config},
+                    headers=h)  # fmt: skip
+    assert r.status_code == 201, r.text
+    inst = r.json()
+    # a secret-like key and a field the schema marks secret are both redacted
+    assert inst["config"] == {"api_key": "********", "dsn": "********"}
+    listed = client.get("/v1/installations", headers=h).text
+    one = client.get(f"/v1/installations/{inst['id']}", headers=h).text
+    for text in (listed, one):
+        assert "sk-live-0123456789" not in text
+        assert "pw@db" not in text
+    # sending the redacted value back keeps the secret (it is not overwritten with stars)
+    r = client.patch(f"/v1/installations/{inst['id']}",
+                     json={"config": {**inst["config"], "dsn": "postgres://u:pw2@db/x"}},
+                     headers=h)  # fmt: skip
+    assert r.status_code == 200, r.text
+    platform = client.app.state.container.platform
+    stored = platform.get_installation(uuid.UUID(tenant.id), uuid.UUID(inst["id"])).config
+    assert stored == {"api_key": "sk-live-0123456789", "dsn": "postgres://u:pw2@db/x"}
+
+
+def test_installation_reads_are_audited(client, tenant, users) -> None:
+    import time
+
+    skill = approved(client, users["user"].headers)
+    h = tenant.admin_headers
+    inst = client.post("/v1/installations",
+                       json={"skill_id": skill["id"], "config": {"api_url": "https://x.example"}},
+                       headers=h).json()  # fmt: skip
+    assert client.get(f"/v1/installations/{inst['id']}", headers=h).status_code == 200
+    deadline = time.monotonic() + 10
+    rows: list = []  # type: ignore[type-arg]
+    while not rows and time.monotonic() < deadline:
+        rows = client.get(
+            f"/v1/audit/events?action=SensitiveRead.Recorded&resource_id={inst['id']}",
+            headers=h,
+        ).json()["items"]
+        time.sleep(0.1)
+    assert rows, "the installation read was not audited"
+    assert rows[0]["resource_type"] == "installation"

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.factories import create_api_key, create_tenant, create_users
+from tests.factories import create_api_key, create_tenant, create_users, login
 
 PROBLEM = "application/problem+json"
 MISSING = "00000000-0000-0000-0000-00000000abcd"
@@ -167,7 +167,9 @@ def test_suspended_tenant_starts_no_runs(client, admin_headers) -> None:
     assert refused.status_code in (401, 409)
     # nothing was started
     client.patch(f"/v1/tenants/{tenant.id}", json={"status": "active"}, headers=admin_headers)
-    runs = client.get("/v1/runs", headers=tenant.admin_headers).json()["items"]
+    # the suspension revoked the admin's session: log in again
+    headers = login(client, tenant.slug, tenant.admin.email, tenant.admin.password)
+    runs = client.get("/v1/runs", headers=headers).json()["items"]
     assert runs == []
 
 
@@ -354,6 +356,59 @@ def test_a_stale_if_match_on_a_run_write_is_412_and_changes_nothing(
     assert ok.status_code == 200, ok.text
     assert ok.headers["etag"] != etag
 
+def _approval_definition(role: object) -> dict:  # type: ignore[type-arg]
+    return {
+        "name": "role-check",
+        "steps": [{"id": "approve", "uses": "approval", "with": {"role": role}}],
+    }
+
+
+def test_an_approval_role_is_matched_in_any_case(client, tenant, users) -> None:
+    wf = active_workflow(client, tenant.admin_headers, _approval_definition("Manager"))
+    run_id = start(client, users["user"].headers, wf, input={}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["manager"].headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("role", ["", "  ", None, "no-such-role"])
+def test_an_empty_or_unknown_approval_role_is_refused_at_submit(client, tenant, role) -> None:
+    r = client.post(
+        "/v1/workflows",
+        json={"name": f"WF {uuid.uuid4().hex[:6]}", "definition": _approval_definition(role)},
+        headers=tenant.admin_headers,
+    )
+    assert r.status_code == 422, r.text
+    assert "/definition/steps/0/with/role" in {e["pointer"] for e in r.json()["errors"]}
+
+
+@pytest.mark.parametrize("given", ["", None])
+def test_a_templated_empty_approval_role_fails_and_no_viewer_approves(
+    client, tenant, given
+) -> None:
+    wf = active_workflow(client, tenant.admin_headers, _approval_definition("${{ input.r }}"))
+    key = create_api_key(client, tenant, "viewer")
+    admin_key = create_api_key(client, tenant, "user")
+    run_id = start(client, admin_key.headers, wf, input={"r": given}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=key.headers)
+    assert r.status_code in (403, 409), r.text
+    run = client.get(f"/v1/runs/{run_id}", headers=tenant.admin_headers).json()
+    step = run["steps"][0]
+    assert step["status"] == "failed"
+    assert step["error"]["kind"] == "invalid_input"
+
+
+def test_a_templated_unknown_approval_role_is_refused_at_decision(client, tenant, users) -> None:
+    wf = active_workflow(client, tenant.admin_headers, _approval_definition("${{ input.r }}"))
+    run_id = start(client, users["user"].headers, wf, input={"r": "Ghost-Role"}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["admin"].headers)
+    assert r.status_code == 409, r.text
+    assert "not a known role" in r.json()["detail"]
+    # a templated known role in another case is approved as usual
+    run_id = start(client, users["user"].headers, wf, input={"r": "MANAGER"}).json()["id"]
+    r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["manager"].headers)
+    assert r.status_code == 200, r.text
+
 
 # -- events ---------------------------------------------------------------------------------
 
@@ -458,3 +513,37 @@ def test_a_step_failure_shows_the_targets_retry_after(client, container, tenant)
     (step,) = got["steps"]
     assert step["error"] == {"kind": "http_status", "message": "status 429", "retryable": True,
                              "retry_after_s": 30.0}  # fmt: skip
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def test_a_viewer_never_sees_an_installations_secret_in_a_run(client, tenant, users) -> None:
+    from tests.factories import PLATFORM_ADMIN_HEADERS
+
+    h = tenant.admin_headers
+    name = f"echo-{uuid.uuid4().hex[:8]}"
+    skill = client.post("/v1/marketplace/skills", json={
+        "name": name, "category": "tools",
+        "definition": {"implementation": {"kind": "python", "entry_point": "echo"}},
+    }, headers=users["user"].headers).json()  # fmt: skip
+    approve = f"/v1/marketplace/skills/{skill['id']}/approve"
+    assert client.post(approve, headers=PLATFORM_ADMIN_HEADERS).status_code == 200
+    secret = "sk-live-do-not-leak-42"
+    r = client.post("/v1/installations",
+                    json={"skill_id": skill["id"], "config": {"api_key": secret}},
+                    headers=h)  # fmt: skip
+    assert r.status_code == 201, r.text
+    definition = {"name": "leak", "steps": [
+        {"id": "s", "uses": f"skill:{name}", "with": {"k": "${{ config.api_key }}"}},
+    ]}  # fmt: skip
+    wf = active_workflow(client, h, definition)
+    run_id = start(client, users["user"].headers, wf, input={}).json()["id"]
+    viewer = users["viewer"].headers
+    run = client.get(f"/v1/runs/{run_id}", headers=viewer)
+    assert run.status_code == 200, run.text
+    events = client.get(f"/v1/runs/{run_id}/events", headers=viewer)
+    assert events.status_code == 200, events.text
+    assert secret not in run.text
+    assert secret not in events.text
+    step = run.json()["steps"][0]
+    assert step["input"] == {"k": "********"}

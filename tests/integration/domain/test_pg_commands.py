@@ -110,15 +110,17 @@ def test_tenant_update_config_and_status_are_read_back(app: Platform, fresh: Fre
     )
     assert tenant.config == {"smtp.host": "mail.acme.io"}
     assert reader.get_tenant_config(tenant_id, "smtp.host") == "mail.acme.io"
-    assert tenant.version == 8
+    assert tenant.version == 10
     assert event_names(reader, tenant_id) == [
         "Tenant.Created",
         "Tenant.Updated",
         "Tenant.ConfigSet",
         "Tenant.ConfigSet",
         "Tenant.ConfigUnset",
+        "Tenant.SessionsRevoked",  # leaving active revokes the tenant's sessions
         "Tenant.StatusChanged",
         "Tenant.StatusChanged",
+        "Tenant.SessionsRevoked",
         "Tenant.StatusChanged",
     ]
 
@@ -137,7 +139,8 @@ def test_registered_user_and_its_updates_are_read_back(app: Platform, fresh: Fre
 
     got = fresh().get_user(tenant_id, user.id)
     assert (got.email, got.name, got.role, got.status) == (email, "Ann Smith", "manager", "active")
-    assert (got.tenant_id, got.password_hash, got.version) == (tenant_id, None, 4)
+    # 4 events + CredentialsRevoked (the role change revokes sessions)
+    assert (got.tenant_id, got.password_hash, got.version) == (tenant_id, None, 5)
 
 
 def test_login_and_password_change_are_read_back(

@@ -136,14 +136,28 @@ def test_update_user_follows_the_status_lifecycle(app: Platform, tenant_id: UUID
 
 def test_change_password_replaces_the_hash(app: Platform, acme: TenantWithAdmin) -> None:
     assert acme.admin is not None
+    new = "a fresh new passphrase"
     app.change_password(
-        ChangePassword(tenant_id=acme.tenant.id, user_id=acme.admin.id, new_password="new password")
+        ChangePassword(tenant_id=acme.tenant.id, user_id=acme.admin.id, new_password=new)
     )
-    assert app.authenticate("acme", "boss@acme.io", "new password").id == acme.admin.id
+    assert app.authenticate("acme", "boss@acme.io", new).id == acme.admin.id
     with pytest.raises(ValidationError):
         app.change_password(
             ChangePassword(tenant_id=acme.tenant.id, user_id=acme.admin.id, new_password="short")
         )
+
+
+@pytest.mark.parametrize(
+    "weak", ["short pw 1", "eleven char", "aaaaaaaaaaaa", "password1234", "qwertyuiopas",
+             "Password1234!", "123456789012"],
+)  # fmt: skip
+def test_a_password_needs_12_characters_and_must_not_be_common(
+    app: Platform, tenant_id: UUID, weak: str
+) -> None:
+    with pytest.raises(ValidationError) as e:
+        register(app, tenant_id, password=weak)
+    assert [p for p, _ in e.value.problems] == ["/password"]
+    register(app, tenant_id, password="ochre lantern drifts sideways")
 
 
 def test_record_login_sets_last_login_from_the_clock(app: Platform, tenant_id: UUID, clock) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from domain.access import SensitiveRead
@@ -30,7 +31,7 @@ def test_event_details_drop_the_envelope_and_redact_credentials() -> None:
                 name="A", role="user", status="active")  # fmt: skip
     (created,) = user.collect_events()
     details = event_details(created)
-    assert details["password_hash"] == "[redacted]"
+    assert details["password_hash"] == "********"
     assert details["email"] == "a@example.com"
     assert not {"meta", "originator_id", "originator_version", "timestamp"} & details.keys()
 
@@ -46,3 +47,22 @@ def test_sensitive_reads_record_the_acting_principal() -> None:
 def test_json_for_jsonb_has_no_nul_and_no_nan() -> None:
     text = dumps({"a": float("nan"), "b": "x\x00y", "c": "\\u0000", "d": [float("inf")]})
     assert json.loads(text) == {"a": None, "b": "x\ufffdy", "c": "\\u0000", "d": [None]}
+
+
+def test_event_details_apply_the_one_secret_rule() -> None:
+    from domain.skills import Installation
+    from domain.tenants import Tenant
+
+    tenant = Tenant(name="A", slug="a", config={"smtp": {"password": "p4ss-word"}},
+                    billing_info={})  # fmt: skip
+    tenant.set_config("webhook_url", "https://hooks.example/secret-path")
+    tenant.set_config("region", "eu")
+    created, hook, region = tenant.collect_events()
+    assert event_details(created)["config"] == {"smtp": {"password": "********"}}
+    assert event_details(hook)["value"] == "********"
+    assert event_details(region)["value"] == "eu"
+    inst = Installation(tenant_id=uuid4(), skill_id=uuid4(), skill_version="1.0.0",
+                        config={"dsn": "postgres://u:pw@db", "region": "eu"}, installed_by=None,
+                        installed_at=datetime.now(UTC), secret_fields=["dsn"])  # fmt: skip
+    (installed,) = inst.collect_events()
+    assert event_details(installed)["config"] == {"dsn": "********", "region": "eu"}
