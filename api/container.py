@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ from api.readdb import open_pool
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
+
+STATUS_CACHE_S = 1.0
+"""/readyz reads the projections' status at most once a second, whoever calls it."""
 
 
 def application_classes() -> list[type]:
@@ -42,17 +46,33 @@ class Container:
     background: list[Any] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     runs: Any = None  # domain.app_runs.Runs with the engine's planner (None: no runtime)
+    # one system-role connection at most, for /readyz's projection status (none while idle)
+    status_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+    _status_cache: tuple[float, Any] | None = None
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
         from domain.application import Platform
 
         conn = role or db.api
-        env = conn.eventsourcing_env(settings)
+        # the API's request path fails fast (503): no retries inside the event store library
+        env = conn.eventsourcing_env(settings, fail_fast=role is None)
         platform = Platform(env=env, **_platform_kwargs())
-        read_pool = open_pool(conn.conninfo, settings.read_pool_size)
-        runs = _build_runs(db, env, platform)
-        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs)
+        read_pool = open_pool(
+            conn.conninfo, settings.read_pool_size, timeout=settings.pool_timeout_s,
+            connect_timeout=settings.connect_timeout_s,
+            reconnect_timeout=settings.reconnect_timeout_s,
+        )  # fmt: skip
+        runs = _build_runs(db, env, platform, fail_fast=role is None)
+        status_pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            db.system.conninfo, min_size=0, max_size=1, open=True, name="status",
+            kwargs={"autocommit": True,
+                    "connect_timeout": max(1, round(settings.connect_timeout_s))},
+            timeout=settings.pool_timeout_s, reconnect_timeout=settings.reconnect_timeout_s,
+            check=ConnectionPool.check_connection, max_idle=60.0,
+        )  # fmt: skip
+        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs,
+                   status_pool=status_pool)  # fmt: skip
 
     def projection_lag(self) -> dict[str, Any]:
         """Events behind the head, per projection (empty when none runs here or in the db)."""
@@ -62,23 +82,45 @@ class Container:
         """The lag per projection, and the projections stuck on an event (system role)."""
         from projections.status import projection_failures, projection_lag
 
-        with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
-            return projection_lag(conn), projection_failures(conn)
+        now = time.monotonic()
+        cached = self._status_cache
+        if cached is not None and cached[0] > now:
+            result: tuple[dict[str, Any], list[dict[str, Any]]] = cached[1]
+            return result
+        if self.status_pool is None:  # pragma: no cover - built by ``build``
+            with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
+                result = projection_lag(conn), projection_failures(conn)
+        else:  # a pooled connection: an anonymous caller opens none (and waits 1 s at most)
+            with self.status_pool.connection() as conn:
+                result = projection_lag(conn), projection_failures(conn)
+        self._status_cache = (now + STATUS_CACHE_S, result)
+        return result
 
     def wait_projected(
         self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"
     ) -> None:
-        """Read-your-writes: block until the read model has caught up with this event."""
+        """Read-your-writes: block until the read model has caught up with this event.
+
+        Called after a write was committed: whatever happens here (the wait times out, the
+        read model's database is away), the write stands and its answer must say so, so
+        nothing is raised; a client that saw an error would write again (a duplicate).
+        """
         if notification_id is None:
             return
         from projections.status import wait_for
 
-        caught_up = wait_for(
-            self.read_pool.connection,
-            app,
-            notification_id,
-            timeout=self.settings.projection_wait_s if timeout is None else timeout,
-        )
+        try:
+            caught_up = wait_for(
+                self.read_pool.connection,
+                app,
+                notification_id,
+                timeout=self.settings.projection_wait_s if timeout is None else timeout,
+            )
+        except Exception as exc:
+            log.warning("read-your-writes wait for event %s of %s failed (%s: %s); the write "
+                        "stands, reads may be stale", notification_id, app,
+                        type(exc).__name__, exc)  # fmt: skip
+            return
         if not caught_up:
             log.warning(
                 "read model is behind event %s of %s after the wait; reads may be stale",
@@ -98,6 +140,8 @@ class Container:
             service.stop()
         self.background.clear()
         self.read_pool.close()
+        if self.status_pool is not None:
+            self.status_pool.close()
         if self.runs is not None:
             self.runs.close()
         self.platform.close()
@@ -116,7 +160,7 @@ def _platform_kwargs() -> dict[str, Any]:
     return {"definition_validator": validator}
 
 
-def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:
+def _build_runs(db: Database, env: dict[str, str], platform: Any, *, fail_fast: bool) -> Any:
     """The ``Runs`` application (API side): the engine's planner and task-recording store."""
     try:
         from domain.app_runs import Runs
@@ -130,4 +174,9 @@ def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:
         # installations are found across tenants by the system role, then read from events
         skills=PlatformSkills(platform, db.system.conninfo),
     )
-    return Runs(env=runs_env(env), planner=planner)
+    env = runs_env(env)
+    if fail_fast:
+        from api.persistence import FAIL_FAST_TASK_RECORDER_TOPIC
+
+        env["RUNS_APPLICATION_RECORDER_TOPIC"] = FAIL_FAST_TASK_RECORDER_TOPIC
+    return Runs(env=env, planner=planner)
