@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +15,6 @@ from api.readdb import open_pool
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
-
-STATUS_CACHE_S = 1.0
-"""/readyz reads the projections' status at most once a second, whoever calls it."""
 
 
 def application_classes() -> list[type]:
@@ -48,7 +44,6 @@ class Container:
     runs: Any = None  # domain.app_runs.Runs with the engine's planner (None: no runtime)
     # one system-role connection at most, for /readyz's projection status (none while idle)
     status_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
-    _status_cache: tuple[float, Any] | None = None
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
@@ -82,19 +77,12 @@ class Container:
         """The lag per projection, and the projections stuck on an event (system role)."""
         from projections.status import projection_failures, projection_lag
 
-        now = time.monotonic()
-        cached = self._status_cache
-        if cached is not None and cached[0] > now:
-            result: tuple[dict[str, Any], list[dict[str, Any]]] = cached[1]
-            return result
         if self.status_pool is None:  # pragma: no cover - built by ``build``
             with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
-                result = projection_lag(conn), projection_failures(conn)
-        else:  # a pooled connection: an anonymous caller opens none (and waits 1 s at most)
-            with self.status_pool.connection() as conn:
-                result = projection_lag(conn), projection_failures(conn)
-        self._status_cache = (now + STATUS_CACHE_S, result)
-        return result
+                return projection_lag(conn), projection_failures(conn)
+        # a pooled connection: an anonymous caller opens none (and waits 1 s at most)
+        with self.status_pool.connection() as conn:
+            return projection_lag(conn), projection_failures(conn)
 
     def wait_projected(
         self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"
@@ -127,6 +115,19 @@ class Container:
                 notification_id,
                 app,
             )
+
+    def wait_caught_up(self, app: str = "platform") -> None:
+        """Read-your-writes after a committed write: wait for ``app``'s head; never raises."""
+        application = self.event_apps().get(app)
+        if application is None:
+            return
+        try:
+            head = application.recorder.max_notification_id()
+        except Exception as exc:  # the write stands: answer it; reads may be stale
+            log.warning("head of %s unknown after a write (%s: %s)", app,
+                        type(exc).__name__, exc)  # fmt: skip
+            return
+        self.wait_projected(head, app=app)
 
     def event_apps(self) -> dict[str, Any]:
         """The event-sourced applications by name (``platform``, ``runs``), for history reads."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -26,7 +25,6 @@ from domain.actor import acting_as
 from domain.errors import ConflictError, NotFoundError
 from domain.permissions import BUILTIN_ROLES, role_at_least
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["runs"])
 
 Starter = Annotated[Principal, Depends(require("runs:start"))]
@@ -121,12 +119,8 @@ def _runs(container: Any) -> Any:
 
 def _runs_projected(container: Any) -> None:
     """Read-your-writes after a committed run write: never raises (see ``wait_projected``)."""
-    try:
-        head = _runs(container).recorder.max_notification_id()
-    except Exception as exc:  # the write stands: answer it; reads may be stale
-        log.warning("runs head unknown after a write (%s: %s)", type(exc).__name__, exc)
-        return
-    container.wait_projected(head, app="runs")
+    _runs(container)
+    container.wait_caught_up("runs")
 
 
 def read_run(container: Any, tenant_id: UUID, run_id: UUID) -> RunPublic:
