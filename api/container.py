@@ -161,7 +161,9 @@ def _platform_kwargs() -> dict[str, Any]:
     return {"definition_validator": validator}
 
 
-def _build_runs(db: Database, env: dict[str, str], platform: Any, *, fail_fast: bool) -> Any:
+def _build_runs(
+    db: Database, env: dict[str, str], platform: Any, *, fail_fast: bool = False
+) -> Any:
     """The ``Runs`` application (API side): the engine's planner and task-recording store."""
     try:
         from domain.app_runs import Runs
