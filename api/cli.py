@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -74,10 +75,15 @@ def serve(
     from api.app import create_app
     from api.container import Container
     from api.database import install_sigterm_exit
-    from api.services import start_background
+    from api.services import connection_budget, start_background
 
     settings = _settings()
     _logging(settings.log_level)
+    # the port first: a busy one fails at once, before any database work or thread
+    sock = _bind(host, port)
+    parts = connection_budget(settings, api=True, read=True, projector=not no_projector,
+                              worker=not no_worker, dispatcher=True)  # fmt: skip
+    _budget(settings, "serve", parts)
     # uvicorn re-raises the signal it caught after a graceful shutdown; with Python's default
     # SIGTERM action that would skip atexit, and with it the embedded server's stop.
     install_sigterm_exit()
@@ -94,11 +100,37 @@ def serve(
     # keep what they are given for good; `platinum admin-token` shows it
     settings.resolved_admin_token()
     typer.echo("platform admin token: run `platinum admin-token` to show it")
+    typer.echo(f"connection budget: {sum(parts.values())} (PLATINUM_MAX_CONNECTIONS="
+               f"{settings.max_connections})")  # fmt: skip
     sys.stdout.flush()
-    uvicorn.run(
+    config = uvicorn.Config(
         web, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
         **settings.uvicorn_tls(),  # type: ignore[arg-type]
     )  # fmt: skip
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now; a port in use is a one-line error and exit 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))  # uvicorn listens on it once the app is ready
+    except OSError as e:
+        sock.close()
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def _budget(settings: Settings, kind: str, parts: dict[str, int]) -> None:
+    """Log (and print) this process's connection budget; over the bound: a one-line error."""
+    from api.services import check_budget
+
+    try:
+        check_budget(settings, kind, parts)
+    except ValueError as e:
+        raise fail(str(e)) from None
 
 
 @app.command("project")
@@ -109,10 +141,11 @@ def project() -> None:
 
     from api.container import Container
     from api.database import install_sigterm_exit
-    from api.services import start_background
+    from api.services import connection_budget, start_background
 
     settings = _settings()
     _logging(settings.log_level)
+    _budget(settings, "project", connection_budget(settings, read=True, projector=True))
     install_sigterm_exit()
     db = _upgrade(settings) if settings.embedded else _db(settings)
     container = Container.build(settings, db, role=db.system)
@@ -145,11 +178,12 @@ def dispatch(
     from uuid import UUID
 
     from api.database import install_sigterm_exit
-    from api.services import build_dispatcher
+    from api.services import build_dispatcher, connection_budget
     from engine.delivery import DispatcherConfig
 
     settings = _settings()
     _logging(settings.log_level)
+    _budget(settings, "dispatch", connection_budget(settings, dispatcher=True))
     install_sigterm_exit()
     db = _upgrade(settings) if settings.embedded else _db(settings)
     config = DispatcherConfig(
@@ -186,11 +220,12 @@ def worker(
 
     from api.container import Container
     from api.database import install_sigterm_exit
-    from api.services import start_worker
+    from api.services import connection_budget, start_worker
     from engine.worker import WorkerConfig
 
     settings = _settings()
     _logging(settings.log_level)
+    _budget(settings, "worker", connection_budget(settings, read=True, worker=True))
     install_sigterm_exit()
     db = _upgrade(settings) if settings.embedded else _db(settings)
     container = Container.build(settings, db, role=db.system)

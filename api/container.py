@@ -42,18 +42,34 @@ class Container:
     background: list[Any] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     runs: Any = None  # domain.app_runs.Runs with the engine's planner (None: no runtime)
+    # one system-role connection at most, for /readyz's projection status (none while idle)
+    status_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
         from domain.application import Platform
 
+        conn = role or db.api
         # Events (commands, history) through the system role: the API's role has no privilege
         # on event or snapshot tables. Read-model queries through the API's role, under RLS.
-        env = db.system.eventsourcing_env(settings)
-        read_pool = open_pool((role or db.api).conninfo, settings.read_pool_size)
+        # The API's request path fails fast (503): no retries inside the event store library.
+        env = db.system.eventsourcing_env(settings, fail_fast=role is None)
+        read_pool = open_pool(
+            conn.conninfo, settings.read_pool_size, timeout=settings.pool_timeout_s,
+            connect_timeout=settings.connect_timeout_s,
+            reconnect_timeout=settings.reconnect_timeout_s,
+        )  # fmt: skip
         platform = Platform(env=env, **_platform_kwargs(read_pool))
-        runs = _build_runs(db, env, platform)
-        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs)
+        runs = _build_runs(db, env, platform, fail_fast=role is None)
+        status_pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            db.system.conninfo, min_size=0, max_size=1, open=True, name="status",
+            kwargs={"autocommit": True,
+                    "connect_timeout": max(1, round(settings.connect_timeout_s))},
+            timeout=settings.pool_timeout_s, reconnect_timeout=settings.reconnect_timeout_s,
+            check=ConnectionPool.check_connection, max_idle=60.0,
+        )  # fmt: skip
+        return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs,
+                   status_pool=status_pool)  # fmt: skip
 
     def projection_lag(self) -> dict[str, Any]:
         """Events behind the head, per projection (empty when none runs here or in the db)."""
@@ -63,29 +79,57 @@ class Container:
         """The lag per projection, and the projections stuck on an event (system role)."""
         from projections.status import projection_failures, projection_lag
 
-        with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
+        if self.status_pool is None:  # pragma: no cover - built by ``build``
+            with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
+                return projection_lag(conn), projection_failures(conn)
+        # a pooled connection: an anonymous caller opens none (and waits 1 s at most)
+        with self.status_pool.connection() as conn:
             return projection_lag(conn), projection_failures(conn)
 
     def wait_projected(
         self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"
     ) -> None:
-        """Read-your-writes: block until the read model has caught up with this event."""
+        """Read-your-writes: block until the read model has caught up with this event.
+
+        Called after a write was committed: whatever happens here (the wait times out, the
+        read model's database is away), the write stands and its answer must say so, so
+        nothing is raised; a client that saw an error would write again (a duplicate).
+        """
         if notification_id is None:
             return
         from projections.status import wait_for
 
-        caught_up = wait_for(
-            self.read_pool.connection,
-            app,
-            notification_id,
-            timeout=self.settings.projection_wait_s if timeout is None else timeout,
-        )
+        try:
+            caught_up = wait_for(
+                self.read_pool.connection,
+                app,
+                notification_id,
+                timeout=self.settings.projection_wait_s if timeout is None else timeout,
+            )
+        except Exception as exc:
+            log.warning("read-your-writes wait for event %s of %s failed (%s: %s); the write "
+                        "stands, reads may be stale", notification_id, app,
+                        type(exc).__name__, exc)  # fmt: skip
+            return
         if not caught_up:
             log.warning(
                 "read model is behind event %s of %s after the wait; reads may be stale",
                 notification_id,
                 app,
             )
+
+    def wait_caught_up(self, app: str = "platform") -> None:
+        """Read-your-writes after a committed write: wait for ``app``'s head; never raises."""
+        application = self.event_apps().get(app)
+        if application is None:
+            return
+        try:
+            head = application.recorder.max_notification_id()
+        except Exception as exc:  # the write stands: answer it; reads may be stale
+            log.warning("head of %s unknown after a write (%s: %s)", app,
+                        type(exc).__name__, exc)  # fmt: skip
+            return
+        self.wait_projected(head, app=app)
 
     def event_apps(self) -> dict[str, Any]:
         """The event-sourced applications by name (``platform``, ``runs``), for history reads."""
@@ -99,6 +143,8 @@ class Container:
             service.stop()
         self.background.clear()
         self.read_pool.close()
+        if self.status_pool is not None:
+            self.status_pool.close()
         if self.runs is not None:
             self.runs.close()
         self.platform.close()
@@ -146,7 +192,9 @@ def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
     return resolve
 
 
-def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:
+def _build_runs(
+    db: Database, env: dict[str, str], platform: Any, *, fail_fast: bool = False
+) -> Any:
     """The ``Runs`` application (API side): the engine's planner and task-recording store."""
     try:
         from domain.app_runs import Runs
@@ -160,4 +208,9 @@ def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:
         # installations are found across tenants by the system role, then read from events
         skills=PlatformSkills(platform, db.system.conninfo),
     )
-    return Runs(env=runs_env(env), planner=planner)
+    env = runs_env(env)
+    if fail_fast:
+        from api.persistence import FAIL_FAST_TASK_RECORDER_TOPIC
+
+        env["RUNS_APPLICATION_RECORDER_TOPIC"] = FAIL_FAST_TASK_RECORDER_TOPIC
+    return Runs(env=env, planner=planner)

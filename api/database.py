@@ -97,11 +97,14 @@ class ConnInfo:
         ).render_as_string(hide_password=False)
 
     def eventsourcing_env(
-        self, settings: Settings, *, create_table: bool = False
+        self, settings: Settings, *, create_table: bool = False, fail_fast: bool = False
     ) -> dict[str, str]:
         """The environment that eventsourcing's PostgreSQL persistence reads."""
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # one checked, bounded, shared pool per role (api/persistence.py); the API's request
+            # path asks for ``fail_fast`` (no retries inside the library)
+            "PERSISTENCE_MODULE": "api.persistence:"
+            + ("FailFastFactory" if fail_fast else "Factory"),
             "POSTGRES_DBNAME": self.dbname,
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
@@ -110,6 +113,10 @@ class ConnInfo:
             "POSTGRES_POOL_SIZE": str(settings.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(settings.pool_max_overflow),
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+            "POSTGRES_PRE_PING": "y",
+            "PLATINUM_POOL_TIMEOUT": str(settings.pool_timeout_s),
+            "PLATINUM_CONNECT_TIMEOUT": str(settings.connect_timeout_s),
+            "PLATINUM_RECONNECT_TIMEOUT": str(settings.reconnect_timeout_s),
             "CREATE_TABLE": "y" if create_table else "n",
             "COMPRESSOR_TOPIC": "domain.compression:SmallWindowZlibCompressor",
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -47,6 +49,30 @@ _TYPES = {
     500: "internal",
     503: "unavailable",
 }
+
+
+RETRY_AFTER_S = 2
+"""The ``Retry-After`` of a 503: the pools re-connect at once when the database is back."""
+
+# No connection could be had (pool timeout, refused, reset) or it died under the request.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    es_persistence.OperationalError,
+    es_persistence.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) says the database cannot be reached."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, UNAVAILABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class ProblemError(Exception):
@@ -136,8 +162,23 @@ def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | Non
             instance=request.url.path,
         )
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, exc)  # fmt: skip
+        return problem(
+            503,
+            "The database cannot be reached; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            instance=request.url.path,
+        )
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
+
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):  # wrapped by a layer in between
+            return await _unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         response = problem(500, "An unexpected error occurred.", instance=request.url.path)
         # sent around the request middleware (Starlette's outermost layer): add its headers here

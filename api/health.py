@@ -9,6 +9,9 @@ from fastapi.responses import JSONResponse
 
 router = APIRouter(tags=["operations"])
 
+RETRY_AFTER_S = 2
+"""What a 503 asks the client to wait: the pools re-connect at once when the database is back."""
+
 
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
@@ -19,7 +22,10 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers; the projectors' lag, and any projection stuck on an
-    event (``stuck``: which event, since when; the API still serves, its reads are stale)."""
+    event (``stuck``: which event, since when; the API still serves, its reads are stale).
+
+    Never a 500: a database that cannot be reached within the pool timeout is a 503 with
+    ``Retry-After``; the connections are pooled (an anonymous caller opens none of its own)."""
     container = request.app.state.container
     checks: dict[str, Any] = {}
     ok = True
@@ -31,7 +37,12 @@ def readyz(request: Request) -> JSONResponse:
         ok = False
         checks["database"] = f"error: {type(exc).__name__}"
     if ok:
-        checks["projections"], stuck = container.projection_status()
+        try:
+            checks["projections"], stuck = container.projection_status()
+        except Exception as exc:  # the status needs the system role's connection
+            ok = False
+            checks["projections"] = f"error: {type(exc).__name__}"
+            stuck = []
         # anyone may call /readyz: which event, not why (an error text may quote tenant data;
         # it is in projection_failures and the log, for operators)
         checks["stuck"] = [
@@ -43,4 +54,5 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status_code=200 if ok else 503,
+        headers=None if ok else {"Retry-After": str(RETRY_AFTER_S)},
     )

@@ -77,8 +77,10 @@ class DatabaseCollector(Collector):
         )
         up = GaugeMetricFamily("platinum_database_up", "1 if the metrics query reached PostgreSQL.")
         try:
-            conninfo = self.container.db.system.conninfo
-            with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as conn:
+            pool = getattr(self.container, "status_pool", None)  # in the budget: no new one
+            connect = pool.connection if pool is not None else lambda: psycopg.connect(
+                self.container.db.system.conninfo, autocommit=True, connect_timeout=3)
+            with connect() as conn:
                 self._runs(conn, runs)
                 self._queues(conn, queue)
                 self._lag(conn, lag, failing)

@@ -12,15 +12,30 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 
-def open_pool(conninfo: str, size: int) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
+def open_pool(
+    conninfo: str,
+    size: int,
+    *,
+    timeout: float = 1.0,
+    connect_timeout: float = 2.0,
+    reconnect_timeout: float = 1.0,
+) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
+    """The read pool: at most ``size`` connections, each checked before it is lent; a caller
+    waits ``timeout`` seconds at most (then ``PoolTimeout``: a 503), and a failed
+    re-connection is given up after ``reconnect_timeout`` so the next use connects at once
+    when the database is back (see api/persistence.py)."""
     pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
         conninfo,
         min_size=1,
-        max_size=size,
-        kwargs={"row_factory": dict_row, "autocommit": False},
+        max_size=max(1, size),
+        kwargs={"row_factory": dict_row, "autocommit": False,
+                "connect_timeout": max(1, round(connect_timeout))},
         open=True,
         name="read-model",
-    )
+        timeout=timeout,
+        reconnect_timeout=reconnect_timeout,
+        check=ConnectionPool.check_connection,
+    )  # fmt: skip
     return pool
 
 

@@ -11,6 +11,7 @@ from eventsourcing.utils import Environment
 from api.container import Container, application_classes
 from api.database import ConnInfo, Database
 from api.settings import Settings
+from projections.group import ProjectorGroup
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner, ProjectionView
 
@@ -90,14 +91,59 @@ class _DispatcherService:
 
 
 class _RunnerService:
-    def __init__(self, runners: list[ProjectionRunner]) -> None:
-        self.runners = runners
+    def __init__(self, group: ProjectorGroup) -> None:
+        self.group = group
+        self.runners = group.runners
 
     def stop(self) -> None:
-        for r in self.runners:
-            r.stop()
+        self.group.stop()
         for r in self.runners:
             r.app.close()
+
+
+def connection_budget(
+    settings: Settings,
+    *,
+    api: bool = False,
+    read: bool = False,
+    projector: bool = False,
+    worker: bool = False,
+    dispatcher: bool = False,
+) -> dict[str, int]:
+    """The most PostgreSQL connections each part of a process can hold (docs/scaling.md).
+
+    Pools are shared per role within a process (api/persistence.py): the event store pool of
+    the system role serves the projector, the worker and the dispatcher together."""
+    pool = settings.pool_size + settings.pool_max_overflow
+    parts: dict[str, int] = {}
+    if api:
+        parts["event store pool (api role)"] = pool
+    if read:
+        parts["read pool (api role)"] = settings.read_pool_size
+        parts["readiness status (system role)"] = 1
+    if projector or worker or dispatcher:
+        parts["event store pool (system role)"] = pool
+    if projector:
+        parts["projector session (advisory locks, LISTEN)"] = 1
+    if worker:
+        parts["worker claimer (LISTEN) + heartbeat"] = 2
+    if dispatcher:
+        parts["dispatcher outbox + LISTEN"] = 2
+    return parts
+
+
+def check_budget(settings: Settings, kind: str, parts: dict[str, int]) -> int:
+    """Log the process's connection budget; a budget over ``max_connections`` is refused."""
+    total = sum(parts.values())
+    detail = ", ".join(f"{name} {n}" for name, n in parts.items())
+    log.info("platinum %s: connection budget %d of %d (%s)", kind, total,
+             settings.max_connections, detail)  # fmt: skip
+    if total > settings.max_connections:
+        raise ValueError(
+            f"the pools of `platinum {kind}` could hold {total} connections, over "
+            f"PLATINUM_MAX_CONNECTIONS={settings.max_connections} ({detail})"
+        )
+    return total
 
 
 def start_background(
@@ -111,9 +157,11 @@ def start_background(
     """Start the in-process services the flags ask for; ``container.close()`` stops them."""
     if projector:
         runners = build_projection_runners(container.settings, container.db)
-        for r in runners:
-            r.start()
-        container.background.append(_RunnerService(runners))
+        group = ProjectorGroup(
+            runners, container.db.system.conninfo,
+            connect_timeout_s=container.settings.connect_timeout_s,
+        ).start()  # fmt: skip
+        container.background.append(_RunnerService(group))
     if worker:
         from engine.worker import WorkerConfig
 

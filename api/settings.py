@@ -43,9 +43,21 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = Field(default=None, description="PEM private key of the cert.")
     api_role_password: str = Field(default="", description="Password of role platinum_api.")
     system_role_password: str = Field(default="", description="Password of role platinum_system.")
-    pool_size: int = 5
-    pool_max_overflow: int = 10
-    read_pool_size: int = 10
+    # Connection budget (docs/scaling.md): event-store pool per role = pool_size (kept open)
+    # + pool_max_overflow (opened under load); read_pool_size for the API's read model.
+    pool_size: int = 1
+    pool_max_overflow: int = 4
+    read_pool_size: int = 4
+    max_connections: int = Field(
+        default=20, description="A process refuses to start if its pools could exceed this."
+    )
+    pool_timeout_s: float = Field(
+        default=1.0, description="Longest wait for a pooled connection (then 503)."
+    )
+    connect_timeout_s: float = Field(default=2.0, description="Longest connection attempt.")
+    reconnect_timeout_s: float = Field(
+        default=1.0, description="A pool gives up re-connecting after this (next use retries)."
+    )
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"

@@ -218,7 +218,7 @@ class Worker:
                     with contextlib.suppress(psycopg.Error):
                         conn.close()
                 conn = None
-                self._stopping.wait(min(2.0, 0.1 * 2**failures))
+                self._stopping.wait(min(1.0, 0.1 * 2**failures))  # back within 1 s
         if conn is not None:
             with contextlib.suppress(psycopg.Error):
                 conn.close()

@@ -11,7 +11,7 @@ from api.errors import ProblemError
 
 def platform_projected(container: Any) -> None:
     """Read-your-writes: wait until the read model holds every platform event so far."""
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
 
 
 def user_of(principal: Principal) -> UUID:

@@ -53,7 +53,7 @@ def create_api_key(
                 created_by=creator,
             )
         )
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     row = read_api_key(container, principal.tenant_id, issued.api_key.id)
     response.headers["Location"] = f"/v1/api-keys/{issued.api_key.id}"
     response.headers["Cache-Control"] = "no-store"
@@ -83,5 +83,5 @@ def revoke_api_key(key_id: UUID, principal: KeysAdmin, container: ContainerDep) 
     assert principal.tenant_id is not None
     with acting_as(principal.actor):
         container.platform.revoke_api_key(principal.tenant_id, key_id)
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

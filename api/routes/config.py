@@ -79,7 +79,7 @@ def put_config(
         check_if_match(expected, current["version"], "configuration entry")
     with acting_as(principal.actor):
         container.platform.set_tenant_config(principal.tenant_id, key, body.value)
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     row = _read(container, principal, key)
     assert row is not None
     set_etag(response, row["version"])

@@ -101,7 +101,7 @@ def put_preference(
                 tenant_id=principal.tenant_id, user_id=principal.user_id, key=key, value=body.value
             )
         )
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     row = _read_preference(container, principal, key)
     set_etag(response, row["version"])
     return PreferencePublic(**row)
@@ -121,5 +121,5 @@ def delete_preference(
             current = container.platform.get_preference(principal.tenant_id, principal.user_id, key)
             check_if_match(expected, current.version, "preference")
         container.platform.delete_preference(principal.tenant_id, principal.user_id, key)
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

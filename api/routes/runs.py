@@ -118,7 +118,9 @@ def _runs(container: Any) -> Any:
 
 
 def _runs_projected(container: Any) -> None:
-    container.wait_projected(_runs(container).recorder.max_notification_id(), app="runs")
+    """Read-your-writes after a committed run write: never raises (see ``wait_projected``)."""
+    _runs(container)
+    container.wait_caught_up("runs")
 
 
 def read_run(container: Any, tenant_id: UUID, run_id: UUID) -> RunPublic:

@@ -37,7 +37,7 @@ def create_tenant(
     """Create a tenant and its first admin user."""
     with acting_as(admin.actor):
         created = container.platform.create_tenant(CreateTenant(**body.model_dump()))
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     tenant = created.tenant
     response.headers["Location"] = f"/v1/tenants/{tenant.id}"
     response.headers["ETag"] = f'"{tenant.version}"'
@@ -83,7 +83,7 @@ def update_tenant(
         container.platform.update_tenant(
             UpdateTenant(tenant_id=tenant_id, expected_version=expected, **body.model_dump())
         )
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
     row = read_tenant(container, tenant_id)
     response.headers["ETag"] = f'"{row["version"]}"'
     return TenantPublic(**row)

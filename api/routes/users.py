@@ -62,7 +62,7 @@ def read_user(container: Any, tenant_id: UUID, user_id: UUID) -> UserPublic:
 
 
 def _caught_up(container: Any) -> None:
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPublic)

@@ -106,7 +106,7 @@ def read_workflow(container: Any, tenant_id: UUID, workflow_id: UUID) -> dict[st
 
 
 def _projected(container: Any) -> None:
-    container.wait_projected(container.platform.recorder.max_notification_id())
+    container.wait_caught_up()
 
 
 def _answer(container: Any, tenant_id: UUID, workflow_id: UUID, response: Response) -> Any:

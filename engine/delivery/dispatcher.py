@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
-from eventsourcing.persistence import IntegrityError
+import psycopg
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from domain.actor import Actor, acting_as
 from domain.errors import NotFoundError
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 
 ADDRESSED_CHANNELS = ("email", "sms", "push")
 """Channels whose recipient address comes from the user (webhooks post to the tenant's)."""
+
+RECONNECT_MIN_S = 0.1
+RECONNECT_MAX_S = 1.0
+"""Longest pause between two connection attempts: delivery resumes within it of the
+database's return."""
 
 ChannelFactory = Callable[[httpx.AsyncClient], Mapping[str, Channel]]
 
@@ -120,47 +126,77 @@ class Dispatcher:
         return self._thread is not None and self._thread.is_alive()
 
     def _thread_main(self) -> None:
-        try:
-            asyncio.run(self.run())
-        except BaseException as exc:
-            self.error = exc
-            log.exception("dispatcher %s stopped on error", self.config.worker_id)
+        # supervised: an error that escapes the loop restarts it (after a pause), never ends it
+        while not self._stop.is_set():
+            try:
+                asyncio.run(self.run())
+            except BaseException as exc:
+                self.error = exc
+                log.exception("dispatcher %s stopped on error; restarting", self.config.worker_id)
+                if not isinstance(exc, Exception):
+                    return  # KeyboardInterrupt, SystemExit: the process is going away
+                self._stop.wait(RECONNECT_MAX_S)
+            else:
+                return
 
     async def run(self) -> None:
-        """The loop: claim a batch, deliver it, repeat; idle until NOTIFY or the poll interval."""
+        """The loop: claim a batch, deliver it, repeat; idle until NOTIFY or the poll interval.
+
+        A lost database connection (a restart, an outage of any length) is never fatal: the
+        connection is dropped and made again, at most ``RECONNECT_MAX_S`` apart, so delivery
+        resumes within that of the database coming back."""
         cfg = self.config
-        store = await self._connect()
         timeout = httpx.Timeout(cfg.send_timeout_s, connect=min(10.0, cfg.send_timeout_s))
+        store: OutboxStore | None = None
+        heartbeat: asyncio.Task[None] | None = None
+        delay = RECONNECT_MIN_S
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             channels = self.channel_factory(client)
-            heartbeat = asyncio.create_task(self._heartbeat(store))
             try:
                 while not self._stop.is_set():
                     try:
+                        if store is None:
+                            store = await self._connect()
+                            heartbeat = asyncio.create_task(self._heartbeat(store))
+                            if self.error is not None:
+                                log.info("dispatcher %s: database connection back",
+                                         cfg.worker_id)  # fmt: skip
+                            self.error = None
                         done = await self.run_batch(store, channels)
-                    except Exception:
-                        log.exception("dispatch batch failed; reconnecting")
-                        await asyncio.sleep(1.0)
-                        with contextlib.suppress(Exception):
-                            await store.close()
-                        store = await self._connect()
-                        continue
-                    if not done:
-                        await store.wait_for_rows(cfg.poll_interval_s)
+                        if not done:
+                            await store.wait_for_rows(cfg.poll_interval_s)
+                        delay = RECONNECT_MIN_S
+                    except Exception as exc:
+                        self.error = exc
+                        log.warning("dispatcher %s: %s: %s; reconnecting in %.1fs",
+                                    cfg.worker_id, type(exc).__name__, exc, delay)  # fmt: skip
+                        if heartbeat is not None:
+                            heartbeat.cancel()
+                            heartbeat = None
+                        if store is not None:
+                            with contextlib.suppress(Exception):
+                                await store.close()
+                            store = None
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, RECONNECT_MAX_S)
             finally:
-                heartbeat.cancel()
-                with contextlib.suppress(Exception):
-                    if self._held:
-                        await store.defer(list(self._held), 0)
-                with contextlib.suppress(Exception):
-                    await store.close()
+                if heartbeat is not None:
+                    heartbeat.cancel()
+                if store is not None:
+                    with contextlib.suppress(Exception):
+                        if self._held:
+                            await store.defer(list(self._held), 0)
+                    with contextlib.suppress(Exception):
+                        await store.close()
 
     async def _connect(self) -> OutboxStore:
         store = await OutboxStore.connect(self.conninfo, self.config.worker_id)
         try:
             await store.listen()
-        except Exception:  # polling still works without LISTEN
-            log.warning("LISTEN failed; polling every %ss", self.config.poll_interval_s)
+        except Exception:  # the database went away again: start over
+            with contextlib.suppress(Exception):
+                await store.close()
+            raise
         return store
 
     async def _heartbeat(self, store: OutboxStore) -> None:
@@ -256,9 +292,24 @@ class Dispatcher:
             log.exception("notification %s: adapter error", row.notification_id)
             await self._transient(store, row, f"{row.channel}: {type(exc).__name__}: {exc}", None)
         else:
-            await asyncio.to_thread(self._record_sent, row, result, prepared.notification)
+            # sent: record it whatever the database does meanwhile (an unrecorded send would
+            # go out again when the lease runs out)
+            await self._persist(self._record_sent, row, result, prepared.notification)
             self.stats["sent"] += 1
             await store.finish(row.id)
+
+    async def _persist(self, record: Callable[..., None], *args: Any) -> None:
+        """Run ``record`` (a save, on a worker thread) until it succeeds, for up to a lease."""
+        deadline = time.monotonic() + self.config.lease_s
+        while True:
+            try:
+                await asyncio.to_thread(record, *args)
+                return
+            except (PersistenceError, psycopg.Error) as exc:
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise
+                log.warning("recording a delivery failed (%s); retrying", exc)
+                await asyncio.sleep(RECONNECT_MIN_S)
 
     async def _defer(self, store: OutboxStore, row: OutboxRow, delay: float) -> None:
         self.stats["deferred"] += 1

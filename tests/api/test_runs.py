@@ -87,6 +87,31 @@ def test_user_starts_a_run_and_gets_202(client, users, workflow) -> None:
     assert r.headers["location"] == f"/v1/runs/{body['id']}"
 
 
+def test_run_start_answers_202_when_the_read_your_writes_wait_fails(
+    client, container, tenant, monkeypatch
+) -> None:
+    import psycopg
+
+    import projections.status
+
+    wf = active_workflow(client, tenant.admin_headers, QUICK)
+
+    def unreachable(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise psycopg.OperationalError("the read model's database cannot be reached")
+
+    # the run is saved; the wait for the read model then fails
+    monkeypatch.setattr(projections.status, "wait_for", unreachable)
+    r = start(client, tenant.admin_headers, wf, input={})
+    monkeypatch.undo()
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    assert r.headers["location"] == f"/v1/runs/{run_id}"
+    # exactly one run: the client had its answer and does not start another
+    container.wait_projected(container.runs.recorder.max_notification_id(), app="runs")
+    listed = client.get(f"/v1/runs?workflow_id={wf}", headers=tenant.admin_headers).json()
+    assert [item["id"] for item in listed["items"]] == [run_id]
+
+
 def test_a_run_of_pure_steps_succeeds(client, tenant) -> None:
     wf = active_workflow(client, tenant.admin_headers, QUICK)
     r = start(client, tenant.admin_headers, wf, input={})
