@@ -23,7 +23,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 
 from domain.app_runs import Runs, RunTask, TaskKey, run_tasks
 
@@ -337,9 +337,10 @@ def current_fences(
     if not keys:
         return {}
     ks = list(keys)
-    rows = conn.execute(
-        _FENCES, ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks])
-    ).fetchall()
+    with conn.cursor(row_factory=tuple_row) as cur:  # the library's connections give dicts
+        rows = cur.execute(
+            _FENCES, ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks])
+        ).fetchall()
     return {(r[0], r[1], None if r[2] == NO_INDEX else r[2]): (r[3], r[4]) for r in rows}
 
 
