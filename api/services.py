@@ -72,11 +72,27 @@ class _RunnerService:
     def __init__(self, runners: list[ProjectionRunner]) -> None:
         self.runners = runners
 
+    def liveness(self) -> list[dict[str, Any]]:
+        return [r.liveness() for r in self.runners]
+
     def stop(self) -> None:
         for r in self.runners:
             r.stop()
         for r in self.runners:
             r.app.close()
+
+
+def liveness(container: Container) -> list[dict[str, Any]]:
+    """Each background component's liveness (its loops' last heartbeats), for /readyz and
+    /metrics. A component without a ``liveness()`` is not reported."""
+    out: list[dict[str, Any]] = []
+    for service in list(container.background):
+        probe = getattr(service, "liveness", None)
+        if probe is None:
+            continue
+        found = probe()
+        out.extend(found if isinstance(found, list) else [found])
+    return out
 
 
 def start_background(

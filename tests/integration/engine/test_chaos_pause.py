@@ -114,8 +114,8 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
         return until(lambda: (r := runs.load(run_id)).is_done and r, 30, f"run {run_id}")
 
     def new_holder() -> Worker:
-        return build_worker(env_es, db.system.conninfo, platform=platform,
-                            config=WorkerConfig(concurrency=4, lease_s=LEASE_S)).start()  # fmt: skip
+        config = WorkerConfig(concurrency=4, lease_s=LEASE_S)
+        return build_worker(env_es, db.system.conninfo, platform=platform, config=config).start()
 
     def answer_n(run: Any) -> int:
         return int(run.steps["k"]["output"]["body"]["n"])

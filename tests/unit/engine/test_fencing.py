@@ -104,7 +104,8 @@ def test_an_executor_does_not_start_an_attempt_whose_lease_deadline_passed():
     worker._execute(c, 5)
     assert started == []
     assert worker._inbox.empty()  # no result either
-    assert c.key not in worker._held and c.key not in worker._busy  # the attempt is dropped
+    assert c.key not in worker._held  # the attempt is dropped
+    assert c.key not in worker._busy
     assert worker.stats()["dropped_before_start"] == 1
 
 
