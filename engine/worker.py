@@ -496,11 +496,10 @@ class Worker:
         try:
             self._handle_fenced(msgs)
             return
-        except Exception as e:
+        except Exception:
             self.counters.add("internal_errors")
             log.exception("worker %s: a batch of %d messages failed; retrying run by run",
                           self.id, len(msgs))  # fmt: skip
-            first_error: Exception = e
         groups: dict[UUID, list[_Message]] = {}
         for m in msgs:
             groups.setdefault(m.run_id, []).append(m)
@@ -509,7 +508,7 @@ class Worker:
             try:
                 self._handle_fenced(group)
             except Exception as e:
-                self._quarantine(run_id, group, e if len(groups) > 1 else first_error)
+                self._quarantine(run_id, group, e)
 
     def _handle_fenced(self, msgs: list[_Message]) -> None:
         """Save a batch; if it carried a lease lost meanwhile, drop those messages and redo."""
@@ -713,13 +712,17 @@ class Worker:
             w.dirty = True
         else:
             # the step is `running` from this save on (fenced: committed only under our token)
-            try:
-                w.run.start_step(m.step_id, m.index, m.attempt, self.id,
-                                 lease_until=w.now + timedelta(seconds=self.config.lease_s),
-                                 token=m.fence)  # fmt: skip
-            except RunStateError:  # started meanwhile under a later claim: not ours
-                self.counters.add("stale")
-                return
+            slot = w.run.slot(m.step_id, m.index)
+            if slot["status"] == StepStatus.RUNNING and slot.get("token") == m.fence:
+                pass  # recorded already (a save that committed although it reported an error)
+            else:
+                try:
+                    w.run.start_step(m.step_id, m.index, m.attempt, self.id,
+                                     lease_until=w.now + timedelta(seconds=self.config.lease_s),
+                                     token=m.fence)  # fmt: skip
+                except RunStateError:  # started meanwhile under a later claim: not ours
+                    self.counters.add("stale")
+                    return
             b.fences.append((m.key, m.attempt, m.fence))
             b.started.add(m.key)
             b.dispatch[m.key] = m.fence
