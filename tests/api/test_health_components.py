@@ -7,12 +7,12 @@ from typing import Any
 
 def test_readiness_lists_each_background_loop_with_its_last_heartbeat(client: Any) -> None:
     ready = client.get("/readyz")
-    assert ready.status_code == 200
+    assert ready.status_code == 200, ready.text
     components = ready.json()["checks"]["components"]
     projectors = {c["projector"] for c in components if "projector" in c}
     assert "readmodel:runs" in projectors
     for c in components:
-        assert c["ok"]
+        assert c["ok"], components
         for loop in c["loops"].values():
             assert loop["alive"]
             assert 0 <= loop["last_beat_s"] < 60
@@ -32,7 +32,7 @@ def test_a_worker_whose_loops_are_dead_makes_the_process_unready(
     container.background.append(dead)
     try:
         ready = client.get("/readyz")
-        assert ready.status_code == 503
+        assert ready.status_code == 503, ready.text
         (worker,) = [c for c in ready.json()["checks"]["components"] if "worker_id" in c]
         assert worker["worker_id"] == dead.id
         assert not worker["ok"]
