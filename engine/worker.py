@@ -205,6 +205,7 @@ class Worker:
         }  # fmt: skip
         self._beats: dict[str, float] = {}  # loop -> time.monotonic() it last went round
         self._parked: dict[UUID, str] = {}  # runs that could not even be failed: why
+        self._early: dict[TaskKey, int] = {}  # claimed attempts dispatched before their save
         self._watch_lock = threading.Lock()
         self._on_stop = on_stop
 
@@ -609,6 +610,8 @@ class Worker:
         if dropped:
             self.counters.add("stale", len(dropped))
             self._release(dropped, dropped)
+            for key in dropped:
+                self._early.pop(key, None)
         return keep
 
     def _quarantine(self, run_id: UUID, msgs: list[_Message], error: Exception) -> None:
@@ -643,6 +646,8 @@ class Worker:
             self._parked[run_id] = detail
             log.exception("worker %s: run %s cannot even be failed: parked", self.id, run_id)
         self._cache.pop(run_id, None)
+        for m in msgs:
+            self._early.pop(m.key, None)
         self._release(m.key for m in msgs)
 
     def _load(self, run_id: UUID, now: datetime, fresh: bool) -> _Work | None:
@@ -683,11 +688,26 @@ class Worker:
                     self._take_claim(m, w, b)
                 else:
                     self._take_result(m, w, b)
+            self._dispatch_early(works, b, now)
             self._save(works, msgs, now, b)
         except BaseException:
             for run_id in works:
                 self._cache.pop(run_id, None)
             raise
+
+    def _dispatch_early(self, works: dict[UUID, _Work | None], b: _Batch, now: datetime) -> None:
+        """Claimed attempts start before the save that records them `running`: the call need
+        not wait for that round trip (the lease deadline, checked by the executor, guards the
+        start; the save's fence check guards the result). Once per claim, whatever retries of
+        the batch follow."""
+        for key, token in b.dispatch.items():
+            if self._early.get(key) == token:
+                continue  # dispatched by an earlier try of this batch
+            owner = works.get(key[0])
+            call = None if owner is None else self.planner.call_for(owner.run, key[1], key[2], now)
+            if call is not None:
+                self._early[key] = token
+                self._dispatch(call, token)
 
     def _take_claim(self, m: q.Claimed, w: _Work, b: _Batch) -> None:
         current = w.before.get(m.key)
@@ -808,6 +828,8 @@ class Worker:
         tokens = {**b.dispatch, **dict.fromkeys(attempts, q.FIRST_TOKEN)}
         calls: list[tuple[StepCall, int]] = []
         for key in [*b.dispatch, *leased]:
+            if key in b.dispatch and self._early.pop(key, None) == b.dispatch[key]:
+                continue  # started before the save (see _dispatch_early)
             owner = works.get(key[0])
             call = None if owner is None else self.planner.call_for(owner.run, key[1], key[2], now)
             if call is not None:
@@ -816,6 +838,7 @@ class Worker:
                 consumed.add(key)
         with self._held_lock:
             for key in consumed:
+                self._early.pop(key, None)
                 self._held.pop(key, None)
                 self._busy.discard(key)
             for k, a in attempts.items():
