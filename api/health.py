@@ -22,7 +22,9 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers; the projectors' lag, and any projection stuck on an
-    event (``stuck``: which event, since when; the API still serves, its reads are stale).
+    event (``stuck``: which event, since when; the API still serves, its reads are stale);
+    ``components``: per background loop of this process, seconds since its last heartbeat
+    (a loop past its limit makes the process unready).
 
     Never a 500: a database that cannot be reached within the pool timeout is a 503 with
     ``Retry-After``; the connections are pooled (an anonymous caller opens none of its own)."""
@@ -51,6 +53,15 @@ def readyz(request: Request) -> JSONResponse:
              "since": f["since"].isoformat()}
             for f in stuck
         ]  # fmt: skip
+    try:  # this process's background loops (worker, projectors): when each last went round
+        from api.services import liveness
+
+        components = liveness(container)
+        checks["components"] = components
+        if not all(c.get("ok", True) for c in components):
+            ok = False
+    except Exception as exc:  # a probe must never turn readiness into a 500
+        checks["components"] = f"error: {type(exc).__name__}"
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status_code=200 if ok else 503,

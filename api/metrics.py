@@ -123,6 +123,38 @@ class DatabaseCollector(Collector):
                 failing.add_metric([projection, app], int((projection, app) in stuck))
 
 
+class LivenessCollector(Collector):
+    """This process's background loops: seconds since each last went round, and whether it
+    is healthy (``platinum_component_up``); runs a worker could not fail visibly (parked)."""
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+
+    def collect(self) -> Iterator[Metric]:
+        from api.services import liveness
+
+        beat = GaugeMetricFamily("platinum_component_last_beat_seconds",
+                                 "Seconds since a background loop last went round.",
+                                 labels=["component", "loop"])  # fmt: skip
+        up = GaugeMetricFamily("platinum_component_up",
+                               "1 while a background loop is alive and recent.",
+                               labels=["component", "loop"])  # fmt: skip
+        parked = GaugeMetricFamily("platinum_worker_parked_runs",
+                                   "Runs a worker could not even fail visibly (see the log).",
+                                   labels=["component"])  # fmt: skip
+        try:
+            for c in liveness(self.container):
+                name = str(c.get("worker_id") or c.get("projector") or "component")
+                for loop, state in c.get("loops", {}).items():
+                    beat.add_metric([name, loop], state["last_beat_s"])
+                    up.add_metric([name, loop], int(bool(state["ok"])))
+                if "parked_runs" in c:
+                    parked.add_metric([name], c["parked_runs"])
+        except Exception:  # metrics must answer whatever a probe does
+            log.warning("metrics: liveness unavailable", exc_info=True)
+        yield from (beat, up, parked)
+
+
 def install(app: FastAPI) -> tuple[Counter, Histogram]:
     """Add the collectors and ``GET /metrics`` to ``app``; returns the request counter and
     latency histogram for the request middleware (``api.middleware``) to observe."""
@@ -141,6 +173,7 @@ def install(app: FastAPI) -> tuple[Counter, Histogram]:
     )
     registry.register(DatabaseCollector(app.state.container))
     registry.register(_StepDurations())
+    registry.register(LivenessCollector(app.state.container))
     app.state.metrics_registry = registry
 
     app.include_router(router)

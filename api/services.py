@@ -95,6 +95,10 @@ class _RunnerService:
         self.group = group
         self.runners = group.runners
 
+    def liveness(self) -> list[dict[str, Any]]:
+        # the runners share the group's one thread: its heartbeat is theirs
+        return [self.group.liveness()]
+
     def stop(self) -> None:
         self.group.stop()
         for r in self.runners:
@@ -144,6 +148,19 @@ def check_budget(settings: Settings, kind: str, parts: dict[str, int]) -> int:
             f"PLATINUM_MAX_CONNECTIONS={settings.max_connections} ({detail})"
         )
     return total
+
+
+def liveness(container: Container) -> list[dict[str, Any]]:
+    """Each background component's liveness (its loops' last heartbeats), for /readyz and
+    /metrics. A component without a ``liveness()`` is not reported."""
+    out: list[dict[str, Any]] = []
+    for service in list(container.background):
+        probe = getattr(service, "liveness", None)
+        if probe is None:
+            continue
+        found = probe()
+        out.extend(found if isinstance(found, list) else [found])
+    return out
 
 
 def start_background(

@@ -130,7 +130,7 @@ class Run(PlatinumAggregate):
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt, input=self.input)
-            slot.update(not_before=self.not_before, error=None)
+            slot.update(not_before=self.not_before, error=None, token=None)
 
     class RetryScheduled(StepEvent):
         attempt: int
@@ -139,17 +139,22 @@ class Run(PlatinumAggregate):
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
-            slot.update(not_before=self.not_before, worker_id=None, lease_until=None)
+            slot.update(not_before=self.not_before, worker_id=None, lease_until=None, token=None)
 
     class StepStarted(StepEvent):
+        """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
+        inline kind, or an event recorded before tokens existed)."""
+
         attempt: int
         worker_id: str
         lease_until: datetime | None
+        token: int | None = None
 
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.RUNNING.value, worker_id=self.worker_id)
             slot.update(lease_until=self.lease_until, not_before=None)
+            slot["token"] = getattr(self, "token", None)  # absent from events before tokens
 
     class StepWaiting(StepEvent):
         attempt: int
@@ -420,12 +425,25 @@ class Run(PlatinumAggregate):
         attempt: int,
         worker_id: str,
         lease_until: datetime | None = None,
+        *,
+        token: int | None = None,
     ) -> None:
-        """A worker took the attempt. Optional: results imply it (one save per step)."""
-        self._current_attempt(step_id, index, attempt, {StepStatus.SCHEDULED})
+        """A worker took the attempt under fencing token ``token``: the step is ``running``.
+
+        A running attempt is started again only by a later claim (a larger token: its
+        holder lost the lease); anything else is a ``StaleStepResultError``.
+        """
+        slot = self._current_attempt(
+            step_id, index, attempt, {StepStatus.SCHEDULED, StepStatus.RUNNING}
+        )
+        if slot["status"] == StepStatus.RUNNING:
+            held = slot.get("token")
+            if token is None or (held is not None and token <= held) or slot["waiting"]:
+                why = f"the attempt is already running under token {held}"
+                raise StaleStepResultError(self.id, step_id, index, attempt, why)
         self.trigger_event(
             self.StepStarted, step_id=step_id, index=index, attempt=attempt,
-            worker_id=worker_id, lease_until=lease_until,
+            worker_id=worker_id, lease_until=lease_until, token=token,
         )  # fmt: skip
 
     def wait_step(
@@ -438,20 +456,31 @@ class Run(PlatinumAggregate):
         until: datetime | None,
         role: str | None = None,
         worker_id: str = "",
+        token: int | None = None,
     ) -> None:
         """An `approval` or `wait` step now waits (until: wake-up time or approval deadline)."""
         self._require(kind in ("approval", "wait"), f"cannot wait for {kind!r}")
-        self._implicit_start(step_id, index, attempt, worker_id)
+        self._implicit_start(step_id, index, attempt, worker_id, token)
         self.trigger_event(
             self.StepWaiting, step_id=step_id, index=index, attempt=attempt,
             kind=kind, until=until, role=role,
         )  # fmt: skip
 
     def complete_step(
-        self, step_id: str, index: int | None, attempt: int, output: Any, *, worker_id: str = ""
+        self,
+        step_id: str,
+        index: int | None,
+        attempt: int,
+        output: Any,
+        *,
+        worker_id: str = "",
+        token: int | None = None,
     ) -> None:
-        """Record an attempt's success; an oversized or non-JSON output fails it instead."""
-        self._implicit_start(step_id, index, attempt, worker_id)
+        """Record an attempt's success; an oversized or non-JSON output fails it instead.
+
+        ``token``: the fencing token the result was produced under (see ``_implicit_start``).
+        """
+        self._implicit_start(step_id, index, attempt, worker_id, token)
         if (problem := _too_large(output, "the step output")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=index, attempt=attempt,
@@ -473,6 +502,7 @@ class Run(PlatinumAggregate):
         retryable: bool,
         worker_id: str = "",
         retry_after_s: float | None = None,
+        token: int | None = None,
     ) -> None:
         """Record an attempt's failure. A pending step fails directly (e.g. its `if` errs).
 
@@ -482,7 +512,7 @@ class Run(PlatinumAggregate):
             step_id, index, {StepStatus.PENDING, StepStatus.SCHEDULED, StepStatus.RUNNING}
         )
         if slot["status"] != StepStatus.PENDING:
-            self._implicit_start(step_id, index, attempt, worker_id)
+            self._implicit_start(step_id, index, attempt, worker_id, token)
         hint = {} if retry_after_s is None else {"retry_after_s": max(0.0, float(retry_after_s))}
         self.trigger_event(
             self.StepFailed, step_id=step_id, index=index, attempt=attempt,
@@ -549,15 +579,24 @@ class Run(PlatinumAggregate):
         return slot
 
     def _implicit_start(
-        self, step_id: str, index: int | None, attempt: int, worker_id: str
+        self, step_id: str, index: int | None, attempt: int, worker_id: str, token: int | None
     ) -> None:
+        """Fencing: a result made under ``token`` is stale if the attempt was started since
+        under a larger token (its lease was lost and the attempt claimed again). A result
+        without a token (inline kinds, approvals) is not fenced."""
         slot = self._current_attempt(
             step_id, index, attempt, {StepStatus.SCHEDULED, StepStatus.RUNNING}
         )
-        if slot["status"] == StepStatus.SCHEDULED:
+        held = slot.get("token") if slot["status"] == StepStatus.RUNNING else None
+        if token is not None and held is not None and token < held:
+            why = f"fencing token {token} is stale: the attempt was claimed again ({held})"
+            raise StaleStepResultError(self.id, step_id, index, attempt, why)
+        if slot["status"] == StepStatus.SCHEDULED or (
+            token is not None and held is not None and token > held
+        ):
             self.trigger_event(
                 self.StepStarted, step_id=step_id, index=index, attempt=attempt,
-                worker_id=worker_id, lease_until=None,
+                worker_id=worker_id, lease_until=None, token=token,
             )  # fmt: skip
 
     def _waiting_approval(self, step_id: str, index: int | None) -> None:

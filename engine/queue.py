@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 
 from domain.app_runs import Runs, RunTask, TaskKey, run_tasks
 
@@ -52,10 +52,12 @@ WHERE t.run_id = d.run_id AND t.step_id = d.step_id AND t.idx = d.idx AND t.atte
 
 _INSERT = """
 INSERT INTO run_tasks AS t
-    (run_id, step_id, idx, attempt, tenant_id, kind, ready_at, worker_id, lease_until, claims)
+    (run_id, step_id, idx, attempt, tenant_id, kind, ready_at, worker_id, lease_until, claims,
+     fence)
 SELECT d.run_id, d.step_id, d.idx, d.attempt, d.tenant_id, d.kind, coalesce(d.ready_at, now()),
        CASE WHEN d.leased THEN %s END,
        CASE WHEN d.leased THEN now() + %s * interval '1 second' END,
+       CASE WHEN d.leased THEN 1 ELSE 0 END,
        CASE WHEN d.leased THEN 1 ELSE 0 END
 FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::text[], %s::text[],
             %s::timestamptz[], %s::bool[])
@@ -64,8 +66,35 @@ ORDER BY d.run_id, d.step_id, d.idx
 ON CONFLICT (run_id, step_id, idx) DO UPDATE SET
     attempt = EXCLUDED.attempt, tenant_id = EXCLUDED.tenant_id, kind = EXCLUDED.kind,
     ready_at = EXCLUDED.ready_at, worker_id = EXCLUDED.worker_id,
-    lease_until = EXCLUDED.lease_until, claims = EXCLUDED.claims
+    lease_until = EXCLUDED.lease_until, claims = EXCLUDED.claims, fence = EXCLUDED.fence
 """
+
+FIRST_TOKEN = 1
+"""The fencing token of the lease a worker takes of an attempt it scheduled itself (the
+attempt's first lease; every claim from the queue takes a larger one from a sequence)."""
+
+FENCE_SQLSTATE = "PF409"
+
+_CHECK_FENCES = (
+    "SELECT run_tasks_check_fences(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::bigint[])"
+)
+
+Fence = tuple[TaskKey, int, int]
+"""(task key, attempt, fencing token): a lease a save's commit depends on."""
+
+
+class FencedError(Exception):
+    """A save carried a result (or a start) of an attempt this worker no longer holds: another
+    worker claimed it again after the lease ran out. Nothing of that save was committed."""
+
+
+def _fenced(exc: BaseException) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == FENCE_SQLSTATE:
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
 
 _RELEASE = """
 UPDATE run_tasks t SET worker_id = NULL, lease_until = NULL,
@@ -87,6 +116,16 @@ class TaskRecorder(PostgresApplicationRecorder):
     """
 
     def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        try:
+            return self._insert_pipelined(stored_events, **kwargs)
+        except Exception as e:
+            if _fenced(e):
+                raise FencedError(str(e.__cause__ or e)) from e
+            raise
+
+    def _insert_pipelined(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:
@@ -132,6 +171,16 @@ class TaskRecorder(PostgresApplicationRecorder):
         leased: Collection[TaskKey] = kwargs.get("leased", ())
         lease_s: float = kwargs.get("lease_s", 30.0)
         release: Sequence[tuple[TaskKey, float]] = kwargs.get("tasks_release", ())
+        fences: Sequence[Fence] = kwargs.get("fences", ())
+        if fences:  # first: it locks the rows the leases are on until the commit
+            curs.execute(
+                _CHECK_FENCES,
+                (
+                    [k[0] for k, _, _ in fences], [k[1] for k, _, _ in fences],
+                    [_idx(k[2]) for k, _, _ in fences], [a for _, a, _ in fences],
+                    [t for _, _, t in fences],
+                ),
+            )  # fmt: skip
         if done:
             rows = sorted(done, key=lambda t: (str(t.run_id), t.step_id, _idx(t.index)))
             curs.execute(
@@ -181,6 +230,7 @@ class Claimed:
     kind: str
     ready_at: datetime
     claims: int
+    fence: int  # the fencing token of this lease (larger than any lease of the row before)
 
     @property
     def key(self) -> TaskKey:
@@ -211,10 +261,11 @@ WITH cand AS (
 )
 UPDATE run_tasks t
 SET worker_id = %(worker)s, lease_until = now() + %(lease)s * interval '1 second',
-    claims = t.claims + 1
+    claims = t.claims + 1, fence = nextval('run_task_fences')
 FROM chosen c
 WHERE t.run_id = c.run_id AND t.step_id = c.step_id AND t.idx = c.idx
-RETURNING t.run_id, t.step_id, t.idx, t.attempt, t.tenant_id, t.kind, t.ready_at, t.claims
+RETURNING t.run_id, t.step_id, t.idx, t.attempt, t.tenant_id, t.kind, t.ready_at, t.claims,
+          t.fence
 """
 
 _NEXT_DUE = """
@@ -225,8 +276,16 @@ SELECT extract(epoch FROM least(
 
 _HEARTBEAT = """
 UPDATE run_tasks t SET lease_until = now() + %s * interval '1 second'
-FROM unnest(%s::uuid[], %s::text[], %s::int[]) AS d(run_id, step_id, idx)
+FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::bigint[]) AS d(run_id, step_id, idx, fence)
 WHERE t.run_id = d.run_id AND t.step_id = d.step_id AND t.idx = d.idx AND t.worker_id = %s
+  AND t.fence = d.fence
+RETURNING t.run_id, t.step_id, t.idx
+"""
+
+_FENCES = """
+SELECT t.run_id, t.step_id, t.idx, t.attempt, t.fence
+FROM run_tasks t JOIN unnest(%s::uuid[], %s::text[], %s::int[]) AS d(run_id, step_id, idx)
+  ON t.run_id = d.run_id AND t.step_id = d.step_id AND t.idx = d.idx
 """
 
 
@@ -243,7 +302,8 @@ def claim(
               "lease": lease_s}  # fmt: skip
     rows = conn.execute(_CLAIM, params).fetchall()
     return [
-        Claimed(r[0], r[1], None if r[2] == NO_INDEX else r[2], r[3], r[4], r[5], r[6], r[7])
+        Claimed(r[0], r[1], None if r[2] == NO_INDEX else r[2], r[3], r[4], r[5], r[6], r[7],
+                r[8])
         for r in rows
     ]
 
@@ -255,17 +315,33 @@ def next_due_s(conn: psycopg.Connection[Any]) -> float | None:
 
 
 def heartbeat(
-    conn: psycopg.Connection[Any], worker_id: str, keys: Collection[TaskKey], lease_s: float
-) -> int:
-    """Extend the leases this worker still holds; returns how many it still holds."""
-    if not keys:
-        return 0
-    ks = list(keys)
-    cur = conn.execute(
+    conn: psycopg.Connection[Any], worker_id: str, leases: Mapping[TaskKey, int], lease_s: float
+) -> set[TaskKey]:
+    """Extend the leases (key -> fencing token) this worker still holds; returns their keys
+    (a lease missing from the answer was lost: claimed again, or its attempt is gone)."""
+    if not leases:
+        return set()
+    ks = list(leases)
+    rows = conn.execute(
         _HEARTBEAT,
-        (lease_s, [k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks], worker_id),
-    )
-    return cur.rowcount
+        (lease_s, [k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks],
+         [leases[k] for k in ks], worker_id),
+    ).fetchall()  # fmt: skip
+    return {(r[0], r[1], None if r[2] == NO_INDEX else r[2]) for r in rows}
+
+
+def current_fences(
+    conn: psycopg.Connection[Any], keys: Collection[TaskKey]
+) -> dict[TaskKey, tuple[int, int]]:
+    """The (attempt, fencing token) each task row holds now (rows that are gone are absent)."""
+    if not keys:
+        return {}
+    ks = list(keys)
+    with conn.cursor(row_factory=tuple_row) as cur:  # the library's connections give dicts
+        rows = cur.execute(
+            _FENCES, ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks])
+        ).fetchall()
+    return {(r[0], r[1], None if r[2] == NO_INDEX else r[2]): (r[3], r[4]) for r in rows}
 
 
 def release(conn: psycopg.Connection[Any], worker_id: str, keys: Collection[TaskKey]) -> None:

@@ -38,19 +38,26 @@ def platform_definitions(platform: Any) -> DefinitionSource:
     return source
 
 
-def apply_outcome(run: Run, call: StepCall, outcome: Outcome, worker_id: str) -> None:
-    """Record an attempt's outcome (StepStarted is implied: one save per step)."""
+def apply_outcome(
+    run: Run, call: StepCall, outcome: Outcome, worker_id: str, token: int | None = None
+) -> None:
+    """Record an attempt's outcome, made under fencing token ``token`` (None: not leased).
+
+    A worker records StepStarted when it takes the attempt; without one (inline kinds) the
+    result implies it. A result under a token older than the attempt's latest start raises
+    ``StaleStepResultError``."""
     sid, idx, attempt = call.step_id, call.index, call.attempt
     match outcome:
         case Succeeded():
-            run.complete_step(sid, idx, attempt, outcome.output, worker_id=worker_id)
+            run.complete_step(sid, idx, attempt, outcome.output, worker_id=worker_id,
+                              token=token)  # fmt: skip
         case Failed():
             run.fail_step(sid, idx, attempt, error_kind=outcome.kind, message=outcome.message,
                           retryable=outcome.retryable, worker_id=worker_id,
-                          retry_after_s=outcome.retry_after_s)  # fmt: skip
+                          retry_after_s=outcome.retry_after_s, token=token)  # fmt: skip
         case Waiting():
             run.wait_step(sid, idx, attempt, kind=outcome.kind, until=outcome.until,
-                          role=outcome.role, worker_id=worker_id)  # fmt: skip
+                          role=outcome.role, worker_id=worker_id, token=token)  # fmt: skip
 
 
 class EnginePlanner:

@@ -59,9 +59,11 @@ class ProjectorGroup:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._paused: dict[int, tuple[float, float]] = {}  # runner -> (until, last delay)
+        self.last_beat = time.monotonic()
 
     def start(self) -> ProjectorGroup:
         self._stop.clear()
+        self.last_beat = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="projector-group", daemon=True)
         self._thread.start()
         return self
@@ -76,9 +78,23 @@ class ProjectorGroup:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def liveness(self) -> dict[str, Any]:
+        """Seconds since the group's loop last went round (connected or reconnecting), and
+        whether its thread is alive; a thread that died anyway is started again here."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            log.error("projector group: thread died; starting it again")
+            self.start()
+        age = time.monotonic() - self.last_beat
+        alive = self.running
+        ok = alive and age <= max(60.0, 4 * self.idle_wait_s)
+        names = ",".join(f"{r.projection.name}:{r.app.name}" for r in self.runners)
+        return {"projector": f"group({names})", "ok": ok, "connected": self.connected,
+                "loops": {"project": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
+
     def _loop(self) -> None:
         delay = RECONNECT_MIN_S
         while not self._stop.is_set():
+            self.last_beat = time.monotonic()
             conn: psycopg.Connection[Any] | None = None
             try:
                 conn = psycopg.connect(
@@ -108,6 +124,7 @@ class ProjectorGroup:
         listening: set[str] = set()
         next_try = 0.0
         while not self._stop.is_set():
+            self.last_beat = time.monotonic()
             if len(led) < len(self.runners) and time.monotonic() >= next_try:
                 for i, runner in enumerate(self.runners):
                     if i in led:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -168,6 +169,7 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.last_beat = time.monotonic()  # when the loop last went round (liveness)
         self._suspect_until = 0  # after a failed batch: its events go one at a time
 
     @property
@@ -240,6 +242,7 @@ class ProjectionRunner:
             return None
         lock_conn = psycopg.connect(self.lock_conninfo, autocommit=True)
         while not self._stop.is_set():
+            self.last_beat = time.monotonic()  # a stand-by is alive too
             row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,)).fetchone()
             if row and row[0]:
                 # The library NOTIFYs a channel named after the events table on every save:
@@ -267,6 +270,7 @@ class ProjectionRunner:
             try:
                 lock_conn = self._acquire_leadership()
                 while not self._stop.is_set():
+                    self.last_beat = time.monotonic()
                     if not self.run_once():
                         self._idle(lock_conn)
                     delay = self.idle_wait_s
@@ -282,7 +286,21 @@ class ProjectionRunner:
                 if lock_conn is not None:
                     lock_conn.close()
 
+    def liveness(self) -> dict[str, Any]:
+        """Seconds since the loop last went round, and whether its thread is alive (a thread
+        that died anyway is started again here)."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            log.error("projection %s of %s: thread died; starting it again",
+                      self.projection.name, self.app.name)  # fmt: skip
+            self.start()
+        age = time.monotonic() - self.last_beat
+        alive = self._thread is not None and self._thread.is_alive()
+        ok = alive and age <= max(60.0, 4 * self.idle_wait_s)
+        return {"projector": f"{self.projection.name}:{self.app.name}", "ok": ok,
+                "loops": {"project": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
+
     def start(self) -> ProjectionRunner:
+        self.last_beat = time.monotonic()
         self._thread = threading.Thread(
             target=self._loop, name=f"projector-{self.projection.name}", daemon=True
         )

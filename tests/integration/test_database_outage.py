@@ -103,6 +103,8 @@ def process_env(db: Database, tmp_path: Path) -> dict[str, str]:
         "PLATINUM_DATABASE_URL": db.info.conninfo, "PLATINUM_CIPHER_KEY": db.settings.cipher_key,
         "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN, "PLATINUM_DATA_DIR": str(tmp_path / "data"),
         "PLATINUM_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),
+        # the notification provider listens on loopback, which the egress policy refuses
+        "PLATINUM_EGRESS_ALLOW": db.settings.egress_allow,
     })  # fmt: skip
     return env
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -28,6 +30,11 @@ class Recorder:
     def path_count(self, path: str) -> int:
         with self.lock:
             return sum(1 for _, p, _, _ in self.requests if p == path)
+
+    def times(self, key: str) -> list[float]:
+        """When each call with this Idempotency-Key arrived (time.time())."""
+        with self.lock:
+            return [t for _, _, k, t in self.requests if k == key]
 
     def keys(self, prefix: str = "") -> Counter[str]:
         with self.lock:
@@ -56,8 +63,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null") if length else None
         key = self.headers.get("Idempotency-Key")
-        self.server.recorder.add(self.command, url.path, key)
-        if url.path.startswith("/order/"):
+        n = self.server.recorder.add(self.command, url.path, key)
+        if url.path == "/stop":
+            # the first call of a key pauses the process `pid` (a worker holding the lease)
+            # before the answer; later calls of the key take `s` seconds
+            if n == 1 and query.get("pid"):
+                os.kill(int(query["pid"]), signal.SIGSTOP)
+            else:
+                time.sleep(float(query.get("s", "0")))
+            self._reply(200, {"n": n})
+        elif url.path.startswith("/order/"):
             if query.get("flaky") and self.server.recorder.path_count(url.path) == 1:
                 self._reply(503, {"error": "try again"})  # only the very first call
                 return

@@ -1,0 +1,128 @@
+"""Fencing in the domain (tokens on StepStarted) and in the executor (the lease deadline)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from eventsourcing.application import Application
+
+from domain.app_runs import Runs
+from domain.runs import Run, StaleStepResultError
+from engine.kinds import StepCall, Succeeded
+from engine.service import EnginePlanner
+from engine.worker import Worker, WorkerConfig, _Lease
+
+
+def scheduled() -> Run:
+    run = Run.start(
+        tenant_id="t1", workflow_id="wf", workflow_version=1, definition_hash="h",
+        step_ids=["a"], input={}, started_by="u1",
+    )  # fmt: skip
+    run.schedule_step("a", None, 1, None, {})
+    return run
+
+
+def test_a_step_is_running_once_a_worker_takes_it_under_a_token():
+    run = scheduled()
+    run.start_step("a", None, 1, "w1", token=7)
+    assert run.steps["a"]["status"] == "running"
+    assert run.steps["a"]["token"] == 7
+
+
+def test_a_result_under_a_stale_fencing_token_is_refused():
+    # w1 took the attempt (token 7), lost its lease; w2 claimed it again (token 9)
+    run = scheduled()
+    run.start_step("a", None, 1, "w1", token=7)
+    run.start_step("a", None, 1, "w2", token=9)
+    with pytest.raises(StaleStepResultError, match="fencing token 7 is stale"):
+        run.complete_step("a", None, 1, {"from": "w1"}, worker_id="w1", token=7)
+    with pytest.raises(StaleStepResultError):
+        run.fail_step("a", None, 1, error_kind="error", message="x", retryable=True,
+                      worker_id="w1", token=7)  # fmt: skip
+    run.complete_step("a", None, 1, {"from": "w2"}, worker_id="w2", token=9)
+    assert run.steps["a"]["status"] == "succeeded"
+    assert run.steps["a"]["output"] == {"from": "w2"}
+
+
+def test_a_running_attempt_is_not_started_again_under_an_older_or_equal_token():
+    run = scheduled()
+    run.start_step("a", None, 1, "w2", token=9)
+    for token in (9, 7, None):
+        with pytest.raises(StaleStepResultError):
+            run.start_step("a", None, 1, "w1", token=token)
+
+
+def test_a_new_attempt_forgets_the_previous_attempts_token():
+    run = scheduled()
+    run.start_step("a", None, 1, "w1", token=9)
+    run.fail_step("a", None, 1, error_kind="error", message="x", retryable=True, token=9)
+    run.schedule_retry("a", None, 2, None)
+    run.start_step("a", None, 2, "w1", token=1)  # a self-claim: the first token
+    run.complete_step("a", None, 2, "ok", token=1)
+    assert run.steps["a"]["status"] == "succeeded"
+
+
+def test_tokens_survive_a_reload_from_the_event_store():
+    app: Application[object] = Application()
+    run = scheduled()
+    run.start_step("a", None, 1, "w2", token=9)
+    app.save(run)
+    copy = app.repository.get(run.id)
+    with pytest.raises(StaleStepResultError):
+        copy.complete_step("a", None, 1, "late", token=8)
+
+
+def call() -> StepCall:
+    from uuid import uuid4
+
+    return StepCall(run_id=uuid4(), tenant_id="t1", workflow_id="wf", step_id="a", index=None,
+                    attempt=1, uses="probe", input={}, timeout_s=None, started_by="u1",
+                    now=datetime.now(UTC))  # fmt: skip
+
+
+def executor() -> tuple[Worker, list[StepCall]]:
+    planner = EnginePlanner()
+    worker = Worker(Runs(planner=planner), planner, "postgresql://unused",
+                    config=WorkerConfig(concurrency=1, lease_s=2.0))  # fmt: skip
+    started: list[StepCall] = []
+
+    def probe(c: StepCall, _ctx: object) -> Succeeded:
+        started.append(c)  # the side effect
+        return Succeeded({"ok": True})
+
+    worker._kinds["probe"] = probe  # type: ignore[assignment]
+    return worker, started
+
+
+def test_an_executor_does_not_start_an_attempt_whose_lease_deadline_passed():
+    worker, started = executor()
+    c = call()
+    worker._held[c.key] = _Lease(attempt=1, token=5, deadline=time.monotonic() - 0.01)
+    worker._busy.add(c.key)
+    worker._execute(c, 5)
+    assert started == []
+    assert worker._inbox.empty()  # no result either
+    assert c.key not in worker._held  # the attempt is dropped
+    assert c.key not in worker._busy
+    assert worker.stats()["dropped_before_start"] == 1
+
+
+def test_an_executor_does_not_start_an_attempt_under_a_token_it_no_longer_holds():
+    worker, started = executor()
+    c = call()
+    worker._held[c.key] = _Lease(attempt=1, token=6, deadline=time.monotonic() + 60)
+    worker._execute(c, 5)
+    assert started == []
+    assert c.key in worker._held  # the newer lease (token 6) is not ours to drop
+
+
+def test_an_executor_starts_an_attempt_it_still_holds():
+    worker, started = executor()
+    c = call()
+    worker._held[c.key] = _Lease(attempt=1, token=5, deadline=time.monotonic() + 60)
+    worker._execute(c, 5)
+    assert started == [c]
+    result = worker._inbox.get_nowait()
+    assert result.token == 5  # type: ignore[union-attr]
