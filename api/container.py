@@ -65,6 +65,13 @@ class Container:
         with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
             return projection_lag(conn), projection_failures(conn)
 
+    def parked_events(self) -> list[dict[str, Any]]:
+        """Events the projections parked, counted per projection and application."""
+        from projections.status import projection_parked
+
+        with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
+            return projection_parked(conn)
+
     def wait_projected(
         self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"
     ) -> None:

@@ -18,8 +18,9 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database answers; the projectors' lag, and any projection stuck on an
-    event (``stuck``: which event, since when; the API still serves, its reads are stale)."""
+    """Readiness: the database answers; the projectors' lag, any projection stuck on an
+    event (``stuck``: which event, since when; the API still serves, its reads are stale), and
+    the events the projections parked (``parked``: counts; ``platinum projections retry``)."""
     container = request.app.state.container
     checks: dict[str, Any] = {}
     ok = True
@@ -39,6 +40,13 @@ def readyz(request: Request) -> JSONResponse:
              "notification_id": f["notification_id"], "attempts": f["attempts"],
              "since": f["since"].isoformat()}
             for f in stuck
+        ]  # fmt: skip
+        # parked: events set aside so the others flow on (counts only, not tenants' data)
+        checks["parked"] = [
+            {"projection": p["projection"], "application": p["application"],
+             "events": p["events"], "aggregates": p["aggregates"], "tenants": p["tenants"],
+             "since": p["since"].isoformat()}
+            for p in container.parked_events()
         ]  # fmt: skip
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (bytes); larger is 413 problem+json.",
+    )
 
     @property
     def embedded(self) -> bool:
