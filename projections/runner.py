@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.application import Application
+from eventsourcing import persistence
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
@@ -51,6 +52,8 @@ Cursor = psycopg.Cursor[Any]
 PARKABLE: tuple[type[BaseException], ...] = (
     psycopg.DataError,  # e.g. text with NUL, a number out of range
     psycopg.IntegrityError,  # a constraint the event does not satisfy
+    persistence.DataError,  # the same, as the library's datastore re-raises them
+    persistence.IntegrityError,
     ValueError,  # a handler cannot read the event's values (UnicodeError too)
     TypeError,
     KeyError,
@@ -172,14 +175,18 @@ class ProjectionView(PostgresTrackingRecorder):
     def _park(curs: Cursor, projection: str, tracking: Tracking, event: Any, error: str) -> None:
         tenant = getattr(event, "tenant_id", None)
         curs.execute(
+            # an event without a tenant id (most after the first) takes its aggregate's
             "INSERT INTO projection_parked (projection, application, notification_id,"
             " originator_id, originator_version, topic, tenant_id, error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            " VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, (SELECT p.tenant_id FROM"
+            " projection_parked p WHERE p.projection = %s AND p.application = %s"
+            " AND p.originator_id = %s LIMIT 1)), %s) ON CONFLICT DO NOTHING",
             (
                 projection, tracking.application_name, tracking.notification_id,
                 event.originator_id, getattr(event, "originator_version", None),
                 f"{type(event).__module__}:{type(event).__qualname__}",
-                None if tenant is None else str(tenant), error[:2000],
+                None if tenant is None else str(tenant),
+                projection, tracking.application_name, event.originator_id, error[:2000],
             ),
         )  # fmt: skip
 
