@@ -39,8 +39,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import psycopg
-from eventsourcing.application import Application
 from eventsourcing import persistence
+from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql

@@ -45,6 +45,13 @@ def _poison_workflow(apps: Apps, tenant_id: UUID) -> Any:
     return wf
 
 
+def _workflow(apps: Apps, tenant_id: UUID, name: str) -> Any:
+    command = CreateWorkflow(
+        tenant_id=tenant_id, name=name, definition={"steps": [{"id": "a"}]}, created_by=None
+    )
+    return apps.platform.create_workflow(command)
+
+
 @pytest.fixture
 def readmodel(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[ProjectionRunner]:
     """The real read-model projection over the platform's events, caught up first."""
@@ -73,10 +80,8 @@ def test_an_event_the_read_model_cannot_store_is_parked_and_other_tenants_flow_o
     b = apps.platform.create_tenant(CreateTenant(name="Tenant B", slug="parked-b")).tenant
     poison = _poison_workflow(apps, a.id)  # Created + StatusChanged, tenant A
     # tenant B writes after the poison, tenant A too (another aggregate)
-    b_wf = apps.platform.create_workflow(CreateWorkflow(
-        tenant_id=b.id, name="B flow", definition={"steps": [{"id": "a"}]}, created_by=None))
-    a_wf = apps.platform.create_workflow(CreateWorkflow(
-        tenant_id=a.id, name="A flow", definition={"steps": [{"id": "a"}]}, created_by=None))  # fmt: skip
+    b_wf = _workflow(apps, b.id, "B flow")
+    a_wf = _workflow(apps, a.id, "A flow")
 
     readmodel.catch_up()  # does not stop at the poison
 
@@ -135,11 +140,9 @@ def test_a_parked_aggregate_is_applied_again_in_order_once_fixed_like_a_rebuild(
     with psycopg.connect(owner) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS park_test_rows (id uuid, v int)")
     tenant = apps.platform.create_tenant(CreateTenant(name="Park C", slug="parked-c")).tenant
-    bad = apps.platform.create_workflow(CreateWorkflow(
-        tenant_id=tenant.id, name="Bad", definition={"steps": [{"id": "a"}]}, created_by=None))  # fmt: skip
+    bad = _workflow(apps, tenant.id, "Bad")
     apps.platform.activate_workflow(tenant.id, bad.id)
-    good = apps.platform.create_workflow(CreateWorkflow(
-        tenant_id=tenant.id, name="Good", definition={"steps": [{"id": "a"}]}, created_by=None))  # fmt: skip
+    good = _workflow(apps, tenant.id, "Good")
     projection = Poisoned(bad.id)
     small = proj_settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
     view = projection_view(small, proj_db.owner, "parktest", create=True)
