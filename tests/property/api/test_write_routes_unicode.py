@@ -56,8 +56,8 @@ def world(client: Any) -> dict[str, Any]:
     assert client.post(f"/v1/workflows/{wf_id}/activate", headers=h).status_code == 200
     run = client.post(f"/v1/workflows/{wf_id}/runs", json={"input": {}}, headers=h)
     assert run.status_code == 202, run.text
-    skill = client.post("/v1/marketplace/skills", headers=users["user"].headers,
-                        json={"name": "Prop skill", "category": "test", "definition": {}})  # fmt: skip
+    skill_body = {"name": "Prop skill", "category": "test", "definition": {}}
+    skill = client.post("/v1/marketplace/skills", headers=users["user"].headers, json=skill_body)
     assert skill.status_code == 201, skill.text
     return {"tenant": tenant, "users": users, "wf": wf_id, "run": run.json()["id"],
             "skill": skill.json()["id"]}  # fmt: skip
@@ -107,8 +107,11 @@ def _routes(w: dict[str, Any], a: str, b: Any, c: str) -> dict[str, tuple[str, s
     }  # fmt: skip
 
 
-ROUTE_NAMES = sorted(_routes({"tenant": type("T", (), {"id": ""}), "users": {
-    "user": type("U", (), {"id": ""})}, "wf": "", "run": "", "skill": ""}, "", None, ""))  # fmt: skip
+_BLANK = type("Blank", (), {"id": ""})
+ROUTE_NAMES = sorted(
+    _routes({"tenant": _BLANK, "users": {"user": _BLANK}, "wf": "", "run": "", "skill": ""},
+            "", None, "")
+)  # fmt: skip
 
 
 @settings(
