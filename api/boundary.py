@@ -55,14 +55,16 @@ def text_problem(value: str) -> str | None:
 
 
 def ascii_int(value: str) -> int | None:
-    """``value`` as a non-negative integer when it is 1-19 ASCII digits, else None.
+    """``value`` as a non-negative integer when it is 1-19 ASCII digits within 64 bits, else
+    None.
 
     ``str.isdigit()`` also accepts '²' or Arabic-Indic digits, which ``int()`` then refuses or
     reads: every place that parses digits from a request uses this instead.
     """
     if len(value) > MAX_INT_DIGITS or not _ASCII_DIGITS.fullmatch(value):
         return None
-    return int(value)
+    number = int(value)
+    return number if number <= INT_MAX else None
 
 
 def _escape(part: Any) -> str:
