@@ -172,7 +172,14 @@ class ProjectionView(PostgresTrackingRecorder):
         return {_first(r) for r in rows}
 
     @staticmethod
-    def _park(curs: Cursor, projection: str, tracking: Tracking, event: Any, error: str) -> None:
+    def _park(
+        curs: Cursor,
+        projection: str,
+        tracking: Tracking,
+        event: Any,
+        error: str,
+        topic: str | None = None,
+    ) -> None:
         tenant = getattr(event, "tenant_id", None)
         curs.execute(
             # an event without a tenant id (most after the first) takes its aggregate's
@@ -184,14 +191,19 @@ class ProjectionView(PostgresTrackingRecorder):
             (
                 projection, tracking.application_name, tracking.notification_id,
                 event.originator_id, getattr(event, "originator_version", None),
-                f"{type(event).__module__}:{type(event).__qualname__}",
+                topic or f"{type(event).__module__}:{type(event).__qualname__}",
                 None if tenant is None else str(tenant),
                 projection, tracking.application_name, event.originator_id, error[:2000],
             ),
         )  # fmt: skip
 
     def park(
-        self, projection: BatchProjection, event: Any, tracking: Tracking, error: str
+        self,
+        projection: BatchProjection,
+        event: Any,
+        tracking: Tracking,
+        error: str,
+        topic: str | None = None,
     ) -> None:
         """Park the event ``projection`` cannot apply and move the position past it (one
         transaction); StalePositionError when someone else moved it meanwhile."""
@@ -202,7 +214,7 @@ class ProjectionView(PostgresTrackingRecorder):
                 raise StalePositionError(
                     projection.name, app, tracking.notification_id - 1, position
                 )
-            self._park(curs, projection.name, tracking, event, error)
+            self._park(curs, projection.name, tracking, event, error, topic)
             curs.execute(
                 "DELETE FROM projection_failures WHERE projection = %s AND application = %s",
                 (projection.name, app),
@@ -379,7 +391,7 @@ class ProjectionRunner:
             event = _Unreadable(notification.originator_id, notification.originator_version)
         try:
             self.view.park(self.projection, event, Tracking(self.app.name, notification.id),
-                           error)  # fmt: skip
+                           error, notification.topic)  # fmt: skip
         except StalePositionError:
             return True  # someone else got past it
         log.error("projection %s of %s: parked event %s (%s) of aggregate %s: %s",
