@@ -136,11 +136,12 @@ def parse_json(raw: bytes | str) -> Any:
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A JSON media type, or none at all (FastAPI may then read the body as JSON)."""
     for key, value in headers:
         if key == b"content-type":
             media = value.decode("latin-1").split(";")[0].strip().lower()
             return media in _JSON_TYPES or media.endswith("+json")
-    return False
+    return True
 
 
 class InputBoundary:

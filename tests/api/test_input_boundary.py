@@ -291,3 +291,10 @@ def test_the_stream_after_a_finished_runs_last_event_closes(client, users, cance
     assert not reader.is_alive(), "the stream did not close"
     assert outcome["status"] == 200
     assert "id:" not in outcome["body"]  # nothing after the last event
+
+
+def test_a_json_body_without_a_content_type_passes_the_same_checks(client, users) -> None:  # type: ignore[no-untyped-def]
+    body = '{"session_id": "s", "input_text": "a' + SURROGATE + '", "output_text": "b"}'
+    headers = {k: v for k, v in users["user"].headers.items() if k.lower() != "content-type"}
+    r = client.post("/v1/conversations", content=body.encode(), headers=headers)
+    _assert_problem(r, 422)
