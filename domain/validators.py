@@ -22,9 +22,6 @@ T = TypeVar("T")
 SLUG_RE: Final = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ENTRY_POINT_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
-UNSTORABLE_RE: Final = re.compile("[\x00\ud800-\udfff]")
-"""NUL (PostgreSQL text and jsonb cannot hold it) and lone surrogates (not UTF-8: no event
-store can encode them). A value holding either is refused, whatever path it came by."""
 LONG_TEXT_MAX: Final = 100_000
 """Characters of a TEXT field (a message, a conversation turn, a description)."""
 
@@ -74,6 +71,20 @@ def _unstorable_message(found: str) -> str:
     return "must not contain lone surrogates (not UTF-8 text)"
 
 
+def _unstorable_text(value: str) -> str | None:
+    """Why ``value`` cannot be stored, or None (C-speed: ``in`` and ``encode``): NUL
+    (PostgreSQL text and jsonb cannot hold it) and lone surrogates (not UTF-8: no event store
+    can encode them) are refused, whatever path the value came by."""
+    if "\x00" in value:
+        return _unstorable_message("\x00")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _unstorable_message("\ud800")
+    return None
+
+
 def unstorable(value: Any, pointer: str = "") -> Problem | None:
     """Where ``value`` (any JSON-like structure, keys included) holds NUL or a lone surrogate,
     and why; None when it is storable. Iterative: any depth is safe to walk."""
@@ -81,14 +92,13 @@ def unstorable(value: Any, pointer: str = "") -> Problem | None:
     while stack:
         item, where = stack.pop()
         if isinstance(item, str):
-            found = UNSTORABLE_RE.search(item)
-            if found:
-                return where, _unstorable_message(found.group())
+            if why := _unstorable_text(item):
+                return where, why
         elif isinstance(item, Mapping):
             for k, val in item.items():
                 here = f"{where}/{_escape(k)}"
-                if isinstance(k, str) and (found := UNSTORABLE_RE.search(k)):
-                    return here, "key " + _unstorable_message(found.group())
+                if isinstance(k, str) and (why := _unstorable_text(k)):
+                    return here, "key " + why
                 stack.append((val, here))
         elif isinstance(item, list | tuple | set | frozenset):
             stack.extend((val, f"{where}/{i}") for i, val in enumerate(item))
@@ -108,8 +118,8 @@ def text(value: Any, pointer: str, *, min_len: int = 1, max_len: int | None = No
     without NUL or lone surrogates."""
     if not isinstance(value, str):
         raise _fail(pointer, "must be a string")
-    if found := UNSTORABLE_RE.search(value):
-        raise _fail(pointer, _unstorable_message(found.group()))
+    if why := _unstorable_text(value):
+        raise _fail(pointer, why)
     stripped = value.strip()
     if len(stripped) < min_len:
         raise _fail(pointer, f"must be at least {min_len} characters")
@@ -156,8 +166,8 @@ def password(value: Any, pointer: str = "/password") -> str:
     """A password of 8-1024 characters (the cap bounds hashing cost)."""
     if not isinstance(value, str) or not 8 <= len(value) <= 1024:
         raise _fail(pointer, "must be 8 to 1024 characters")
-    if found := UNSTORABLE_RE.search(value):
-        raise _fail(pointer, _unstorable_message(found.group()))
+    if why := _unstorable_text(value):
+        raise _fail(pointer, why)
     return value
 
 
