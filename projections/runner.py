@@ -226,23 +226,29 @@ class ProjectionView(PostgresTrackingRecorder):
         transaction: applied ones leave ``projection_parked``; failing ones stay (error
         updated). Returns ``{"applied": events, "still_parked": events}``."""
         with self.datastore.transaction(commit=False) as curs:
-            rows = curs.execute(
-                "SELECT array_agg(notification_id ORDER BY notification_id)"
-                " FROM projection_parked WHERE projection = %s AND application = %s"
-                " GROUP BY originator_id ORDER BY min(notification_id)",
+            aggregates = [_first(r) for r in curs.execute(
+                "SELECT originator_id FROM projection_parked WHERE projection = %s"
+                " AND application = %s GROUP BY originator_id ORDER BY min(notification_id)",
                 (projection.name, app.name),
-            ).fetchall()
+            ).fetchall()]  # fmt: skip
         applied = still = 0
-        for row in rows:
-            ids: list[int] = list(_first(row))
-            notifications = [n for i in ids for n in app.recorder.select_notifications(i, 1)
-                             if n.id == i]  # fmt: skip
+        for aggregate in aggregates:
+            ids: list[int] = []
             try:
                 with self.datastore.transaction(commit=True) as curs:
                     self._serialize(curs, projection, app.name)
+                    # inside the lock: a live runner may have parked a later event meanwhile
+                    ids = [_first(r) for r in curs.execute(
+                        "SELECT notification_id FROM projection_parked WHERE projection = %s"
+                        " AND application = %s AND originator_id = %s ORDER BY notification_id",
+                        (projection.name, app.name, aggregate),
+                    ).fetchall()]  # fmt: skip
+                    notifications = [n for i in ids for n in app.recorder.select_notifications(i, 1)
+                                     if n.id == i]  # fmt: skip
                     batch = [(app.mapper.to_domain_event(n), Tracking(app.name, n.id))
                              for n in notifications]  # fmt: skip
-                    projection.apply(curs, batch)
+                    if batch:
+                        projection.apply(curs, batch)
                     curs.execute(
                         "DELETE FROM projection_parked WHERE projection = %s AND application = %s"
                         " AND notification_id = ANY(%s)",
@@ -254,9 +260,12 @@ class ProjectionView(PostgresTrackingRecorder):
                 with self.datastore.transaction(commit=True) as curs:
                     curs.execute(
                         "UPDATE projection_parked SET error = %s WHERE projection = %s"
-                        " AND application = %s AND notification_id = %s",
-                        (f"{type(exc).__name__}: {exc}"[:2000], projection.name, app.name, ids[0]),
-                    )
+                        " AND application = %s AND originator_id = %s AND notification_id ="
+                        " (SELECT min(notification_id) FROM projection_parked WHERE"
+                        " projection = %s AND application = %s AND originator_id = %s)",
+                        (f"{type(exc).__name__}: {exc}"[:2000], projection.name, app.name,
+                         aggregate, projection.name, app.name, aggregate),
+                    )  # fmt: skip
         return {"applied": applied, "still_parked": still}
 
     def record_failure(
