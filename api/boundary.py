@@ -184,10 +184,11 @@ class InputBoundary:
 
     async def _read_body(self, receive: Receive, declared: bytes | None) -> bytes:
         if declared is not None:
-            length = ascii_int(declared.decode("latin-1").strip())
-            if length is None:
+            text = declared.decode("latin-1").strip()
+            length = ascii_int(text)
+            if length is None and not _ASCII_DIGITS.fullmatch(text):
                 raise ProblemError(400, "Content-Length is not a number.")
-            if length > self.max_body_bytes:
+            if length is None or length > self.max_body_bytes:  # None: beyond 64 bits
                 raise self._too_large()  # before reading a byte of it
         chunks: list[bytes] = []
         size = 0

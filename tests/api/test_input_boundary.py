@@ -191,7 +191,7 @@ def raw_request(
         "query_string": query.encode(), "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
         "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in
-                    {**headers, "content-length": str(len(body))}.items()],
+                    {"content-length": str(len(body)), **headers}.items()],
     }  # fmt: skip
     sent: list[dict[str, Any]] = []
     delivered = False
@@ -231,6 +231,16 @@ def test_a_body_over_the_limit_is_413_problem_json_and_stores_nothing(
     r = client.post("/v1/conversations", content=big, headers={**users["user"].headers, **JSON})
     _assert_problem(r, 413)
     assert _events_total(container) == before
+
+
+@pytest.mark.parametrize("declared", ["1048577", "99999999999999999999999"])
+def test_a_declared_length_over_the_limit_is_413_before_the_body_is_read(
+    client, users, declared
+) -> None:  # type: ignore[no-untyped-def]
+    headers = {**users["user"].headers, "content-type": "application/json",
+               "content-length": declared}  # fmt: skip
+    r = raw_request(client.app, "POST", "/v1/conversations", headers, b"{}")
+    _assert_problem(r, 413)
 
 
 def test_a_streamed_body_without_length_is_cut_at_the_limit(client, container, users) -> None:  # type: ignore[no-untyped-def]
