@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, health
+from api.boundary import InputBoundary
 from api.container import Container
 from api.domain_errors import domain_error_handlers
 from api.middleware import ObserveRequests
@@ -54,6 +55,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(audit.history_router)
     requests, latency = metrics.install(app)  # collectors + GET /metrics
+    # inside ObserveRequests: a refused request is still logged, counted and given an id
+    app.add_middleware(InputBoundary, max_body_bytes=container.settings.max_body_bytes)
     app.add_middleware(ObserveRequests, requests=requests, latency=latency)
     openapi.install(app)  # errors documented as problem+json
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -10,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from api.boundary import MAX_DEPTH, InputError, check_value, invalid_input, parse_json, text_problem
 from api.errors import ProblemError
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
@@ -33,13 +33,25 @@ def is_yaml(request: Request) -> bool:
 
 
 def parse_definition_text(text: str, pointer: str) -> Any:
-    """JSON or YAML text → plain JSON data; unparsable text is a 422 at ``pointer``."""
+    """JSON or YAML text → plain JSON data; unparsable text is a 422 at ``pointer``.
+
+    Whatever the loader returns then passes the input boundary's value check (nesting,
+    integers, NUL and lone surrogates), like a JSON body does."""
     from engine.dsl import load_definition_text
 
+    if why := text_problem(text):
+        raise invalid([(pointer, why)])
     try:
-        return load_definition_text(text)
+        data = load_definition_text(text)
+    except RecursionError:
+        raise invalid([(pointer, f"is nested deeper than {MAX_DEPTH} levels")]) from None
     except ValueError as e:
         raise invalid([(pointer, str(e))]) from None
+    try:
+        check_value(data)
+    except InputError as e:
+        raise invalid_input(e, pointer) from None
+    return data
 
 
 async def json_or_yaml(request: Request) -> Any:
@@ -51,10 +63,12 @@ async def json_or_yaml(request: Request) -> Any:
         raise invalid([("", "the body is not UTF-8 text")]) from None
     if is_yaml(request):
         return parse_definition_text(text, "")
+    if not text.strip():
+        return None
     try:
-        return json.loads(text) if text.strip() else None
-    except json.JSONDecodeError as e:
-        raise invalid([("", f"the body is not valid JSON: {e}")]) from None
+        return parse_json(text)
+    except InputError as e:
+        raise invalid_input(e) from None
 
 
 def model_from(model: type[M], data: Any) -> M:

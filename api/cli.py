@@ -268,6 +268,37 @@ def projections_rebuild(
         runner.app.close()
 
 
+@projections_app.command("retry")
+def projections_retry(
+    name: Annotated[str | None, typer.Argument(help="Projection name; all when omitted.")] = None,
+) -> None:
+    """Apply parked events again (after the fix that lets them apply), aggregate by aggregate,
+    in order. Exits 1 while some stay parked."""
+    from api.services import build_projection_runners
+
+    settings = _settings()
+    _logging("WARNING")
+    db = _db(settings)
+    runners = build_projection_runners(settings, db)
+    selected = [r for r in runners if name is None or r.projection.name == name]
+    if not selected:
+        known = ", ".join(sorted({r.projection.name for r in runners}))
+        raise fail(f"no projection named {name!r} (known: {known})")
+    still = 0
+    try:
+        for runner in selected:
+            outcome = runner.retry_parked()
+            still += outcome["still_parked"]
+            applied, parked = outcome["applied"], outcome["still_parked"]
+            typer.echo(f"{runner.projection.name} ← {runner.app.name}: applied {applied},"
+                       f" still parked {parked}")  # fmt: skip
+    finally:
+        for runner in selected:
+            runner.app.close()
+    if still:
+        raise typer.Exit(1)
+
+
 def _tenant_by_slug(conninfo: str, slug: str) -> str:
     import psycopg
 

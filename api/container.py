@@ -86,6 +86,16 @@ class Container:
         with self.status_pool.connection() as conn:
             return projection_lag(conn), projection_failures(conn)
 
+    def parked_events(self) -> list[dict[str, Any]]:
+        """Events the projections parked, counted per projection and application."""
+        from projections.status import projection_parked
+
+        if self.status_pool is None:  # pragma: no cover - built by ``build``
+            with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
+                return projection_parked(conn)
+        with self.status_pool.connection() as conn:  # pooled, like the status above
+            return projection_parked(conn)
+
     def wait_projected(
         self, notification_id: int | None, timeout: float | None = None, *, app: str = "platform"
     ) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from api.boundary import ascii_int
 from api.container import Container
 from api.errors import ProblemError
 from domain.actor import Actor
@@ -62,6 +63,7 @@ def expected_version(if_match: str | None) -> int | None:
     if tag.startswith("W/"):
         tag = tag[2:]
     tag = tag.strip('"')
-    if not tag.isdigit():
+    version = ascii_int(tag)
+    if version is None:
         raise ProblemError(412, f"If-Match {if_match!r} is not an ETag this API issued.")
-    return int(tag)
+    return version

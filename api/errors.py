@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -27,6 +28,8 @@ _TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     412: "Precondition failed",
+    413: "Content too large",
+    414: "URI too long",
     415: "Unsupported media type",
     422: "Invalid input",
     428: "Precondition required",
@@ -42,6 +45,8 @@ _TYPES = {
     405: "method-not-allowed",
     409: "conflict",
     412: "precondition-failed",
+    413: "content-too-large",
+    414: "uri-too-long",
     415: "unsupported-media-type",
     422: "validation",
     428: "precondition-required",
@@ -95,6 +100,21 @@ class ProblemError(Exception):
         self.headers = headers
 
 
+_UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _printable(value: Any) -> Any:
+    """Strings as UTF-8 can carry them: a pointer or message may quote the refused input
+    (a key with a lone surrogate), and the answer must still encode."""
+    if isinstance(value, str):
+        return _UNENCODABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    return value
+
+
 def problem(
     status: int,
     detail: str,
@@ -108,12 +128,12 @@ def problem(
         "type": PROBLEM_BASE + (type_ or _TYPES.get(status, "error")),
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": _printable(detail),
     }
     if instance:
-        body["instance"] = instance
+        body["instance"] = _printable(instance)
     if errors is not None:
-        body["errors"] = errors
+        body["errors"] = _printable(errors)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 

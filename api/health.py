@@ -21,8 +21,9 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database answers; the projectors' lag, and any projection stuck on an
-    event (``stuck``: which event, since when; the API still serves, its reads are stale);
+    """Readiness: the database answers; the projectors' lag, any projection stuck on an
+    event (``stuck``: which event, since when; the API still serves, its reads are stale), and
+    the events the projections parked (``parked``: counts; ``platinum projections retry``);
     ``components``: per background loop of this process, seconds since its last heartbeat
     (a loop past its limit makes the process unready).
 
@@ -53,6 +54,17 @@ def readyz(request: Request) -> JSONResponse:
              "since": f["since"].isoformat()}
             for f in stuck
         ]  # fmt: skip
+        # parked: events set aside so the others flow on (counts only, not tenants' data)
+        try:
+            checks["parked"] = [
+                {"projection": p["projection"], "application": p["application"],
+                 "events": p["events"], "aggregates": p["aggregates"], "tenants": p["tenants"],
+                 "since": p["since"].isoformat()}
+                for p in container.parked_events()
+            ]  # fmt: skip
+        except Exception as exc:  # a probe must never turn readiness into a 500
+            ok = False
+            checks["parked"] = f"error: {type(exc).__name__}"
     try:  # this process's background loops (worker, projectors): when each last went round
         from api.services import liveness
 

@@ -75,6 +75,11 @@ class DatabaseCollector(Collector):
             "1 while a projection is stuck on an event it cannot apply (see /readyz).",
             labels=["projection", "application"],
         )
+        parked = GaugeMetricFamily(
+            "platinum_projection_parked",
+            "Events a projection parked (their data cannot be applied; see /readyz).",
+            labels=["projection", "application"],
+        )
         up = GaugeMetricFamily("platinum_database_up", "1 if the metrics query reached PostgreSQL.")
         try:
             pool = getattr(self.container, "status_pool", None)  # in the budget: no new one
@@ -83,12 +88,12 @@ class DatabaseCollector(Collector):
             with connect() as conn:
                 self._runs(conn, runs)
                 self._queues(conn, queue)
-                self._lag(conn, lag, failing)
+                self._lag(conn, lag, failing, parked)
             up.add_metric([], 1)
         except Exception:  # metrics must answer even when the database does not
             log.warning("metrics: database gauges unavailable", exc_info=True)
             up.add_metric([], 0)
-        yield from (runs, queue, lag, failing, up)
+        yield from (runs, queue, lag, failing, parked, up)
 
     @staticmethod
     def _runs(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
@@ -112,15 +117,20 @@ class DatabaseCollector(Collector):
 
     @staticmethod
     def _lag(
-        conn: psycopg.Connection[Any], family: GaugeMetricFamily, failing: GaugeMetricFamily
+        conn: psycopg.Connection[Any],
+        family: GaugeMetricFamily,
+        failing: GaugeMetricFamily,
+        parked: GaugeMetricFamily,
     ) -> None:
-        from projections.status import projection_failures, projection_lag
+        from projections.status import projection_failures, projection_lag, projection_parked
 
         stuck = {(f["projection"], f["application"]) for f in projection_failures(conn)}
+        aside = {(p["projection"], p["application"]): p["events"] for p in projection_parked(conn)}
         for projection, apps in projection_lag(conn).items():
             for app, behind in apps.items():
                 family.add_metric([projection, app], behind)
                 failing.add_metric([projection, app], int((projection, app) in stuck))
+                parked.add_metric([projection, app], aside.get((projection, app), 0))
 
 
 class LivenessCollector(Collector):

@@ -8,42 +8,23 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
-def _nul_at(value: Any, pointer: str = "") -> str | None:
-    """The JSON Pointer of the first string (or key) holding a NUL character, if any."""
-    if isinstance(value, str):
-        return pointer if "\x00" in value else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            here = pointer + "/" + str(k).replace("~", "~0").replace("/", "~1")
-            if "\x00" in str(k):
-                return here
-            found = _nul_at(v, here)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _nul_at(v, f"{pointer}/{i}")
-            if found is not None:
-                return found
-    return None
+from api.boundary import InputError, check_value
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error, not silently dropped; NUL characters are refused.
-
-    PostgreSQL can store NUL in neither ``text`` nor ``jsonb``: accepted into an event, such a
-    value would stop the projector for good, so it is refused at the edge.
-    """
+    """Unknown fields are an error, not silently dropped; what the input boundary refuses
+    (NUL, lone surrogates, deep nesting, huge integers) is refused here too, whatever the
+    model was validated from (``api/boundary.py``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        where = _nul_at(data)
-        if where is not None:
-            raise ValueError(f"NUL characters are not allowed (at {where or '/'})")
+        try:
+            check_value(data)
+        except InputError as e:
+            raise ValueError(f"{e.message} (at {e.pointer or '/'})") from None
         return data
 
 

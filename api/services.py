@@ -46,7 +46,13 @@ def build_projection_runners(
                 shared[app_name] = apps[app_name](env=env)
             app = shared[app_name]
             runners.append(
-                ProjectionRunner(app, projection_cls(), view, lock_conninfo=db.system.conninfo)
+                ProjectionRunner(
+                    app,
+                    projection_cls(),
+                    view,
+                    lock_conninfo=db.system.conninfo,
+                    park_after=settings.projection_park_after or None,
+                )
             )
     return runners
 

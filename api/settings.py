@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"
+    projection_park_after: int = Field(
+        default=3,
+        ge=0,
+        description="Failures of one event (its data at fault) before a projection parks it;"
+        " 0: never park (the projection waits on it).",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (bytes); larger is 413 problem+json.",
+    )
+
     egress_allow: str = Field(
         default="",
         description="Comma-separated CIDRs and host names that http steps, skills over HTTP and"

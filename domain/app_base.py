@@ -13,8 +13,15 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
+from domain import validators as v
 from domain.base import PlatinumAggregate
-from domain.errors import ConflictError, NotFoundError, Problem, StaleVersionError
+from domain.errors import (
+    ConflictError,
+    NotFoundError,
+    Problem,
+    StaleVersionError,
+    ValidationError,
+)
 from domain.index import UniqueKey
 
 A = TypeVar("A", bound=PlatinumAggregate)
@@ -88,6 +95,18 @@ class PlatformBase(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return index if isinstance(index, UniqueKey) else None
+
+    def _record(self, processing_event: Any) -> Any:
+        """Refuse, before anything is stored, an event holding NUL or a lone surrogate.
+
+        Validators refuse such text where commands take it; this is the net under every other
+        path into the platform's events, so no event the projections cannot store is written.
+        """
+        for domain_event in processing_event.events:
+            problem = v.unstorable(vars(domain_event))
+            if problem is not None:
+                raise ValidationError([problem])
+        return super()._record(processing_event)
 
     def _save(
         self,

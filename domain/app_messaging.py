@@ -24,7 +24,9 @@ def _short(max_len: int) -> Any:
 def _long_text(value: Any, pointer: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError.one(pointer, "must be a non-empty string")
-    return value
+    if len(value) > v.LONG_TEXT_MAX:
+        raise ValidationError.one(pointer, f"must be at most {v.LONG_TEXT_MAX} characters")
+    return str(v.storable(value, pointer))
 
 
 class MessagingCommands(IdentityCommands):

@@ -248,6 +248,9 @@ class Runs(Application[UUID]):
         run. Racing starts of one key clash on the run's deterministic id: one run, one winner.
         """
         tenant, workflow = str(cmd.tenant_id), str(cmd.workflow_id)
+        v.storable(cmd.input, "/input")
+        if cmd.idempotency_key:
+            v.text(cmd.idempotency_key, "/idempotency_key", max_len=255)
         schema = cmd.definition.get("input_schema")
         if isinstance(schema, dict):
             problems = v.schema_problems(cmd.input, schema, "/input")
@@ -289,6 +292,7 @@ class Runs(Application[UUID]):
         *,
         expected_version: int | None = None,
     ) -> Run:
+        v.storable(reason, "/reason")
         return self._command(
             tenant_id, run_id, lambda run: run.cancel(reason), advance=False,
             expected_version=expected_version,
@@ -302,6 +306,7 @@ class Runs(Application[UUID]):
 
     def approve_step(self, cmd: DecideApproval) -> Run:
         """Approve a waiting approval step (the user must hold the step's role)."""
+        v.storable([cmd.step_id, cmd.comment], "")
 
         def approve(run: Run) -> None:
             self._check_role(run, cmd)
@@ -312,6 +317,7 @@ class Runs(Application[UUID]):
         )
 
     def reject_step(self, cmd: DecideApproval) -> Run:
+        v.storable([cmd.step_id, cmd.comment], "")
         def reject(run: Run) -> None:
             self._check_role(run, cmd)
             run.reject(cmd.step_id, by=str(cmd.user_id), comment=cmd.comment, index=cmd.index)

@@ -23,6 +23,8 @@ T = TypeVar("T")
 SLUG_RE: Final = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ENTRY_POINT_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+LONG_TEXT_MAX: Final = 100_000
+"""Characters of a TEXT field (a message, a conversation turn, a description)."""
 
 PERMISSIONS_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -64,10 +66,61 @@ def _fail(pointer: str, message: str) -> ValidationError:
     return ValidationError.one(pointer, message)
 
 
+def _unstorable_message(found: str) -> str:
+    if found == "\x00":
+        return "must not contain NUL characters"
+    return "must not contain lone surrogates (not UTF-8 text)"
+
+
+def _unstorable_text(value: str) -> str | None:
+    """Why ``value`` cannot be stored, or None (C-speed: ``in`` and ``encode``): NUL
+    (PostgreSQL text and jsonb cannot hold it) and lone surrogates (not UTF-8: no event store
+    can encode them) are refused, whatever path the value came by."""
+    if "\x00" in value:
+        return _unstorable_message("\x00")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _unstorable_message("\ud800")
+    return None
+
+
+def unstorable(value: Any, pointer: str = "") -> Problem | None:
+    """Where ``value`` (any JSON-like structure, keys included) holds NUL or a lone surrogate,
+    and why; None when it is storable. Iterative: any depth is safe to walk."""
+    stack: list[tuple[Any, str]] = [(value, pointer)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if why := _unstorable_text(item):
+                return where, why
+        elif isinstance(item, Mapping):
+            for k, val in item.items():
+                here = f"{where}/{_escape(k)}"
+                if isinstance(k, str) and (why := _unstorable_text(k)):
+                    return here, "key " + why
+                stack.append((val, here))
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend((val, f"{where}/{i}") for i, val in enumerate(item))
+    return None
+
+
+def storable(value: Any, pointer: str) -> Any:
+    """``value`` unchanged when it holds neither NUL nor a lone surrogate."""
+    problem = unstorable(value, pointer)
+    if problem:
+        raise ValidationError([problem])
+    return value
+
+
 def text(value: Any, pointer: str, *, min_len: int = 1, max_len: int | None = None) -> str:
-    """A string of ``min_len``..``max_len`` characters after stripping outer whitespace."""
+    """A string of ``min_len``..``max_len`` characters after stripping outer whitespace,
+    without NUL or lone surrogates."""
     if not isinstance(value, str):
         raise _fail(pointer, "must be a string")
+    if why := _unstorable_text(value):
+        raise _fail(pointer, why)
     stripped = value.strip()
     if len(stripped) < min_len:
         raise _fail(pointer, f"must be at least {min_len} characters")
@@ -122,6 +175,8 @@ def password(value: Any, pointer: str = "/password") -> str:
     estimate at least 10^8 guesses. No composition rules (ASVS 5 V6.2, NIST SP 800-63B)."""
     if not isinstance(value, str) or not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise _fail(pointer, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters")
+    if why := _unstorable_text(value):
+        raise _fail(pointer, why)
     if zxcvbn.zxcvbn(value[:_PASSWORD_SCORED])["score"] < PASSWORD_MIN_SCORE:
         raise _fail(
             pointer, "is too common or easy to guess: use a longer phrase of unrelated words"
@@ -190,9 +245,10 @@ def json_object(value: Any, pointer: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(pointer, "must be a JSON object")
     try:
-        return cast(dict[str, Any], json.loads(json.dumps(value, allow_nan=False)))
-    except (TypeError, ValueError):
+        checked = cast(dict[str, Any], json.loads(json.dumps(value, allow_nan=False)))
+    except (TypeError, ValueError, RecursionError):
         raise _fail(pointer, "must contain only JSON values") from None
+    return cast(dict[str, Any], storable(checked, pointer))
 
 
 def optional_json_object(value: Any, pointer: str) -> dict[str, Any]:
@@ -203,9 +259,10 @@ def optional_json_object(value: Any, pointer: str) -> dict[str, Any]:
 def json_value(value: Any, pointer: str) -> Any:
     """Any JSON value (no NaN, no non-string keys)."""
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError):
+        checked = json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
         raise _fail(pointer, "must be a JSON value") from None
+    return storable(checked, pointer)
 
 
 def _escape(part: Any) -> str:

@@ -85,7 +85,11 @@ def validate_definition(
 
 
 def _pointer_key(pointer: str) -> list[tuple[int, int | str]]:
-    return [(0, int(t)) if t.isdigit() else (1, t) for t in pointer.split("/")]
+    # ASCII digits only, and few ('²'.isdigit() is True; int() of 5,000 digits raises)
+    return [
+        (0, int(t)) if t.isascii() and t.isdigit() and len(t) <= 18 else (1, t)
+        for t in pointer.split("/")
+    ]
 
 
 def _escape(token: Any) -> str:

@@ -69,6 +69,20 @@ def projection_failures(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
+def projection_parked(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Parked events per (projection, application): how many, of how many aggregates and
+    tenants, since when (``projection_parked``; see ``projections.runner``)."""
+    if _scalar(conn, "SELECT to_regclass('projection_parked')") is None:
+        return []
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT projection, application, count(*), count(DISTINCT originator_id),"
+        " count(DISTINCT tenant_id), min(parked_at) FROM projection_parked"
+        " GROUP BY projection, application ORDER BY projection, application"
+    ).fetchall()
+    keys = ("projection", "application", "events", "aggregates", "tenants", "since")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
 def wait_for(
     connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
     app: str,

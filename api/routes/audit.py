@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from api.audit_hooks import audit_sensitive_read
 from api.auth import Principal, require, tenant_of
 from api.bodies import invalid
+from api.boundary import ascii_int
 from api.deps import ContainerDep
 from api.pagination import Page, PageDep, keyset_sql, split_page
 from api.readdb import tenant_tx
@@ -177,10 +178,10 @@ def export_audit_events(principal: Auditor, container: ContainerDep) -> Streamin
 
 def _as_of(value: str) -> tuple[int | None, datetime | None]:
     """``?as_of=`` is a version (a positive integer) or an RFC 3339 time."""
-    if value.isdigit():
-        if int(value) < 1:
+    if (version := ascii_int(value)) is not None:
+        if version < 1:
             raise invalid([("#query/as_of", "a version is 1 or more")])
-        return int(value), None
+        return version, None
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Principal, require, tenant_of
 from api.bodies import invalid
+from api.boundary import ascii_int
 from api.deps import ContainerDep
 from api.errors import ProblemError
 from api.etag import IfMatchDep, set_etag
@@ -386,7 +387,7 @@ def approve_step(
     response: Response,
     expected: IfMatchDep,
     body: StepDecision | None = None,
-    index: Annotated[int | None, Query(ge=0, description="A foreach item.")] = None,
+    index: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="A foreach item.")] = None,
 ) -> RunPublic:
     """Approve a waiting ``approval`` step (you must hold its role, or a higher one)."""
     return _decide(
@@ -403,7 +404,7 @@ def reject_step(
     response: Response,
     expected: IfMatchDep,
     body: StepDecision | None = None,
-    index: Annotated[int | None, Query(ge=0, description="A foreach item.")] = None,
+    index: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="A foreach item.")] = None,
 ) -> RunPublic:
     """Reject a waiting ``approval`` step: it fails (you must hold its role, or a higher one)."""
     return _decide(
@@ -422,9 +423,10 @@ def list_run_events(run_id: UUID, principal: Reader, container: ContainerDep) ->
 def _last_event_id(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit():
+    sequence = ascii_int(value.strip())
+    if sequence is None:
         raise invalid([("#header/last-event-id", "must be an event sequence number")])
-    return int(value.strip())
+    return sequence
 
 
 @router.get(
@@ -438,7 +440,9 @@ def stream_run_events(
     principal: Reader,
     container: ContainerDep,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="Like Last-Event-ID.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="Like Last-Event-ID.")
+    ] = None,
 ) -> EventSourceResponse:
     """The run's events as server-sent events, live; the stream ends when the run has ended.
 
@@ -461,7 +465,8 @@ def stream_run_events(
                 )
             if not batch:
                 run = await anyio.to_thread.run_sync(runs.load, run_id)
-                if run.is_done and run.version == (seen or 0):
+                # >=: a client may resume (?after=, Last-Event-ID) past the run's last event
+                if run.is_done and (seen or 0) >= run.version:
                     return
                 if await request.is_disconnected():
                     return

@@ -121,3 +121,31 @@ def test_a_stuck_projection_shows_in_readiness_and_metrics(client, db) -> None:
             assert f'{gauge}{{application="runs",projection="readmodel"}} 0.0' in text
         finally:
             conn.execute("DELETE FROM projection_failures WHERE projection = 'outbox'")
+
+
+def test_parked_events_show_in_readiness_and_metrics(client, db) -> None:
+    import uuid
+
+    import psycopg
+
+    aggregate = uuid.uuid4()
+    with psycopg.connect(db.system.conninfo, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO projection_parked (projection, application, notification_id,"
+            " originator_id, topic, tenant_id, error) VALUES ('outbox', 'platform', 4242, %s,"
+            " 't', 'tenant-x', 'DataError: secret value')",
+            (aggregate,),
+        )
+        try:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200
+            (parked,) = ready.json()["checks"]["parked"]
+            assert (parked["projection"], parked["events"], parked["tenants"]) == ("outbox", 1, 1)
+            assert "secret value" not in ready.text
+            assert "tenant-x" not in ready.text
+            text = client.get("/metrics").text
+            gauge = "platinum_projection_parked"
+            assert f'{gauge}{{application="platform",projection="outbox"}} 1.0' in text
+            assert f'{gauge}{{application="runs",projection="readmodel"}} 0.0' in text
+        finally:
+            conn.execute("DELETE FROM projection_parked WHERE projection = 'outbox'")

@@ -14,7 +14,7 @@ Revises: engine_0003
 from alembic import op
 
 revision = "engine_0005"
-down_revision = "engine_0003"
+down_revision = "engine_0004"
 branch_labels = None
 depends_on = "engine_runtime_0001"  # run_tasks (a parallel branch)
 
