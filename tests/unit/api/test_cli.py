@@ -25,8 +25,9 @@ def test_serve_never_prints_the_admin_token(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(api.services, "start_background", lambda *_a, **_k: None)
     monkeypatch.setattr("api.app.create_app", lambda *_a, **_k: None)
     monkeypatch.setattr("api.database.install_sigterm_exit", lambda: None)
+    monkeypatch.setattr("api.cli._bind", lambda *_a: None)  # no socket of its own
     ran: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **_k: ran.append(a))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, **k: ran.append(k))
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
     assert ran, "serve did not reach uvicorn"
