@@ -6,6 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -50,7 +51,8 @@ async def json_or_yaml(request: Request) -> Any:
     except UnicodeDecodeError:
         raise invalid([("", "the body is not UTF-8 text")]) from None
     if is_yaml(request):
-        return parse_definition_text(text, "")
+        # off the event loop: a YAML parse is pure Python (bounded, but not free)
+        return await run_in_threadpool(parse_definition_text, text, "")
     try:
         return json.loads(text) if text.strip() else None
     except json.JSONDecodeError as e:

@@ -24,7 +24,14 @@ from typing import Any
 import cel
 import networkx as nx
 
-from engine.dsl import Definition, RetryPolicy, Step, definition_hash, effective_retry
+from engine.dsl import (
+    Definition,
+    RetryPolicy,
+    Step,
+    ancestor_sets,
+    definition_hash,
+    effective_retry,
+)
 
 MAX_EXPRESSION_LENGTH = 4096
 MAX_COMPREHENSION_DEPTH = 2
@@ -384,6 +391,7 @@ class CompiledDefinition:
             sid: tuple(sorted(graph.successors(sid), key=positions.__getitem__))
             for sid in positions
         }
+        ancestors = ancestor_sets(graph)
         for sid in self.order:
             step = self.definition.steps[positions[sid]]
             self.steps[sid] = CompiledStep(
@@ -398,7 +406,7 @@ class CompiledDefinition:
                     if step.timeout_s is not None
                     else self.definition.defaults.timeout_s
                 ),
-                ancestors=frozenset(nx.ancestors(graph, sid)),
+                ancestors=ancestors[sid],
             )
         self.output = Template(self.definition.output)
 
