@@ -51,6 +51,7 @@ class Container:
         env = conn.eventsourcing_env(settings)
         platform = Platform(env=env, **_platform_kwargs())
         read_pool = open_pool(conn.conninfo, settings.read_pool_size)
+        configure_expressions(settings)
         runs = _build_runs(db, env, platform)
         return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs)
 
@@ -114,6 +115,17 @@ def _platform_kwargs() -> dict[str, Any]:
         return [(p.pointer, p.message) for p in validate_definition(definition)]
 
     return {"definition_validator": validator}
+
+
+def configure_expressions(settings: Settings) -> None:
+    """The budgets of bounded evaluation in this process (docs/security.md)."""
+    from engine.expressions import configure_evaluation
+    from engine.sandbox import Limits
+
+    configure_evaluation(
+        Limits(timeout_s=settings.expression_timeout_s, memory_mb=settings.expression_memory_mb),
+        advance_budget_s=settings.expression_pass_budget_s,
+    )
 
 
 def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:

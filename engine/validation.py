@@ -303,7 +303,7 @@ def _expression_problems(definition: dict[str, Any], steps: list[Any]) -> Iterat
             continue
         sid = step.get("id")
         own = isinstance(sid, str) and ids.get(sid) == i
-        visible = ancestors[sid] if own else frozenset()
+        visible = ancestors[sid] if own and isinstance(sid, str) else frozenset()
         ctx = _Context(
             who=f"step '{sid}'" if isinstance(sid, str) else f"step {i}",
             ids=ids,
