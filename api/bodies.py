@@ -53,6 +53,15 @@ async def json_or_yaml(request: Request) -> Any:
     if is_yaml(request):
         # off the event loop: a YAML parse is pure Python (bounded, but not free)
         return await run_in_threadpool(parse_definition_text, text, "")
+    if len(raw) > LARGE_BODY:  # off the event loop: other requests go on meanwhile
+        return await run_in_threadpool(_json, text)
+    return _json(text)
+
+
+LARGE_BODY = 64 * 1024
+
+
+def _json(text: str) -> Any:
     try:
         return json.loads(text) if text.strip() else None
     except json.JSONDecodeError as e:

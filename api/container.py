@@ -141,5 +141,7 @@ def _build_runs(db: Database, env: dict[str, str], platform: Any) -> Any:
         platform_definitions(platform),
         # installations are found across tenants by the system role, then read from events
         skills=PlatformSkills(platform, db.system.conninfo),
+        # a run start evaluates only what is cheap; a costly first advance is a worker's
+        defer_costly_start=True,
     )
     return Runs(env=runs_env(env), planner=planner)
