@@ -184,7 +184,25 @@ class Expression:
             return self._evaluate_here(ctx)
         if policy is not None and policy.defer_costly:
             raise EvaluationDeferred(self.source)
+        self._check_estimate(ctx)
         return _evaluate_in_sandbox(self.source, ctx, policy)
+
+    def _check_estimate(self, ctx: Mapping[str, Any]) -> None:
+        """Fail fast, without spending the budget, when the comprehensions' cost is plainly over
+        it: the binding's macros cost about n**2 for a list of n (measured: 0.1 s at 2,000
+        items, 11 s at 20,000), so `depth` nested macros over lists of at most n items cost
+        about n ** (depth + 1). The sandbox stays the bound; this saves burning it."""
+        depth = self.analysis.comprehension_depth
+        if depth == 0:
+            return
+        n = _largest_collection(ctx)
+        estimate = n ** (depth + 1) / MACRO_STEPS_PER_S
+        if estimate > _Config.limits.timeout_s:
+            raise ExpressionError(
+                self.source,
+                f"would take about {estimate:,.0f}s of CPU ({depth} nested comprehensions over "
+                f"up to {n:,} items); the time budget is {_Config.limits.timeout_s:g}s",
+            )
 
     def is_cheap(self, ctx: Mapping[str, Any]) -> bool:
         """Whether evaluating here is bounded without a budget: no comprehension macro, at most
@@ -224,6 +242,8 @@ def to_json(value: Any, source: str = "") -> Any:
 
 CHEAP_EXPRESSION_LENGTH = 256
 CHEAP_DATA_BYTES = 64 * 1024
+MACRO_STEPS_PER_S = 3.0e7
+"""Comprehension steps (n**2 for one macro over n items) the CEL binding does per CPU second."""
 REQUEST_EVALUATIONS = 1000
 """Cheap evaluations one advance on the request path may make before it is deferred."""
 
@@ -294,6 +314,21 @@ def _evaluate_in_sandbox(source: str, ctx: dict[str, Any], policy: EvaluationPol
     finally:
         if policy is not None:
             policy.sandbox_left_s -= time.monotonic() - started
+
+
+def _largest_collection(value: Any) -> int:
+    """The most items of any list or object in `value` (what a comprehension may iterate)."""
+    largest = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            largest = max(largest, len(v))
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            largest = max(largest, len(v))
+            stack.extend(v)
+    return largest
 
 
 def _size_at_most(value: Any, limit: int) -> bool:

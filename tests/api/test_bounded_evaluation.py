@@ -223,8 +223,6 @@ class Sampler:
         out, _ = self.proc.communicate(timeout=120)
         samples = json.loads(out)
         assert [status for _, status in samples] == [200] * SAMPLES
-        if os.environ.get("EVAL_DEBUG"):
-            print("TIMELINE", [round(latency * 1000) for latency, _ in samples])
         return [latency for latency, _ in samples]
 
 

@@ -129,8 +129,25 @@ def test_a_cheap_start_is_still_advanced_in_the_request() -> None:
     assert run.steps["a"]["output"] == {"n": 1}
 
 
-def test_one_pass_spends_at_most_its_sandbox_budget() -> None:
+def test_a_plainly_too_costly_comprehension_fails_before_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import engine.expressions as expressions
+
+    def no_sandbox(*_: object) -> Any:
+        raise AssertionError("sent to the sandbox")
+
+    monkeypatch.setattr(expressions, "_evaluate_in_sandbox", no_sandbox)
+    expr = Expression.compile(BOMB.removeprefix("${{").removesuffix("}}"))
+    with pytest.raises(expressions.ExpressionError, match=r"would take about \d+s of CPU"):
+        expr.evaluate(Scope(input=BOMB_INPUT, steps={}, run={}))
+
+
+def test_one_pass_spends_at_most_its_sandbox_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.expressions as expressions
     from engine.expressions import _Config, evaluation_policy
+
+    monkeypatch.setattr(expressions, "MACRO_STEPS_PER_S", 1e15)  # no fast failure: the budget
 
     definition = {
         "name": "many",
