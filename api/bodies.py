@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -62,9 +63,19 @@ async def json_or_yaml(request: Request) -> Any:
     except UnicodeDecodeError:
         raise invalid([("", "the body is not UTF-8 text")]) from None
     if is_yaml(request):
-        return parse_definition_text(text, "")
+        # off the event loop: a YAML parse is pure Python (bounded, but not free)
+        return await run_in_threadpool(parse_definition_text, text, "")
     if not text.strip():
         return None
+    if len(raw) > LARGE_BODY:  # off the event loop: other requests go on meanwhile
+        return await run_in_threadpool(_json, text)
+    return _json(text)
+
+
+LARGE_BODY = 64 * 1024
+
+
+def _json(text: str) -> Any:
     try:
         return parse_json(text)
     except InputError as e:

@@ -60,6 +60,7 @@ class Container:
             reconnect_timeout=settings.reconnect_timeout_s,
         )  # fmt: skip
         platform = Platform(env=env, **_platform_kwargs(read_pool))
+        configure_expressions(settings)
         runs = _build_runs(db, env, platform, fail_fast=role is None)
         status_pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             db.system.conninfo, min_size=0, max_size=1, open=True, name="status",
@@ -202,6 +203,17 @@ def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
     return resolve
 
 
+def configure_expressions(settings: Settings) -> None:
+    """The budgets of bounded evaluation in this process (docs/security.md)."""
+    from engine.expressions import configure_evaluation
+    from engine.sandbox import Limits
+
+    configure_evaluation(
+        Limits(timeout_s=settings.expression_timeout_s, memory_mb=settings.expression_memory_mb),
+        advance_budget_s=settings.expression_pass_budget_s,
+    )
+
+
 def _build_runs(
     db: Database, env: dict[str, str], platform: Any, *, fail_fast: bool = False
 ) -> Any:
@@ -217,6 +229,8 @@ def _build_runs(
         platform_definitions(platform),
         # installations are found across tenants by the system role, then read from events
         skills=PlatformSkills(platform, db.system.conninfo),
+        # a run start evaluates only what is cheap; a costly first advance is a worker's
+        defer_costly_start=True,
     )
     env = runs_env(env)
     if fail_fast:

@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     session_ttl_s: int = 12 * 3600
     projection_wait_s: float = 5.0
     log_level: str = "INFO"
+    expression_timeout_s: float = Field(
+        default=1.0, gt=0, le=60, description="Time budget of one costly expression (sandbox)."
+    )
+    expression_memory_mb: int = Field(
+        default=256, ge=64, le=65_536, description="Address-space cap of the expression sandbox."
+    )
+    expression_pass_budget_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Sandbox time all costly expressions of one scheduling pass may spend.",
+    )
+
     projection_park_after: int = Field(
         default=3,
         ge=0,

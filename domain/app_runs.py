@@ -57,6 +57,12 @@ class RunPlanner(Protocol):
         ...
 
 
+class AdvanceDeferred(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by ``RunPlanner.advance`` on a run's first advance when it would be costly (an
+    expression that needs the engine's bounded evaluation): the start is recorded alone and a
+    worker advances the run (``run_tasks`` gives such a run its start task)."""
+
+
 @dataclass(frozen=True)
 class StartRun:
     tenant_id: UUID | str
@@ -116,12 +122,22 @@ class RunTask:
         return (self.run_id, self.step_id, self.index)
 
 
+START_TASK_STEP = ""
+"""The ``step_id`` of a run's start task: a ``timer`` due now that has a worker advance a run
+whose start was recorded alone (every step still pending)."""
+
+
 def run_tasks(run: Run) -> dict[TaskKey, RunTask]:
     """The tasks implied by the run's state (a pure function: the work queue is derived data)."""
     if run.status in RUN_DONE:
         return {}
     paused = run.status == RunStatus.PAUSED
     tasks: dict[TaskKey, RunTask] = {}
+    if run.status == RunStatus.RUNNING and all(
+        step["status"] == StepStatus.PENDING for step in run.steps.values()
+    ):
+        start = RunTask(run.id, run.tenant_id, START_TASK_STEP, None, 0, "timer", None)
+        return {start.key: start}
     for step_id, step in run.steps.items():
         items = step.get("items")
         slots: Iterable[tuple[int | None, Mapping[str, Any]]] = (
@@ -266,16 +282,23 @@ class Runs(Application[UUID]):
             if latest is not None and now - latest.timestamp < IDEMPOTENCY_WINDOW:
                 return RunStart(self._same_start(self.load(latest.originator_id), cmd), True)
             run_id = run_id_for(tenant, workflow, key, generation + (latest is not None))
+
+        def record() -> Run:
+            try:
+                return Run.start(
+                    tenant_id=tenant, workflow_id=workflow,
+                    workflow_version=cmd.workflow_version, definition_hash=prepared.hash,
+                    step_ids=prepared.step_ids, input=cmd.input, started_by=str(cmd.started_by),
+                    idempotency_key=key, run_id=run_id, started_at=now,
+                )  # fmt: skip
+            except ValueError as e:
+                raise ValidationError.one("/input", str(e)) from None
+
+        run = record()
         try:
-            run = Run.start(
-                tenant_id=tenant, workflow_id=workflow, workflow_version=cmd.workflow_version,
-                definition_hash=prepared.hash, step_ids=prepared.step_ids, input=cmd.input,
-                started_by=str(cmd.started_by), idempotency_key=key, run_id=run_id,
-                started_at=now,
-            )  # fmt: skip
-        except ValueError as e:
-            raise ValidationError.one("/input", str(e)) from None
-        planner.advance(run, now)
+            planner.advance(run, now)
+        except AdvanceDeferred:
+            run = record()  # the start alone; a worker takes its start task and advances it
         try:
             self.save_runs([(run, {})])
         except IntegrityError:

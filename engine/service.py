@@ -3,6 +3,11 @@
 ``advance`` runs the scheduler to a fixed point and executes the pure kinds (noop, transform,
 fail, wait, approval) inline as soon as they are scheduled, so whole stretches of a run are
 recorded in the one save that follows (and never touch the queue).
+
+Expressions are evaluated under bounded evaluation (`engine.expressions`): cheap ones in this
+process, others in the sandbox within one time budget per advance. A planner built with
+``defer_costly_start`` (the API's) does not evaluate anything costly on a run's first advance:
+it raises ``AdvanceDeferred`` and the start is recorded alone, for a worker to advance.
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.app_runs import PreparedDefinition
+from domain.app_runs import AdvanceDeferred, PreparedDefinition
 from domain.errors import ValidationError
 from domain.runs import Run, StepStatus
-from engine.expressions import CompiledDefinition, ExpressionError
+from engine.expressions import (
+    CompiledDefinition,
+    EvaluationDeferred,
+    ExpressionError,
+    evaluation_policy,
+)
 from engine.kinds import PURE_KINDS, Failed, KindContext, Outcome, StepCall, Succeeded, Waiting
 from engine.kinds import registry as kind_registry
 from engine.kinds.skills import SkillDirectory, parse_uses
@@ -71,11 +81,13 @@ class EnginePlanner:
         inline_kinds: Collection[str] = PURE_KINDS,
         max_inline_steps: int = 500,
         cache_size: int = 512,
+        defer_costly_start: bool = False,
     ) -> None:
         self.definitions = definitions
         self.skills = skills
         self.inline_kinds = frozenset(inline_kinds) & PURE_KINDS
         self.max_inline_steps = max_inline_steps
+        self.defer_costly_start = defer_costly_start
         self._kinds = kind_registry()
         self._ctx = KindContext()
         self._compiled: OrderedDict[str, CompiledDefinition] = OrderedDict()
@@ -93,6 +105,14 @@ class EnginePlanner:
         return PreparedDefinition(compiled.hash, compiled.step_ids)
 
     def advance(self, run: Run, now: datetime) -> None:
+        first = all(step["status"] == StepStatus.PENDING for step in run.steps.values())
+        with evaluation_policy(defer_costly=self.defer_costly_start and first):
+            try:
+                self._advance(run, now)
+            except EvaluationDeferred:
+                raise AdvanceDeferred(str(run.id)) from None
+
+    def _advance(self, run: Run, now: datetime) -> None:
         compiled = self.compiled_for(run)
         configs = self.skill_configs(run, compiled)
         budget = self.max_inline_steps
@@ -199,6 +219,8 @@ def build_runs(es_env: dict[str, str], *, platform: Any = None, conninfo: str | 
 
     skills = PlatformSkills(platform, conninfo) if platform is not None and conninfo else None
     planner = EnginePlanner(
-        platform_definitions(platform) if platform is not None else None, skills=skills
+        platform_definitions(platform) if platform is not None else None,
+        skills=skills,
+        defer_costly_start=True,
     )
     return Runs(env=runs_env(es_env), planner=planner)

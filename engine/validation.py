@@ -25,11 +25,13 @@ import pydantic
 
 from engine.dsl import (
     BUILTIN_KINDS,
+    MAX_STEPS,
     SKILL_NAME_PATTERN,
     SKILL_PREFIX,
     STEP_ID_PATTERN,
     Definition,
     Step,
+    ancestor_sets,
 )
 from engine.expressions import (
     RUN_FIELDS,
@@ -73,8 +75,11 @@ def validate_definition(
     """Every problem of a submitted definition (plain JSON data); [] when it is valid."""
     if not isinstance(definition, dict):
         return [Problem("", "a workflow definition must be a JSON object")]
-    problems = list(_shape_problems(definition))
     steps = definition.get("steps")
+    if isinstance(steps, list) and len(steps) > MAX_STEPS:
+        # the cheap cap first: every later check costs per step (and the graph more)
+        return [Problem("/steps", f"has {len(steps):,} steps; the limit is {MAX_STEPS}")]
+    problems = list(_shape_problems(definition))
     if isinstance(steps, list):
         problems += _step_problems(steps, skill_resolver)
         problems += _expression_problems(definition, steps)
@@ -332,12 +337,13 @@ def _expression_problems(definition: dict[str, Any], steps: list[Any]) -> Iterat
         needs = steps[i].get("needs")
         if isinstance(needs, list):
             graph.add_edges_from((n, step_id) for n in needs if isinstance(n, str) and n in ids)
+    ancestors = ancestor_sets(graph)
     for i, step in enumerate(steps):
         if not isinstance(step, dict):
             continue
         sid = step.get("id")
         own = isinstance(sid, str) and ids.get(sid) == i
-        visible = frozenset(nx.ancestors(graph, sid)) if own else frozenset()
+        visible = ancestors[sid] if own and isinstance(sid, str) else frozenset()
         ctx = _Context(
             who=f"step '{sid}'" if isinstance(sid, str) else f"step {i}",
             ids=ids,

@@ -21,6 +21,7 @@ from api.schemas import Strict
 from domain.actor import acting_as
 from domain.commands import CreateWorkflow, UpdateDefinition
 from domain.errors import NotFoundError
+from engine.dsl import MAX_STEPS
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 schemas_router = APIRouter(prefix="/v1/schemas", tags=["workflows"])
@@ -76,6 +77,20 @@ class ValidationResult(BaseModel):
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _step_cap(raw: Any, pointer: str) -> list[tuple[str, str]]:
+    """The step cap, checked on the parsed body before any model or copy of it is made."""
+    definition = raw.get("definition") if pointer and isinstance(raw, dict) else raw
+    steps = definition.get("steps") if isinstance(definition, dict) else None
+    if isinstance(steps, list) and len(steps) > MAX_STEPS:
+        return [(f"{pointer}/steps", f"has {len(steps):,} steps; the limit is {MAX_STEPS}")]
+    return []
+
+
+def _check_step_cap(raw: Any, pointer: str) -> None:
+    if problems := _step_cap(raw, pointer):
+        raise invalid(problems)
 
 
 def _definition(value: dict[str, Any] | str, pointer: str) -> Any:
@@ -134,6 +149,7 @@ def create_workflow(
     name: Annotated[str | None, Query(description="Name for a YAML body (else its name).")] = None,
 ) -> Any:
     """Create a draft workflow at definition version 1 (JSON ``{name, definition}`` or YAML)."""
+    _check_step_cap(raw, "" if is_yaml(request) else "/definition")
     if is_yaml(request):
         # a YAML body is the definition itself; the name comes from ?name= or the definition
         definition = raw
@@ -164,6 +180,10 @@ def validate_workflow(
     request: Request, raw: Body, principal: Validator, container: ContainerDep
 ) -> ValidationResult:
     """Validate a definition without saving it; every problem with a JSON Pointer."""
+    if capped := _step_cap(raw, "" if is_yaml(request) else "/definition"):
+        return ValidationResult(
+            valid=False, errors=[ValidationProblem(pointer=p, message=m) for p, m in capped]
+        )
     if is_yaml(request):
         definition, prefix = raw, ""  # pointers into the submitted document itself
     else:
@@ -223,6 +243,7 @@ def update_definition(
     expected: RequiredIfMatchDep,
 ) -> Any:
     """Add a definition version (``If-Match`` required: 428 without, 412 when stale)."""
+    _check_step_cap(raw, "" if is_yaml(request) else "/definition")
     tenant_id = tenant_of(principal)
     if is_yaml(request):
         definition = raw
