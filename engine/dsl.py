@@ -232,7 +232,10 @@ def load_definition_text(text: str) -> Any:
         if (problem := _depth_problem(data)) is not None:
             raise ValueError(problem)
         return data
-    loader = _BoundedLoader(text)
+    try:  # the reader refuses some characters (control characters) when it is made
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"the definition is neither JSON nor YAML: {e}") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -136,9 +136,6 @@ def server(settings, client, tmp_path_factory) -> Iterator[str]:  # type: ignore
         "PLATINUM_DATA_DIR": str(tmp_path_factory.mktemp("serve")),
         "PLATINUM_ADMIN_TOKEN": settings.admin_token,
         "PLATINUM_CIPHER_KEY": settings.cipher_key,
-        "PLATINUM_POOL_SIZE": "2",
-        "PLATINUM_POOL_MAX_OVERFLOW": "6",
-        "PLATINUM_READ_POOL_SIZE": "4",
         "PLATINUM_PROJECTION_WAIT_S": "10",
         "PLATINUM_LOG_LEVEL": "WARNING",
     }

@@ -17,7 +17,7 @@ from alembic import op
 revision = "readmodel_0006"
 down_revision = "readmodel_0004"
 branch_labels = None
-depends_on = None
+depends_on = None  # platinum_current_tenant() comes from readmodel_0001
 
 
 def upgrade() -> None:
@@ -38,6 +38,12 @@ def upgrade() -> None:
         CREATE INDEX projection_parked_aggregate
             ON projection_parked (projection, application, originator_id);
         GRANT SELECT, INSERT, UPDATE, DELETE ON projection_parked TO platinum_system;
+        -- every table with a tenant_id is fenced by row-level security (docs/security.md);
+        -- the system role, the only one granted, bypasses it
+        ALTER TABLE projection_parked ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE projection_parked FORCE ROW LEVEL SECURITY;
+        CREATE POLICY tenant_isolation ON projection_parked
+            USING (tenant_id = platinum_current_tenant()::text);
         """
     )
 

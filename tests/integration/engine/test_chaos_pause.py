@@ -50,12 +50,16 @@ def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> An
 def fresh(pg_server: Any, tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
     from api.bootstrap import upgrade
     from api.container import application_classes
+    from engine import egress
 
     info = create_database(pg_server, "fencing")
     settings = make_settings(info, tmp_path / "data")
+    before = egress.default_policy()
+    egress.configure(settings.egress_policy())  # in-process workers call a loopback server
     try:
         yield info, settings, upgrade(settings, application_classes())
     finally:
+        egress.configure(before)
         drop_database(pg_server, info)
 
 
@@ -79,7 +83,9 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
            "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
            "PLATINUM_DATA_DIR": str(tmp_path / "data"), "PLATINUM_LOG_LEVEL": "WARNING",
            "PLATINUM_POOL_SIZE": "2", "PLATINUM_POOL_MAX_OVERFLOW": "2",
-           "PLATINUM_READ_POOL_SIZE": "1"}  # fmt: skip
+           "PLATINUM_READ_POOL_SIZE": "1",
+           # the target is a local HTTP server: loopback egress allowed, as for every test
+           "PLATINUM_EGRESS_ALLOW": settings.egress_allow}  # fmt: skip
     paused = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker", "--concurrency", "4",
          "--lease-seconds", str(LEASE_S)],

@@ -82,3 +82,10 @@ def test_ancestor_sets_match_networkx_on_random_graphs_with_cycles() -> None:
                 graph.add_edge(f"s{a}", f"s{b}")
         found = ancestor_sets(graph)
         assert found == {v: frozenset(nx.ancestors(graph, v)) for v in graph}
+
+
+def test_a_control_character_the_yaml_reader_refuses_is_a_value_error() -> None:
+    # the reader refuses it when the loader is made, before any parsing (found by the
+    # write-routes property test: it was a 500)
+    with pytest.raises(ValueError, match="neither JSON nor YAML"):
+        load_definition_text("\x1f")
