@@ -296,8 +296,10 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
         app = Platform(env=env)
         # the test settings allow loopback explicitly (the provider listens there)
         policy = egress_policy or settings.egress_policy()
-        d = Dispatcher(app, db.system.conninfo, config,  # as api.services.build_dispatcher
-                       channels=lambda c: default_channels(c, policy), egress_policy=policy)  # fmt: skip
+        d = Dispatcher(  # as api.services.build_dispatcher does
+            app, db.system.conninfo, config,
+            channels=lambda c: default_channels(c, policy), egress_policy=policy,
+        )  # fmt: skip
         started.append(d)
         return d.start()
 
