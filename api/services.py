@@ -83,7 +83,11 @@ def build_dispatcher(settings: Settings, db: Database, config: Any = None) -> An
     policy = configure_egress(settings)
     app = Platform(env=db.system.eventsourcing_env(settings))
     return Dispatcher(
-        app, db.system.conninfo, config, channels=lambda c: default_channels(c, policy)
+        app,
+        db.system.conninfo,
+        config,
+        channels=lambda c: default_channels(c, policy),
+        egress_policy=policy,  # narrowed per tenant by its egress.allow
     )
 
 

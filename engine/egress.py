@@ -95,6 +95,14 @@ class EgressRefusedError(httpcore.ConnectError):
     """
 
 
+class EgressNarrowedError(EgressRefusedError):
+    """Refused because a tenant's own ``egress.allow`` excludes the destination.
+
+    Same text as every refusal; a caller that retries may treat it as permanent (the tenant's
+    list, not the network, decides it). Raised when a refused address is outside the list.
+    """
+
+
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address carries (mapped, NAT64 well-known prefix, 6to4)."""
     if isinstance(address, ipaddress.IPv4Address):
@@ -277,6 +285,11 @@ class EgressPolicy:
             tenant = f"; tenant: {self.only.describe()}" if self.only is not None else ""
             log.warning("egress refused: %s:%s resolves to %s; refused %s (allowed: %s%s)",
                         host, port, addresses, refused, self.allow.describe(), tenant)  # fmt: skip
+            only = self.only
+            if only is not None and any(
+                not only.matches(host, ipaddress.ip_address(a)) for a in refused
+            ):
+                raise EgressNarrowedError(REFUSED)
             raise EgressRefusedError(REFUSED)
         return addresses
 

@@ -154,6 +154,9 @@ class HttpChannel:
             # refused, closed, unreachable, blocked by the egress policy: one text (no port
             # scanning through a webhook URL); the details go to the server log only
             log.info("%s: %s: %r", self.name, message.notification_id, exc)
+            if isinstance(exc.__cause__, egress.EgressNarrowedError):
+                # outside the tenant's own egress.allow: retrying cannot help
+                raise PermanentDeliveryError(f"{self.name}: {egress.REFUSED}") from None
             raise TransientDeliveryError(f"{self.name}: {egress.REFUSED}") from None
         status = response.status_code
         if status == 429 or status == 408 or status >= 500:

@@ -27,6 +27,7 @@ from domain.actor import Actor, acting_as
 from domain.errors import NotFoundError
 from domain.notifications import Notification
 from domain.tenants import Tenant
+from engine import egress
 from engine.delivery.channels import (
     Channel,
     DeliveryResult,
@@ -70,6 +71,8 @@ class Prepared:
     rate: float
     burst: float
     notification: Notification
+    egress_only: egress.AllowList | None = None
+    """The tenant's ``egress.allow``: its HTTP channels reach only what matches it as well."""
 
 
 class Skip(Exception):  # noqa: N818 -- control flow, not an error
@@ -89,11 +92,18 @@ class Dispatcher:
         config: DispatcherConfig | None = None,
         *,
         channels: ChannelFactory | None = None,
+        egress_policy: egress.EgressPolicy | None = None,
     ) -> None:
         self.app = app
         self.conninfo = conninfo
         self.config = config or DispatcherConfig()
         self.channel_factory: ChannelFactory = channels or default_channels
+        self.egress_policy = egress_policy
+        """The platform's policy, narrowed per tenant (None: the process default)."""
+        self._narrowed: dict[egress.AllowList, Mapping[str, Channel]] = {}
+        self._narrowed_clients: list[httpx.AsyncClient] = []
+        send_s = self.config.send_timeout_s
+        self._timeout = httpx.Timeout(send_s, connect=min(10.0, send_s))
         self.stats = {"sent": 0, "failed": 0, "retried": 0, "deferred": 0, "skipped": 0}
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -146,7 +156,7 @@ class Dispatcher:
         connection is dropped and made again, at most ``RECONNECT_MAX_S`` apart, so delivery
         resumes within that of the database coming back."""
         cfg = self.config
-        timeout = httpx.Timeout(cfg.send_timeout_s, connect=min(10.0, cfg.send_timeout_s))
+        timeout = self._timeout
         store: OutboxStore | None = None
         heartbeat: asyncio.Task[None] | None = None
         delay = RECONNECT_MIN_S
@@ -182,6 +192,10 @@ class Dispatcher:
             finally:
                 if heartbeat is not None:
                     heartbeat.cancel()
+                narrowed, self._narrowed_clients, self._narrowed = self._narrowed_clients, [], {}
+                for c in narrowed:
+                    with contextlib.suppress(Exception):
+                        await c.aclose()
                 if store is not None:
                     with contextlib.suppress(Exception):
                         if self._held:
@@ -273,6 +287,8 @@ class Dispatcher:
             self._throttled[row.tenant_id] = time.monotonic() + wait
             await self._defer(store, row, wait)
             return
+        if prepared.egress_only is not None:
+            channels = self._narrowed_channels(prepared.egress_only)
         channel = channels.get(row.channel)
         if channel is None:
             await self._fail(store, row, f"no adapter for channel {row.channel!r}")
@@ -297,6 +313,21 @@ class Dispatcher:
             await self._persist(self._record_sent, row, result, prepared.notification)
             self.stats["sent"] += 1
             await store.finish(row.id)
+
+    def _narrowed_channels(self, only: egress.AllowList) -> Mapping[str, Channel]:
+        """The channels of tenants with this ``egress.allow``: a client of their own whose
+        connections pass the platform policy *and* the list (it never widens). One per distinct
+        list, kept for the life of the loop (as the worker keeps its narrowed clients)."""
+        found = self._narrowed.get(only)
+        if found is None:
+            client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            self._narrowed_clients.append(client)
+            found = self.channel_factory(client)
+            # after the factory, which may guard the client with the platform policy alone
+            base = self.egress_policy or egress.default_policy()
+            egress.guard(client, egress.EgressPolicy(base.allow, only))
+            self._narrowed[only] = found
+        return found
 
     async def _persist(self, record: Callable[..., None], *args: Any) -> None:
         """Run ``record`` (a save, on a worker thread) until it succeeds, for up to a lease."""
@@ -396,6 +427,15 @@ class Dispatcher:
             to = self._preference(n, ADDRESS_KEY.format(channel=n.channel))
         if to is None and n.channel == "email":
             to = self.app.get_user(n.tenant_id, n.recipient_user_id).email
+        only = None
+        entries = tenant.config.get(egress.TENANT_CONFIG_KEY)
+        if entries is not None:
+            try:
+                only = egress.AllowList.parse(entries)
+            except egress.EgressError as e:
+                raise PermanentDeliveryError(
+                    f"tenant config {egress.TENANT_CONFIG_KEY}: {e}"
+                ) from None
         limits = tenant.config.get(RATE_LIMIT_KEY)
         limits = limits if isinstance(limits, Mapping) else {}
         return Prepared(
@@ -413,6 +453,7 @@ class Dispatcher:
             rate=float(limits.get("per_second", self.config.rate_per_second)),
             burst=float(limits.get("burst", self.config.rate_burst)),
             notification=n,
+            egress_only=only,
         )
 
     def _update(

@@ -281,9 +281,12 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
 
     started: list[Dispatcher] = []
 
-    def make(tenant: Tenant, egress_policy: Any = None, **knobs: Any) -> Dispatcher:
+    def make(
+        tenant: Tenant, egress_policy: Any = None, also: tuple[Tenant, ...] = (), **knobs: Any
+    ) -> Dispatcher:
         config = DispatcherConfig(
-            only_tenants=frozenset({tenant.id}), poll_interval_s=0.05, backoff_base_s=0.05,
+            only_tenants=frozenset({tenant.id, *(a.id for a in also)}), poll_interval_s=0.05,
+            backoff_base_s=0.05,
             lease_s=5.0, **knobs,
         )
         env = {
@@ -293,8 +296,10 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
         app = Platform(env=env)
         # the test settings allow loopback explicitly (the provider listens there)
         policy = egress_policy or settings.egress_policy()
-        d = Dispatcher(app, db.system.conninfo, config,
-                       channels=lambda c: default_channels(c, policy))  # fmt: skip
+        d = Dispatcher(  # as api.services.build_dispatcher does
+            app, db.system.conninfo, config,
+            channels=lambda c: default_channels(c, policy), egress_policy=policy,
+        )  # fmt: skip
         started.append(d)
         return d.start()
 
@@ -474,6 +479,32 @@ def test_webhooks_to_internal_addresses_are_refused_and_read_like_a_closed_port(
     assert (n.status, n.failure_reason) == (
         "failed", "gave up after 1 attempts: slack: could not connect to the endpoint"
     )
+
+
+def test_a_tenants_egress_allow_narrows_its_webhooks_and_no_other_tenants(
+    platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider, db: Any
+) -> None:
+    # the platform policy (test settings) allows loopback, where the provider listens; tenant A
+    # narrows its egress to a documentation range that excludes it, tenant B does not
+    a = new_tenant(**webhook_config(provider), egress__allow=["203.0.113.0/24"])
+    b = new_tenant(**webhook_config(provider))
+    a_ids = [send(platform, a, ch, n=i) for i, ch in enumerate(("slack", "discord"))]
+    b_ids = [send(platform, b, ch, n=i) for i, ch in enumerate(("slack", "discord"))]
+    dispatchers(a, also=(b,))  # one dispatcher serves both tenants
+    wait_until(settled(platform, b, b_ids), what="B delivered")
+    wait_until(settled(platform, a, a_ids), what="A refused")
+    for i in b_ids:
+        assert platform.get_notification(b.id, i).status in ("sent", "delivered")
+        assert len(provider.for_key(i)) == 1
+    for i in a_ids:
+        n = platform.get_notification(a.id, i)
+        # the uniform text of a refused connection, recorded as a permanent failure at once
+        assert (n.status, n.failure_reason) == (
+            "failed", f"{n.channel}: could not connect to the endpoint"
+        )
+        assert event_names(platform, i).count("Notification.DeliveryFailed") == 1
+        assert provider.for_key(i) == []  # nothing left the dispatcher
+    assert outbox_rows(db, a.id) == 0  # not retried
 
 
 def test_permanent_failure_is_recorded_with_its_reason_and_not_retried(

@@ -153,6 +153,32 @@ def test_a_tenant_list_narrows_and_never_widens() -> None:
     assert platform.narrowed("127.0.0.1/32").check("127.0.0.1", 80) == ["127.0.0.1"]
 
 
+def test_a_refusal_by_the_tenant_list_is_told_apart_only_by_its_class() -> None:
+    """Outside the tenant's list: EgressNarrowedError (a webhook fails for good); refused by
+    the platform alone, or not resolving: the plain refusal (transient). Same text for all."""
+    platform = EgressPolicy.from_setting("")
+    tenant = platform.narrowed(["93.184.216.0/24", "10.0.0.0/8"])
+
+    def resolver(host: str, port: int) -> list[str]:
+        if host == "nowhere.example.com":
+            raise OSError("no such name")
+        return {"api.example.com": ["93.184.216.34"], "other.example.com": ["198.18.0.9"],
+                "public.example.com": ["8.8.8.8"]}[host]  # fmt: skip
+
+    with pytest.raises(egress.EgressNarrowedError, match=egress.REFUSED):
+        tenant.check("public.example.com", 443, resolver)  # public, but not in the list
+    with pytest.raises(egress.EgressNarrowedError):
+        tenant.check("other.example.com", 443, resolver)  # outside both
+    for host in ("10.0.0.1", "nowhere.example.com"):  # in the list, refused by the platform
+        with pytest.raises(EgressRefusedError, match=egress.REFUSED) as caught:
+            tenant.check(host, 443, resolver)
+        assert type(caught.value) is EgressRefusedError
+    with pytest.raises(EgressRefusedError) as caught:
+        platform.check("10.0.0.1", 443)  # no tenant list
+    assert type(caught.value) is EgressRefusedError
+    assert tenant.check("api.example.com", 443, resolver) == ["93.184.216.34"]
+
+
 def test_settings_parse_the_allow_setting_and_embedded_mode_adds_loopback(
     tmp_path: Any,
 ) -> None:
