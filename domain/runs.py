@@ -12,11 +12,13 @@ Event bodies (`apply`) read only the event: no clock, uuid or randomness.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
+from domain import validators as v
 from domain.base import PlatinumAggregate
 from domain.errors import ConflictError, NotFoundError
 
@@ -79,8 +81,38 @@ def json_size(value: Any) -> int:
     return len(text.encode())
 
 
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL and lone surrogates (which no event store or jsonb can hold) replaced
+    by U+FFFD: for messages that come from outside (a target's error), kept rather than refused."""
+    return _UNSTORABLE_CHAR.sub("\ufffd", text)
+
+
+def _unstorable(value: Any, what: str) -> tuple[str, str] | None:
+    """(``invalid_output``, message naming the JSON Pointer) if `value` holds NUL or a lone
+    surrogate; cheap when it holds none (one compact dump, scanned at C speed)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode()
+        if "\\u0000" not in text:
+            return None
+    except (TypeError, ValueError):
+        pass  # a lone surrogate fails the encode; non-JSON data is _too_large's to report
+    problem = v.unstorable(value)
+    if problem is None:
+        return None
+    pointer, why = problem
+    where = f"at {pointer!r}" if pointer else "(the whole value)"
+    return "invalid_output", f"{what} cannot be stored: the value {where} {why}"
+
+
 def _too_large(value: Any, what: str) -> tuple[str, str] | None:
-    """(error kind, message) if `value` is not JSON or larger than the limit, else None."""
+    """(error kind, message) if `value` is not JSON, holds text PostgreSQL's jsonb cannot store
+    (NUL, a lone surrogate) or is larger than the limit, else None."""
+    if (problem := _unstorable(value, what)) is not None:
+        return problem
     try:
         size = json_size(value)
     except ValueError as e:
@@ -375,7 +407,7 @@ class Run(PlatinumAggregate):
 
     def fail(self, reason: str) -> None:
         self._require(not self.is_done, f"cannot fail a {self.status} run")
-        self.trigger_event(self.Failed, reason=reason)
+        self.trigger_event(self.Failed, reason=storable_text(reason))
 
     # ---------------------------------------------------------------- commands: steps
 
@@ -516,7 +548,8 @@ class Run(PlatinumAggregate):
         hint = {} if retry_after_s is None else {"retry_after_s": max(0.0, float(retry_after_s))}
         self.trigger_event(
             self.StepFailed, step_id=step_id, index=index, attempt=attempt,
-            error_kind=error_kind, message=message[:4000], retryable=retryable, **hint,
+            error_kind=error_kind, message=storable_text(message[:4000]), retryable=retryable,
+            **hint,
         )  # fmt: skip
 
     def skip_step(self, step_id: str, index: int | None, reason: str) -> None:

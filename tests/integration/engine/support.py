@@ -96,6 +96,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, {"slow": True})
         elif url.path == "/fail503":
             self._reply(503, {"error": "down"})
+        elif url.path == "/unstorable":
+            # JSON that parses but PostgreSQL's jsonb cannot store: NUL or a lone surrogate
+            self._reply(
+                200, {"ok": True, "a": ["fine", "\u0000" if query.get("v") == "nul" else "\ud800"]}
+            )
+        elif url.path == "/unstorable_text":
+            # an error answer whose plain-text body holds a NUL byte
+            data = b"bad\x00body"
+            self.send_response(400)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         elif url.path == "/bad":
             self._reply(404, {"error": "no"})
         else:

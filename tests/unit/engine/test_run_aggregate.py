@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from eventsourcing.application import Application
 
+from domain import validators as v
 from domain.actor import Actor, acting_as
 from domain.runs import MAX_OUTPUT_BYTES, Run, RunStateError, StaleStepResultError
 from tests.unit.engine.harness import T0, Harness, definition
@@ -125,3 +126,41 @@ def test_a_run_round_trips_through_a_store_and_a_snapshot():
     loaded = app.repository.get(h.run.id)
     assert loaded.steps == h.run.steps
     assert loaded.started_at == h.run.started_at
+
+
+@pytest.mark.parametrize(
+    ("output", "pointer"),
+    [({"a": "\u0000"}, "/a"), ({"a": ["ok", "\ud800"]}, "/a/1"), ({"k\u0000": 1}, "/k\x00")],
+)
+def test_an_output_jsonb_cannot_store_fails_the_step_with_invalid_output(output, pointer):
+    run = started()
+    run.schedule_step("a", None, 1, None, None)
+    run.complete_step("a", None, 1, output)
+    error = run.steps["a"]["error"]
+    assert (run.steps["a"]["status"], error["kind"], error["retryable"]) == (
+        "failed",
+        "invalid_output",
+        False,
+    )
+    assert f"at {pointer!r}" in error["message"]
+    # what is recorded is itself storable: no event carries NUL or a lone surrogate
+    for event in run.collect_events():
+        assert v.unstorable(vars(event)) is None, type(event).__name__
+
+
+def test_a_run_output_jsonb_cannot_store_fails_the_run():
+    run = started()
+    run.succeed({"r": "x\u0000"})
+    assert run.status == "failed"
+    assert "'/r'" in run.reason
+
+
+def test_a_targets_error_message_keeps_its_text_with_unstorable_characters_replaced():
+    run = started()
+    run.schedule_step("a", None, 1, None, None)
+    run.fail_step("a", None, 1, error_kind="http", message="bad\u0000 \ud800body", retryable=False)
+    assert run.steps["a"]["error"]["message"] == "bad\ufffd \ufffdbody"
+    run.fail("step a: bad\u0000")
+    assert run.reason == "step a: bad\ufffd"
+    for event in run.collect_events():
+        assert v.unstorable(vars(event)) is None, type(event).__name__
