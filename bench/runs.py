@@ -142,7 +142,8 @@ class Harness:
         for runner in runners:
             runner.catch_up()
             runner.app.close()
-        runners[0].view.datastore.close()  # one view, shared by the runners
+        # the view's datastore is the process's shared system-role pool (api/persistence.py),
+        # which self.platform uses too: it is closed with the harness, not here
 
     # -- workers
 
