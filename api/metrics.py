@@ -154,7 +154,8 @@ class LivenessCollector(Collector):
                                    labels=["component"])  # fmt: skip
         try:
             for c in liveness(self.container):
-                name = str(c.get("worker_id") or c.get("projector") or "component")
+                name = str(c.get("worker_id") or c.get("projector") or c.get("dispatcher")
+                           or "component")  # fmt: skip
                 for loop, state in c.get("loops", {}).items():
                     beat.add_metric([name, loop], state["last_beat_s"])
                     up.add_metric([name, loop], int(bool(state["ok"])))

@@ -95,6 +95,9 @@ class _DispatcherService:
     def __init__(self, dispatcher: Any) -> None:
         self.dispatcher = dispatcher
 
+    def liveness(self) -> dict[str, Any]:
+        return self.dispatcher.liveness()
+
     def stop(self) -> None:
         self.dispatcher.stop()
         self.dispatcher.app.close()

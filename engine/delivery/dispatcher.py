@@ -108,6 +108,7 @@ class Dispatcher:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_beat = time.monotonic()  # the loop last went round (liveness, /readyz)
         self._held: set[int] = set()
         self._throttled: dict[UUID, float] = {}
         self._tenants: dict[UUID, tuple[float, Tenant]] = {}
@@ -118,6 +119,7 @@ class Dispatcher:
     def start(self) -> Dispatcher:
         """Run the dispatch loop on a daemon thread (its own asyncio event loop)."""
         self._stop.clear()
+        self.last_beat = time.monotonic()
         self._thread = threading.Thread(
             target=self._thread_main, name=f"dispatcher-{self.config.worker_id}", daemon=True
         )
@@ -134,6 +136,22 @@ class Dispatcher:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def liveness(self) -> dict[str, Any]:
+        """Seconds since the dispatch loop last went round (connected or reconnecting), and
+        whether its thread is alive; a thread that died anyway is started again here.
+
+        The limit allows one batch's sends (each bounded by ``send_timeout_s``) and an idle
+        wait; a loop past it is stuck and makes the process unready."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            log.error("dispatcher %s: thread died; starting it again", self.config.worker_id)
+            self.start()
+        age = time.monotonic() - self.last_beat
+        alive = self.running
+        limit = max(60.0, 4 * self.config.poll_interval_s + 2 * self.config.send_timeout_s)
+        ok = alive and age <= limit
+        return {"dispatcher": self.config.worker_id, "ok": ok,
+                "loops": {"dispatch": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
 
     def _thread_main(self) -> None:
         # supervised: an error that escapes the loop restarts it (after a pause), never ends it
@@ -164,6 +182,7 @@ class Dispatcher:
             channels = self.channel_factory(client)
             try:
                 while not self._stop.is_set():
+                    self.last_beat = time.monotonic()
                     try:
                         if store is None:
                             store = await self._connect()

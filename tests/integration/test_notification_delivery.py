@@ -697,3 +697,23 @@ def test_a_nonsense_rate_limit_defers_instead_of_failing(db: Any) -> None:
     # a burst below 1 counts as 1: one goes, then one per 1/10 s
     assert waits[9] == 0.0
     assert 0.0 < waits[10] <= 0.1
+
+
+def test_the_dispatcher_reports_its_liveness_and_a_dead_thread_is_started_again(
+    new_tenant: Any, dispatchers: Any, provider: Provider
+) -> None:
+    d = dispatchers(new_tenant(**webhook_config(provider)))
+    wait_until(lambda: d.liveness()["loops"]["dispatch"]["last_beat_s"] < 1.0, what="a beat")
+    live = d.liveness()
+    assert live["ok"], live
+    assert live["dispatcher"] == d.config.worker_id
+    # the thread dies anyway (not through stop()): the probe starts it again
+    d._stop.set()
+    assert d._thread is not None
+    d._thread.join(timeout=15)
+    dead = d._thread
+    assert not d.running
+    d._stop.clear()
+    d.liveness()  # this probe sees it dead, and starts it again
+    assert d._thread is not dead
+    wait_until(lambda: d.running and d.liveness()["ok"], what="the restarted loop")
