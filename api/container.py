@@ -11,6 +11,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from api.database import ConnInfo, Database
+from api.persistence import check_cheaply
 from api.readdb import open_pool, tenant_tx
 from api.settings import Settings
 
@@ -67,7 +68,7 @@ class Container:
             kwargs={"autocommit": True,
                     "connect_timeout": max(1, round(settings.connect_timeout_s))},
             timeout=settings.pool_timeout_s, reconnect_timeout=settings.reconnect_timeout_s,
-            check=ConnectionPool.check_connection, max_idle=60.0,
+            check=check_cheaply, max_idle=60.0,
         )  # fmt: skip
         return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs,
                    status_pool=status_pool)  # fmt: skip

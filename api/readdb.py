@@ -11,6 +11,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from api.persistence import check_cheaply
+
 
 def open_pool(
     conninfo: str,
@@ -34,7 +36,7 @@ def open_pool(
         name="read-model",
         timeout=timeout,
         reconnect_timeout=reconnect_timeout,
-        check=ConnectionPool.check_connection,
+        check=check_cheaply,
     )  # fmt: skip
     return pool
 

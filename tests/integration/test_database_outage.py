@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from api.database import ConnInfo
-from tests.conftest import ADMIN_TOKEN, create_database, make_settings
+from tests.conftest import ADMIN_TOKEN, create_database, drop_database, make_settings
 from tests.factories import create_tenant
 from tests.integration.test_notification_delivery import Provider
 
@@ -361,3 +361,30 @@ def test_serve_on_a_port_in_use_fails_at_once_with_one_line(tmp_path: Path) -> N
     assert f"127.0.0.1:{port}" in lines[0]
     assert "in use" in lines[0]
     assert took < 15
+
+
+def test_the_pools_check_refuses_a_connection_the_server_closed_without_a_round_trip(
+    pg_server: ConnInfo,
+) -> None:
+    from api.persistence import check_cheaply
+
+    info = create_database(pg_server, "cheapcheck")
+    try:
+        with psycopg.connect(info.conninfo, autocommit=True) as conn, psycopg.connect(
+            info.conninfo, autocommit=True
+        ) as killer:
+            check_cheaply(conn)  # a live idle connection passes
+            pid = conn.info.backend_pid
+            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            # the server's termination notice and end of file arrive on the idle socket
+            wait_until(lambda: _refused(check_cheaply, conn), 5, "the check to see it closed")
+    finally:
+        drop_database(pg_server, info)
+
+
+def _refused(check: Callable[[Any], None], conn: Any) -> bool:
+    try:
+        check(conn)
+    except psycopg.OperationalError:
+        return True
+    return False

@@ -13,7 +13,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment
 
 from api.database import ConnInfo
-from api.persistence import FailFastApplicationRecorder, FailFastTaskRecorder
+from api.persistence import FailFastApplicationRecorder, FailFastTaskRecorder, check_cheaply
 from api.settings import Settings
 
 
@@ -56,6 +56,7 @@ def test_pools_are_bounded_checked_and_fail_fast() -> None:
         assert pool.reconnect_timeout == 1.0  # no back-off that outgrows the outage
         assert pool.kwargs["connect_timeout"] == 2
         assert f.datastore.pre_ping  # a connection a restart killed is never lent
+        assert pool._check is check_cheaply  # ... seen without a round trip per checkout
     finally:
         f.close()
 
