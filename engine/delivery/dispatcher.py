@@ -110,6 +110,10 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self.last_beat = time.monotonic()  # the loop last went round (liveness, /readyz)
         self._held: set[int] = set()
+        # rows whose attempt the database's going away cut short before anything was sent:
+        # given back as soon as the connection is made again, not when their lease runs out
+        self._sending: set[int] = set()
+        self._untried: set[int] = set()
         self._throttled: dict[UUID, float] = {}
         self._tenants: dict[UUID, tuple[float, Tenant]] = {}
         self._tenants_lock = threading.Lock()
@@ -186,6 +190,9 @@ class Dispatcher:
                     try:
                         if store is None:
                             store = await self._connect()
+                            if self._untried:
+                                await store.defer(list(self._untried), 0)
+                                self._untried.clear()
                             heartbeat = asyncio.create_task(self._heartbeat(store))
                             if self.error is not None:
                                 log.info("dispatcher %s: database connection back",
@@ -279,11 +286,16 @@ class Dispatcher:
                 await store.defer([row.id], 0)
             else:
                 await self._process(store, channels, row)
-        except Exception:
-            # the lease runs out and another attempt follows: at least once, never lost
+        except Exception as exc:
+            # the lease runs out and another attempt follows: at least once, never lost; when
+            # the database went away before anything was sent, the row is given back on
+            # reconnecting (nothing can have gone out, so no duplicate)
             log.exception("notification %s: dispatch error", row.notification_id)
+            if isinstance(exc, psycopg.OperationalError) and row.id not in self._sending:
+                self._untried.add(row.id)
         finally:
             self._held.discard(row.id)
+            self._sending.discard(row.id)
 
     async def _process(
         self, store: OutboxStore, channels: Mapping[str, Channel], row: OutboxRow
@@ -312,6 +324,7 @@ class Dispatcher:
         if channel is None:
             await self._fail(store, row, f"no adapter for channel {row.channel!r}")
             return
+        self._sending.add(row.id)  # from here on the message may have gone out
         try:
             result = await asyncio.wait_for(
                 channel.send(prepared.message, prepared.config), self.config.send_timeout_s
