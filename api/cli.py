@@ -6,11 +6,14 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from projections.runner import ProjectionRunner
 
 app = typer.Typer(
     help="Platinum: event-sourced, multi-tenant workflow engine.", no_args_is_help=True
@@ -240,6 +243,21 @@ def worker(
         container.close()
 
 
+def _selected_runners(name: str | None) -> list[ProjectionRunner]:
+    """The projection runners named ``name`` (all when None); an unknown name is a one-line
+    error listing the known ones."""
+    from api.services import build_projection_runners
+
+    settings = _settings()
+    _logging("WARNING")
+    runners = build_projection_runners(settings, _db(settings))
+    selected = [r for r in runners if name is None or r.projection.name == name]
+    if not selected:
+        known = ", ".join(sorted({r.projection.name for r in runners}))
+        raise fail(f"no projection named {name!r} (known: {known})")
+    return selected
+
+
 @projections_app.command("rebuild")
 def projections_rebuild(
     name: Annotated[str | None, typer.Argument(help="Projection name; all when omitted.")] = None,
@@ -247,16 +265,7 @@ def projections_rebuild(
     """Rebuild read-model projections from zero, with progress."""
     from rich.progress import Progress
 
-    from api.services import build_projection_runners
-
-    settings = _settings()
-    _logging("WARNING")
-    db = _db(settings)
-    runners = build_projection_runners(settings, db)
-    selected = [r for r in runners if name is None or r.projection.name == name]
-    if not selected:
-        known = ", ".join(sorted({r.projection.name for r in runners}))
-        raise fail(f"no projection named {name!r} (known: {known})")
+    selected = _selected_runners(name)
     with Progress() as progress:
         for runner in selected:
             total = runner.head()
@@ -274,16 +283,7 @@ def projections_retry(
 ) -> None:
     """Apply parked events again (after the fix that lets them apply), aggregate by aggregate,
     in order. Exits 1 while some stay parked."""
-    from api.services import build_projection_runners
-
-    settings = _settings()
-    _logging("WARNING")
-    db = _db(settings)
-    runners = build_projection_runners(settings, db)
-    selected = [r for r in runners if name is None or r.projection.name == name]
-    if not selected:
-        known = ", ".join(sorted({r.projection.name for r in runners}))
-        raise fail(f"no projection named {name!r} (known: {known})")
+    selected = _selected_runners(name)
     still = 0
     try:
         for runner in selected:

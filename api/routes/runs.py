@@ -368,7 +368,7 @@ def _check_known_role(container: Any, run: Any, step_id: str, index: int | None)
     known role (built-in or custom, any case) can be approved by nobody: 409, say so."""
     try:
         waiting = run.slot(step_id, index).get("waiting") or {}
-    except Exception:  # an unknown step or index: the command itself answers (404/409)
+    except NotFoundError:  # an unknown step or index: the command itself answers (404)
         return
     role = waiting.get("role")
     named = waiting.get("kind") == "approval" and isinstance(role, str) and bool(role.strip())
