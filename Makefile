@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit bench bench-quick clean
+.PHONY: run test lint typecheck unit coverage bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,14 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -p no:randomly
+
+# Unit coverage of the engine and the domain: in-memory store only (no PostgreSQL is given)
+coverage: $(STAMP)
+	env -u PLATINUM_TEST_DATABASE_URL -u DATABASE_URL $(BIN)/python -m pytest -q -p no:randomly \
+	  tests/unit/domain tests/unit/engine tests/property/domain tests/property/engine \
+	  --cov=engine --cov=domain --cov-report=term:skip-covered --cov-report=term
+	$(BIN)/python -m coverage report --include='engine/*' --format=total | sed 's/^/engine: /;s/$$/%/'
+	$(BIN)/python -m coverage report --include='domain/*' --format=total | sed 's/^/domain: /;s/$$/%/'
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import errors, health
 from api.boundary import InputBoundary
-from api.container import Container
+from api.composition import Container
 from api.domain_errors import domain_error_handlers
 from api.middleware import ObserveRequests
 

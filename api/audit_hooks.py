@@ -2,7 +2,8 @@
 
 ``audit_sensitive_read`` is the single call site: every route that serves such data calls it
 after building its response. It records a ``SensitiveRead`` event through
-``domain.access.record_sensitive_read`` as the acting principal, so the audit projection turns
+``domain.audit.sensitive_reads.record_sensitive_read`` as the acting principal, so the audit
+projection turns
 it into an ``audit_events`` row like any other event.
 """
 
@@ -13,8 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from api.auth import Principal
-from domain.access import record_sensitive_read
-from domain.actor import acting_as
+from domain.audit.sensitive_reads import record_sensitive_read
+from domain.kernel.actor import acting_as
 
 USER_PII_FIELDS = ("email", "name", "last_login")
 

@@ -1,7 +1,8 @@
 """Who is calling: a login session token, an API key, or the platform admin token.
 
 Every route declares the permission it needs with ``require("perm")``; the role → permission
-matrix is ``domain.permissions.PERMISSIONS`` (one place in code, one table in docs/events.md).
+matrix is ``domain.identity.permissions.PERMISSIONS`` (one place in code, one table in
+docs/events.md).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from fastapi import Depends, Request
 
 from api.deps import ContainerDep, bearer_token, request_actor
 from api.errors import ProblemError
-from domain.actor import Actor
-from domain.errors import AuthenticationError
-from domain.permissions import permissions_for_role
+from domain.identity.permissions import permissions_for_role
+from domain.kernel.actor import Actor
+from domain.kernel.errors import AuthenticationError
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 

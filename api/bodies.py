@@ -38,7 +38,7 @@ def parse_definition_text(text: str, pointer: str) -> Any:
 
     Whatever the loader returns then passes the input boundary's value check (nesting,
     integers, NUL and lone surrogates), like a JSON body does."""
-    from engine.dsl import load_definition_text
+    from engine.definition.dsl import load_definition_text
 
     if why := text_problem(text):
         raise invalid([(pointer, why)])

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ProblemError, problem
+from domain.kernel.pointers import escape as _escape
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays/objects in a JSON or YAML value."""
@@ -63,10 +64,6 @@ def ascii_int(value: str) -> int | None:
         return None
     number = int(value)
     return number if number <= INT_MAX else None
-
-
-def _escape(part: Any) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
 
 
 def check_value(value: Any, pointer: str = "") -> None:

@@ -118,7 +118,7 @@ class ConnInfo:
             "PLATINUM_CONNECT_TIMEOUT": str(settings.connect_timeout_s),
             "PLATINUM_RECONNECT_TIMEOUT": str(settings.reconnect_timeout_s),
             "CREATE_TABLE": "y" if create_table else "n",
-            "COMPRESSOR_TOPIC": "domain.compression:SmallWindowZlibCompressor",
+            "COMPRESSOR_TOPIC": "domain.kernel.compression:SmallWindowZlibCompressor",
         }
         # always encrypted: there is no clear-text mode (docs/security.md, "Database")
         env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from api.boundary import ascii_int
-from api.container import Container
+from api.composition import Container
 from api.errors import ProblemError
-from domain.actor import Actor
+from domain.kernel.actor import Actor
 
 
 def get_container(request: Request) -> Container:

@@ -25,7 +25,7 @@ def _problems(exc: Any) -> list[dict[str, str]]:
 
 
 def domain_error_handlers() -> dict[type[Exception], Handler]:
-    from domain import errors as de
+    from domain.kernel import errors as de
 
     async def validation(request: Request, exc: Any) -> JSONResponse:
         return problem(422, str(exc), errors=_problems(exc), instance=request.url.path)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import security_headers
+from domain.kernel.pointers import escape
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
         prefix = "" if where == "body" else f"#{where}"
     else:
         prefix = ""
-    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    escaped = [escape(p) for p in parts]
     return prefix + ("/" + "/".join(escaped) if escaped else "")
 
 

@@ -66,7 +66,7 @@ def readyz(request: Request) -> JSONResponse:
             ok = False
             checks["parked"] = f"error: {type(exc).__name__}"
     try:  # this process's background loops (worker, projectors): when each last went round
-        from api.services import liveness
+        from api.background import liveness
 
         components = liveness(container)
         checks["components"] = components

@@ -141,7 +141,7 @@ class LivenessCollector(Collector):
         self.container = container
 
     def collect(self) -> Iterator[Metric]:
-        from api.services import liveness
+        from api.background import liveness
 
         beat = GaugeMetricFamily("platinum_component_last_beat_seconds",
                                  "Seconds since a background loop last went round.",

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.auth import PLATFORM_ADMIN
-from domain.permissions import PERMISSIONS
+from domain.identity.permissions import PERMISSIONS
 
 PUBLIC = "public"
 

@@ -33,7 +33,7 @@ from eventsourcing.postgres import (
 )
 from psycopg.pq import TransactionStatus
 
-from engine.queue import TaskRecorder
+from engine.runtime.task_store import TaskRecorder
 
 # the datastore settings of eventsourcing's environment, plus ours
 _KEYS = (

@@ -22,12 +22,12 @@ from uuid import UUID, uuid4
 from fastapi import Request
 from psycopg_pool import ConnectionPool
 
-from domain import validators as v
-from domain.errors import ValidationError
+from domain.kernel import validators as v
+from domain.kernel.errors import ValidationError
 
 
 def normalised_email(email: str) -> str:
-    """The address as the login looks it up (``domain.validators.email``); a text that is no
+    """The address as the login looks it up (``domain.kernel.validators.email``); a text that is no
     address (it can never log in) is NFKC-folded so its variants still share a bucket."""
     try:
         return v.email(email, "/email")

@@ -1,4 +1,4 @@
-"""Secrets never leave the API: the one rule of ``domain.secrets`` applied to answers.
+"""Secrets never leave the API: the one rule of ``domain.kernel.secrets`` applied to answers.
 
 Values under secret-like keys are replaced by ``REDACTED`` at any depth, on every response
 that carries configuration (tenant config, installations).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.secrets import REDACTED, is_secret_key, redact
+from domain.kernel.secrets import REDACTED, is_secret_key, redact
 
 __all__ = ["REDACTED", "is_secret_key", "redact", "redact_entry"]
 

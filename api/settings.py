@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from engine.egress import EgressPolicy
+    from engine.steps.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     @field_validator("egress_allow")
     @classmethod
     def _check_egress_allow(cls, value: str) -> str:
-        from engine.egress import AllowList
+        from engine.steps.egress import AllowList
 
         AllowList.parse(value)  # raises on an entry that is neither a CIDR nor a host name
         return value
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
 
     def egress_policy(self) -> EgressPolicy:
         """The platform's egress policy; the embedded mode (``make run``) allows loopback."""
-        from engine.egress import EgressPolicy
+        from engine.steps.egress import EgressPolicy
 
         return EgressPolicy.from_setting(self.egress_allow, loopback=self.embedded)
 

@@ -58,7 +58,7 @@ def _raw_batch(batch: int) -> Thing:
 
 
 def _platform_batch(batch: int) -> Any:
-    from domain.tenants import Tenant
+    from domain.identity.tenants import Tenant
 
     slug = f"t-{uuid.uuid4().hex[:12]}"
     t = Tenant(name="Bench tenant", slug=slug, config={"region": "eu"}, billing_info={})
@@ -77,7 +77,7 @@ def _sample(app: Any, make: Any, batch: int, saves: int) -> tuple[float, float]:
 
 
 def _command_sample(app: Any, tenant_id: uuid.UUID, saves: int) -> float:
-    from domain.commands import CreateWorkflow
+    from domain.kernel.commands import CreateWorkflow
 
     definition = {
         "name": "bench",
@@ -92,8 +92,8 @@ def _command_sample(app: Any, tenant_id: uuid.UUID, saves: int) -> float:
 
 
 def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
-    from api.container import _platform_kwargs
-    from domain.application import Platform
+    from api.composition import _platform_kwargs
+    from domain.platform import Platform
 
     platform = Platform(env=env.db.system.eventsourcing_env(env.settings), **_platform_kwargs())
     raw = RawApp(env=raw_env(env, crypto=False))
@@ -129,7 +129,7 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
             res["events_per_save"] = batch
             out[f"batch_{batch}"] = res
 
-        from domain.commands import CreateTenant
+        from domain.kernel.commands import CreateTenant
 
         tenant = platform.create_tenant(CreateTenant(name="Bench", slug="bench-cmd")).tenant
         cmd = figure([_command_sample(platform, tenant.id, max(1, profile.append_saves // 2))

@@ -20,7 +20,7 @@ from typing import Any
 from bench.harness import BenchEnv, Profile, figure, unavailable, with_ratio
 
 TABLE = "bench_ceiling"
-TOPIC = "domain.runs:Run.StepCompleted"  # a real-looking topic
+TOPIC = "domain.runs.run:Run.StepCompleted"  # a real-looking topic
 STATE = os.urandom(250)  # + uuid, version, topic, id, tuple header ≈ 312 bytes a row
 CONFIGS = [(1, 1), (1, 10), (8, 1), (8, 10)]  # (connections, rows per transaction)
 

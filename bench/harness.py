@@ -191,8 +191,8 @@ def bench_server() -> Iterator[Server]:
 @contextlib.contextmanager
 def fresh_database(srv: Server, app_classes: list[type] | None = None) -> Iterator[BenchEnv]:
     """A fresh database on ``srv``, upgraded like production; dropped afterwards."""
-    from api.bootstrap import upgrade
-    from api.container import application_classes
+    from api.composition import application_classes
+    from api.database_setup import upgrade
 
     server = srv.conninfo
     name = f"platinum_bench_{uuid.uuid4().hex[:10]}"

@@ -5,9 +5,10 @@ tenant's workflows), lets the audit projection catch up, then measures:
 
 * ``scan_raw`` / ``scan_decoded``: ``recorder.select_notifications`` (+ decrypt, decompress,
   decode): the baselines of the ratios;
-* ``tenant_export``: ``projections.export.export_events`` (NDJSON CloudEvents from the audit log);
+* ``tenant_export``: ``projections.audit.export.export_events`` (NDJSON CloudEvents from the audit
+log);
 * ``rebuild_readmodel`` / ``rebuild_audit``: ``ProjectionRunner.rebuild`` from zero through
-  ``api.services.build_projection_runners``.
+  ``api.background.build_projection_runners``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ DEFINITION = {
 
 def seed(platform: Any, tenants: int) -> tuple[uuid.UUID, int]:
     """``tenants`` tenants of 11 events each, and as many 5-event workflows of one big tenant."""
-    from domain.ids import slug_key
-    from domain.index import UniqueKey
-    from domain.tenants import Tenant
-    from domain.workflows import Workflow
+    from domain.identity.tenants import Tenant
+    from domain.kernel.ids import slug_key
+    from domain.kernel.index import UniqueKey
+    from domain.workflows.workflow import Workflow
 
     big = Tenant(name="Big", slug="big", config={}, billing_info={})
     platform.save(big, UniqueKey(key=slug_key("big"), owner_id=big.id, tenant_id=big.id))
@@ -77,7 +78,7 @@ def _scan(app: Any, decode: bool) -> float:
 
 
 def _runner(env: BenchEnv, name: str) -> Any:
-    from api.services import build_projection_runners
+    from api.background import build_projection_runners
 
     runners = build_projection_runners(env.settings, env.db, names=[name])
     keep = None
@@ -91,7 +92,7 @@ def _runner(env: BenchEnv, name: str) -> Any:
 
 def _rebuild_sample(env: BenchEnv, runner: Any, name: str) -> float:
     if name == "audit":
-        from projections.audit import reset_audit_log
+        from projections.audit.chain import reset_audit_log
 
         reset_audit_log(env.db.owner.conninfo)
     t0 = time.perf_counter()
@@ -105,7 +106,7 @@ def _rebuild_sample(env: BenchEnv, runner: Any, name: str) -> float:
 def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
     import psycopg
 
-    from domain.application import Platform
+    from domain.platform import Platform
 
     platform = Platform(env=env.db.system.eventsourcing_env(env.settings))
     out: dict[str, Any] = {}
@@ -139,9 +140,9 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
                 runner.view.datastore.close()
 
         try:
-            from projections.export import export_events
+            from projections.audit.export import export_events
         except ImportError:
-            out["tenant_export"] = unavailable("projections.export is not there yet")
+            out["tenant_export"] = unavailable("projections.audit.export is not there yet")
         else:
             samples, exported = [], 0
             for _ in range(profile.repeats):

@@ -49,7 +49,8 @@ SKILL = "skill:echo"
 
 def availability() -> str | None:
     """None when the runtime can be benchmarked, else why not."""
-    for module in ("domain.app_runs", "engine.queue", "engine.service", "engine.worker"):
+    for module in ("domain.runs.application", "engine.runtime.task_store",
+                   "engine.scheduling.planner", "engine.runtime.worker"):
         if importlib.util.find_spec(module) is None:
             return f"{module} does not exist yet (the engine's runtime has not landed)"
     return None
@@ -97,9 +98,9 @@ class Harness:
     def __init__(self, env: BenchEnv, workers: int, skills: bool = True) -> None:
         from eventsourcing.utils import get_topic
 
-        from api.container import _build_runs, _platform_kwargs
-        from domain.application import Platform
-        from domain.runs import Run
+        from api.composition import _build_runs, _platform_kwargs
+        from domain.platform import Platform
+        from domain.runs.run import Run
 
         self.env = env
         es_env = env.db.system.eventsourcing_env(env.settings)
@@ -116,7 +117,7 @@ class Harness:
     # -- setup
 
     def _setup(self) -> None:
-        from domain.commands import CreateTenant, CreateWorkflow, InstallSkill, PublishSkill
+        from domain.kernel.commands import CreateTenant, CreateWorkflow, InstallSkill, PublishSkill
 
         p = self.platform
         made = p.create_tenant(CreateTenant(name="Bench runs", slug=f"runs-{uuid.uuid4().hex[:8]}",
@@ -136,7 +137,7 @@ class Harness:
             p.activate_workflow(self.tenant_id, wf.id)
             self.workflows[name] = p.get_workflow(self.tenant_id, wf.id)
         # skills are found through the read model: project what we just wrote
-        from api.services import build_projection_runners
+        from api.background import build_projection_runners
 
         runners = build_projection_runners(self.env.settings, self.env.db, names=["readmodel"])
         for runner in runners:
@@ -187,7 +188,7 @@ class Harness:
     # -- measuring
 
     def start(self, name: str) -> tuple[uuid.UUID, datetime]:
-        from domain.app_runs import StartRun
+        from domain.runs.application import StartRun
 
         wf = self.workflows[name]
         t0 = datetime.now(UTC)

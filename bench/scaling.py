@@ -22,7 +22,7 @@ from bench.harness import BenchEnv, Profile, figure, percentile, unavailable, wi
 
 
 def _tenant_template(platform: Any) -> list[tuple[int, str, bytes]]:
-    from domain.tenants import Tenant
+    from domain.identity.tenants import Tenant
 
     t = Tenant(name="Seeded", slug=f"s-{uuid.uuid4().hex[:8]}", config={}, billing_info={})
     for k in range(9):
@@ -31,7 +31,7 @@ def _tenant_template(platform: Any) -> list[tuple[int, str, bytes]]:
 
 
 def _command_point(platform: Any, ops: int, repeats: int) -> dict[str, Any]:
-    from domain.tenants import Tenant
+    from domain.identity.tenants import Tenant
 
     # a pool of 10-event aggregates to update, made outside the clock
     pool = []
@@ -60,7 +60,7 @@ def _command_point(platform: Any, ops: int, repeats: int) -> dict[str, Any]:
 
 def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
     from bench import runs as runs_bench
-    from domain.application import Platform
+    from domain.platform import Platform
 
     platform = Platform(env=env.db.system.eventsourcing_env(env.settings))
     owner = env.db.owner.conninfo

@@ -430,7 +430,7 @@ class ProjectionRunner:
 
     def rebuild(self) -> int:
         """Reset and re-apply every event. An append-only projection keeps its rows and
-        position (see ``projections.audit``) and only catches up."""
+        position (see ``projections.audit.chain``) and only catches up."""
         self._suspect_until = 0
         if not self.view.reset(self.projection, self.app.name):
             log.warning(

@@ -88,8 +88,8 @@ def settings(pg_server: ConnInfo, tmp_path_factory: pytest.TempPathFactory):  # 
 @pytest.fixture(scope="session")
 def db(settings) -> Database:  # type: ignore[no-untyped-def]
     """The session database, upgraded (roles, event store, read model)."""
-    from api.bootstrap import upgrade
-    from api.container import application_classes
+    from api.composition import application_classes
+    from api.database_setup import upgrade
 
     return upgrade(settings, application_classes())
 
@@ -97,8 +97,8 @@ def db(settings) -> Database:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def container(settings, db):  # type: ignore[no-untyped-def]
     """An API container with an in-process projector, like ``platinum serve``."""
-    from api.container import Container
-    from api.services import start_background
+    from api.background import start_background
+    from api.composition import Container
 
     c = Container.build(settings, db)
     start_background(c, projector=True, worker=False, dispatcher=False)

@@ -12,10 +12,10 @@ from api.deps import ContainerDep
 from api.etag import set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
-from api.schemas_identity import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
-from domain.actor import acting_as
-from domain.commands import CreateApiKey
-from domain.errors import NotFoundError
+from api.schemas.identity import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import CreateApiKey
+from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 

@@ -18,7 +18,7 @@ from api.boundary import ascii_int
 from api.deps import ContainerDep
 from api.pagination import Page, PageDep, keyset_sql, split_page
 from api.readdb import tenant_tx
-from domain.errors import NotFoundError
+from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 history_router = APIRouter(prefix="/v1/history", tags=["audit"])
@@ -135,7 +135,7 @@ def list_audit_events(
 @router.get("/verify", response_model=VerifyPublic)
 def verify_audit_chain(principal: Auditor, container: ContainerDep) -> VerifyPublic:
     """Recompute the tenant's hash chains: ``{ok, events, head}`` or the first broken link."""
-    from projections.audit import StoredEvents, verify_chain
+    from projections.audit.chain import StoredEvents, verify_chain
 
     tenant_id = tenant_of(principal)
     events = StoredEvents(container.event_apps())  # each row against its stored event
@@ -157,7 +157,7 @@ def verify_audit_chain(principal: Auditor, container: ContainerDep) -> VerifyPub
 )
 def export_audit_events(principal: Auditor, container: ContainerDep) -> StreamingResponse:
     """The tenant's audit events as NDJSON CloudEvents (streamed, chain order)."""
-    from projections.export import iter_cloudevents
+    from projections.audit.export import iter_cloudevents
 
     tenant_id = tenant_of(principal)
     audit_sensitive_read(
@@ -202,7 +202,7 @@ def get_history(
     ] = None,
 ) -> HistoryPublic | StatePublic:
     """An aggregate's events in order; with ``as_of``, its state at that version or time."""
-    from projections.history import HistoryNotFoundError, aggregate_events, state_as_of
+    from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
 
     tenant_id = tenant_of(principal)
     apps = container.event_apps()

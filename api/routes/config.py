@@ -11,10 +11,10 @@ from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
 from api.redact import redact_entry
-from api.schemas_identity import ConfigPublic, ConfigSet
-from domain.actor import acting_as
-from domain.errors import NotFoundError, ValidationError
-from engine.egress import TENANT_CONFIG_KEY, AllowList, EgressError
+from api.schemas.identity import ConfigPublic, ConfigSet
+from domain.kernel.actor import acting_as
+from domain.kernel.errors import NotFoundError, ValidationError
+from engine.steps.egress import TENANT_CONFIG_KEY, AllowList, EgressError
 
 router = APIRouter(prefix="/v1/config", tags=["config"])
 

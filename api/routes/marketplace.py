@@ -25,10 +25,10 @@ from api.pagination import Page, PageDep, fetch_page, keyset_sql, split_page
 from api.readdb import tenant_tx
 from api.routes._shared import platform_projected
 from api.schemas import Strict
-from domain.actor import acting_as
-from domain.commands import InstallSkill, PublishSkill, UpdateInstallation
-from domain.errors import NotFoundError, ValidationError
-from domain.secrets import redact, schema_secret_fields
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import InstallSkill, PublishSkill, UpdateInstallation
+from domain.kernel.errors import NotFoundError, ValidationError
+from domain.kernel.secrets import redact, schema_secret_fields
 
 router = APIRouter(prefix="/v1/marketplace/skills", tags=["marketplace"])
 installations_router = APIRouter(prefix="/v1/installations", tags=["installations"])
@@ -272,7 +272,8 @@ def _installed(container: Any, tenant_id: UUID, installation_id: UUID) -> Any:
 
 
 def _installation_public(row: dict[str, Any]) -> InstallationPublic:
-    """An installation with its secrets redacted (``domain.secrets``: secret-like keys and the
+    """An installation with its secrets redacted (``domain.kernel.secrets``: secret-like keys and
+    the
     fields the skill's config schema marks secret); the raw config never leaves."""
     config = redact(row.get("config"), schema_secret_fields(row.get("config_schema")))
     return InstallationPublic(**{**row, "config": config, "status": str(row["status"])})

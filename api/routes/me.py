@@ -12,10 +12,10 @@ from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
 from api.routes.users import read_user
-from api.schemas_identity import ApiKeyBrief, MePublic, PreferencePublic, PreferenceSet, TenantBrief
-from domain.actor import acting_as
-from domain.commands import SetPreference
-from domain.errors import NotFoundError
+from api.schemas.identity import ApiKeyBrief, MePublic, PreferencePublic, PreferenceSet, TenantBrief
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import SetPreference
+from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 

@@ -18,9 +18,9 @@ from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.routes._shared import platform_projected, user_of
 from api.schemas import Strict
-from domain.actor import acting_as
-from domain.commands import RecordConversation, SendNotification
-from domain.errors import NotFoundError
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import RecordConversation, SendNotification
+from domain.kernel.errors import NotFoundError
 
 notifications_router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 conversations_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])

@@ -10,7 +10,7 @@ from api.auth import Principal, require
 from api.deps import ContainerDep
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
-from api.schemas_identity import RolePublic
+from api.schemas.identity import RolePublic
 
 router = APIRouter(prefix="/v1/roles", tags=["roles"])
 

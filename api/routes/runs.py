@@ -22,9 +22,9 @@ from api.etag import IfMatchDep, set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.schemas import Strict
-from domain.actor import acting_as
-from domain.errors import ConflictError, NotFoundError
-from domain.permissions import BUILTIN_ROLES, role_at_least
+from domain.identity.permissions import BUILTIN_ROLES, role_at_least
+from domain.kernel.actor import acting_as
+from domain.kernel.errors import ConflictError, NotFoundError
 
 router = APIRouter(tags=["runs"])
 
@@ -206,7 +206,7 @@ def _roles_held(container: Any, principal: Principal) -> set[str]:
 
 
 def _event_public(event: Any) -> RunEventPublic:
-    from projections.audit import event_details
+    from projections.audit.chain import event_details
     from projections.jsonutil import dumps
 
     return RunEventPublic(
@@ -241,7 +241,7 @@ def start_run(
     ] = None,
 ) -> RunAccepted:
     """Start a run of an active workflow's current definition version (202)."""
-    from domain.app_runs import IdempotencyKeyReusedError, StartRun
+    from domain.runs.application import IdempotencyKeyReusedError, StartRun
 
     runs = _runs(container)
     tenant_id = tenant_of(principal)
@@ -342,7 +342,7 @@ def _decide(
     response: Response,
     expected: int | None,
 ) -> RunPublic:
-    from domain.app_runs import DecideApproval
+    from domain.runs.application import DecideApproval
 
     runs = _runs(container)
     tenant_id = tenant_of(principal)

@@ -11,10 +11,10 @@ from api.auth import UNAUTHORIZED, Principal, require_user
 from api.deps import ContainerDep, request_actor
 from api.errors import ProblemError
 from api.ratelimit import SharedLoginLimiter, login_limiter
-from api.schemas_identity import LoginRequest, LoginResponse, RoleAssignmentPublic, UserPublic
-from domain.actor import acting_as
-from domain.commands import Login
-from domain.errors import AuthenticationError
+from api.schemas.identity import LoginRequest, LoginResponse, RoleAssignmentPublic, UserPublic
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import Login
+from domain.kernel.errors import AuthenticationError
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

@@ -13,16 +13,16 @@ from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
-from api.schemas_identity import (
+from api.schemas.identity import (
     RoleAssignmentPublic,
     UserCreate,
     UserPublic,
     UserRolesSet,
     UserUpdate,
 )
-from domain.actor import acting_as
-from domain.commands import ChangePassword, RegisterUser, SetUserRoles, UpdateUser
-from domain.errors import NotFoundError
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import ChangePassword, RegisterUser, SetUserRoles, UpdateUser
+from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 

@@ -18,10 +18,10 @@ from api.etag import IfMatchDep, RequiredIfMatchDep, set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.schemas import Strict
-from domain.actor import acting_as
-from domain.commands import CreateWorkflow, UpdateDefinition
-from domain.errors import NotFoundError
-from engine.dsl import MAX_STEPS
+from domain.kernel.actor import acting_as
+from domain.kernel.commands import CreateWorkflow, UpdateDefinition
+from domain.kernel.errors import NotFoundError
+from engine.definition.dsl import MAX_STEPS
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 schemas_router = APIRouter(prefix="/v1/schemas", tags=["workflows"])
@@ -333,6 +333,6 @@ def archive_workflow(
 @schemas_router.get("/workflow-definition")
 def workflow_definition_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of a workflow definition."""
-    from engine.dsl import published_json_schema
+    from engine.definition.dsl import published_json_schema
 
     return published_json_schema()

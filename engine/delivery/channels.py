@@ -19,7 +19,8 @@ from uuid import UUID
 
 import httpx
 
-from engine import egress
+from domain.kernel.clock import utc_now
+from engine.steps import egress
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,6 @@ class Channel(Protocol):
     name: str
 
     async def send(self, message: Message, config: Mapping[str, Any]) -> DeliveryResult: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def require(config: Mapping[str, Any], *keys: str) -> list[Any]:

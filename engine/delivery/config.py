@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from domain.secrets import REDACTED as REDACTED
-from domain.secrets import SECRET_KEY as SECRET_KEY
-from domain.secrets import is_secret_key as is_secret_key
-from domain.secrets import redact
+from domain.kernel.secrets import REDACTED as REDACTED
+from domain.kernel.secrets import SECRET_KEY as SECRET_KEY
+from domain.kernel.secrets import is_secret_key as is_secret_key
+from domain.kernel.secrets import redact
 
 CHANNEL_KEY = "notifications.{channel}"
 """Tenant config key holding one channel's settings, e.g. ``notifications.email``."""
@@ -35,7 +35,7 @@ def channel_key(channel: str) -> str:
 
 def redact_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a tenant config with every secret value replaced, at any depth
-    (the one rule: ``domain.secrets``). The API returns this, never the raw config."""
+    (the one rule: ``domain.kernel.secrets``). The API returns this, never the raw config."""
     redacted: dict[str, Any] = redact(dict(config))
     return redacted
 

@@ -23,11 +23,10 @@ import httpx
 import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from domain.actor import Actor, acting_as
-from domain.errors import NotFoundError
-from domain.notifications import Notification
-from domain.tenants import Tenant
-from engine import egress
+from domain.identity.tenants import Tenant
+from domain.kernel.actor import Actor, acting_as
+from domain.kernel.errors import NotFoundError
+from domain.messaging.notifications import Notification
 from engine.delivery.channels import (
     Channel,
     DeliveryResult,
@@ -45,9 +44,10 @@ from engine.delivery.config import (
     truthy,
 )
 from engine.delivery.outbox import OutboxRow, OutboxStore
+from engine.steps import egress
 
 if TYPE_CHECKING:
-    from domain.application import Platform
+    from domain.platform import Platform
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import aiosmtplib
 
+from domain.kernel.clock import utc_now
 from engine.delivery.channels import (
     DeliveryResult,
     Message,
     PermanentDeliveryError,
     TransientDeliveryError,
     require,
-    utc_now,
 )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine import validation
+from engine.definition import validation
 from tests.factories import create_tenant
 
 pytestmark = pytest.mark.timeout(120)
@@ -139,7 +139,7 @@ def server(settings, client, tmp_path_factory) -> Iterator[str]:  # type: ignore
         "PLATINUM_PROJECTION_WAIT_S": "10",
         "PLATINUM_LOG_LEVEL": "WARNING",
     }
-    command = "from api.cli import main; main()"
+    command = "from api.cli.main import main; main()"
     proc = subprocess.Popen(  # the server under test, stopped below (by this handle only)
         [sys.executable, "-c", command, "serve", "--port", str(port), "--workers", "4",
          "--no-projector"],

@@ -25,9 +25,9 @@ def test_readiness_lists_each_background_loop_with_its_last_heartbeat(client: An
 def test_a_worker_whose_loops_are_dead_makes_the_process_unready(
     client: Any, container: Any
 ) -> None:
-    from domain.app_runs import Runs
-    from engine.service import EnginePlanner
-    from engine.worker import Worker
+    from domain.runs.application import Runs
+    from engine.runtime.worker import Worker
+    from engine.scheduling.planner import EnginePlanner
 
     planner = EnginePlanner()
     dead = Worker(Runs(planner=planner), planner, "postgresql://unused")  # never started

@@ -16,7 +16,7 @@ import pytest
 
 from api.auth import PLATFORM_ADMIN
 from api.permission_matrix import PUBLIC, RouteRule, markdown_table, route_rules
-from domain.permissions import PERMISSIONS, permissions_for_role, role_rank
+from domain.identity.permissions import PERMISSIONS, permissions_for_role, role_rank
 from tests.factories import (
     PLATFORM_ADMIN_HEADERS,
     create_api_key,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.permissions import permissions_for_role
+from domain.identity.permissions import permissions_for_role
 from tests.factories import create_api_key, create_tenant, create_user
 
 

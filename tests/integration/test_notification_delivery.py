@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 
-from domain.commands import CreateTenant, RegisterUser, SendNotification, SetPreference
-from domain.notifications import Notification
+from domain.kernel.commands import CreateTenant, RegisterUser, SendNotification, SetPreference
+from domain.messaging.notifications import Notification
 from engine.delivery import Dispatcher, DispatcherConfig
 from engine.delivery.channels import default_channels
 
@@ -277,7 +277,7 @@ def send(platform: Any, t: Tenant, channel: str, priority: str = "medium", n: in
 
 @pytest.fixture
 def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
-    from domain.application import Platform
+    from domain.platform import Platform
 
     started: list[Dispatcher] = []
 
@@ -296,7 +296,7 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
         app = Platform(env=env)
         # the test settings allow loopback explicitly (the provider listens there)
         policy = egress_policy or settings.egress_policy()
-        d = Dispatcher(  # as api.services.build_dispatcher does
+        d = Dispatcher(  # as api.background.build_dispatcher does
             app, db.system.conninfo, config,
             channels=lambda c: default_channels(c, policy), egress_policy=policy,
         )  # fmt: skip
@@ -455,7 +455,7 @@ def test_429_retry_after_is_honoured(
 def test_webhooks_to_internal_addresses_are_refused_and_read_like_a_closed_port(
     platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider
 ) -> None:
-    from engine.egress import EgressPolicy
+    from engine.steps.egress import EgressPolicy
 
     t = new_tenant(**webhook_config(provider))
     ids = [send(platform, t, channel, n=i) for i, channel in enumerate(("slack", "discord"))]

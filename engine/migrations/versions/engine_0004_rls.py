@@ -6,7 +6,7 @@ every tenant table: ENABLE + FORCE row-level security with the read model's poli
 them as the system role (BYPASSRLS), so the policy costs the engine nothing; any other role,
 the owner included, sees only the tenant its transaction names. The API's role loses its
 SELECT/INSERT/UPDATE/DELETE on ``run_tasks``: the API process saves runs (and their tasks)
-through the system role's application (``api.container``).
+through the system role's application (``api.composition``).
 
 Revision ID: engine_0004
 Revises: engine_0003

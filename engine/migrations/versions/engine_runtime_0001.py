@@ -1,6 +1,7 @@
 """The work queue of the runtime: ``run_tasks`` (ready step attempts and durable timers).
 
-Rows are derived data: written with the runs' events in one transaction (engine.queue) and
+Rows are derived data: written with the runs' events in one transaction
+(engine.runtime.task_store) and
 rebuildable from them. No RLS: only the engine's code writes it, on behalf of any tenant; the
 API role writes it too (starting, cancelling and approving runs save task changes).
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from api.database import Database
-from domain.application import Platform
+from domain.platform import Platform
 from tests.integration.domain.pg_support import CHEAP_HASHER, FixedClock, MakePlatform
 
 

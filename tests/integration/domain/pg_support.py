@@ -12,9 +12,9 @@ from uuid import UUID
 import psycopg
 from argon2 import PasswordHasher, profiles
 
-from domain.application import Platform
-from domain.commands import CreateTenant, RegisterUser
-from domain.users import User
+from domain.identity.users import User
+from domain.kernel.commands import CreateTenant, RegisterUser
+from domain.platform import Platform
 
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
 PASSWORD = "correct horse battery"

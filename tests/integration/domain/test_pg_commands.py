@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import Platform
-from domain.commands import (
+from domain.kernel.commands import (
     ChangePassword,
     CreateRole,
     CreateTenant,
@@ -33,7 +32,8 @@ from domain.commands import (
     UpdateTenant,
     UpdateUser,
 )
-from domain.errors import AuthenticationError, NotFoundError
+from domain.kernel.errors import AuthenticationError, NotFoundError
+from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     PASSWORD,
     FixedClock,

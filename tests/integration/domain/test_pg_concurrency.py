@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import IntegrityError
 
-from domain.application import Platform
-from domain.commands import (
+from domain.kernel.commands import (
     CreateTenant,
     InstallSkill,
     PublishSkill,
@@ -27,9 +26,10 @@ from domain.commands import (
     UpdateInstallation,
     UpdateTenant,
 )
-from domain.errors import ConflictError, StaleVersionError
-from domain.ids import email_key, index_id, installation_key, preference_id, slug_key
-from domain.index import UniqueKey
+from domain.kernel.errors import ConflictError, StaleVersionError
+from domain.kernel.ids import email_key, index_id, installation_key, preference_id, slug_key
+from domain.kernel.index import UniqueKey
+from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     EVENTS_TABLE,
     MakePlatform,

@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 
-from domain.application import Platform
-from domain.commands import RecordConversation
+from domain.kernel.commands import RecordConversation
+from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     EVENTS_TABLE,
     SNAPSHOTS_TABLE,

@@ -8,21 +8,21 @@ from typing import Any
 import psycopg
 import pytest
 
-from domain.application import Platform
-from domain.commands import (
+from domain.kernel.commands import (
     CreateTenant,
     CreateWorkflow,
     RegisterUser,
     UpdateDefinition,
     UpdateTenant,
 )
-from domain.errors import (
+from domain.kernel.errors import (
     ConflictError,
     DomainError,
     StaleVersionError,
     TransitionError,
     ValidationError,
 )
+from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     PASSWORD,
     count_events,

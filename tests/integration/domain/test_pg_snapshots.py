@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 from eventsourcing.application import project_aggregate
 
-from domain.application import Platform
-from domain.commands import CreateRole, SetUserRoles
-from domain.tenants import Tenant
+from domain.identity.tenants import Tenant
+from domain.kernel.commands import CreateRole, SetUserRoles
+from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     SNAPSHOTS_TABLE,
     FixedClock,

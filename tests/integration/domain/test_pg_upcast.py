@@ -7,9 +7,9 @@ from typing import Any
 import psycopg
 from eventsourcing.utils import get_topic
 
-from domain.application import Platform
-from domain.commands import SendNotification
-from domain.notifications import Notification
+from domain.kernel.commands import SendNotification
+from domain.messaging.notifications import Notification
+from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     EVENTS_TABLE,
     FixedClock,

@@ -32,11 +32,11 @@ def http_server() -> Iterator[LocalServer]:
 def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ignore[no-untyped-def]
     """A Platform, a tenant with an admin and a manager, a Runs app and a started worker whose
     HTTP client has the egress policy of ``settings``."""
-    from domain.application import Platform
-    from domain.commands import CreateTenant, RegisterUser
-    from engine import egress
-    from engine.service import build_runs
-    from engine.worker import WorkerConfig, build_worker
+    from domain.kernel.commands import CreateTenant, RegisterUser
+    from domain.platform import Platform
+    from engine.runtime.worker import WorkerConfig, build_worker
+    from engine.scheduling.planner import build_runs
+    from engine.steps import egress
 
     env = db.system.eventsourcing_env(settings)
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)

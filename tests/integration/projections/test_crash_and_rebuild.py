@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from api.database import ConnInfo, Database
-from projections.audit import reset_audit_log, verify_chain
+from projections.audit.chain import reset_audit_log, verify_chain
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.projections.conftest import (
     app_classes,
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def crash_db(
     pg_server: ConnInfo, tmp_path: Path
 ) -> Iterator[tuple[Any, Database]]:
-    from api.bootstrap import upgrade
+    from api.database_setup import upgrade
 
     info = create_database(pg_server, prefix="platinum_crash")
     settings = make_settings(info, tmp_path)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from projections.audit import GENESIS, StoredEvents, verify_chain
+from projections.audit.chain import GENESIS, StoredEvents, verify_chain
 from tests.integration.projections.conftest import Apps, catch_up
 
 # The only tables the API's role may write: the login throttle's shared windows.
@@ -86,7 +86,7 @@ class Forgery:
 
 @pytest.fixture(scope="module")
 def forgery(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forgery]:
-    from api.bootstrap import upgrade
+    from api.database_setup import upgrade
     from tests.conftest import create_database, drop_database, make_settings
     from tests.integration.projections.conftest import app_classes, open_apps
 
@@ -101,7 +101,7 @@ def forgery(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def audited_tenant(forgery: Forgery) -> tuple[uuid.UUID, str]:
-    from domain.commands import CreateTenant
+    from domain.kernel.commands import CreateTenant
 
     apps = forgery.apps
 
@@ -154,7 +154,7 @@ def test_a_forged_audit_row_is_reported_by_audit_verify(
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.main import app
 
     proj_db, proj_settings, apps = forgery.db, forgery.settings, forgery.apps
     tenant_id, slug = audited_tenant
@@ -180,7 +180,7 @@ def test_a_forged_audit_row_is_reported_by_audit_verify(
 
 
 def test_an_audit_row_that_misstates_its_event_is_reported(forgery: Forgery) -> None:
-    from domain.commands import CreateTenant
+    from domain.kernel.commands import CreateTenant
 
     proj_db, apps = forgery.db, forgery.apps
     # a real event whose audit row has not been written yet: the forger writes it first
@@ -207,8 +207,8 @@ def test_an_audit_row_that_misstates_its_event_is_reported(forgery: Forgery) -> 
 def test_upgrade_refuses_a_store_whose_events_the_key_cannot_decrypt(
     pg_server: Any, tmp_path: Any
 ) -> None:
-    from api.bootstrap import CipherKeyError, upgrade
-    from api.container import application_classes
+    from api.composition import application_classes
+    from api.database_setup import CipherKeyError, upgrade
     from tests.conftest import create_database, drop_database, make_settings
 
     info = create_database(pg_server, prefix="platinum_clear")
@@ -224,7 +224,7 @@ def test_upgrade_refuses_a_store_whose_events_the_key_cannot_decrypt(
 
 
 def test_upgrade_runs_again_on_a_database_in_use(forgery: Forgery) -> None:
-    from api.bootstrap import upgrade
+    from api.database_setup import upgrade
     from tests.integration.projections.conftest import app_classes
 
     # `platinum db upgrade` on an existing database: idempotent, and the grants stay tight
@@ -243,8 +243,8 @@ def test_a_process_without_the_deployments_key_refuses_to_start(
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.bootstrap import CipherKeyError, check_same_cipher_key
-    from api.cli import app
+    from api.cli.main import app
+    from api.database_setup import CipherKeyError, check_same_cipher_key
 
     # a worker on another machine, no PLATINUM_CIPHER_KEY: it would generate a key of its own
     elsewhere = forgery.settings.model_copy(update={"cipher_key": None, "data_dir": tmp_path})

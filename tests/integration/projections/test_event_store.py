@@ -37,7 +37,7 @@ def test_events_cannot_be_changed_or_removed(
 
 
 def test_the_system_role_appends_events_through_the_library(proj_db: Any, apps: Apps) -> None:
-    from domain.commands import CreateTenant
+    from domain.kernel.commands import CreateTenant
 
     # the apps fixture writes as platinum_system, like the API process
     with apps.platform.recorder.datastore.get_connection() as conn:
@@ -97,7 +97,7 @@ def a_snapshot(proj_db: Any) -> dict[str, str]:
         for t in ("platform_snapshots", "runs_snapshots"):
             conn.execute(
                 f"INSERT INTO {t} (originator_id, originator_version, topic, state)"
-                " VALUES (%s, 50, 'domain.tenants:Tenant', '\\x00')",
+                " VALUES (%s, 50, 'domain.identity.tenants:Tenant', '\\x00')",
                 (oid,),
             )
     return {"oid": oid}

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.export import export_events, iter_cloudevents
-from projections.history import HistoryNotFoundError, aggregate_events, state_as_of
+from projections.audit.export import export_events, iter_cloudevents
+from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
 from tests.integration.projections.conftest import (
     Apps,
     TenantData,
@@ -206,7 +206,7 @@ def test_cli_verify_and_export(
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.main import app
 
     a, _ = pair
     monkeypatch.setenv("DATABASE_URL", proj_settings.database_url)

@@ -14,7 +14,7 @@ from eventsourcing import persistence
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 
-from domain.commands import CreateTenant, CreateWorkflow
+from domain.kernel.commands import CreateTenant, CreateWorkflow
 from projections.runner import ProjectionRunner
 from projections.status import projection_failures, projection_parked
 from tests.integration.projections.conftest import Apps
@@ -36,7 +36,7 @@ class Unguarded:
 
 def _poison_workflow(apps: Apps, tenant_id: UUID) -> Any:
     """A workflow whose name holds NUL (PostgreSQL text cannot store it), then activated."""
-    from domain.workflows import Workflow
+    from domain.workflows.workflow import Workflow
 
     wf = Workflow(tenant_id=tenant_id, name="x\x00y", definition={"steps": [{"id": "a"}]},
                   created_by=None, created_at=datetime.now(UTC))  # fmt: skip
@@ -55,8 +55,8 @@ def _workflow(apps: Apps, tenant_id: UUID, name: str) -> Any:
 @pytest.fixture
 def readmodel(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[ProjectionRunner]:
     """The real read-model projection over the platform's events, caught up first."""
-    from api.services import projection_view
-    from projections.readmodel import ReadModelProjection
+    from api.background import projection_view
+    from projections.readmodel.identity import ReadModelProjection
 
     small = proj_settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
     view = projection_view(small, proj_db.system, "readmodel")
@@ -133,8 +133,8 @@ def _rows(conninfo: str) -> set[tuple[Any, int]]:
 def test_a_parked_aggregate_is_applied_again_in_order_once_fixed_like_a_rebuild(
     proj_settings: Any, proj_db: Any, apps: Apps
 ) -> None:
-    from api.services import projection_view
-    from domain.workflows import Workflow
+    from api.background import projection_view
+    from domain.workflows.workflow import Workflow
 
     owner = proj_db.owner.conninfo
     with psycopg.connect(owner) as conn:
@@ -186,7 +186,7 @@ def test_an_error_that_is_not_the_events_fault_parks_nothing(
 ) -> None:
     """A handler bug that hits every event (here: a missing table) must not park the whole
     stream: the projection stops and waits for the fix, as before."""
-    from api.services import projection_view
+    from api.background import projection_view
 
     class Broken:
         name = "brokentest"
@@ -222,7 +222,7 @@ def test_the_cli_retries_parked_events(
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app as cli
+    from api.cli.main import app as cli
 
     owner = proj_db.owner.conninfo
     tenant = apps.platform.create_tenant(CreateTenant(name="Retry E", slug="parked-e")).tenant

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import Tracking
 
-from domain.commands import CreateTenant
+from domain.kernel.commands import CreateTenant
 from projections.runner import ProjectionRunner
 from projections.status import projection_failures
 from tests.integration.projections.conftest import Apps
@@ -59,7 +59,7 @@ def run_until_it_fails(runner: ProjectionRunner) -> Exception:
 def test_a_poison_event_stops_its_projection_exactly_there_visibly(
     proj_settings: Any, proj_db: Any, apps: Apps
 ) -> None:
-    from api.services import projection_view
+    from api.background import projection_view
 
     owner = proj_db.owner.conninfo
     with psycopg.connect(owner) as conn:

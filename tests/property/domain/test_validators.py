@@ -14,10 +14,10 @@ import semver
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain import lifecycle
-from domain import validators as v
-from domain.errors import DomainError, TransitionError, ValidationError
-from domain.workflows import Workflow
+from domain.kernel import lifecycle
+from domain.kernel import validators as v
+from domain.kernel.errors import DomainError, TransitionError, ValidationError
+from domain.workflows.workflow import Workflow
 
 anything = st.one_of(
     st.none(),

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.runs import STEP_DONE, Run
-from engine.scheduler import RunView, decide, retry_eligible
+from domain.runs.run import STEP_DONE, Run
+from engine.scheduling.scheduler import RunView, decide, retry_eligible
 from tests.unit.engine.harness import Harness
 
 TRIGGERS = ["all_success", "any_success", "all_done"]

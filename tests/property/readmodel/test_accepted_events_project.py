@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.errors import DomainError
+from domain.kernel.errors import DomainError
 from tests.integration.projections.conftest import (  # noqa: F401 (fixtures)
     Apps,
     apps,
@@ -55,8 +55,8 @@ class World:
 def world(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[World]:  # noqa: F811
     """A tenant, a user and a public skill; the platform's projections (on the system role,
     never parking: a failure is raised, so the property sees it)."""
-    from api.services import projection_view
-    from domain.commands import CreateTenant, PublishSkill, RegisterUser
+    from api.background import projection_view
+    from domain.kernel.commands import CreateTenant, PublishSkill, RegisterUser
     from projections.registry import PROJECTIONS
     from projections.runner import ProjectionRunner
 
@@ -80,7 +80,7 @@ def world(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[World]:  # n
 
 
 def _command(name: str, w: World, a: Any, b: Any, c: Any) -> Any:
-    from domain import commands as cmd
+    from domain.kernel import commands as cmd
 
     t, u = w.tenant_id, w.user_id
     return {

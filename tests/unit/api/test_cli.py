@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import api.bootstrap
-import api.container
-import api.services
-from api.cli import app
+import api.background
+import api.composition
+import api.database_setup
+from api.cli.main import app
 
 
 def test_serve_never_prints_the_admin_token(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -20,12 +20,12 @@ def test_serve_never_prints_the_admin_token(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("PLATINUM_ADMIN_TOKEN", token)
     monkeypatch.setenv("PLATINUM_DATA_DIR", str(tmp_path))
     # everything serve starts is replaced: only its output is under test
-    monkeypatch.setattr(api.bootstrap, "upgrade", lambda *_a, **_k: None)
-    monkeypatch.setattr(api.container.Container, "build", lambda *_a, **_k: None)
-    monkeypatch.setattr(api.services, "start_background", lambda *_a, **_k: None)
+    monkeypatch.setattr(api.database_setup, "upgrade", lambda *_a, **_k: None)
+    monkeypatch.setattr(api.composition.Container, "build", lambda *_a, **_k: None)
+    monkeypatch.setattr(api.background, "start_background", lambda *_a, **_k: None)
     monkeypatch.setattr("api.app.create_app", lambda *_a, **_k: None)
     monkeypatch.setattr("api.database.install_sigterm_exit", lambda: None)
-    monkeypatch.setattr("api.cli._bind", lambda *_a: None)  # no socket of its own
+    monkeypatch.setattr("api.cli.main._bind", lambda *_a: None)  # no socket of its own
     ran: list[Any] = []
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, **k: ran.append(k))
     result = CliRunner().invoke(app, ["serve"])

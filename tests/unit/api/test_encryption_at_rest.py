@@ -14,7 +14,7 @@ from eventsourcing.utils import Environment
 
 from api.database import ConnInfo
 from api.settings import Settings
-from domain.compression import SmallWindowZlibCompressor
+from domain.kernel.compression import SmallWindowZlibCompressor
 
 URL = "postgresql://platinum@db.example.internal:5432/platinum"
 
@@ -51,8 +51,8 @@ def test_a_configured_key_is_used_and_nothing_is_written(tmp_path: Path) -> None
 
 
 def test_password_hashes_are_stored_encrypted_without_a_configured_key(tmp_path: Path) -> None:
-    from domain.application import Platform
-    from domain.commands import CreateTenant
+    from domain.kernel.commands import CreateTenant
+    from domain.platform import Platform
 
     env = ConnInfo.from_url(URL).eventsourcing_env(_settings(tmp_path))
     env["PERSISTENCE_MODULE"] = "eventsourcing.popo"

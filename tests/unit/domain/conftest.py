@@ -10,9 +10,9 @@ from uuid import UUID
 import pytest
 from argon2 import PasswordHasher, profiles
 
-from domain.application import Platform, TenantWithAdmin
-from domain.commands import CreateTenant, RegisterUser
-from domain.users import User
+from domain.identity.users import User
+from domain.kernel.commands import CreateTenant, RegisterUser
+from domain.platform import Platform, TenantWithAdmin
 
 # in-memory store whatever the shell exports; the prefixed name beats unprefixed ones
 IN_MEMORY = {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from domain.application import Platform
-from domain.commands import CreateTenant
+from domain.kernel.commands import CreateTenant
+from domain.platform import Platform
 
 
 def test_application_is_named_platform() -> None:

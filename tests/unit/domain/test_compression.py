@@ -7,7 +7,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.compression import RAW, SMALL, SmallWindowZlibCompressor
+from domain.kernel.compression import RAW, SMALL, SmallWindowZlibCompressor
 
 compressor = SmallWindowZlibCompressor()
 

@@ -6,10 +6,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import Platform
-from domain.commands import CreateTenant, RecordConversation
-from domain.errors import NotFoundError, ValidationError
-from domain.users import User
+from domain.identity.users import User
+from domain.kernel.commands import CreateTenant, RecordConversation
+from domain.kernel.errors import NotFoundError, ValidationError
+from domain.platform import Platform
 
 
 def test_record_a_turn(app: Platform, tenant_id: UUID, user: User) -> None:

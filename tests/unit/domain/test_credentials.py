@@ -9,10 +9,10 @@ from uuid import UUID
 import pytest
 from argon2 import PasswordHasher
 
-from domain.application import Platform, TenantWithAdmin
-from domain.commands import CreateApiKey, CreateTenant, Login, OpenSession, UpdateUser
-from domain.errors import AuthenticationError, NotFoundError, ValidationError
-from domain.ids import secret_hash
+from domain.kernel.commands import CreateApiKey, CreateTenant, Login, OpenSession, UpdateUser
+from domain.kernel.errors import AuthenticationError, NotFoundError, ValidationError
+from domain.kernel.ids import secret_hash
+from domain.platform import Platform, TenantWithAdmin
 
 
 def all_stored_state(app: Platform) -> bytes:

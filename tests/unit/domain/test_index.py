@@ -6,10 +6,10 @@ from uuid import uuid4
 
 import pytest
 
-from domain.application import Platform
-from domain.errors import ConflictError
-from domain.ids import index_id
-from domain.index import UniqueKey
+from domain.kernel.errors import ConflictError
+from domain.kernel.ids import index_id
+from domain.kernel.index import UniqueKey
+from domain.platform import Platform
 
 
 def test_key_id_is_deterministic() -> None:

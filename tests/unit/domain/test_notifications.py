@@ -11,11 +11,11 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.application import Platform
-from domain.commands import CreateTenant, SendNotification
-from domain.errors import NotFoundError, TransitionError, ValidationError
-from domain.notifications import Notification
-from domain.users import User
+from domain.identity.users import User
+from domain.kernel.commands import CreateTenant, SendNotification
+from domain.kernel.errors import NotFoundError, TransitionError, ValidationError
+from domain.messaging.notifications import Notification
+from domain.platform import Platform
 
 
 def send(app: Platform, tenant_id: UUID, user: User, **overrides: Any) -> Notification:

@@ -6,16 +6,16 @@ import itertools
 
 import pytest
 
-from domain.application import Platform
-from domain.commands import CreateRole
-from domain.errors import ConflictError, NotFoundError, ValidationError
-from domain.permissions import (
+from domain.identity.permissions import (
     BUILTIN_ROLES,
     PERMISSIONS,
     has_permission,
     permissions_for_role,
     role_at_least,
 )
+from domain.kernel.commands import CreateRole
+from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
+from domain.platform import Platform
 
 
 def test_a_higher_builtin_role_holds_every_permission_of_a_lower_one() -> None:

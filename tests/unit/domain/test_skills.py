@@ -8,16 +8,16 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import Platform
-from domain.commands import (
+from domain.kernel.commands import (
     CreateTenant,
     InstallSkill,
     PublishSkill,
     PublishSkillVersion,
     UpdateInstallation,
 )
-from domain.errors import ConflictError, NotFoundError, TransitionError, ValidationError
-from domain.skills import MarketplaceSkill
+from domain.kernel.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+from domain.marketplace.skills import MarketplaceSkill
+from domain.platform import Platform
 
 DEFINITION = {
     "config_schema": {

@@ -6,16 +6,16 @@ from uuid import uuid4
 
 import pytest
 
-from domain.application import Platform
-from domain.commands import CreateTenant, UpdateTenant
-from domain.errors import (
+from domain.identity.tenants import Tenant
+from domain.kernel.commands import CreateTenant, UpdateTenant
+from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
     StaleVersionError,
     TransitionError,
     ValidationError,
 )
-from domain.tenants import Tenant
+from domain.platform import Platform
 
 
 def test_create_tenant_records_created_event_and_claims_slug(app: Platform) -> None:

@@ -6,9 +6,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.actor import Actor, acting_as
-from domain.application import Platform, TenantWithAdmin
-from domain.commands import (
+from domain.identity.users import User
+from domain.kernel.actor import Actor, acting_as
+from domain.kernel.commands import (
     ChangePassword,
     CreateRole,
     CreateTenant,
@@ -17,14 +17,14 @@ from domain.commands import (
     SetUserRoles,
     UpdateUser,
 )
-from domain.errors import (
+from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
     StaleVersionError,
     TransitionError,
     ValidationError,
 )
-from domain.users import User
+from domain.platform import Platform, TenantWithAdmin
 
 
 def register(app: Platform, tenant_id: UUID, email: str = "ann@acme.io", **kw: object) -> User:

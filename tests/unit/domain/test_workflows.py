@@ -7,9 +7,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import Platform
-from domain.commands import CreateTenant, CreateWorkflow, UpdateDefinition
-from domain.errors import (
+from domain.kernel.commands import CreateTenant, CreateWorkflow, UpdateDefinition
+from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
     Problem,
@@ -17,6 +16,7 @@ from domain.errors import (
     TransitionError,
     ValidationError,
 )
+from domain.platform import Platform
 
 DEFINITION = {"steps": [{"id": "a", "kind": "echo"}]}
 

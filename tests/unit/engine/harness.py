@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from domain.runs import Run
-from engine.expressions import CompiledDefinition
-from engine.scheduler import Decision, RunView, ScheduleStep, advance, decide
+from domain.runs.run import Run
+from engine.definition.expressions import CompiledDefinition
+from engine.scheduling.scheduler import Decision, RunView, ScheduleStep, advance, decide
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 RUN_ID = UUID("00000000-0000-4000-8000-000000000001")

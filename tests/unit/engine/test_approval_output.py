@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from engine.service import EnginePlanner
+from engine.scheduling.planner import EnginePlanner
 from tests.unit.engine.harness import T0, definition
 from tests.unit.engine.test_wait_timeouts import started
 

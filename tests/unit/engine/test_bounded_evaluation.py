@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from domain.app_runs import START_TASK_STEP, Runs, StartRun, run_tasks
-from domain.runs import Run
-from engine.expressions import CompiledDefinition, Expression, Scope
-from engine.sandbox import Limits, Sandbox, SandboxError
-from engine.scheduler import FailStep, RunView, ScheduleStep, decide
-from engine.service import EnginePlanner
+from domain.runs.application import START_TASK_STEP, Runs, StartRun, run_tasks
+from domain.runs.run import Run
+from engine.definition.expressions import CompiledDefinition, Expression, Scope
+from engine.definition.sandbox import Limits, Sandbox, SandboxError
+from engine.scheduling.planner import EnginePlanner
+from engine.scheduling.scheduler import FailStep, RunView, ScheduleStep, decide
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -132,7 +132,7 @@ def test_a_cheap_start_is_still_advanced_in_the_request() -> None:
 def test_a_plainly_too_costly_comprehension_fails_before_the_sandbox(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import engine.expressions as expressions
+    import engine.definition.expressions as expressions
 
     def no_sandbox(*_: object) -> Any:
         raise AssertionError("sent to the sandbox")
@@ -144,8 +144,8 @@ def test_a_plainly_too_costly_comprehension_fails_before_the_sandbox(
 
 
 def test_one_pass_spends_at_most_its_sandbox_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.expressions as expressions
-    from engine.expressions import _Config, evaluation_policy
+    import engine.definition.expressions as expressions
+    from engine.definition.expressions import _Config, evaluation_policy
 
     monkeypatch.setattr(expressions, "MACRO_STEPS_PER_S", 1e15)  # no fast failure: the budget
 

@@ -8,8 +8,8 @@ import random
 import networkx as nx
 import pytest
 
-from engine import validation
-from engine.dsl import MAX_NESTING_DEPTH, ancestor_sets, load_definition_text
+from engine.definition import validation
+from engine.definition.dsl import MAX_NESTING_DEPTH, ancestor_sets, load_definition_text
 
 pytestmark = pytest.mark.timeout(30)
 

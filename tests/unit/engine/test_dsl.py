@@ -3,7 +3,7 @@ import json
 import jsonschema
 import pytest
 
-from engine.dsl import (
+from engine.definition.dsl import (
     SCHEMA_PATH,
     Definition,
     definition_hash,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from engine import egress
-from engine.egress import AllowList, EgressError, EgressPolicy, EgressRefusedError
+from engine.steps import egress
+from engine.steps.egress import AllowList, EgressError, EgressPolicy, EgressRefusedError
 
 STRICT = EgressPolicy()
 
@@ -201,12 +201,12 @@ def test_settings_parse_the_allow_setting_and_embedded_mode_adds_loopback(
 def test_the_embedded_mode_says_in_the_startup_log_that_loopback_is_allowed(
     tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from api.services import configure_egress
+    from api.background import configure_egress
     from api.settings import Settings
 
     before = egress.default_policy()
     try:
-        with caplog.at_level("INFO", logger="api.services"):
+        with caplog.at_level("INFO", logger="api.background"):
             policy = configure_egress(Settings(database_url=None, data_dir=tmp_path))
         assert egress.default_policy() is policy
         assert policy.check("127.0.0.1", 80) == ["127.0.0.1"]
@@ -354,9 +354,9 @@ def test_the_async_guard_connects_to_the_checked_address(two_servers: int) -> No
 def test_skills_over_http_pass_the_egress_policy(two_servers: int) -> None:
     import uuid
 
-    from engine.kinds import Failed, KindContext, StepCall, Succeeded
-    from engine.kinds.http import client
-    from engine.kinds.skills import ResolvedSkill, run_skill
+    from engine.steps import Failed, KindContext, StepCall, Succeeded
+    from engine.steps.http import client
+    from engine.steps.skills import ResolvedSkill, run_skill
 
     url = f"http://127.0.0.1:{two_servers}/skill"
 
@@ -379,7 +379,7 @@ def test_skills_over_http_pass_the_egress_policy(two_servers: int) -> None:
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
-    from engine.kinds.http import retry_after
+    from engine.steps.http import retry_after
 
     assert retry_after("3") == 3.0
     assert retry_after(" 120 ") == 120.0

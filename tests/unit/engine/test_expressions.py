@@ -1,6 +1,6 @@
 import pytest
 
-from engine.expressions import (
+from engine.definition.expressions import (
     MAX_EXPRESSION_LENGTH,
     CompiledDefinition,
     Expression,

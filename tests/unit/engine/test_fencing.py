@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from eventsourcing.application import Application
 
-from domain.app_runs import Runs
-from domain.runs import Run, StaleStepResultError
-from engine.kinds import StepCall, Succeeded
-from engine.service import EnginePlanner
-from engine.worker import Worker, WorkerConfig, _Lease
+from domain.runs.application import Runs
+from domain.runs.run import Run, StaleStepResultError
+from engine.runtime.worker import Worker, WorkerConfig, _Lease
+from engine.scheduling.planner import EnginePlanner
+from engine.steps import StepCall, Succeeded
 
 
 def scheduled() -> Run:

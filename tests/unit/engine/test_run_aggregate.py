@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from eventsourcing.application import Application
 
-from domain import validators as v
-from domain.actor import Actor, acting_as
-from domain.runs import MAX_OUTPUT_BYTES, Run, RunStateError, StaleStepResultError
+from domain.kernel import validators as v
+from domain.kernel.actor import Actor, acting_as
+from domain.runs.run import MAX_OUTPUT_BYTES, Run, RunStateError, StaleStepResultError
 from tests.unit.engine.harness import T0, Harness, definition
 
 
@@ -82,7 +82,7 @@ def test_approval_needs_a_waiting_approval_step():
 
 
 def test_unknown_steps_are_not_found():
-    from domain.errors import NotFoundError
+    from domain.kernel.errors import NotFoundError
 
     with pytest.raises(NotFoundError):
         started().slot("nope")

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from domain.runs import StaleStepResultError
-from engine.scheduler import (
+from domain.runs.run import StaleStepResultError
+from engine.scheduling.scheduler import (
     CompleteRun,
     FailRun,
     RetryStep,
@@ -183,7 +183,7 @@ def test_non_retryable_errors_are_not_retried_unless_listed_in_retry_on():
 
 
 def test_jitter_is_derived_from_the_run_step_and_attempt():
-    from engine.dsl import RetryPolicy
+    from engine.definition.dsl import RetryPolicy
 
     policy = RetryPolicy(initial_interval_s=10, jitter=True)
     first = backoff(policy, RUN_ID, "a", None, 1)

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.kinds import Failed, KindContext, StepCall, Succeeded
-from engine.kinds.skills import ResolvedSkill, run_skill
+from engine.steps import Failed, KindContext, StepCall, Succeeded
+from engine.steps.skills import ResolvedSkill, run_skill
 
 SECRET = "sk-live-0123456789"
 

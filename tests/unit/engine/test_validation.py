@@ -2,8 +2,8 @@ import copy
 
 import pytest
 
-from domain.errors import ValidationError
-from engine.validation import Problem, validate_definition
+from domain.kernel.errors import ValidationError
+from engine.definition.validation import Problem, validate_definition
 from tests.unit.engine.example import EXAMPLE
 
 

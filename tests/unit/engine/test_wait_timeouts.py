@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from domain.runs import Run
-from engine.service import EnginePlanner
-from engine.validation import Problem, validate_definition
+from domain.runs.run import Run
+from engine.definition.validation import Problem, validate_definition
+from engine.scheduling.planner import EnginePlanner
 from tests.unit.engine.harness import RUN_ID, T0, definition
 
 

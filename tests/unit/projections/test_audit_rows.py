@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from domain.access import SensitiveRead
-from domain.actor import Actor, acting_as
-from domain.users import User
-from projections.audit import audit_id, event_details, snake
+from domain.audit.sensitive_reads import SensitiveRead
+from domain.identity.users import User
+from domain.kernel.actor import Actor, acting_as
+from projections.audit.chain import audit_id, event_details, snake
 from projections.jsonutil import dumps
 
 
@@ -50,8 +50,8 @@ def test_json_for_jsonb_has_no_nul_and_no_nan() -> None:
 
 
 def test_event_details_apply_the_one_secret_rule() -> None:
-    from domain.skills import Installation
-    from domain.tenants import Tenant
+    from domain.identity.tenants import Tenant
+    from domain.marketplace.skills import Installation
 
     tenant = Tenant(name="A", slug="a", config={"smtp": {"password": "p4ss-word"}},
                     billing_info={})  # fmt: skip

@@ -1,0 +1,5 @@
+"""``python -m api.cli``: the ``platinum`` command line."""
+
+from api.cli.main import main
+
+main()

@@ -1,0 +1,441 @@
+"""The ``Runs`` application: starting, steering and reading workflow runs (table ``runs_events``).
+
+Scheduling is the engine's: it comes in through the ``RunPlanner`` port (the domain imports no
+engine). Every save also carries the run's *task changes*: the work items its new state implies
+(an attempt to execute, a timer to fire), computed here by ``run_tasks`` as a pure function of
+the state. The engine's recorder writes them in the same transaction as the events, so the work
+queue can never disagree with the events, and can be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.utils import EnvType
+
+from domain.kernel import validators as v
+from domain.kernel.clock import utc_now
+from domain.kernel.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+    ValidationError,
+)
+from domain.kernel.ids import NAMESPACE
+from domain.runs.run import RUN_DONE, Run, RunStatus, StepStatus
+from domain.topics import register_moved_topics
+
+Clock = Callable[[], datetime]
+TaskKey = tuple[UUID, str, int | None]
+
+
+# ------------------------------------------------------------------------------ ports and inputs
+
+
+@dataclass(frozen=True)
+class PreparedDefinition:
+    """What a run needs of its definition to start: the content hash and the step ids."""
+
+    hash: str
+    step_ids: list[str]
+
+
+class RunPlanner(Protocol):
+    """The engine's side of a run: compile definitions, decide (and record) what follows."""
+
+    def prepare(self, definition: dict[str, Any]) -> PreparedDefinition:
+        """Compile a (valid) definition; raises ValidationError if it cannot run."""
+        ...
+
+    def advance(self, run: Run, now: datetime) -> None:
+        """Record, as the run's pending events, everything that follows from its state."""
+        ...
+
+
+class AdvanceDeferred(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by ``RunPlanner.advance`` on a run's first advance when it would be costly (an
+    expression that needs the engine's bounded evaluation): the start is recorded alone and a
+    worker advances the run (``run_tasks`` gives such a run its start task)."""
+
+
+@dataclass(frozen=True)
+class StartRun:
+    tenant_id: UUID | str
+    workflow_id: UUID | str
+    workflow_version: int
+    definition: dict[str, Any]
+    input: Any
+    started_by: UUID | str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class DecideApproval:
+    """Approve or reject a waiting ``approval`` step; ``roles`` are the deciding user's."""
+
+    tenant_id: UUID | str
+    run_id: UUID
+    step_id: str
+    user_id: UUID | str
+    roles: Collection[str]
+    comment: str | None = None
+    index: int | None = None
+    expected_version: int | None = None  # the run's version from its ETag (If-Match)
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """The Idempotency-Key already started a run of this workflow with a different input."""
+
+    def __init__(self, run_id: UUID, key: str) -> None:
+        self.run_id = run_id
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} already started run {run_id} with a different input",
+            resource_type="run",
+            resource_id=run_id,
+        )
+
+
+# ------------------------------------------------------------------------------ tasks
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """A work item a run's state implies: ``step`` = execute this attempt, ``timer`` = wake the
+    run at ``ready_at`` (a ``wait`` step, an approval deadline). ``ready_at`` None means now."""
+
+    run_id: UUID
+    tenant_id: str
+    step_id: str
+    index: int | None
+    attempt: int
+    kind: str
+    ready_at: datetime | None
+
+    @property
+    def key(self) -> TaskKey:
+        return (self.run_id, self.step_id, self.index)
+
+
+START_TASK_STEP = ""
+"""The ``step_id`` of a run's start task: a ``timer`` due now that has a worker advance a run
+whose start was recorded alone (every step still pending)."""
+
+
+def run_tasks(run: Run) -> dict[TaskKey, RunTask]:
+    """The tasks implied by the run's state (a pure function: the work queue is derived data)."""
+    if run.status in RUN_DONE:
+        return {}
+    paused = run.status == RunStatus.PAUSED
+    tasks: dict[TaskKey, RunTask] = {}
+    if run.status == RunStatus.RUNNING and all(
+        step["status"] == StepStatus.PENDING for step in run.steps.values()
+    ):
+        start = RunTask(run.id, run.tenant_id, START_TASK_STEP, None, 0, "timer", None)
+        return {start.key: start}
+    for step_id, step in run.steps.items():
+        items = step.get("items")
+        slots: Iterable[tuple[int | None, Mapping[str, Any]]] = (
+            [(None, step)] if items is None else list(enumerate(items))
+        )
+        for index, slot in slots:
+            task = _slot_task(run, step_id, index, slot, paused=paused)
+            if task is not None:
+                tasks[task.key] = task
+    return tasks
+
+
+def _slot_task(
+    run: Run, step_id: str, index: int | None, slot: Mapping[str, Any], *, paused: bool
+) -> RunTask | None:
+    status, attempt = slot["status"], int(slot["attempt"])
+    if status == StepStatus.SCHEDULED:
+        kind, ready_at = "step", slot["not_before"]
+    elif status == StepStatus.RUNNING and slot.get("items") is None:
+        waiting = slot["waiting"]
+        if waiting is None:  # started but not finished (no result recorded): run it again
+            kind, ready_at = "step", None
+        elif waiting["until"] is None or paused:  # approvals without deadline; paused timers
+            return None
+        else:
+            kind, ready_at = "timer", waiting["until"]
+    else:
+        return None
+    return RunTask(run.id, run.tenant_id, step_id, index, attempt, kind, ready_at)
+
+
+@dataclass(frozen=True)
+class TaskChanges:
+    add: list[RunTask]
+    done: list[RunTask]
+
+
+def task_changes(
+    before: Mapping[TaskKey, RunTask], after: Mapping[TaskKey, RunTask]
+) -> TaskChanges:
+    add = [t for k, t in after.items() if before.get(k) != t]
+    done = [t for k, t in before.items() if after.get(k) != t]
+    return TaskChanges(add, done)
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+"""How long an Idempotency-Key stands for the run it started (http-api.md: 24 h)."""
+
+
+def run_id_for(tenant_id: str, workflow_id: str, idempotency_key: str, generation: int = 0) -> UUID:
+    """The id of the run an Idempotency-Key starts: a duplicate start clashes on it.
+
+    ``generation`` n >= 1 is the run the key started after its n-th expiry (the key is taken
+    again once its latest run is older than ``IDEMPOTENCY_WINDOW``).
+    """
+    suffix = f":{generation}" if generation else ""
+    return uuid5(NAMESPACE, f"run:{tenant_id}:{workflow_id}:{idempotency_key}{suffix}")
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a start did: the run, and whether it was an earlier start's (an idempotent replay)."""
+
+    run: Run
+    replayed: bool
+
+
+# ------------------------------------------------------------------------------ the application
+
+
+class Runs(Application[UUID]):
+    """Runs of workflows. ``Runs(env=None, *, planner=None, clock=None)``.
+
+    Without a planner, runs are recorded but nothing is scheduled (tests, read-only use).
+    """
+
+    name = "runs"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Run: 50}
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        planner: RunPlanner | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.planner = planner
+        self.clock = clock or utc_now
+
+    # -- queries
+
+    def load(self, run_id: UUID) -> Run:
+        """A run of any tenant (engine use); NotFoundError if there is none."""
+        try:
+            run: Any = self.repository.get(run_id)
+        except AggregateNotFoundError:
+            raise NotFoundError("run", run_id) from None
+        if not isinstance(run, Run):
+            raise NotFoundError("run", run_id)
+        return run
+
+    def get_run(self, tenant_id: UUID | str, run_id: UUID) -> Run:
+        """A run of this tenant; another tenant's run is reported exactly as a missing one."""
+        run = self.load(run_id)
+        if run.tenant_id != str(tenant_id):
+            raise NotFoundError("run", run_id)
+        return run
+
+    # -- commands
+
+    def start_run(self, cmd: StartRun) -> Run:
+        """Start a run; with an Idempotency-Key a repeated start returns the first run."""
+        return self.start(cmd).run
+
+    def start(self, cmd: StartRun) -> RunStart:
+        """Start a run. With an Idempotency-Key, the same key and input within
+        ``IDEMPOTENCY_WINDOW`` of the key's latest run return that run (``replayed``); another
+        input is refused (``IdempotencyKeyReusedError``); past the window the key starts a new
+        run. Racing starts of one key clash on the run's deterministic id: one run, one winner.
+        """
+        tenant, workflow = str(cmd.tenant_id), str(cmd.workflow_id)
+        v.storable(cmd.input, "/input")
+        if cmd.idempotency_key:
+            v.text(cmd.idempotency_key, "/idempotency_key", max_len=255)
+        schema = cmd.definition.get("input_schema")
+        if isinstance(schema, dict):
+            problems = v.schema_problems(cmd.input, schema, "/input")
+            if problems:
+                raise ValidationError(problems)
+        planner = self._planner()
+        prepared = planner.prepare(cmd.definition)
+        key = cmd.idempotency_key
+        now = self.clock()
+        run_id = uuid4()
+        if key:
+            generation, latest = self._latest_start(tenant, workflow, key)
+            if latest is not None and now - latest.timestamp < IDEMPOTENCY_WINDOW:
+                return RunStart(self._same_start(self.load(latest.originator_id), cmd), True)
+            run_id = run_id_for(tenant, workflow, key, generation + (latest is not None))
+
+        def record() -> Run:
+            try:
+                return Run.start(
+                    tenant_id=tenant, workflow_id=workflow,
+                    workflow_version=cmd.workflow_version, definition_hash=prepared.hash,
+                    step_ids=prepared.step_ids, input=cmd.input, started_by=str(cmd.started_by),
+                    idempotency_key=key, run_id=run_id, started_at=now,
+                )  # fmt: skip
+            except ValueError as e:
+                raise ValidationError.one("/input", str(e)) from None
+
+        run = record()
+        try:
+            planner.advance(run, now)
+        except AdvanceDeferred:
+            run = record()  # the start alone; a worker takes its start task and advances it
+        try:
+            self.save_runs([(run, {})])
+        except IntegrityError:
+            if not key:
+                raise
+            return RunStart(self._same_start(self.load(run_id), cmd), True)
+        return RunStart(run, False)
+
+    def cancel_run(
+        self,
+        tenant_id: UUID | str,
+        run_id: UUID,
+        reason: str = "cancelled",
+        *,
+        expected_version: int | None = None,
+    ) -> Run:
+        v.storable(reason, "/reason")
+        return self._command(
+            tenant_id, run_id, lambda run: run.cancel(reason), advance=False,
+            expected_version=expected_version,
+        )  # fmt: skip
+
+    def pause_run(self, tenant_id: UUID | str, run_id: UUID) -> Run:
+        return self._command(tenant_id, run_id, lambda run: run.pause(), advance=False)
+
+    def resume_run(self, tenant_id: UUID | str, run_id: UUID) -> Run:
+        return self._command(tenant_id, run_id, lambda run: run.resume(), advance=True)
+
+    def approve_step(self, cmd: DecideApproval) -> Run:
+        """Approve a waiting approval step (the user must hold the step's role)."""
+        v.storable([cmd.step_id, cmd.comment], "")
+
+        def approve(run: Run) -> None:
+            self._check_role(run, cmd)
+            run.approve(cmd.step_id, by=str(cmd.user_id), comment=cmd.comment, index=cmd.index)
+
+        return self._command(
+            cmd.tenant_id, cmd.run_id, approve, advance=True, expected_version=cmd.expected_version
+        )
+
+    def reject_step(self, cmd: DecideApproval) -> Run:
+        v.storable([cmd.step_id, cmd.comment], "")
+        def reject(run: Run) -> None:
+            self._check_role(run, cmd)
+            run.reject(cmd.step_id, by=str(cmd.user_id), comment=cmd.comment, index=cmd.index)
+
+        return self._command(
+            cmd.tenant_id, cmd.run_id, reject, advance=True, expected_version=cmd.expected_version
+        )
+
+    # -- plumbing shared with the engine
+
+    def save_runs(
+        self, runs: Sequence[tuple[Run, Mapping[TaskKey, RunTask]]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        """Save runs at once with their task changes (``before`` = tasks when loaded)."""
+        add: list[RunTask] = list(kwargs.pop("tasks_to_add", ()))
+        done: list[RunTask] = list(kwargs.pop("tasks_done", ()))
+        for run, before in runs:
+            changes = task_changes(before, run_tasks(run))
+            add += changes.add
+            done += changes.done
+        return self.save(*(run for run, _ in runs), tasks_to_add=add, tasks_done=done, **kwargs)
+
+    def _planner(self) -> RunPlanner:
+        if self.planner is None:
+            raise RuntimeError("this Runs application has no planner (the engine wires one)")
+        return self.planner
+
+    def _latest_start(
+        self, tenant: str, workflow: str, key: str
+    ) -> tuple[int, Run.Started | None]:
+        """The Started event of the latest run of this Idempotency-Key, and its generation.
+
+        One single-row read per generation: a key taken again n times costs n + 1 reads.
+        """
+        generation, latest = 0, None
+        while True:
+            first = next(iter(self.events.get(
+                run_id_for(tenant, workflow, key, generation), limit=1)), None)  # fmt: skip
+            if not isinstance(first, Run.Started):
+                return max(0, generation - 1), latest
+            latest = first
+            generation += 1
+
+    @staticmethod
+    def _same_start(run: Run, cmd: StartRun) -> Run:
+        if run.input != cmd.input or run.workflow_id != str(cmd.workflow_id):
+            raise IdempotencyKeyReusedError(run.id, cmd.idempotency_key or "")
+        return run
+
+    @staticmethod
+    def _check_role(run: Run, cmd: DecideApproval) -> None:
+        waiting = run.slot(cmd.step_id, cmd.index).get("waiting") or {}
+        if waiting.get("kind") != "approval":
+            return  # not waiting for a decision: the run's own check answers (409)
+        role = waiting.get("role")
+        # no role (a template that gave ""/null, an older run) is nobody's to approve
+        held = {r.casefold() for r in cmd.roles}
+        if not isinstance(role, str) or not role.strip() or role.strip().casefold() not in held:
+            raise PermissionDeniedError(f"role:{role}", cmd.user_id)
+
+    def _command(
+        self,
+        tenant_id: UUID | str,
+        run_id: UUID,
+        change: Callable[[Run], None],
+        *,
+        advance: bool,
+        expected_version: int | None = None,
+    ) -> Run:
+        """Load, change, (advance), save with task changes; a concurrent write is retried.
+
+        With ``expected_version`` (If-Match) the write is conditional: the run must be at that
+        version when loaded *and* when saved. Either way a stale precondition is a
+        ``StaleVersionError`` (412) and is never retried; without one, a clash is retried
+        and only a run that keeps changing ends in a ``ConflictError`` (409).
+        """
+        for _ in range(5):
+            run = self.get_run(tenant_id, run_id)
+            if expected_version is not None and expected_version != run.version:
+                raise StaleVersionError("run", run_id, expected_version, run.version)
+            before = run_tasks(run)
+            change(run)
+            if advance and self.planner is not None:
+                self.planner.advance(run, self.clock())
+            try:
+                self.save_runs([(run, before)])
+            except IntegrityError:
+                if expected_version is not None:  # the precondition failed at the save
+                    current = self.get_run(tenant_id, run_id).version
+                    raise StaleVersionError("run", run_id, expected_version, current) from None
+                continue  # a worker saved this run meanwhile: the command is safe to redo
+            return run
+        raise ConflictError(
+            f"run {run_id} is changing too fast, retry the request",
+            resource_type="run",
+            resource_id=run_id,
+        )
+
+
+register_moved_topics()

@@ -1,0 +1,639 @@
+"""The Run aggregate: one execution of a pinned workflow version, as a stream of events.
+
+A worker loads a run, applies a step result (`complete_step` / `fail_step`), asks the scheduler
+what follows, records those decisions with the commands below and saves ONCE: every command
+only appends pending events, so one decision's events (and a whole cascade of them) go to the
+store in a single `app.save(run)`.
+
+State is plain JSON data (dicts, lists, strings, numbers, datetimes) so snapshots transcode.
+Event bodies (`apply`) read only the event: no clock, uuid or randomness.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.kernel import validators as v
+from domain.kernel.base import PlatinumAggregate
+from domain.kernel.errors import ConflictError, NotFoundError
+
+MAX_OUTPUT_BYTES = 256 * 1024
+"""Largest step input, step output or run output, as compact UTF-8 JSON."""
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+
+
+STEP_DONE = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+)
+RUN_DONE = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class RunStateError(ConflictError):
+    """A command does not fit the run's state (e.g. approving a step that is not waiting)."""
+
+    def __init__(self, run_id: UUID, message: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id}: {message}", resource_type="run", resource_id=run_id)
+
+
+class StaleStepResultError(RunStateError):
+    """A result for an attempt that is no longer current (late worker, duplicate delivery)."""
+
+    def __init__(
+        self, run_id: UUID, step_id: str, index: int | None, attempt: int, why: str
+    ) -> None:
+        self.step_id = step_id
+        self.index = index
+        self.attempt = attempt
+        where = step_id if index is None else f"{step_id}[{index}]"
+        super().__init__(run_id, f"step {where} attempt {attempt}: {why}")
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON; raises ValueError if it is not JSON data."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"not JSON data: {e}") from None
+    return len(text.encode())
+
+
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL and lone surrogates (which no event store or jsonb can hold) replaced
+    by U+FFFD: for messages that come from outside (a target's error), kept rather than refused."""
+    return _UNSTORABLE_CHAR.sub("\ufffd", text)
+
+
+def _unstorable(value: Any, what: str) -> tuple[str, str] | None:
+    """(``invalid_output``, message naming the JSON Pointer) if `value` holds NUL or a lone
+    surrogate; cheap when it holds none (one compact dump, scanned at C speed)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode()
+        if "\\u0000" not in text:
+            return None
+    except (TypeError, ValueError):
+        pass  # a lone surrogate fails the encode; non-JSON data is _too_large's to report
+    problem = v.unstorable(value)
+    if problem is None:
+        return None
+    pointer, why = problem
+    where = f"at {pointer!r}" if pointer else "(the whole value)"
+    return "invalid_output", f"{what} cannot be stored: the value {where} {why}"
+
+
+def _too_large(value: Any, what: str) -> tuple[str, str] | None:
+    """(error kind, message) if `value` is not JSON, holds text PostgreSQL's jsonb cannot store
+    (NUL, a lone surrogate) or is larger than the limit, else None."""
+    if (problem := _unstorable(value, what)) is not None:
+        return problem
+    try:
+        size = json_size(value)
+    except ValueError as e:
+        return "invalid_output", f"{what} is {e}"
+    if size > MAX_OUTPUT_BYTES:
+        return (
+            f"{what.split()[-1]}_too_large",
+            f"{what} is {size:,} bytes of JSON; the limit is {MAX_OUTPUT_BYTES:,} bytes",
+        )
+    return None
+
+
+def _new_slot() -> dict[str, Any]:
+    return {
+        "status": StepStatus.PENDING.value, "attempt": 0, "lost": 0, "input": None,
+        "output": None, "error": None, "reason": None, "not_before": None, "failed_at": None,
+        "worker_id": None, "lease_until": None, "waiting": None,
+    }  # fmt: skip
+
+
+class Run(PlatinumAggregate):
+    """A workflow run. `steps[id]` is a slot dict; a foreach step's slot has `items` slots."""
+
+    class Started(PlatinumAggregate.Created):
+        tenant_id: str
+        workflow_id: str
+        workflow_version: int
+        definition_hash: str
+        step_ids: list[str]
+        input: Any
+        started_by: str
+        idempotency_key: str | None
+
+    class StepEvent(PlatinumAggregate.Event):
+        step_id: str
+        index: int | None
+
+        def slot(self, run: Run) -> dict[str, Any]:
+            step = run.steps[self.step_id]
+            return step if self.index is None else step["items"][self.index]
+
+    class StepScheduled(StepEvent):
+        attempt: int
+        not_before: datetime | None
+        input: Any
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt, input=self.input)
+            slot.update(not_before=self.not_before, error=None, token=None)
+
+    class RetryScheduled(StepEvent):
+        attempt: int
+        not_before: datetime | None
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
+            slot.update(not_before=self.not_before, worker_id=None, lease_until=None, token=None)
+
+    class StepStarted(StepEvent):
+        """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
+        inline kind, or an event recorded before tokens existed)."""
+
+        attempt: int
+        worker_id: str
+        lease_until: datetime | None
+        token: int | None = None
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.RUNNING.value, worker_id=self.worker_id)
+            slot.update(lease_until=self.lease_until, not_before=None)
+            slot["token"] = getattr(self, "token", None)  # absent from events before tokens
+
+    class StepWaiting(StepEvent):
+        attempt: int
+        kind: str  # "approval" or "wait"
+        until: datetime | None
+        role: str | None
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot["lease_until"] = None
+            slot["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
+
+    class StepSucceeded(StepEvent):
+        attempt: int
+        output: Any
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
+            slot.update(waiting=None, lease_until=None)
+
+    class StepFailed(StepEvent):
+        attempt: int
+        error_kind: str
+        message: str
+        retryable: bool
+        retry_after_s: float | None = None  # the target's Retry-After; absent in older events
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.FAILED.value, attempt=self.attempt, waiting=None)
+            slot.update(failed_at=self.timestamp, lease_until=None)
+            slot["error"] = {
+                "kind": self.error_kind,
+                "message": self.message,
+                "retryable": self.retryable,
+            }
+            if self.retry_after_s is not None:
+                slot["error"]["retry_after_s"] = self.retry_after_s
+            if self.error_kind == "lease_expired":
+                slot["lost"] += 1
+
+    class StepSkipped(StepEvent):
+        reason: str
+
+        def apply(self, run: Run) -> None:
+            self.slot(run).update(status=StepStatus.SKIPPED.value, reason=self.reason)
+
+    class StepCancelled(StepEvent):
+        reason: str
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.CANCELLED.value, reason=self.reason, waiting=None)
+            for item in slot.get("items") or ():
+                if item["status"] not in STEP_DONE:
+                    item.update(status=StepStatus.CANCELLED.value, reason=self.reason)
+
+    class ForeachExpanded(StepEvent):
+        count: int
+        items: list[Any]
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.RUNNING.value, attempt=1, item_values=self.items)
+            slot["items"] = [_new_slot() for _ in range(self.count)]
+
+    class Approved(StepEvent):
+        by: str
+        comment: str | None
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.SUCCEEDED.value, waiting=None)
+            slot["output"] = {"approved": True, "by": self.by, "comment": self.comment}
+
+    class Rejected(StepEvent):
+        by: str
+        comment: str | None
+
+        def apply(self, run: Run) -> None:
+            slot = self.slot(run)
+            slot.update(status=StepStatus.FAILED.value, waiting=None, failed_at=self.timestamp)
+            note = f": {self.comment}" if self.comment else ""
+            slot["error"] = {"kind": "rejected", "message": f"rejected by {self.by}{note}",
+                             "retryable": False}  # fmt: skip
+
+    class Paused(PlatinumAggregate.Event):
+        def apply(self, run: Run) -> None:
+            run.status = RunStatus.PAUSED.value
+
+    class Resumed(PlatinumAggregate.Event):
+        def apply(self, run: Run) -> None:
+            run.status = RunStatus.RUNNING.value
+
+    class Succeeded(PlatinumAggregate.Event):
+        output: Any
+
+        def apply(self, run: Run) -> None:
+            run.status, run.output, run.ended_at = (
+                RunStatus.SUCCEEDED.value,
+                self.output,
+                self.timestamp,
+            )
+
+    class Failed(PlatinumAggregate.Event):
+        reason: str
+
+        def apply(self, run: Run) -> None:
+            run.status, run.reason, run.ended_at = (
+                RunStatus.FAILED.value,
+                self.reason,
+                self.timestamp,
+            )
+
+    class Cancelled(PlatinumAggregate.Event):
+        reason: str
+
+        def apply(self, run: Run) -> None:
+            run.status, run.reason, run.ended_at = (
+                RunStatus.CANCELLED.value,
+                self.reason,
+                self.timestamp,
+            )
+
+    def __init__(
+        self,
+        tenant_id: str,
+        workflow_id: str,
+        workflow_version: int,
+        definition_hash: str,
+        step_ids: list[str],
+        input: Any,
+        started_by: str,
+        idempotency_key: str | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.workflow_id = workflow_id
+        self.workflow_version = workflow_version
+        self.definition_hash = definition_hash
+        self.input = input
+        self.started_by = started_by
+        self.idempotency_key = idempotency_key
+        self.started_at: datetime = self.created_on
+        self.status: str = RunStatus.RUNNING.value
+        self.steps: dict[str, dict[str, Any]] = {sid: _new_slot() for sid in step_ids}
+        self.output: Any = None
+        self.reason: str | None = None
+        self.ended_at: datetime | None = None
+
+    # ---------------------------------------------------------------- commands: lifecycle
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        tenant_id: str,
+        workflow_id: str,
+        workflow_version: int,
+        definition_hash: str,
+        step_ids: list[str],
+        input: Any,
+        started_by: str,
+        idempotency_key: str | None = None,
+        run_id: UUID | None = None,
+        started_at: datetime | None = None,
+    ) -> Run:
+        """Start a run of a pinned workflow version (the definition is known by its hash).
+
+        ``started_at`` is the Started event's timestamp (default: now)."""
+        if len(set(step_ids)) != len(step_ids) or not step_ids:
+            raise ValueError("step_ids must be unique and not empty")
+        if (problem := _too_large(input, "the run input")) is not None:
+            raise ValueError(problem[1])
+        run: Run = cls._create(
+            cls.Started,
+            id=run_id or uuid4(),
+            tenant_id=tenant_id,
+            workflow_id=workflow_id,
+            workflow_version=workflow_version,
+            definition_hash=definition_hash,
+            step_ids=list(step_ids),
+            input=input,
+            started_by=started_by,
+            idempotency_key=idempotency_key,
+            timestamp=started_at,
+        )
+        return run
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in RUN_DONE
+
+    def pause(self) -> None:
+        """Stop scheduling new work; steps already scheduled or running may finish."""
+        self._require(self.status == RunStatus.RUNNING, f"cannot pause a {self.status} run")
+        self.trigger_event(self.Paused)
+
+    def resume(self) -> None:
+        self._require(self.status == RunStatus.PAUSED, f"cannot resume a {self.status} run")
+        self.trigger_event(self.Resumed)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Cancel every unfinished step (running workers' late results are then refused)."""
+        self._require(not self.is_done, f"cannot cancel a {self.status} run")
+        for sid, slot in self.steps.items():
+            if slot["status"] not in STEP_DONE:
+                self.trigger_event(self.StepCancelled, step_id=sid, index=None, reason=reason)
+        self.trigger_event(self.Cancelled, reason=reason)
+
+    def succeed(self, output: Any) -> None:
+        """End the run successfully; an oversized output fails it instead."""
+        self._require(not self.is_done, f"cannot complete a {self.status} run")
+        if (problem := _too_large(output, "the run output")) is not None:
+            self.trigger_event(self.Failed, reason=problem[1])
+        else:
+            self.trigger_event(self.Succeeded, output=output)
+
+    def fail(self, reason: str) -> None:
+        self._require(not self.is_done, f"cannot fail a {self.status} run")
+        self.trigger_event(self.Failed, reason=storable_text(reason))
+
+    # ---------------------------------------------------------------- commands: steps
+
+    def slot(self, step_id: str, index: int | None = None) -> dict[str, Any]:
+        """The state of a step (or of one foreach item); raises NotFoundError."""
+        try:
+            step = self.steps[step_id]
+            return step if index is None else step["items"][index]
+        except (KeyError, IndexError, TypeError):
+            where = step_id if index is None else f"{step_id}[{index}]"
+            raise NotFoundError("step", f"{self.id}/{where}") from None
+
+    def schedule_step(
+        self, step_id: str, index: int | None, attempt: int, not_before: datetime | None, input: Any
+    ) -> None:
+        """Schedule a pending step's first attempt with its evaluated input."""
+        slot = self._active_slot(step_id, index, {StepStatus.PENDING})
+        if (problem := _too_large(input, "the step input")) is not None:
+            self.trigger_event(
+                self.StepFailed, step_id=step_id, index=index, attempt=max(attempt, 1),
+                error_kind=problem[0], message=problem[1], retryable=False,
+            )  # fmt: skip
+            return
+        self._require(attempt == slot["attempt"] + 1, f"attempt {attempt} out of sequence")
+        self.trigger_event(
+            self.StepScheduled, step_id=step_id, index=index, attempt=attempt,
+            not_before=not_before, input=input,
+        )  # fmt: skip
+
+    def schedule_retry(
+        self, step_id: str, index: int | None, attempt: int, not_before: datetime | None
+    ) -> None:
+        slot = self._active_slot(step_id, index, {StepStatus.FAILED})
+        self._require(attempt == slot["attempt"] + 1, f"attempt {attempt} out of sequence")
+        self.trigger_event(
+            self.RetryScheduled,
+            step_id=step_id,
+            index=index,
+            attempt=attempt,
+            not_before=not_before,
+        )
+
+    def start_step(
+        self,
+        step_id: str,
+        index: int | None,
+        attempt: int,
+        worker_id: str,
+        lease_until: datetime | None = None,
+        *,
+        token: int | None = None,
+    ) -> None:
+        """A worker took the attempt under fencing token ``token``: the step is ``running``.
+
+        A running attempt is started again only by a later claim (a larger token: its
+        holder lost the lease); anything else is a ``StaleStepResultError``.
+        """
+        slot = self._current_attempt(
+            step_id, index, attempt, {StepStatus.SCHEDULED, StepStatus.RUNNING}
+        )
+        if slot["status"] == StepStatus.RUNNING:
+            held = slot.get("token")
+            if token is None or (held is not None and token <= held) or slot["waiting"]:
+                why = f"the attempt is already running under token {held}"
+                raise StaleStepResultError(self.id, step_id, index, attempt, why)
+        self.trigger_event(
+            self.StepStarted, step_id=step_id, index=index, attempt=attempt,
+            worker_id=worker_id, lease_until=lease_until, token=token,
+        )  # fmt: skip
+
+    def wait_step(
+        self,
+        step_id: str,
+        index: int | None,
+        attempt: int,
+        *,
+        kind: str,
+        until: datetime | None,
+        role: str | None = None,
+        worker_id: str = "",
+        token: int | None = None,
+    ) -> None:
+        """An `approval` or `wait` step now waits (until: wake-up time or approval deadline)."""
+        self._require(kind in ("approval", "wait"), f"cannot wait for {kind!r}")
+        self._implicit_start(step_id, index, attempt, worker_id, token)
+        self.trigger_event(
+            self.StepWaiting, step_id=step_id, index=index, attempt=attempt,
+            kind=kind, until=until, role=role,
+        )  # fmt: skip
+
+    def complete_step(
+        self,
+        step_id: str,
+        index: int | None,
+        attempt: int,
+        output: Any,
+        *,
+        worker_id: str = "",
+        token: int | None = None,
+    ) -> None:
+        """Record an attempt's success; an oversized or non-JSON output fails it instead.
+
+        ``token``: the fencing token the result was produced under (see ``_implicit_start``).
+        """
+        self._implicit_start(step_id, index, attempt, worker_id, token)
+        if (problem := _too_large(output, "the step output")) is not None:
+            self.trigger_event(
+                self.StepFailed, step_id=step_id, index=index, attempt=attempt,
+                error_kind=problem[0], message=problem[1], retryable=False,
+            )  # fmt: skip
+        else:
+            self.trigger_event(
+                self.StepSucceeded, step_id=step_id, index=index, attempt=attempt, output=output
+            )
+
+    def fail_step(
+        self,
+        step_id: str,
+        index: int | None,
+        attempt: int,
+        *,
+        error_kind: str,
+        message: str,
+        retryable: bool,
+        worker_id: str = "",
+        retry_after_s: float | None = None,
+        token: int | None = None,
+    ) -> None:
+        """Record an attempt's failure. A pending step fails directly (e.g. its `if` errs).
+
+        ``retry_after_s``: the target asked to be retried no sooner (HTTP ``Retry-After``).
+        """
+        slot = self._active_slot(
+            step_id, index, {StepStatus.PENDING, StepStatus.SCHEDULED, StepStatus.RUNNING}
+        )
+        if slot["status"] != StepStatus.PENDING:
+            self._implicit_start(step_id, index, attempt, worker_id, token)
+        hint = {} if retry_after_s is None else {"retry_after_s": max(0.0, float(retry_after_s))}
+        self.trigger_event(
+            self.StepFailed, step_id=step_id, index=index, attempt=attempt,
+            error_kind=error_kind, message=storable_text(message[:4000]), retryable=retryable,
+            **hint,
+        )  # fmt: skip
+
+    def skip_step(self, step_id: str, index: int | None, reason: str) -> None:
+        self._active_slot(step_id, index, {StepStatus.PENDING})
+        self.trigger_event(self.StepSkipped, step_id=step_id, index=index, reason=reason)
+
+    def expand_foreach(self, step_id: str, items: list[Any]) -> None:
+        """A foreach step is now running over `items` (each becomes a pending item slot)."""
+        self._active_slot(step_id, None, {StepStatus.PENDING})
+        if (problem := _too_large(items, "the foreach items")) is not None:
+            self.trigger_event(
+                self.StepFailed, step_id=step_id, index=None, attempt=1,
+                error_kind=problem[0], message=problem[1], retryable=False,
+            )  # fmt: skip
+            return
+        self.trigger_event(
+            self.ForeachExpanded, step_id=step_id, index=None, count=len(items), items=list(items)
+        )
+
+    def approve(
+        self, step_id: str, *, by: str, comment: str | None = None, index: int | None = None
+    ) -> None:
+        """Approve a waiting `approval` step (role checks are the caller's job)."""
+        self._waiting_approval(step_id, index)
+        self.trigger_event(self.Approved, step_id=step_id, index=index, by=by, comment=comment)
+
+    def reject(
+        self, step_id: str, *, by: str, comment: str | None = None, index: int | None = None
+    ) -> None:
+        self._waiting_approval(step_id, index)
+        self.trigger_event(self.Rejected, step_id=step_id, index=index, by=by, comment=comment)
+
+    # ---------------------------------------------------------------- guards
+
+    def _require(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise RunStateError(self.id, message)
+
+    def _active_slot(
+        self, step_id: str, index: int | None, allowed: set[StepStatus]
+    ) -> dict[str, Any]:
+        self._require(not self.is_done, f"the run is {self.status}")
+        slot = self.slot(step_id, index)
+        if slot["status"] not in allowed:
+            where = step_id if index is None else f"{step_id}[{index}]"
+            raise RunStateError(self.id, f"step {where} is {slot['status']}")
+        return slot
+
+    def _current_attempt(
+        self, step_id: str, index: int | None, attempt: int, allowed: set[StepStatus]
+    ) -> dict[str, Any]:
+        if self.is_done:
+            raise StaleStepResultError(
+                self.id, step_id, index, attempt, f"the run is {self.status}"
+            )
+        slot = self.slot(step_id, index)
+        if slot["attempt"] != attempt or slot["status"] not in allowed:
+            why = f"the step is {slot['status']} at attempt {slot['attempt']}"
+            raise StaleStepResultError(self.id, step_id, index, attempt, why)
+        return slot
+
+    def _implicit_start(
+        self, step_id: str, index: int | None, attempt: int, worker_id: str, token: int | None
+    ) -> None:
+        """Fencing: a result made under ``token`` is stale if the attempt was started since
+        under a larger token (its lease was lost and the attempt claimed again). A result
+        without a token (inline kinds, approvals) is not fenced."""
+        slot = self._current_attempt(
+            step_id, index, attempt, {StepStatus.SCHEDULED, StepStatus.RUNNING}
+        )
+        held = slot.get("token") if slot["status"] == StepStatus.RUNNING else None
+        if token is not None and held is not None and token < held:
+            why = f"fencing token {token} is stale: the attempt was claimed again ({held})"
+            raise StaleStepResultError(self.id, step_id, index, attempt, why)
+        if slot["status"] == StepStatus.SCHEDULED or (
+            token is not None and held is not None and token > held
+        ):
+            self.trigger_event(
+                self.StepStarted, step_id=step_id, index=index, attempt=attempt,
+                worker_id=worker_id, lease_until=None, token=token,
+            )  # fmt: skip
+
+    def _waiting_approval(self, step_id: str, index: int | None) -> None:
+        slot = self._active_slot(step_id, index, {StepStatus.RUNNING})
+        waiting = slot["waiting"]
+        if not waiting or waiting["kind"] != "approval":
+            raise RunStateError(self.id, f"step {step_id} is not waiting for an approval")

@@ -1,0 +1,514 @@
+"""The scheduler: a pure function from a run's state to what should happen next.
+
+`decide(view, definition, now)` reads a `RunView` (the Run aggregate's folded events) and returns
+`Decision`s; it does no I/O and reads no clock but `now`. `apply_decisions` turns decisions into
+Run commands (pending events); `advance` repeats decide/apply to a fixed point, so a worker does:
+
+    run = app.repository.get(run_id)
+    run.complete_step("fetch", None, attempt, output)   # the step result
+    decisions = advance(run, compiled, now)             # the cascade it causes
+    app.save(run)                                       # ONE save for all of it
+    enqueue([d for d in decisions if isinstance(d, ScheduleStep | RetryStep)])
+
+Semantics (docs/engine.md): a step starts when its needs are finished and its trigger holds;
+`if` false -> skipped; skips propagate through `all_success`; once a step fails for good (and has
+no `continue_on_error`) no new step starts but `all_done` ones, in-flight work finishes (retries
+included), then the run fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.runs.run import STEP_DONE, Run, RunStatus, StepStatus
+from engine.definition.dsl import RetryPolicy
+from engine.definition.expressions import CompiledDefinition, CompiledStep, ExpressionError, Scope
+
+MAX_LOST_ATTEMPTS = 3
+"""Attempts lost to a dead worker (lease expired) are retried this many times beyond the policy."""
+
+
+# --------------------------------------------------------------------------------------------
+# Decisions
+
+
+@dataclass(frozen=True)
+class ScheduleStep:
+    step_id: str
+    index: int | None
+    attempt: int
+    not_before: datetime | None
+    input: Any
+
+
+@dataclass(frozen=True)
+class RetryStep:
+    step_id: str
+    index: int | None
+    attempt: int
+    not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class SkipStep:
+    step_id: str
+    reason: str
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class FailStep:
+    step_id: str
+    index: int | None
+    attempt: int
+    error_kind: str
+    message: str
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class CompleteStep:
+    step_id: str
+    index: int | None
+    attempt: int
+    output: Any
+
+
+@dataclass(frozen=True)
+class ExpandForeach:
+    step_id: str
+    items: list[Any]
+
+
+@dataclass(frozen=True)
+class CompleteRun:
+    output: Any
+
+
+@dataclass(frozen=True)
+class FailRun:
+    reason: str
+
+
+Decision = (
+    ScheduleStep
+    | RetryStep
+    | SkipStep
+    | FailStep
+    | CompleteStep
+    | ExpandForeach
+    | CompleteRun
+    | FailRun
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The state the scheduler reads
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A read-only view of a run's folded state (shares the aggregate's data; copy nothing)."""
+
+    run_id: UUID
+    status: str
+    definition_hash: str
+    input: Any
+    started_by: str
+    started_at: datetime
+    steps: Mapping[str, Mapping[str, Any]]
+
+    @classmethod
+    def of(cls, run: Run) -> RunView:
+        return cls(
+            run.id,
+            run.status,
+            run.definition_hash,
+            run.input,
+            run.started_by,
+            run.started_at,
+            run.steps,
+        )
+
+    def scope(self) -> Scope:
+        """The expression scope; `steps` is a fresh dict the caller may update."""
+        steps = {
+            sid: {"output": s["output"], "status": s["status"]} for sid, s in self.steps.items()
+        }
+        started_at = self.started_at.isoformat().replace("+00:00", "Z")
+        run = {"id": str(self.run_id), "started_by": self.started_by, "started_at": started_at}
+        return Scope(input=self.input, steps=steps, run=run)
+
+
+# --------------------------------------------------------------------------------------------
+# Retries
+
+
+def retry_eligible(slot: Mapping[str, Any], policy: RetryPolicy) -> bool:
+    """Whether a failed attempt gets another one under `policy`."""
+    error = slot["error"]
+    if slot["status"] != StepStatus.FAILED or error is None or slot.get("items") is not None:
+        return False
+    kind = error["kind"]
+    if kind in ("expression", "rejected", "invalid_output") or kind.endswith("_too_large"):
+        return False  # deterministic: another attempt would fail the same way
+    if kind == "lease_expired":
+        return int(slot["lost"]) <= MAX_LOST_ATTEMPTS
+    if slot["attempt"] - slot["lost"] >= policy.max_attempts:
+        return False
+    return kind in policy.retry_on if policy.retry_on is not None else bool(error["retryable"])
+
+
+def backoff(
+    policy: RetryPolicy, run_id: UUID, step_id: str, index: int | None, attempt: int
+) -> float:
+    """Seconds before attempt `attempt + 1`; the jitter is derived from a hash (deterministic)."""
+    delay = min(
+        policy.max_interval_s, policy.initial_interval_s * policy.multiplier ** (attempt - 1)
+    )
+    if policy.jitter:
+        digest = hashlib.sha256(f"{run_id}:{step_id}:{index}:{attempt}".encode()).digest()
+        delay *= 0.5 + 0.5 * int.from_bytes(digest[:8], "big") / 2**64
+    return delay
+
+
+def honour_retry_after(delay: float, retry_after_s: Any, policy: RetryPolicy) -> float:
+    """At least the target's ``Retry-After``, but never past ``max_interval_s`` (the cap)."""
+    if retry_after_s is None:
+        return delay
+    return max(delay, min(float(retry_after_s), policy.max_interval_s))
+
+
+# --------------------------------------------------------------------------------------------
+# decide
+
+
+def decide(
+    state: RunView,
+    definition: CompiledDefinition,
+    now: datetime,
+    *,
+    skill_configs: Mapping[str, Any] | None = None,
+) -> list[Decision]:
+    """What should happen next in the run; [] when nothing (or when paused or finished).
+
+    `skill_configs` maps a skill name to its installed config (the `config` of skill steps).
+    """
+    if state.status != RunStatus.RUNNING:
+        return []
+    if state.definition_hash != definition.hash:
+        raise ValueError(f"run {state.run_id} is pinned to definition {state.definition_hash}")
+    return _Pass(state, definition, now, skill_configs or {}).run()
+
+
+class _Pass:
+    """One decide() call: walks the steps in topological order, recording what it decided in an
+    overlay so that skips and failures cascade within the same call."""
+
+    def __init__(
+        self,
+        state: RunView,
+        definition: CompiledDefinition,
+        now: datetime,
+        configs: Mapping[str, Any],
+    ) -> None:
+        self.state, self.defn, self.now, self.configs = state, definition, now, configs
+        self.decisions: list[Decision] = []
+        self.overlay: dict[str, str] = {}
+        self._scope: Scope | None = None
+        self.failing: str | None = next(
+            (sid for sid in definition.order if self._fails_the_run(sid)), None
+        )
+
+    # -- status helpers
+
+    def status(self, sid: str) -> str:
+        return self.overlay.get(sid) or str(self.state.steps[sid]["status"])
+
+    def done_status(self, sid: str) -> str | None:
+        """The step's final status, or None while it may still change (a retry is due)."""
+        status = self.status(sid)
+        if status not in STEP_DONE:
+            return None
+        if sid not in self.overlay and retry_eligible(
+            self.state.steps[sid], self.defn.steps[sid].retry
+        ):
+            return None
+        return status
+
+    def _fails_the_run(self, sid: str) -> bool:
+        return (
+            self.done_status(sid) == StepStatus.FAILED
+            and not self.defn.steps[sid].step.continue_on_error
+        )
+
+    def scope(self) -> Scope:
+        if self._scope is None:
+            self._scope = self.state.scope()
+        return self._scope
+
+    def mark(self, sid: str, status: StepStatus, output: Any = None) -> None:
+        self.overlay[sid] = status.value
+        if self._scope is not None:
+            self._scope.steps[sid] = {"output": output, "status": status.value}  # type: ignore[index]
+        if self.failing is None and self._fails_the_run(sid):
+            self.failing = sid
+
+    def step_scope(self, cs: CompiledStep) -> Scope:
+        scope = self.scope()
+        uses = cs.step.uses
+        if uses.startswith("skill:"):
+            name = uses.removeprefix("skill:").split("@", 1)[0]
+            if name in self.configs:
+                return Scope(scope.input, scope.steps, scope.run, config=self.configs[name])
+        return scope
+
+    # -- the pass
+
+    def run(self) -> list[Decision]:
+        for sid in self.defn.order:
+            cs = self.defn.steps[sid]
+            slot = self.state.steps[sid]
+            status = slot["status"]
+            if status == StepStatus.FAILED:
+                self.maybe_retry(cs, None, slot)
+            elif status == StepStatus.RUNNING:
+                if slot.get("items") is not None:
+                    self.foreach_progress(cs, slot)
+                else:
+                    self.check_running(cs, None, slot)
+            elif status == StepStatus.PENDING:
+                self.consider_pending(cs)
+        if not self.decisions:
+            self.maybe_finish()
+        return self.decisions
+
+    def maybe_retry(self, cs: CompiledStep, index: int | None, slot: Mapping[str, Any]) -> bool:
+        if not retry_eligible(slot, cs.retry):
+            return False
+        attempt = int(slot["attempt"])
+        if slot["error"]["kind"] == "lease_expired":
+            not_before = None  # the attempt was lost, not failed: go again at once
+        else:
+            delay = backoff(cs.retry, self.state.run_id, cs.id, index, attempt - int(slot["lost"]))
+            delay = honour_retry_after(delay, slot["error"].get("retry_after_s"), cs.retry)
+            not_before = slot["failed_at"] + timedelta(seconds=delay)
+        self.decisions.append(RetryStep(cs.id, index, attempt + 1, not_before))
+        return True
+
+    def check_running(self, cs: CompiledStep, index: int | None, slot: Mapping[str, Any]) -> None:
+        """Durable timers: a `wait` that is due, an approval past its deadline, a lost worker."""
+        waiting, attempt = slot["waiting"], int(slot["attempt"])
+        if waiting is not None:
+            until = waiting["until"]
+            if until is None or self.now < until:
+                return
+            if waiting["kind"] == "wait":
+                output = {"waited_until": until.isoformat().replace("+00:00", "Z")}
+                self.decisions.append(CompleteStep(cs.id, index, attempt, output))
+                if index is None:
+                    self.mark(cs.id, StepStatus.SUCCEEDED, output)
+            else:
+                message = f"no decision before the deadline {until.isoformat()}"
+                self.fail(cs, index, attempt, "timeout", message, retryable=False)
+        elif slot["lease_until"] is not None and self.now > slot["lease_until"]:
+            message = (
+                f"worker {slot['worker_id']!r} lost its lease at {slot['lease_until'].isoformat()}"
+            )
+            self.decisions.append(FailStep(cs.id, index, attempt, "lease_expired", message, True))
+
+    def fail(
+        self,
+        cs: CompiledStep,
+        index: int | None,
+        attempt: int,
+        kind: str,
+        message: str,
+        *,
+        retryable: bool,
+    ) -> None:
+        self.decisions.append(FailStep(cs.id, index, attempt, kind, message, retryable))
+        if index is None and not retryable:
+            self.mark(cs.id, StepStatus.FAILED)
+
+    def consider_pending(self, cs: CompiledStep) -> None:
+        sid, trigger = cs.id, cs.step.trigger
+        if self.failing is not None and trigger != "all_done":
+            self.skip(sid, f"not started: step '{self.failing}' failed")
+            return
+        needs = {need: self.done_status(need) for need in cs.step.needs}
+        unfinished = [n for n, s in needs.items() if s is None]
+        if trigger == "all_success":
+            bad = next(
+                ((n, s) for n, s in needs.items() if s not in (None, StepStatus.SUCCEEDED)), None
+            )
+            if bad is not None:
+                self.skip(sid, f"need '{bad[0]}' {bad[1]} (trigger all_success)")
+                return
+        if unfinished:
+            return
+        if trigger == "any_success" and needs and StepStatus.SUCCEEDED not in needs.values():
+            self.skip(sid, "no need succeeded (trigger any_success)")
+            return
+        self.start(cs)
+
+    def skip(self, sid: str, reason: str) -> None:
+        self.decisions.append(SkipStep(sid, reason))
+        self.mark(sid, StepStatus.SKIPPED)
+
+    def start(self, cs: CompiledStep) -> None:
+        scope = self.step_scope(cs)
+        try:
+            if not self.defn.evaluate_if(cs.id, scope):
+                self.skip(cs.id, f"condition `{cs.if_.source if cs.if_ else ''}` is false")
+                return
+            if cs.foreach is not None:
+                items = self.defn.evaluate_foreach(cs.id, scope)
+            else:
+                self.decisions.append(
+                    ScheduleStep(cs.id, None, 1, None, self.defn.evaluate_with(cs.id, scope))
+                )
+                return
+        except ExpressionError as e:
+            self.fail(cs, None, 1, "expression", str(e), retryable=False)
+            return
+        self.decisions.append(ExpandForeach(cs.id, items))
+        fresh = {
+            "status": StepStatus.PENDING.value,
+            "attempt": 0,
+            "lost": 0,
+            "error": None,
+            "output": None,
+        }
+        self.foreach_progress(cs, {"items": [dict(fresh) for _ in items], "item_values": items})
+
+    def foreach_progress(self, cs: CompiledStep, slot: Mapping[str, Any]) -> None:
+        """Retry, schedule (bounded by max_parallel) and finally gather a foreach step's items."""
+        items: list[Mapping[str, Any]] = slot["items"]
+        statuses = [str(item["status"]) for item in items]
+        first_failure: int | None = None
+        for i, item in enumerate(items):
+            if statuses[i] == StepStatus.FAILED:
+                if self.maybe_retry(cs, i, item):
+                    statuses[i] = StepStatus.SCHEDULED.value
+                elif first_failure is None:
+                    first_failure = i
+            elif statuses[i] == StepStatus.RUNNING:
+                self.check_running(cs, i, item)
+        limit = cs.step.max_parallel or len(items)
+        in_flight = sum(s in (StepStatus.SCHEDULED, StepStatus.RUNNING) for s in statuses)
+        scope = self.step_scope(cs)
+        errors: dict[int, str] = {}
+        for i, status in enumerate(statuses):
+            if status != StepStatus.PENDING:
+                continue
+            if first_failure is not None:
+                self.decisions.append(SkipStep(cs.id, f"item {first_failure} failed", i))
+                statuses[i] = StepStatus.SKIPPED.value
+            elif in_flight < limit:
+                try:
+                    value = self.defn.evaluate_with(
+                        cs.id, scope.with_item(slot["item_values"][i], i)
+                    )
+                except ExpressionError as e:
+                    self.decisions.append(FailStep(cs.id, i, 1, "expression", str(e), False))
+                    statuses[i], first_failure, errors[i] = StepStatus.FAILED.value, i, str(e)
+                    continue
+                self.decisions.append(ScheduleStep(cs.id, i, 1, None, value))
+                statuses[i] = StepStatus.SCHEDULED.value
+                in_flight += 1
+        if any(s not in STEP_DONE for s in statuses):
+            return
+        if first_failure is not None:
+            error = items[first_failure]["error"] or {
+                "kind": "expression",
+                "message": errors.get(first_failure, ""),
+            }
+            message = f"item {first_failure} failed: {error['message']}"
+            self.fail(cs, None, 1, str(error["kind"]), message, retryable=False)
+        else:
+            outputs = [item["output"] for item in items]
+            self.decisions.append(CompleteStep(cs.id, None, 1, outputs))
+            self.mark(cs.id, StepStatus.SUCCEEDED, outputs)
+
+    def maybe_finish(self) -> None:
+        if any(self.done_status(sid) is None for sid in self.defn.order):
+            return
+        if self.failing is not None:
+            error = self.state.steps[self.failing]["error"] or {}
+            message = error.get("message", "")
+            self.decisions.append(FailRun(f"step '{self.failing}' failed: {message}"))
+            return
+        try:
+            output = self.defn.evaluate_output(self.scope())
+        except ExpressionError as e:
+            self.decisions.append(FailRun(f"the run output could not be computed: {e}"))
+            return
+        self.decisions.append(CompleteRun(output))
+
+
+# --------------------------------------------------------------------------------------------
+# Applying decisions
+
+
+def apply_decisions(run: Run, decisions: list[Decision]) -> None:
+    """Record decisions as the Run's pending events (nothing is saved here)."""
+    for d in decisions:
+        match d:
+            case ScheduleStep():
+                run.schedule_step(d.step_id, d.index, d.attempt, d.not_before, d.input)
+            case RetryStep():
+                run.schedule_retry(d.step_id, d.index, d.attempt, d.not_before)
+            case SkipStep():
+                run.skip_step(d.step_id, d.index, d.reason)
+            case FailStep():
+                run.fail_step(
+                    d.step_id, d.index, d.attempt,
+                    error_kind=d.error_kind, message=d.message, retryable=d.retryable,
+                )  # fmt: skip
+            case CompleteStep():
+                run.complete_step(d.step_id, d.index, d.attempt, d.output)
+            case ExpandForeach():
+                run.expand_foreach(d.step_id, d.items)
+            case CompleteRun():
+                run.succeed(d.output)
+            case FailRun():
+                run.fail(d.reason)
+
+
+def advance(
+    run: Run,
+    definition: CompiledDefinition,
+    now: datetime,
+    *,
+    skill_configs: Mapping[str, Any] | None = None,
+    max_rounds: int = 100,
+) -> list[Decision]:
+    """decide() and apply until nothing more follows; returns every decision made (unsaved)."""
+    made: list[Decision] = []
+    for _ in range(max_rounds):
+        decisions = decide(RunView.of(run), definition, now, skill_configs=skill_configs)
+        if not decisions:
+            return made
+        apply_decisions(run, decisions)
+        made.extend(decisions)
+    raise RuntimeError(f"run {run.id}: no fixed point after {max_rounds} rounds")  # a bug
+
+
+def next_wakeup(state: RunView) -> datetime | None:
+    """When time alone next changes what decide() says (a due timer, deadline, lease or retry)."""
+    times: list[datetime] = []
+    for slot in state.steps.values():
+        for s in [slot, *(slot.get("items") or ())]:
+            if s["status"] == StepStatus.RUNNING and s["waiting"] and s["waiting"]["until"]:
+                times.append(s["waiting"]["until"])
+            elif s["status"] == StepStatus.RUNNING and s["lease_until"] is not None:
+                times.append(s["lease_until"])
+            elif s["status"] == StepStatus.SCHEDULED and s["not_before"] is not None:
+                times.append(s["not_before"])
+    return min(times, default=None)

@@ -1,0 +1,93 @@
+"""Step kinds: what executing one attempt of a step does.
+
+A kind is a function ``(call, ctx) -> Outcome``. ``PURE_KINDS`` do no I/O and depend only on
+the call, so the planner runs them inline while it schedules (no queue round trip, same save).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One attempt of one step (or foreach item), as a kind sees it."""
+
+    run_id: UUID
+    tenant_id: str
+    workflow_id: str
+    step_id: str
+    index: int | None
+    attempt: int
+    uses: str
+    input: Any
+    timeout_s: float | None
+    started_by: str
+    now: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        """``<run id>:<step id>[:<index>]:<attempt>``: stable across re-executions."""
+        where = self.step_id if self.index is None else f"{self.step_id}:{self.index}"
+        return f"{self.run_id}:{where}:{self.attempt}"
+
+    @property
+    def key(self) -> tuple[UUID, str, int | None]:
+        return (self.run_id, self.step_id, self.index)
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    output: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    kind: str
+    message: str
+    retryable: bool
+    retry_after_s: float | None = None
+    """The endpoint's ``Retry-After``: the next attempt waits at least this long (capped)."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The step now waits: a ``wait`` timer (``until``) or an ``approval`` (``role``)."""
+
+    kind: str
+    until: datetime | None
+    role: str | None = None
+
+
+Outcome = Succeeded | Failed | Waiting
+
+
+@dataclass
+class KindContext:
+    """What kinds with side effects need (built by the worker's composition root)."""
+
+    platform: Any = None  # domain.platform.Platform, for notify and skill lookup
+    http: Any = None  # an httpx.Client
+    skills: Any = None  # engine.steps.skills.SkillDirectory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Kind = Callable[[StepCall, KindContext], Outcome]
+
+PURE_KINDS = frozenset({"noop", "transform", "fail", "wait", "approval"})
+
+
+def registry() -> dict[str, Kind]:
+    """The built-in kinds by name (skills are resolved separately: ``skill:<name>``)."""
+    from engine.steps.basic import approval, fail, noop, transform, wait
+    from engine.steps.http import http
+    from engine.steps.notify import notify
+
+    return {
+        "noop": noop, "transform": transform, "fail": fail, "wait": wait,
+        "approval": approval, "http": http, "notify": notify,
+    }  # fmt: skip
