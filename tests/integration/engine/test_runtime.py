@@ -252,6 +252,6 @@ def test_cancel_removes_the_runs_queued_work(engine: Engine, db) -> None:  # typ
 
 
 def test_worker_counters_show_batched_saves(engine: Engine) -> None:
-    stats = engine.runtime.worker.stats()
+    stats = engine.worker.stats()
     assert stats["saves"] > 0
     assert json.dumps(stats)

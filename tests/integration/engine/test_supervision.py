@@ -31,7 +31,7 @@ def test_an_executing_http_step_is_running(engine: Engine, http_server: LocalSer
     # while the server holds the request, the step is `running` (stored, not just in memory)
     seen = wait_for(engine, run.id, lambda r: r.steps["call"]["status"] == "running", 10)
     assert seen.steps["call"]["status"] == "running"
-    assert seen.steps["call"]["worker_id"] == engine.runtime.worker.id
+    assert seen.steps["call"]["worker_id"] == engine.worker.id
     done = wait_for(engine, run.id)
     assert done.status == "succeeded"
     # scheduled -> running -> succeeded, the start saved before the result
@@ -44,7 +44,7 @@ def test_an_executing_http_step_is_running(engine: Engine, http_server: LocalSer
 def test_a_planner_error_in_one_run_fails_that_run_and_no_other(
     engine: Engine, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    planner = engine.runtime.worker.planner
+    planner = engine.worker.planner
     real = planner.advance
 
     def advance(run: Run, now: Any) -> None:
@@ -67,9 +67,9 @@ def test_a_planner_error_in_one_run_fails_that_run_and_no_other(
     assert error["kind"] == "internal"
     assert "RuntimeError: injected planner fault" in error["message"]
     # the worker is alive and still works
-    live = engine.runtime.worker.liveness()
+    live = engine.worker.liveness()
     assert live["ok"], live
-    assert engine.runtime.worker.stats()["quarantined"] >= 1
+    assert engine.worker.stats()["quarantined"] >= 1
     monkeypatch.undo()
     after = start(engine, definition, {"n": 99})
     assert wait_for(engine, after.id).status == "succeeded"
@@ -78,7 +78,7 @@ def test_a_planner_error_in_one_run_fails_that_run_and_no_other(
 def test_an_unexpected_error_in_the_claimer_does_not_stop_claiming(
     engine: Engine, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker = engine.runtime.worker
+    worker = engine.worker
     real = worker._claim_once
     failures = {"left": 2}
 
@@ -100,7 +100,7 @@ def test_an_unexpected_error_in_the_claimer_does_not_stop_claiming(
 def test_a_loop_thread_that_dies_anyway_is_started_again(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker = engine.runtime.worker
+    worker = engine.worker
     real_beat = worker._beat
     dying = {"left": 1}
 

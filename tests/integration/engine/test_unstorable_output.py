@@ -81,7 +81,7 @@ def test_an_output_jsonb_cannot_store_fails_the_step_and_the_run_visibly(
     assert (status, step_status, parked) == ("failed", "failed", 0)
     assert step_error["kind"] == "invalid_output"
     assert reason
-    live = engine.runtime.worker.liveness()
+    live = engine.worker.liveness()
     assert live["ok"], live
     assert live["parked_runs"] == 0, live
 
@@ -102,7 +102,7 @@ def test_an_error_message_from_the_target_keeps_its_text_with_nul_replaced(
     (status, _), (step_status, step_error), parked = projected(db, run.id)
     assert (status, step_status, parked) == ("failed", "failed", 0)
     assert "bad\ufffdbody" in step_error["message"]
-    assert engine.runtime.worker.liveness()["ok"]
+    assert engine.worker.liveness()["ok"]
 
 
 def test_the_worker_runs_the_next_run_as_usual(engine: Engine, http_server: LocalServer) -> None:
@@ -112,4 +112,4 @@ def test_the_worker_runs_the_next_run_as_usual(engine: Engine, http_server: Loca
     ok = wait_for(engine, ok.id)
     assert ok.status == "succeeded", ok.reason
     assert ok.output == {"status": 200}
-    assert engine.runtime.worker.liveness()["ok"]
+    assert engine.worker.liveness()["ok"]
