@@ -258,10 +258,44 @@ def alembic_config(owner: ConnInfo) -> object:
     return cfg
 
 
+RETIRED_REVISIONS = frozenset({"engine_0001"})
+"""Revisions that no longer exist: the engine branch's empty root (its two children made the
+branch fork; ``engine_runtime_0001`` is the root now and ``engine_0002`` follows it)."""
+
+
+def tidy_version_table(owner: ConnInfo, cfg: object) -> None:
+    """Make a database migrated by an older layout agree with today's revision graph.
+
+    Drops retired revisions and any recorded head that is now an ancestor of another recorded
+    head (the engine branch's two former heads are one line now), so ``upgrade heads`` sees
+    each branch once.
+    """
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(cfg)  # type: ignore[arg-type]
+    with psycopg.connect(owner.conninfo, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,):
+            return
+        recorded = {r[0] for r in conn.execute("SELECT version_num FROM alembic_version")}
+        known = {r for r in recorded if r not in RETIRED_REVISIONS}
+        below = set()
+        for head in known:
+            below |= {
+                rev.revision for rev in script.walk_revisions("base", head) if rev.revision != head
+            }
+        drop = (recorded - known) | (known & below)
+        if drop:
+            conn.execute(
+                "DELETE FROM alembic_version WHERE version_num = ANY(%s)", (sorted(drop),)
+            )
+
+
 def run_migrations(owner: ConnInfo) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(owner), "heads")  # type: ignore[arg-type]
+    cfg = alembic_config(owner)
+    tidy_version_table(owner, cfg)
+    command.upgrade(cfg, "heads")  # type: ignore[arg-type]
 
 
 def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:

@@ -4,13 +4,13 @@ Written by the ``outbox`` projection (exactly once per Notification.Created even
 dispatchers with ``FOR UPDATE SKIP LOCKED`` and a lease. See docs/notifications.md.
 
 Revision ID: engine_0002
-Revises: engine_0001
+Revises: engine_runtime_0001
 """
 
 from alembic import op
 
 revision = "engine_0002"
-down_revision = "engine_0001"
+down_revision = "engine_runtime_0001"
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,7 @@ revision = "engine_0004"
 down_revision = "engine_0003"
 branch_labels = None
 # run_tasks comes from the runtime's own head; the policy function from the read model's.
-depends_on = ("engine_runtime_0001", "readmodel_0001")
+depends_on = "readmodel_0001"
 
 POLICIES = {
     "run_tasks": "tenant_id = platinum_current_tenant()::text",

@@ -16,7 +16,7 @@ from alembic import op
 revision = "engine_0005"
 down_revision = "engine_0004"
 branch_labels = None
-depends_on = "engine_runtime_0001"  # run_tasks (a parallel branch)
+depends_on = None  # run_tasks comes from engine_runtime_0001, an ancestor
 
 
 def upgrade() -> None:
