@@ -28,7 +28,6 @@ ADDRESS_KEY = "notifications.address.{channel}"
 """User preference: the phone number (sms), device token (push) or email override."""
 
 
-
 def channel_key(channel: str) -> str:
     return CHANNEL_KEY.format(channel=channel)
 

@@ -154,8 +154,11 @@ class Dispatcher:
         alive = self.running
         limit = max(60.0, 4 * self.config.poll_interval_s + 2 * self.config.send_timeout_s)
         ok = alive and age <= limit
-        return {"dispatcher": self.config.worker_id, "ok": ok,
-                "loops": {"dispatch": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
+        return {
+            "dispatcher": self.config.worker_id,
+            "ok": ok,
+            "loops": {"dispatch": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}},
+        }
 
     def _thread_main(self) -> None:
         # supervised: an error that escapes the loop restarts it (after a pause), never ends it
@@ -334,8 +337,9 @@ class Dispatcher:
         except PermanentDeliveryError as exc:
             await self._fail(store, row, exc.reason)
         except TimeoutError:
-            await self._transient(store, row, f"{row.channel}: no answer within "
-                                  f"{self.config.send_timeout_s}s", None)
+            await self._transient(
+                store, row, f"{row.channel}: no answer within {self.config.send_timeout_s}s", None
+            )
         except Exception as exc:
             log.exception("notification %s: adapter error", row.notification_id)
             await self._transient(store, row, f"{row.channel}: {type(exc).__name__}: {exc}", None)
