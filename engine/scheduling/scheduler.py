@@ -26,8 +26,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.runs.run import STEP_DONE, Run, RunStatus, StepStatus
-from engine.definition.dsl import RetryPolicy
 from engine.definition.compiled import CompiledDefinition, CompiledStep
+from engine.definition.dsl import RetryPolicy
 from engine.definition.errors import ExpressionError
 from engine.definition.expressions import Scope
 
