@@ -187,17 +187,13 @@ def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
     """A skill resolver for validation: is ``name`` (matching the range) installed and active
     in the tenant? Read from the read model under the tenant's row-level security."""
     from engine.steps.skills import matches
+    from projections.queries.skills import active_versions
 
     def resolve(name: str, version_range: str | None) -> bool | str:
         with tenant_tx(read_pool, tenant_id) as conn:
-            rows = conn.execute(
-                "SELECT i.skill_version FROM installed_skills i"
-                " JOIN marketplace_skills s ON s.id = i.skill_id"
-                " WHERE s.name = %s AND i.status = 'active'",
-                (name,),
-            ).fetchall()
+            versions = active_versions(conn, name)
         try:
-            return any(matches(row["skill_version"], version_range) for row in rows)
+            return any(matches(version, version_range) for version in versions)
         except ValueError as e:
             return f"'{version_range}' is not a usable semver range: {e}"
 
@@ -206,7 +202,7 @@ def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
 
 def configure_expressions(settings: Settings) -> None:
     """The budgets of bounded evaluation in this process (docs/security.md)."""
-    from engine.definition.expressions import configure_evaluation
+    from engine.definition.budget import configure_evaluation
     from engine.definition.sandbox import Limits
 
     configure_evaluation(
@@ -224,12 +220,13 @@ def _build_runs(
         from engine.runtime.task_store import runs_env
         from engine.scheduling.planner import EnginePlanner, platform_definitions
         from engine.steps.skills import PlatformSkills
+        from projections.queries.skills import InstalledSkills
     except ImportError:  # the engine's runtime is not installed in this build
         return None
     planner = EnginePlanner(
         platform_definitions(platform),
         # installations are found across tenants by the system role, then read from events
-        skills=PlatformSkills(platform, db.system.conninfo),
+        skills=PlatformSkills(platform, InstalledSkills(db.system.conninfo)),
         # a run start evaluates only what is cheap; a costly first advance is a worker's
         defer_costly_start=True,
     )

@@ -2,8 +2,8 @@
 
 The models describe the *shape* of a definition. Cross-field rules (unique ids, known needs, an
 acyclic graph, expressions that parse and reference known names) live in
-`engine.definition.validation`, so
-that every problem can be reported at once with a JSON Pointer.
+`engine.definition.validation`, so that every problem can be reported at once with a JSON
+Pointer.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engine.definition.errors import DefinitionTextError
+
 STEP_ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_STEPS = 500
 """Most steps a definition may have (checked first, before any work per step or on the graph)."""
 BUILTIN_KINDS: tuple[str, ...] = ("noop", "transform", "http", "notify", "wait", "approval", "fail")
+"""The built-in step kinds: the one list (`engine.steps.registry` implements exactly these)."""
 SKILL_PREFIX = "skill:"
-SKILL_NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,62}$"
-USES_PATTERN = (
-    r"^(noop|transform|http|notify|wait|approval|fail|skill:[a-z][a-z0-9_.-]{0,62}(@[^\s@]+)?)$"
-)
+_SKILL_NAME = r"[a-z][a-z0-9_.-]{0,62}"
+SKILL_NAME_PATTERN = rf"^{_SKILL_NAME}$"
+USES_PATTERN = rf"^({'|'.join(BUILTIN_KINDS)}|{SKILL_PREFIX}{_SKILL_NAME}(@[^\s@]+)?)$"
 SCHEMA_PATH = Path(__file__).parent / "schema" / "workflow-definition.json"
 SCHEMA_ID = "/v1/schemas/workflow-definition"
 
@@ -92,6 +94,12 @@ class Definition(_Model):
     output: Any = None
 
 
+def parse_uses(uses: str) -> tuple[str, str | None]:
+    """The skill name and semver range (None when absent) of ``skill:<name>[@<range>]``."""
+    name, _, version_range = uses.removeprefix(SKILL_PREFIX).partition("@")
+    return name, version_range or None
+
+
 def ancestor_sets(graph: nx.DiGraph[str]) -> dict[str, frozenset[str]]:
     """Every node's ancestors (as `nx.ancestors` gives them), for all nodes at once.
 
@@ -145,6 +153,7 @@ MAX_NESTING_DEPTH = 64
 MAX_YAML_NODES = 100_000
 """Most YAML nodes a document may stand for once its aliases are expanded (an alias bomb of
 409 bytes stands for 10**7): counted on the composed node graph, before anything is built."""
+_TOO_DEEP = f"the definition nests deeper than {MAX_NESTING_DEPTH} levels"
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -159,7 +168,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self.depth += 1
         try:
             if self.depth > MAX_NESTING_DEPTH:
-                raise ValueError(f"the definition nests deeper than {MAX_NESTING_DEPTH} levels")
+                raise DefinitionTextError(_TOO_DEEP)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -167,7 +176,8 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def _expanded_nodes(root: yaml.Node) -> int:
     """How many nodes the document stands for with every alias expanded (shared nodes are
-    counted once per use; iterative, memoised per node): a ValueError past `MAX_YAML_NODES`."""
+    counted once per use; iterative, memoised per node): DefinitionTextError past
+    `MAX_YAML_NODES`."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     on_path: set[int] = set()
@@ -178,7 +188,7 @@ def _expanded_nodes(root: yaml.Node) -> int:
             on_path.discard(key)
             total = 1 + sum(sizes[id(c)] for c in _children(node))
             if total > MAX_YAML_NODES:
-                raise ValueError(
+                raise DefinitionTextError(
                     f"the definition stands for more than {MAX_YAML_NODES:,} values once its "
                     "YAML aliases are expanded"
                 )
@@ -187,7 +197,7 @@ def _expanded_nodes(root: yaml.Node) -> int:
         if key in sizes:
             continue
         if key in on_path:
-            raise ValueError("the definition has a YAML alias to a node that contains it")
+            raise DefinitionTextError("the definition has a YAML alias to a node that contains it")
         on_path.add(key)
         stack.append((node, True))
         stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
@@ -209,7 +219,7 @@ def _depth_problem(data: Any) -> str | None:
         value, depth = stack.pop()
         if isinstance(value, dict | list):
             if depth > MAX_NESTING_DEPTH:
-                return f"the definition nests deeper than {MAX_NESTING_DEPTH} levels"
+                return _TOO_DEEP
             children = value.values() if isinstance(value, dict) else value
             stack.extend((c, depth + 1) for c in children)
     return None
@@ -221,22 +231,23 @@ def load_definition_text(text: str) -> Any:
     YAML is read with the safe loader; values YAML has but JSON lacks (dates) become strings.
     Bounded before any expensive work: nesting deeper than `MAX_NESTING_DEPTH` and aliases that
     expand to more than `MAX_YAML_NODES` nodes are refused.
-    Raises ValueError with the parser's message when the text is neither, or is refused.
+    Raises DefinitionTextError (a ValueError) with the parser's message when the text is
+    neither, or is refused.
     """
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
         pass
     except RecursionError:
-        raise ValueError(f"the definition nests deeper than {MAX_NESTING_DEPTH} levels") from None
+        raise DefinitionTextError(_TOO_DEEP) from None
     else:
         if (problem := _depth_problem(data)) is not None:
-            raise ValueError(problem)
+            raise DefinitionTextError(problem)
         return data
     try:  # the reader refuses some characters (control characters) when it is made
         loader = _BoundedLoader(text)
     except yaml.YAMLError as e:
-        raise ValueError(f"the definition is neither JSON nor YAML: {e}") from None
+        raise DefinitionTextError(f"the definition is neither JSON nor YAML: {e}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -244,9 +255,9 @@ def load_definition_text(text: str) -> Any:
         _expanded_nodes(node)
         data = loader.construct_document(node)
     except yaml.YAMLError as e:
-        raise ValueError(f"the definition is neither JSON nor YAML: {e}") from None
+        raise DefinitionTextError(f"the definition is neither JSON nor YAML: {e}") from None
     except RecursionError:
-        raise ValueError(f"the definition nests deeper than {MAX_NESTING_DEPTH} levels") from None
+        raise DefinitionTextError(_TOO_DEEP) from None
     finally:
         loader.dispose()
     # Round-trip so that YAML-only values (dates, non-string keys) become JSON values.

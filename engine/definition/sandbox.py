@@ -17,8 +17,8 @@ long-lived child process (one per process that needs it, started on first use):
   counted in CPU seconds, so a busy machine slows a costly expression but does not fail it.
 
 Each failure is a `SandboxError` whose message says which budget was exceeded; the caller turns it
-into a step failure of kind ``expression``. This module imports only the standard library and
-``cel`` (the child imports nothing else: it starts fast and small).
+into a step failure of kind ``expression``. This module imports only the standard library, ``cel``
+and the definition errors (the child imports nothing else: it starts fast and small).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import cel
+
+from engine.definition.errors import NotJsonError, SandboxError
 
 _HEADER = struct.Struct(">I")
 NICENESS = 19
@@ -65,21 +67,17 @@ class Limits:
     max_result_bytes: int = 1024 * 1024
 
 
-class SandboxError(Exception):
-    """An evaluation failed in the sandbox or exceeded a budget; ``str`` is the reason."""
-
-
 # --------------------------------------------------------------------------------------------
 # JSON of CEL values (shared with the in-process path)
 
 
 def plain_json(value: Any) -> Any:
-    """A CEL result as plain JSON data; ValueError (the reason) for values JSON lacks."""
+    """A CEL result as plain JSON data; NotJsonError (the reason) for values JSON lacks."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"gave {value}, which is not a JSON number")
+            raise NotJsonError(f"gave {value}, which is not a JSON number")
         return value
     if isinstance(value, Mapping):
         return {str(k): plain_json(v) for k, v in value.items()}
@@ -91,7 +89,7 @@ def plain_json(value: Any) -> Any:
         return f"{value.total_seconds():g}s"
     if isinstance(value, cel.OptionalValue):
         return plain_json(value.value()) if value.has_value() else None
-    raise ValueError(f"gave a {type(value).__name__}, which is not a JSON value")
+    raise NotJsonError(f"gave a {type(value).__name__}, which is not a JSON value")
 
 
 def first_line(e: BaseException) -> str:

@@ -4,65 +4,39 @@
     if problems:  # a Problem is (pointer, message): domain.kernel.errors.ValidationError takes them
         raise ValidationError(problems)
 
-Checks: the shape (pydantic models of `engine.definition.dsl`), unique step ids, known needs, an
-acyclic
-graph (the cycle named), `uses` (built-in kind or installed skill), per-kind required inputs,
-foreach/max_parallel/retry_on consistency, `input_schema` being a JSON Schema, and every
-expression: it parses, stays within cost bounds and reads only names in scope (`steps.<id>` must
-be a step this one needs, directly or transitively).
+Checks: the shape and the steps (`engine.definition.step_checks`: the pydantic models of
+`engine.definition.dsl`, unique step ids, known needs, an acyclic graph with the cycle named,
+`uses` being a built-in kind or an installed skill, per-kind required inputs,
+foreach/max_parallel/retry_on consistency); here, `input_schema` being a JSON Schema and every
+expression: it parses, stays within cost bounds and reads only names in scope (`steps.<id>`
+must be a step this one needs, directly or transitively).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
-from typing import Any, TypeGuard
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 import networkx as nx
-import pydantic
 
 from domain.kernel.errors import Problem
 from domain.kernel.pointers import escape as _escape
-from engine.definition.dsl import (
-    BUILTIN_KINDS,
-    MAX_STEPS,
-    SKILL_NAME_PATTERN,
-    SKILL_PREFIX,
-    STEP_ID_PATTERN,
-    Definition,
-    Step,
-    ancestor_sets,
+from engine.definition.dsl import MAX_STEPS, SKILL_PREFIX, ancestor_sets
+from engine.definition.errors import ExpressionError
+from engine.definition.expressions import RUN_FIELDS, STEP_FIELDS, Expression, blank_strings
+from engine.definition.step_checks import (
+    SkillResolver,
+    shape_problems,
+    step_ids,
+    step_problems,
+    suggest,
 )
-from engine.definition.expressions import (
-    RUN_FIELDS,
-    STEP_FIELDS,
-    Expression,
-    ExpressionError,
-    blank_strings,
-    template_expressions,
-    unwrap,
-)
+from engine.definition.templates import template_expressions, unwrap
 from engine.definition.typecheck import TypeChecker
 
-SkillResolver = Callable[[str, str | None], "bool | str"]
-"""(skill name, semver range or None) -> True if an installed active skill matches, else False or
-an error message."""
-
-_STEP_ID = re.compile(STEP_ID_PATTERN)
-_SKILL_NAME = re.compile(SKILL_NAME_PATTERN)
-_RANGE = re.compile(r"^[0-9A-Za-z.*^~<>=!,| +-]{1,100}$")
 _RUN_FIELD = re.compile(r"(?<![\w.])run\s*\.\s*([A-Za-z_]\w*)")
-_NEVER_RETRIED = (
-    "expression",
-    "rejected",
-    "invalid_output",
-    "output_too_large",
-    "input_too_large",
-    "items_too_large",
-)
 
 
 def validate_definition(
@@ -75,9 +49,9 @@ def validate_definition(
     if isinstance(steps, list) and len(steps) > MAX_STEPS:
         # the cheap cap first: every later check costs per step (and the graph more)
         return [Problem("/steps", f"has {len(steps):,} steps; the limit is {MAX_STEPS}")]
-    problems = list(_shape_problems(definition))
+    problems = list(shape_problems(definition))
     if isinstance(steps, list):
-        problems += _step_problems(steps, skill_resolver)
+        problems += step_problems(steps, skill_resolver)
         problems += _expression_problems(definition, steps)
     schema = definition.get("input_schema")
     if isinstance(schema, dict):
@@ -93,65 +67,6 @@ def _pointer_key(pointer: str) -> list[tuple[int, int | str]]:
     ]
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
-    return f"; did you mean '{match[0]}'?" if match else ""
-
-
-# --------------------------------------------------------------------------------------------
-# Shape
-
-
-_FIELDS: dict[str, list[str]] = {
-    "": list(Definition.model_fields),
-    "step": [f.alias or name for name, f in Step.model_fields.items()],
-    "retry": [
-        "max_attempts",
-        "initial_interval_s",
-        "multiplier",
-        "max_interval_s",
-        "jitter",
-        "retry_on",
-    ],
-    "defaults": ["timeout_s", "retry"],
-}
-
-
-def _shape_problems(definition: dict[str, Any]) -> Iterator[Problem]:
-    try:
-        Definition.model_validate(definition)
-    except pydantic.ValidationError as e:
-        for error in e.errors():
-            loc = [part for part in error["loc"] if not _is_union_tag(part)]
-            yield Problem(
-                "/" + "/".join(_escape(p) for p in loc) if loc else "", _shape_message(error, loc)
-            )
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic names the branch of `X | None` it tried, e.g. ("retry", "RetryPolicy", "jitter")
-    return isinstance(part, str) and part[:1].isupper()
-
-
-def _shape_message(error: Any, loc: list[Any]) -> str:
-    kind, field = error["type"], str(loc[-1]) if loc else ""
-    if kind == "missing":
-        return f"'{field}' is required"
-    if kind == "extra_forbidden":
-        section = (
-            "step" if len(loc) == 3 and loc[0] == "steps" else str(loc[-2]) if len(loc) >= 2 else ""
-        )
-        return f"unknown field '{field}'" + _suggest(field, _FIELDS.get(section, []))
-    if kind == "string_pattern_mismatch" and (field == "id" or "needs" in loc):
-        return (
-            f"'{error['input']}' is not a valid step id: it must start with a lowercase letter, "
-            "then up to 62 lowercase letters, digits or underscores"
-        )
-    if kind == "literal_error" and field == "trigger":
-        return f"trigger '{error['input']}' is not one of all_success, any_success, all_done"
-    return str(error["msg"])
-
-
 def _input_schema_problems(schema: dict[str, Any]) -> Iterator[Problem]:
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
@@ -161,167 +76,11 @@ def _input_schema_problems(schema: dict[str, Any]) -> Iterator[Problem]:
 
 
 # --------------------------------------------------------------------------------------------
-# Steps and the graph
-
-
-def _step_ids(steps: list[Any]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for i, step in enumerate(steps):
-        sid = step.get("id") if isinstance(step, dict) else None
-        if isinstance(sid, str) and sid not in ids:
-            ids[sid] = i
-    return ids
-
-
-def _step_problems(steps: list[Any], resolver: SkillResolver | None) -> Iterator[Problem]:
-    ids = _step_ids(steps)
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict):
-            continue
-        at = f"/steps/{i}"
-        sid = step.get("id")
-        name = f"step '{sid}'" if isinstance(sid, str) else f"step {i}"
-        if isinstance(sid, str) and ids.get(sid) != i:
-            yield Problem(f"{at}/id", f"step id '{sid}' is already used by /steps/{ids[sid]}")
-        uses = step.get("uses")
-        if isinstance(uses, str):
-            yield from _uses_problems(uses, f"{at}/uses", name, resolver)
-            yield from _kind_input_problems(uses, step, at, name)
-            if uses == "wait":
-                yield from _wait_timeout_problems(step, at, name)
-        needs = step.get("needs")
-        if isinstance(needs, list):
-            seen: set[str] = set()
-            for j, need in enumerate(needs):
-                if not isinstance(need, str) or not _STEP_ID.match(need):
-                    continue  # the shape check reports it
-                if need in seen:
-                    yield Problem(f"{at}/needs/{j}", f"{name} lists '{need}' in needs twice")
-                elif need == sid:
-                    yield Problem(f"{at}/needs/{j}", f"{name} needs itself")
-                elif need not in ids:
-                    yield Problem(
-                        f"{at}/needs/{j}",
-                        f"{name} needs '{need}', which is not a step id" + _suggest(need, ids),
-                    )
-                elif isinstance(sid, str) and ids.get(sid) == i:
-                    graph.add_edge(need, sid)
-                seen.add(need)
-        if step.get("max_parallel") is not None and step.get("foreach") is None:
-            yield Problem(f"{at}/max_parallel", f"{name} sets max_parallel but has no foreach")
-        retry = step.get("retry")
-        yield from _retry_problems(retry, f"{at}/retry")
-    for cycle in islice(nx.simple_cycles(graph), 5):
-        members = sorted(cycle, key=ids.__getitem__)
-        first = members[0]
-        # edges run need -> dependant, so walking the cycle backwards reads "x needs y"
-        loop = [*cycle[cycle.index(first) :], *cycle[: cycle.index(first)], first][::-1]
-        chain = ", which needs ".join(f"'{s}'" for s in loop[1:])
-        yield Problem(
-            f"/steps/{ids[first]}/needs",
-            f"the steps' needs form a cycle: '{first}' needs {chain}",
-        )
-
-
-def _retry_problems(retry: Any, at: str) -> Iterator[Problem]:
-    if not isinstance(retry, dict) or not isinstance(retry.get("retry_on"), list):
-        return
-    for j, kind in enumerate(retry["retry_on"]):
-        if isinstance(kind, str) and kind in _NEVER_RETRIED:
-            yield Problem(
-                f"{at}/retry_on/{j}",
-                f"errors of kind '{kind}' are never retried: another attempt would fail alike",
-            )
-
-
-def _uses_problems(
-    uses: str, at: str, name: str, resolver: SkillResolver | None
-) -> Iterator[Problem]:
-    if uses in BUILTIN_KINDS:
-        return
-    if not uses.startswith(SKILL_PREFIX):
-        choices = [*BUILTIN_KINDS, "skill:<name>"]
-        yield Problem(
-            at,
-            f"{name} uses '{uses}', which is neither a built-in kind ({', '.join(BUILTIN_KINDS)}) "
-            f"nor 'skill:<name>[@<range>]'" + _suggest(uses, choices),
-        )
-        return
-    skill, _, version_range = uses.removeprefix(SKILL_PREFIX).partition("@")
-    if not _SKILL_NAME.match(skill):
-        yield Problem(at, f"'{skill}' is not a valid skill name (lowercase letters, digits, _ . -)")
-        return
-    if "@" in uses and not _RANGE.match(version_range):
-        yield Problem(at, f"'{version_range}' is not a semver range (e.g. '^1.2', '>=1.0,<2')")
-        return
-    if resolver is not None:
-        found = resolver(skill, version_range or None)
-        if found is not True:
-            wanted = f"'{skill}'" + (f" matching '{version_range}'" if version_range else "")
-            yield Problem(
-                at, found if isinstance(found, str) else f"no installed active skill {wanted}"
-            )
-
-
-def _kind_input_problems(uses: str, step: dict[str, Any], at: str, name: str) -> Iterator[Problem]:
-    """The built-in kinds' required inputs (only where `with` is a literal object)."""
-    given = step.get("with")
-    if given is not None and not isinstance(given, dict):
-        if uses in ("http", "notify", "wait", "approval") and not _is_template(given):
-            yield Problem(f"{at}/with", f"{name} ({uses}) needs an object as its with")
-        return
-    keys = set(given or {})
-    required = {"http": ["url"], "approval": ["role"], "notify": ["message"]}.get(uses, [])
-    for key in required:
-        if key not in keys:
-            yield Problem(f"{at}/with", f"{name} ({uses}) needs with.{key}")
-    role = (given or {}).get("role")
-    empty = not isinstance(role, str) or not role.strip()
-    if uses == "approval" and "role" in keys and not _is_template(role) and empty:
-        yield Problem(f"{at}/with/role", f"{name} (approval) needs a role name in with.role")
-    if uses == "wait" and len(keys & {"seconds", "until"}) != 1:
-        yield Problem(f"{at}/with", f"{name} (wait) needs exactly one of with.seconds, with.until")
-
-
-def _wait_timeout_problems(step: dict[str, Any], at: str, name: str) -> Iterator[Problem]:
-    """A `wait` whose explicit `timeout_s` is shorter than its literal `seconds` could never
-    end within it (`defaults.timeout_s` does not apply to a wait: a timer's length is its own)."""
-    timeout, given = step.get("timeout_s"), step.get("with")
-    seconds = _literal_seconds(given.get("seconds") if isinstance(given, dict) else None)
-    if not (_is_number(timeout) and _is_number(seconds)) or timeout >= seconds:
-        return
-    yield Problem(
-        f"{at}/timeout_s",
-        f"{name} (wait) has timeout_s {timeout:g}, shorter than its with.seconds {seconds:g}: "
-        "the timer could never end within its timeout",
-    )
-
-
-def _literal_seconds(value: Any) -> Any:
-    """`with.seconds` as the wait kind reads it (a number, or a numeric string), if literal."""
-    if isinstance(value, str) and not _is_template(value):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "${{" in value
-
-
-# --------------------------------------------------------------------------------------------
 # Expressions
 
 
 def _expression_problems(definition: dict[str, Any], steps: list[Any]) -> Iterator[Problem]:
-    ids = _step_ids(steps)
+    ids = step_ids(steps)
     types = TypeChecker(ids, definition.get("input_schema"))
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(ids)
@@ -397,7 +156,7 @@ class _Context:
             elif root == "config":
                 why = "only defined in skill steps"
             else:
-                why = "not defined" + _suggest(root, allowed)
+                why = "not defined" + suggest(root, allowed)
                 why = why.replace("; did", ". Did") if "did you" in why else why
             yield Problem(pointer, f"{shown} in {self.who} reads '{root}', which is {why}")
         for ref, attr in expr.analysis.step_refs:
@@ -405,7 +164,7 @@ class _Context:
                 yield Problem(
                     pointer,
                     f"{shown} in {self.who} reads steps.{ref}, but there is no step '{ref}'"
-                    + _suggest(ref, self.ids),
+                    + suggest(ref, self.ids),
                 )
             elif ref not in self.visible:
                 yield Problem(
@@ -417,12 +176,12 @@ class _Context:
                 yield Problem(
                     pointer,
                     f"{shown} reads steps.{ref}.{attr}; a step has only 'output' and 'status'"
-                    + _suggest(attr, STEP_FIELDS),
+                    + suggest(attr, STEP_FIELDS),
                 )
         for m in _RUN_FIELD.finditer(blank_strings(expr.source)):
             if "run" in expr.analysis.roots and m.group(1) not in RUN_FIELDS:
                 yield Problem(
                     pointer,
                     f"{shown} reads run.{m.group(1)}; run has only id, started_by, started_at"
-                    + _suggest(m.group(1), RUN_FIELDS),
+                    + suggest(m.group(1), RUN_FIELDS),
                 )

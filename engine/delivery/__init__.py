@@ -8,7 +8,7 @@ from engine.delivery.channels import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from engine.delivery.config import DispatcherConfig, redact_config
+from engine.delivery.config import DispatcherConfig
 from engine.delivery.dispatcher import Dispatcher
 
 __all__ = [
@@ -20,5 +20,4 @@ __all__ = [
     "Message",
     "PermanentDeliveryError",
     "TransientDeliveryError",
-    "redact_config",
 ]

@@ -20,7 +20,8 @@ from uuid import UUID
 import httpx
 
 from domain.kernel.clock import utc_now
-from engine.steps import egress
+from engine.errors import EngineError
+from engine.steps import egress, egress_clients
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class DeliveryResult:
     delivered_at: datetime | None = None
 
 
-class DeliveryError(Exception):
+class DeliveryError(EngineError):
     """Root of delivery errors; ``reason`` is recorded on the notification."""
 
     def __init__(self, reason: str) -> None:
@@ -277,7 +278,7 @@ def default_channels(
     """
     from engine.delivery.smtp import EmailChannel
 
-    egress.guard(client, egress_policy)
+    egress_clients.guard(client, egress_policy)
 
     return {
         "email": EmailChannel(),

@@ -1,19 +1,13 @@
-"""Configuration keys of notification delivery, the dispatcher's knobs, and secret redaction."""
+"""Configuration keys of notification delivery and the dispatcher's knobs."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
-
-from domain.kernel.secrets import REDACTED as REDACTED
-from domain.kernel.secrets import SECRET_KEY as SECRET_KEY
-from domain.kernel.secrets import is_secret_key as is_secret_key
-from domain.kernel.secrets import redact
 
 CHANNEL_KEY = "notifications.{channel}"
 """Tenant config key holding one channel's settings, e.g. ``notifications.email``."""
@@ -28,16 +22,8 @@ ADDRESS_KEY = "notifications.address.{channel}"
 """User preference: the phone number (sms), device token (push) or email override."""
 
 
-
 def channel_key(channel: str) -> str:
     return CHANNEL_KEY.format(channel=channel)
-
-
-def redact_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a tenant config with every secret value replaced, at any depth
-    (the one rule: ``domain.kernel.secrets``). The API returns this, never the raw config."""
-    redacted: dict[str, Any] = redact(dict(config))
-    return redacted
 
 
 def truthy(value: Any) -> bool:

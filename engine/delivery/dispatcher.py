@@ -1,9 +1,11 @@
-"""The dispatcher: claims outbox rows, delivers them, records the outcome as domain events.
+"""The dispatcher's loop: claim outbox rows, send each through its channel, pace and retry.
 
 Delivery is at least once. A row is leased, not removed, while it is worked on; a dispatcher
 that dies loses its leases and another one picks the rows up. The notification id is sent to
 providers as the idempotency key, and the aggregate's status is checked before every send, so
-the only messages that can go out twice are those in flight when a dispatcher died.
+the only messages that can go out twice are those in flight when a dispatcher died. The
+outcomes are recorded as domain events by `engine.delivery.recording`; the SQL on the outbox is
+`engine.delivery.outbox`.
 """
 
 from __future__ import annotations
@@ -15,44 +17,28 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
 import psycopg
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import PersistenceError
 
-from domain.identity.tenants import Tenant
-from domain.kernel.actor import Actor, acting_as
-from domain.kernel.errors import NotFoundError
-from domain.messaging.notifications import Notification
 from engine.delivery.channels import (
     Channel,
-    DeliveryResult,
-    Message,
     PermanentDeliveryError,
     TransientDeliveryError,
     default_channels,
 )
-from engine.delivery.config import (
-    ADDRESS_KEY,
-    MUTE_KEY,
-    RATE_LIMIT_KEY,
-    DispatcherConfig,
-    channel_key,
-    truthy,
-)
+from engine.delivery.config import DispatcherConfig
 from engine.delivery.outbox import OutboxRow, OutboxStore
-from engine.steps import egress
+from engine.delivery.recording import DeliveryRecords
+from engine.steps import egress, egress_clients
 
 if TYPE_CHECKING:
     from domain.platform import Platform
 
 log = logging.getLogger(__name__)
-
-ADDRESSED_CHANNELS = ("email", "sms", "push")
-"""Channels whose recipient address comes from the user (webhooks post to the tenant's)."""
 
 RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 1.0
@@ -60,23 +46,6 @@ RECONNECT_MAX_S = 1.0
 database's return."""
 
 ChannelFactory = Callable[[httpx.AsyncClient], Mapping[str, Channel]]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A row ready to send: the message, the channel's config and the tenant's rate limit."""
-
-    message: Message
-    config: Mapping[str, Any]
-    rate: float
-    burst: float
-    notification: Notification
-    egress_only: egress.AllowList | None = None
-    """The tenant's ``egress.allow``: its HTTP channels reach only what matches it as well."""
-
-
-class Skip(Exception):  # noqa: N818 -- control flow, not an error
-    """The row needs no send: the notification already reached a terminal state."""
 
 
 class Dispatcher:
@@ -115,8 +84,7 @@ class Dispatcher:
         self._sending: set[int] = set()
         self._untried: set[int] = set()
         self._throttled: dict[UUID, float] = {}
-        self._tenants: dict[UUID, tuple[float, Tenant]] = {}
-        self._tenants_lock = threading.Lock()
+        self.records = DeliveryRecords(app, self.config)
 
     # -- process control -------------------------------------------------------------------
 
@@ -154,8 +122,11 @@ class Dispatcher:
         alive = self.running
         limit = max(60.0, 4 * self.config.poll_interval_s + 2 * self.config.send_timeout_s)
         ok = alive and age <= limit
-        return {"dispatcher": self.config.worker_id, "ok": ok,
-                "loops": {"dispatch": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
+        return {
+            "dispatcher": self.config.worker_id,
+            "ok": ok,
+            "loops": {"dispatch": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}},
+        }
 
     def _thread_main(self) -> None:
         # supervised: an error that escapes the loop restarts it (after a pause), never ends it
@@ -305,13 +276,13 @@ class Dispatcher:
             await self._defer(store, row, until - time.monotonic())
             return
         try:
-            prepared = await asyncio.to_thread(self._prepare, row)
-        except Skip:
-            self.stats["skipped"] += 1
-            await store.finish(row.id)
-            return
+            prepared = await asyncio.to_thread(self.records.prepare, row)
         except PermanentDeliveryError as exc:
             await self._fail(store, row, exc.reason)
+            return
+        if prepared is None:  # the notification already has its outcome
+            self.stats["skipped"] += 1
+            await store.finish(row.id)
             return
         wait = await store.take_token(row.tenant_id, prepared.rate, prepared.burst)
         if wait > 0:
@@ -334,15 +305,16 @@ class Dispatcher:
         except PermanentDeliveryError as exc:
             await self._fail(store, row, exc.reason)
         except TimeoutError:
-            await self._transient(store, row, f"{row.channel}: no answer within "
-                                  f"{self.config.send_timeout_s}s", None)
+            await self._transient(
+                store, row, f"{row.channel}: no answer within {self.config.send_timeout_s}s", None
+            )
         except Exception as exc:
             log.exception("notification %s: adapter error", row.notification_id)
             await self._transient(store, row, f"{row.channel}: {type(exc).__name__}: {exc}", None)
         else:
             # sent: record it whatever the database does meanwhile (an unrecorded send would
             # go out again when the lease runs out)
-            await self._persist(self._record_sent, row, result, prepared.notification)
+            await self._persist(self.records.record_sent, row, result, prepared.notification)
             self.stats["sent"] += 1
             await store.finish(row.id)
 
@@ -357,7 +329,7 @@ class Dispatcher:
             found = self.channel_factory(client)
             # after the factory, which may guard the client with the platform policy alone
             base = self.egress_policy or egress.default_policy()
-            egress.guard(client, egress.EgressPolicy(base.allow, only))
+            egress_clients.guard(client, egress.EgressPolicy(base.allow, only))
             self._narrowed[only] = found
         return found
 
@@ -380,7 +352,7 @@ class Dispatcher:
 
     async def _fail(self, store: OutboxStore, row: OutboxRow, reason: str) -> None:
         log.info("notification %s failed: %s", row.notification_id, reason)
-        await asyncio.to_thread(self._record_failed, row, reason, True)
+        await asyncio.to_thread(self.records.record_failed, row, reason, True)
         self.stats["failed"] += 1
         await store.finish(row.id)
 
@@ -393,7 +365,7 @@ class Dispatcher:
             return
         delay = self.backoff(attempts, retry_after)
         log.info("notification %s: %s; retry in %.2fs", row.notification_id, reason, delay)
-        await asyncio.to_thread(self._record_failed, row, reason, False)
+        await asyncio.to_thread(self.records.record_failed, row, reason, False)
         self.stats["retried"] += 1
         await store.retry(row.id, delay, reason)
 
@@ -404,125 +376,3 @@ class Dispatcher:
             return min(max(retry_after, 0.0), cfg.backoff_max_s)
         delay: float = min(cfg.backoff_max_s, cfg.backoff_base_s * 2.0 ** (attempts - 1))
         return delay * random.uniform(0.75, 1.0)  # jitter spreads a burst of retries
-
-    # -- domain side (runs on worker threads) ----------------------------------------------
-
-    def _actor(self, row: OutboxRow) -> Actor:
-        return Actor(
-            kind="worker",
-            tenant_id=str(row.tenant_id),
-            user_agent=f"platinum-dispatcher/{self.config.worker_id}",
-        )
-
-    def _tenant(self, tenant_id: UUID) -> Tenant:
-        now = time.monotonic()
-        with self._tenants_lock:
-            cached = self._tenants.get(tenant_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        tenant = self.app.get_tenant(tenant_id)
-        with self._tenants_lock:
-            self._tenants[tenant_id] = (now + self.config.tenant_cache_s, tenant)
-        return tenant
-
-    def _preference(self, notification: Notification, key: str) -> str | None:
-        try:
-            pref = self.app.get_preference(
-                notification.tenant_id, notification.recipient_user_id, key
-            )
-        except NotFoundError:
-            return None
-        return pref.value
-
-    def _prepare(self, row: OutboxRow) -> Prepared:
-        """Load what the send needs; raises Skip or PermanentDeliveryError instead."""
-        try:
-            n = self.app.get_notification(row.tenant_id, row.notification_id)
-        except NotFoundError:
-            log.warning("outbox row %s names no notification", row.id)
-            raise Skip from None
-        if n.status != "pending":
-            raise Skip
-        tenant = self._tenant(row.tenant_id)
-        if not tenant.is_active:
-            raise PermanentDeliveryError(f"tenant is {tenant.status}")
-        mute_key = MUTE_KEY.format(channel=n.channel)
-        if truthy(self._preference(n, mute_key)):
-            raise PermanentDeliveryError(f"muted by the recipient ({mute_key})")
-        config = tenant.config.get(channel_key(n.channel))
-        if not isinstance(config, Mapping) or not config:
-            raise PermanentDeliveryError(
-                f"channel {n.channel!r} is not configured ({channel_key(n.channel)})"
-            )
-        to = None
-        if n.channel in ADDRESSED_CHANNELS:
-            to = self._preference(n, ADDRESS_KEY.format(channel=n.channel))
-        if to is None and n.channel == "email":
-            to = self.app.get_user(n.tenant_id, n.recipient_user_id).email
-        only = None
-        entries = tenant.config.get(egress.TENANT_CONFIG_KEY)
-        if entries is not None:
-            try:
-                only = egress.AllowList.parse(entries)
-            except egress.EgressError as e:
-                raise PermanentDeliveryError(
-                    f"tenant config {egress.TENANT_CONFIG_KEY}: {e}"
-                ) from None
-        limits = tenant.config.get(RATE_LIMIT_KEY)
-        limits = limits if isinstance(limits, Mapping) else {}
-        return Prepared(
-            message=Message(
-                notification_id=n.id,
-                tenant_id=n.tenant_id,
-                channel=n.channel,
-                priority=n.priority,
-                type=n.type,
-                to=to,
-                title=n.title,
-                body=n.message,
-            ),
-            config=config,
-            rate=float(limits.get("per_second", self.config.rate_per_second)),
-            burst=float(limits.get("burst", self.config.rate_burst)),
-            notification=n,
-            egress_only=only,
-        )
-
-    def _update(
-        self,
-        row: OutboxRow,
-        change: Callable[[Notification], None],
-        loaded: Notification | None = None,
-    ) -> None:
-        """Apply ``change`` to a pending notification and save; a racing write is re-read."""
-        with acting_as(self._actor(row)):
-            for attempt in range(3):
-                n = loaded or self.app.get_notification(row.tenant_id, row.notification_id)
-                loaded = None
-                if n.status != "pending":
-                    return  # another dispatcher already recorded an outcome
-                change(n)
-                try:
-                    self.app.save(n)
-                except IntegrityError:
-                    if attempt == 2:
-                        raise
-                else:
-                    return
-
-    def _record_sent(
-        self, row: OutboxRow, result: DeliveryResult, loaded: Notification | None = None
-    ) -> None:
-        def change(n: Notification) -> None:
-            n.mark_sent(at=result.sent_at, provider_id=result.provider_id)
-            if result.delivered_at is not None:
-                n.mark_delivered(at=result.delivered_at)
-
-        self._update(row, change, loaded)
-
-    def _record_failed(
-        self, row: OutboxRow, reason: str, permanent: bool, loaded: Notification | None = None
-    ) -> None:
-        self._update(
-            row, lambda n: n.mark_failed(reason=reason[:1000], permanent=permanent), loaded
-        )

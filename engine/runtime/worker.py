@@ -53,7 +53,7 @@ from engine.runtime import task_store as q
 from engine.scheduling.planner import EnginePlanner, apply_outcome
 from engine.steps import Failed, KindContext, Outcome, StepCall
 from engine.steps import registry as kind_registry
-from engine.steps.skills import run_skill
+from engine.steps.skills import SkillCatalog, run_skill
 
 log = logging.getLogger(__name__)
 
@@ -916,18 +916,24 @@ def build_worker(
     platform: Any = None,
     config: WorkerConfig | None = None,
     inline_kinds: Any = None,
+    skill_catalog: SkillCatalog | None = None,
 ) -> Worker:
     """A worker with its own Runs application (task recorder) and an HTTP client.
 
     ``es_env`` is the eventsourcing environment of the role the worker uses (platinum_system);
-    ``platform`` (a ``domain.platform.Platform``) serves definitions, notify and skills.
+    ``platform`` (a ``domain.platform.Platform``) serves definitions, notify and skills (found
+    through ``skill_catalog``, the read model's port).
     """
     from engine.scheduling.planner import platform_definitions
     from engine.steps import PURE_KINDS
     from engine.steps.http import client
     from engine.steps.skills import PlatformSkills
 
-    skills = PlatformSkills(platform, conninfo) if platform is not None else None
+    skills = (
+        PlatformSkills(platform, skill_catalog)
+        if platform is not None and skill_catalog is not None
+        else None
+    )
     planner = EnginePlanner(
         platform_definitions(platform) if platform is not None else None,
         skills=skills,

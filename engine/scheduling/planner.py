@@ -23,16 +23,14 @@ from uuid import UUID
 from domain.kernel.errors import ValidationError
 from domain.runs.application import AdvanceDeferred, PreparedDefinition
 from domain.runs.run import Run, StepStatus
-from engine.definition.expressions import (
-    CompiledDefinition,
-    EvaluationDeferred,
-    ExpressionError,
-    evaluation_policy,
-)
+from engine.definition.budget import evaluation_policy
+from engine.definition.compiled import CompiledDefinition
+from engine.definition.dsl import parse_uses
+from engine.definition.errors import EvaluationDeferred, ExpressionError
 from engine.scheduling.scheduler import advance as scheduler_advance
 from engine.steps import PURE_KINDS, Failed, KindContext, Outcome, StepCall, Succeeded, Waiting
 from engine.steps import registry as kind_registry
-from engine.steps.skills import SkillDirectory, parse_uses
+from engine.steps.skills import SkillCatalog, SkillDirectory
 
 DefinitionSource = Callable[[str, str, int], "dict[str, Any] | None"]
 """(tenant id, workflow id, version) -> that definition version, or None."""
@@ -208,17 +206,23 @@ class EnginePlanner:
         return calls
 
 
-def build_runs(es_env: dict[str, str], *, platform: Any = None, conninfo: str | None = None) -> Any:
+def build_runs(
+    es_env: dict[str, str], *, platform: Any = None, skill_catalog: SkillCatalog | None = None
+) -> Any:
     """The ``Runs`` application for an API process: task recorder + this planner.
 
     ``es_env`` is the eventsourcing environment of the process's role; ``platform`` serves
-    definition versions (and, with ``conninfo``, skill configs for expressions).
+    definition versions (and, with ``skill_catalog``, skill configs for expressions).
     """
     from domain.runs.application import Runs
     from engine.runtime.task_store import runs_env
     from engine.steps.skills import PlatformSkills
 
-    skills = PlatformSkills(platform, conninfo) if platform is not None and conninfo else None
+    skills = (
+        PlatformSkills(platform, skill_catalog)
+        if platform is not None and skill_catalog is not None
+        else None
+    )
     planner = EnginePlanner(
         platform_definitions(platform) if platform is not None else None,
         skills=skills,

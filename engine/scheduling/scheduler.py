@@ -26,8 +26,10 @@ from typing import Any
 from uuid import UUID
 
 from domain.runs.run import STEP_DONE, Run, RunStatus, StepStatus
+from engine.definition.compiled import CompiledDefinition, CompiledStep
 from engine.definition.dsl import RetryPolicy
-from engine.definition.expressions import CompiledDefinition, CompiledStep, ExpressionError, Scope
+from engine.definition.errors import ExpressionError
+from engine.definition.expressions import Scope
 
 MAX_LOST_ATTEMPTS = 3
 """Attempts lost to a dead worker (lease expired) are retried this many times beyond the policy."""

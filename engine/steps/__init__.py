@@ -82,12 +82,10 @@ PURE_KINDS = frozenset({"noop", "transform", "fail", "wait", "approval"})
 
 
 def registry() -> dict[str, Kind]:
-    """The built-in kinds by name (skills are resolved separately: ``skill:<name>``)."""
+    """The built-in kinds by name: each function is named after the kind it implements, one for
+    each of `engine.definition.dsl.BUILTIN_KINDS` (skills are resolved separately)."""
     from engine.steps.basic import approval, fail, noop, transform, wait
     from engine.steps.http import http
     from engine.steps.notify import notify
 
-    return {
-        "noop": noop, "transform": transform, "fail": fail, "wait": wait,
-        "approval": approval, "http": http, "notify": notify,
-    }  # fmt: skip
+    return {kind.__name__: kind for kind in (noop, transform, fail, wait, approval, http, notify)}

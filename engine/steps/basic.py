@@ -29,12 +29,12 @@ def wait(call: StepCall, ctx: KindContext) -> Outcome:  # noqa: ARG001
     try:
         if given.get("until") is not None:
             until = datetime.fromisoformat(str(given["until"]).replace("Z", "+00:00"))
-            if until.tzinfo is None:
-                raise ValueError("until needs a time zone offset")
         else:
             until = call.now + timedelta(seconds=float(given.get("seconds", 0)))
     except (TypeError, ValueError, OverflowError) as e:
         return Failed("invalid_input", f"wait: {e}", False)
+    if until.tzinfo is None:
+        return Failed("invalid_input", "wait: until needs a time zone offset", False)
     if call.timeout_s is not None and until > call.now + timedelta(seconds=call.timeout_s):
         # the step's explicit timeout_s bounds its timer: one that would end past it fails
         # now rather than at the deadline (the outcome is already certain). A later attempt

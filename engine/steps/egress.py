@@ -1,4 +1,4 @@
-"""Egress control: which addresses outgoing HTTP may reach, checked where the socket is opened.
+"""Egress policy: which addresses outgoing HTTP may reach, judged for each address resolved.
 
 Every outgoing call of ``http`` steps, skills over HTTP and notification webhooks goes through an
 :class:`EgressPolicy`. The host is resolved once, every resolved address is checked, and the
@@ -9,9 +9,10 @@ addresses, in every spelling (``2130706433``, ``0x7f.1``, ``0177.0.0.1``, IPv4-m
 -compatible, NAT64 and 6to4 IPv6). The platform's allow-list (``PLATINUM_EGRESS_ALLOW``: CIDRs and
 host names) makes exceptions; a tenant's ``egress.allow`` can only narrow what is reachable.
 
-The policy is built by the composition root from settings and handed in (:func:`configure` sets
-the process default that clients made without an explicit policy use); the engine reads no
-settings itself.
+The check runs where the socket is opened: `engine.steps.egress_clients` puts it into httpcore's
+network backend. The policy is built by the composition root from settings and handed in
+(:func:`configure` sets the process default that clients made without an explicit policy use);
+the engine reads no settings itself.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import anyio.to_thread
 import httpcore
-import httpx
+
+from engine.steps.errors import StepError
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +84,14 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _6TO4 = ipaddress.IPv6Network("2002::/16")
 
 
-class EgressError(ValueError):
+class EgressError(StepError, ValueError):
     """An allow-list entry that is neither a CIDR nor a host name."""
 
 
-class EgressRefusedError(httpcore.ConnectError):
+class EgressRefusedError(httpcore.ConnectError, StepError):
     """The destination is not allowed (raised where the connection would be opened).
 
-    A ``ConnectError`` on purpose: callers see it exactly as a refused connection.
+    A ``ConnectError`` on purpose: callers (httpx) see it exactly as a refused connection.
     """
 
 
@@ -294,137 +294,6 @@ class EgressPolicy:
         return addresses
 
 
-# ---------------------------------------------------------------------------------- clients
-
-
-class EgressBackend(httpcore.NetworkBackend):
-    """httpcore's network backend, connecting only to addresses the policy checked.
-
-    httpcore hands this the URL's host name; the TLS server name and the ``Host`` header stay
-    that name, while the socket goes to the checked address.
-    """
-
-    def __init__(self, policy: EgressPolicy, resolver: Resolver | None = None) -> None:
-        self.policy = policy
-        self.resolver = resolver
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        addresses = self.policy.check(host, port, self.resolver)
-        return _first(addresses, lambda ip: self._inner.connect_tcp(
-            ip, port, timeout, local_address, socket_options))  # fmt: skip
-
-    def connect_unix_socket(self, *_: Any, **__: Any) -> httpcore.NetworkStream:
-        raise EgressRefusedError(REFUSED)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class AsyncEgressBackend(httpcore.AsyncNetworkBackend):
-    """The asynchronous twin of :class:`EgressBackend` (resolution runs in a thread)."""
-
-    def __init__(self, policy: EgressPolicy, resolver: Resolver | None = None) -> None:
-        self.policy = policy
-        self.resolver = resolver
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await anyio.to_thread.run_sync(self.policy.check, host, port, self.resolver)
-        last: Exception | None = None
-        for ip in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    ip, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
-                last = e
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *_: Any, **__: Any) -> httpcore.AsyncNetworkStream:
-        raise EgressRefusedError(REFUSED)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _first(
-    addresses: list[str], connect: Callable[[str], httpcore.NetworkStream]
-) -> httpcore.NetworkStream:
-    last: Exception | None = None
-    for ip in addresses:
-        try:
-            return connect(ip)
-        except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
-            last = e
-    assert last is not None
-    raise last
-
-
-def _install(pool: Any, backend: Any) -> None:
-    # httpx builds its httpcore pool without a way to pass a network backend; the pool reads
-    # this one attribute on every new connection (httpcore 1.x).
-    if not hasattr(pool, "_network_backend"):
-        raise RuntimeError("this httpcore has no pluggable network backend: egress unguarded")
-    pool._network_backend = backend
-
-
-def transport(
-    policy: EgressPolicy, *, resolver: Resolver | None = None, **kwargs: Any
-) -> httpx.HTTPTransport:
-    t = httpx.HTTPTransport(**kwargs)
-    _install(t._pool, EgressBackend(policy, resolver))
-    return t
-
-
-def async_transport(
-    policy: EgressPolicy, *, resolver: Resolver | None = None, **kwargs: Any
-) -> httpx.AsyncHTTPTransport:
-    t = httpx.AsyncHTTPTransport(**kwargs)
-    _install(t._pool, AsyncEgressBackend(policy, resolver))
-    return t
-
-
-def guarded_client(
-    policy: EgressPolicy | None = None,
-    *,
-    resolver: Resolver | None = None,
-    limits: httpx.Limits | None = None,
-    **kwargs: Any,
-) -> httpx.Client:
-    """A client whose every connection passes ``policy``: no redirects, no proxy from the env."""
-    t = transport(policy or default_policy(), resolver=resolver,
-                  limits=limits or httpx.Limits())  # fmt: skip
-    return httpx.Client(transport=t, follow_redirects=False, trust_env=False, **kwargs)
-
-
-def guarded_async_client(
-    policy: EgressPolicy | None = None,
-    *,
-    resolver: Resolver | None = None,
-    limits: httpx.Limits | None = None,
-    **kwargs: Any,
-) -> httpx.AsyncClient:
-    t = async_transport(policy or default_policy(), resolver=resolver,
-                        limits=limits or httpx.Limits())  # fmt: skip
-    return httpx.AsyncClient(transport=t, follow_redirects=False, trust_env=False, **kwargs)
-
-
 # ------------------------------------------------------------------------- process default
 
 _default = EgressPolicy()
@@ -439,22 +308,3 @@ def configure(policy: EgressPolicy) -> None:
 def default_policy() -> EgressPolicy:
     """The configured policy; before :func:`configure`, public addresses only."""
     return _default
-
-
-def guard(client: httpx.Client | httpx.AsyncClient, policy: EgressPolicy | None = None) -> None:
-    """Route every connection of an existing client through ``policy``, with no proxies.
-
-    For clients whose owner is not ours to change (the dispatcher's): its default transport's
-    pool gets the egress backend and proxy mounts from the environment are dropped.
-    """
-    policy = policy or default_policy()
-    t = client._transport
-    if isinstance(t, httpx.MockTransport):
-        return  # no network behind it
-    if isinstance(client, httpx.AsyncClient) and isinstance(t, httpx.AsyncHTTPTransport):
-        _install(t._pool, AsyncEgressBackend(policy))
-    elif isinstance(client, httpx.Client) and isinstance(t, httpx.HTTPTransport):
-        _install(t._pool, EgressBackend(policy))
-    else:
-        raise TypeError(f"cannot guard a client with transport {type(t).__name__}")
-    client._mounts = {}

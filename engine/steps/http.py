@@ -21,7 +21,7 @@ from uuid import UUID
 
 import httpx
 
-from engine.steps import Failed, KindContext, Outcome, StepCall, Succeeded, egress
+from engine.steps import Failed, KindContext, Outcome, StepCall, Succeeded, egress, egress_clients
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class EgressClient(httpx.Client):
     """
 
     def __init__(self, policy: egress.EgressPolicy, resolver: egress.Resolver | None = None):
-        transport = egress.transport(policy, resolver=resolver, limits=LIMITS)
+        transport = egress_clients.transport(policy, resolver=resolver, limits=LIMITS)
         super().__init__(transport=transport, follow_redirects=False, trust_env=False)
         self.policy = policy
         self.resolver = resolver

@@ -15,10 +15,10 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol
 from uuid import UUID
 
-import psycopg
 import semver
 
 from domain.kernel.secrets import redact, schema_secret_fields, scrub, secret_values
+from engine.definition.dsl import parse_uses
 from engine.steps import Failed, KindContext, Outcome, StepCall, Succeeded
 from engine.steps.http import request
 
@@ -48,14 +48,23 @@ class ResolvedSkill:
 
 
 class SkillDirectory(Protocol):
+    """What skill steps (and expressions' ``config``) resolve an installation through."""
+
     def resolve(self, tenant_id: str, name: str, version_range: str | None) -> ResolvedSkill | None:
         """The tenant's active installation of skill ``name`` (matching the range), or None."""
         ...
 
 
-def parse_uses(uses: str) -> tuple[str, str | None]:
-    name, _, version_range = uses.removeprefix("skill:").partition("@")
-    return name, version_range or None
+class SkillCatalog(Protocol):
+    """The port to the read model: which installations a tenant has of a skill.
+
+    Implemented beside the tables that answer it (``projections.queries.skills``) and handed in
+    by the composition root; the installations themselves are then read from their events.
+    """
+
+    def active_installations(self, tenant_id: UUID, name: str) -> list[UUID]:
+        """Ids of the tenant's installations of skill ``name`` that are active."""
+        ...
 
 
 def matches(version: str, version_range: str | None) -> bool:
@@ -87,11 +96,11 @@ def _full(text: str) -> str:
 
 
 class PlatformSkills:
-    """Finds installations through the read model, reads them from the Platform's events."""
+    """Finds installations through a `SkillCatalog`, reads them from the Platform's events."""
 
-    def __init__(self, platform: Any, conninfo: str, ttl_s: float = 5.0) -> None:
+    def __init__(self, platform: Any, catalog: SkillCatalog, ttl_s: float = 5.0) -> None:
         self.platform = platform
-        self.conninfo = conninfo
+        self.catalog = catalog
         self.ttl_s = ttl_s
         self._cache: dict[tuple[str, str, str | None], tuple[float, ResolvedSkill | None]] = {}
         self._lock = threading.Lock()
@@ -108,14 +117,7 @@ class PlatformSkills:
         return found
 
     def _lookup(self, tenant_id: str, name: str, version_range: str | None) -> ResolvedSkill | None:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT i.id FROM installed_skills i JOIN marketplace_skills s"
-                " ON s.id = i.skill_id WHERE i.tenant_id = %s AND s.name = %s"
-                " AND i.status = 'active'",
-                (UUID(tenant_id), name),
-            ).fetchall()
-        for (installation_id,) in rows:
+        for installation_id in self.catalog.active_installations(UUID(tenant_id), name):
             inst = self.platform.get_installation(UUID(tenant_id), installation_id)
             if inst.status != "active" or inst.uninstalled:
                 continue
@@ -173,9 +175,7 @@ def run_skill(call: StepCall, ctx: KindContext) -> Outcome:
     return outcome
 
 
-def _run_skill(
-    call: StepCall, ctx: KindContext, skill: ResolvedSkill | None, name: str
-) -> Outcome:
+def _run_skill(call: StepCall, ctx: KindContext, skill: ResolvedSkill | None, name: str) -> Outcome:
     if skill is None:
         _, version_range = parse_uses(call.uses)
         wanted = name + (f"@{version_range}" if version_range else "")

@@ -37,6 +37,7 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     from engine.runtime.worker import WorkerConfig, build_worker
     from engine.scheduling.planner import build_runs
     from engine.steps import egress
+    from projections.queries.skills import InstalledSkills
 
     env = db.system.eventsourcing_env(settings)
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
@@ -50,12 +51,13 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
         RegisterUser(tenant_id=tenant_id, email="max@engine-example.com", name="Max",
                      password="correct horse battery", role="manager")
     )
-    runs = build_runs(env, platform=platform, conninfo=db.system.conninfo)
+    catalog = InstalledSkills(db.system.conninfo)
+    runs = build_runs(env, platform=platform, skill_catalog=catalog)
     before = egress.default_policy()
     egress.configure(settings.egress_policy())  # the test settings allow loopback explicitly
     try:
         worker = build_worker(
-            env, db.system.conninfo, platform=platform,
+            env, db.system.conninfo, platform=platform, skill_catalog=catalog,
             config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
         ).start()
     finally:

@@ -39,9 +39,12 @@ APPROVAL = {
 def second_runs(engine: Engine, settings: Any, db: Any) -> Iterator[Any]:
     """Another API-side Runs app on its own pool: the second writer."""
     from engine.scheduling.planner import build_runs
+    from projections.queries.skills import InstalledSkills
 
     runs = build_runs(
-        db.system.eventsourcing_env(settings), platform=engine.platform, conninfo=db.system.conninfo
+        db.system.eventsourcing_env(settings),
+        platform=engine.platform,
+        skill_catalog=InstalledSkills(db.system.conninfo),
     )
     runs.recorder.max_notification_id()  # connect now, not inside the race
     yield runs

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.runs.run import Run
-from engine.definition.expressions import CompiledDefinition
+from engine.definition.compiled import CompiledDefinition
 from engine.scheduling.scheduler import Decision, RunView, ScheduleStep, advance, decide
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -10,8 +10,10 @@ import pytest
 
 from domain.runs.application import START_TASK_STEP, Runs, StartRun, run_tasks
 from domain.runs.run import Run
-from engine.definition.expressions import CompiledDefinition, Expression, Scope
-from engine.definition.sandbox import Limits, Sandbox, SandboxError
+from engine.definition.compiled import CompiledDefinition
+from engine.definition.errors import SandboxError
+from engine.definition.expressions import Expression, Scope
+from engine.definition.sandbox import Limits, Sandbox
 from engine.scheduling.planner import EnginePlanner
 from engine.scheduling.scheduler import FailStep, RunView, ScheduleStep, decide
 
@@ -132,22 +134,23 @@ def test_a_cheap_start_is_still_advanced_in_the_request() -> None:
 def test_a_plainly_too_costly_comprehension_fails_before_the_sandbox(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import engine.definition.expressions as expressions
+    from engine.definition import budget
+    from engine.definition.errors import ExpressionError
 
     def no_sandbox(*_: object) -> Any:
         raise AssertionError("sent to the sandbox")
 
-    monkeypatch.setattr(expressions, "_evaluate_in_sandbox", no_sandbox)
+    monkeypatch.setattr(budget, "evaluate_in_sandbox", no_sandbox)
     expr = Expression.compile(BOMB.removeprefix("${{").removesuffix("}}"))
-    with pytest.raises(expressions.ExpressionError, match=r"would take about \d+s of CPU"):
+    with pytest.raises(ExpressionError, match=r"would take about \d+s of CPU"):
         expr.evaluate(Scope(input=BOMB_INPUT, steps={}, run={}))
 
 
 def test_one_pass_spends_at_most_its_sandbox_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.definition.expressions as expressions
-    from engine.definition.expressions import _Config, evaluation_policy
+    from engine.definition import budget
+    from engine.definition.budget import _Config, evaluation_policy
 
-    monkeypatch.setattr(expressions, "MACRO_STEPS_PER_S", 1e15)  # no fast failure: the budget
+    monkeypatch.setattr(budget, "MACRO_STEPS_PER_S", 1e15)  # no fast failure: the budget
 
     definition = {
         "name": "many",

@@ -61,7 +61,7 @@ def test_a_definition_over_the_step_cap_is_rejected_before_any_other_check(
     def expensive(*_: object) -> list[object]:
         raise AssertionError("per-step or graph work before the step cap")
 
-    for name in ("_shape_problems", "_step_problems", "_expression_problems", "ancestor_sets"):
+    for name in ("shape_problems", "step_problems", "_expression_problems", "ancestor_sets"):
         monkeypatch.setattr(validation, name, expensive)
     steps = [
         {"id": f"s{i}", "uses": "noop", "needs": [f"s{i - 1}"] if i else []} for i in range(10_000)

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.delivery import DispatcherConfig, redact_config
+from domain.kernel.secrets import REDACTED, redact
+from engine.delivery import DispatcherConfig
 from engine.delivery.channels import (
     Message,
     PermanentDeliveryError,
@@ -16,11 +17,10 @@ from engine.delivery.channels import (
     TransientDeliveryError,
     _retry_after,
 )
-from engine.delivery.config import REDACTED
 from engine.delivery.dispatcher import Dispatcher
 
 
-def test_redact_config_hides_secrets_at_any_depth_and_keeps_the_rest() -> None:
+def test_the_secret_rule_hides_channel_credentials_at_any_depth_and_keeps_the_rest() -> None:
     config = {
         "theme": "dark",
         "notifications.email": {"host": "smtp.example.com", "port": 587, "password": "pw"},
@@ -28,7 +28,7 @@ def test_redact_config_hides_secrets_at_any_depth_and_keeps_the_rest() -> None:
         "notifications.sms": {"account_sid": "AC1", "auth_token": "tok"},
         "notifications.push": {"project_id": "p", "access_token": "a", "keys": [{"secret": 1}]},
     }
-    out = redact_config(config)
+    out = redact(config)
     assert out["theme"] == "dark"
     assert out["notifications.email"] == {"host": "smtp.example.com", "port": 587,
                                           "password": REDACTED}

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from engine.steps import egress
+from engine.steps import egress, egress_clients
 from engine.steps.egress import AllowList, EgressError, EgressPolicy, EgressRefusedError
+from engine.steps.http import EgressClient
 
 STRICT = EgressPolicy()
 
@@ -267,14 +268,14 @@ def test_dns_rebinding_connects_to_the_address_that_was_checked(two_servers: int
         return [answers[-1]]
 
     policy = EgressPolicy.from_setting("127.0.0.1/32")
-    with egress.guarded_client(policy, resolver=rebinding) as client:
+    with EgressClient(policy, resolver=rebinding) as client:
         r = client.get(f"http://rebind.example:{two_servers}/")
     assert r.json() == {"server": "checked", "host": f"rebind.example:{two_servers}"}
     assert answers == ["127.0.0.1"]  # resolved once: the check and the connect share it
     # a new connection resolves again, gets the rebound answer, and is refused
     import httpx
 
-    again = egress.guarded_client(policy, resolver=rebinding)
+    again = EgressClient(policy, resolver=rebinding)
     with again, pytest.raises(httpx.ConnectError) as e:
         again.get(f"http://rebind.example:{two_servers}/")
     assert str(e.value) == egress.REFUSED
@@ -310,7 +311,7 @@ def test_tls_keeps_the_name_for_sni_and_the_certificate_check(tmp_path: Any) -> 
     try:
         policy = EgressPolicy.from_setting("127.0.0.1/32")
         trust = ssl.create_default_context(cafile=str(cert))
-        t = egress.transport(policy, resolver=lambda host, port: ["127.0.0.1"], verify=trust)
+        t = egress_clients.transport(policy, resolver=lambda *_: ["127.0.0.1"], verify=trust)
         with httpx.Client(transport=t) as client:
             r = client.get(f"https://tls.example:{port}/")
         assert r.json() == {"server": "tls", "host": f"tls.example:{port}"}
@@ -324,7 +325,7 @@ async def _aget(policy: EgressPolicy, url: str, resolver: Any) -> Any:
     import httpx
 
     async with httpx.AsyncClient() as client:
-        egress.guard(client, policy)
+        egress_clients.guard(client, policy)
         # guard() keeps the resolver of the policy's default; give it ours for the test
         backend = client._transport._pool._network_backend  # type: ignore[attr-defined]
         backend.resolver = resolver

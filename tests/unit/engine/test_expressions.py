@@ -1,13 +1,9 @@
 import pytest
 
-from engine.definition.expressions import (
-    MAX_EXPRESSION_LENGTH,
-    CompiledDefinition,
-    Expression,
-    ExpressionError,
-    Scope,
-    Template,
-)
+from engine.definition.compiled import CompiledDefinition
+from engine.definition.errors import ExpressionError
+from engine.definition.expressions import MAX_EXPRESSION_LENGTH, Expression, Scope
+from engine.definition.templates import Template
 from tests.unit.engine.example import EXAMPLE
 
 SCOPE = Scope(
