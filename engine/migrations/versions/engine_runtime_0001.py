@@ -1,8 +1,9 @@
 """The work queue of the runtime: ``run_tasks`` (ready step attempts and durable timers).
 
 The root of the engine's migrations (branch ``engine``). Rows are derived data: written with
-the runs' events in one transaction (engine.runtime.task_store) and rebuildable from them. No RLS: only the engine's code writes it, on behalf of any tenant; the
-API role writes it too (starting, cancelling and approving runs save task changes).
+the runs' events in one transaction (engine.runtime.task_store) and rebuildable from them.
+No RLS: only the engine's code writes it, on behalf of any tenant; the API role writes it too
+(starting, cancelling and approving runs save task changes).
 
 Revision ID: engine_runtime_0001
 Revises: (none: the engine branch's root)
