@@ -96,7 +96,7 @@ def test_a_10000_step_definition_is_refused_before_any_graph_work(  # type: igno
         raise AssertionError("graph work before the step cap")
 
     monkeypatch.setattr(validation, "ancestor_sets", expensive)
-    monkeypatch.setattr(validation, "_step_problems", expensive)
+    monkeypatch.setattr(validation, "step_problems", expensive)
     h = tenant.admin_headers
     r = client.post("/v1/workflows/validate", json={"definition": many_steps()}, headers=h)
     assert r.status_code == 200, r.text
