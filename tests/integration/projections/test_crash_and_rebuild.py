@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from api.database import ConnInfo, Database
-from projections.audit.chain import reset_audit_log, verify_chain
+from projections.audit.chain import verify_chain
+from projections.audit.projection import reset_audit_log
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.projections.conftest import (
     app_classes,
