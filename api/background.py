@@ -13,7 +13,8 @@ from api.database import ConnInfo, Database
 from api.settings import Settings
 from projections.group import ProjectorGroup
 from projections.registry import PROJECTIONS
-from projections.runner import ProjectionRunner, ProjectionView
+from projections.runner import ProjectionRunner
+from projections.view import ProjectionView
 
 log = logging.getLogger(__name__)
 

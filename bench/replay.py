@@ -92,7 +92,7 @@ def _runner(env: BenchEnv, name: str) -> Any:
 
 def _rebuild_sample(env: BenchEnv, runner: Any, name: str) -> float:
     if name == "audit":
-        from projections.audit.chain import reset_audit_log
+        from projections.audit.projection import reset_audit_log
 
         reset_audit_log(env.db.owner.conninfo)
     t0 = time.perf_counter()

@@ -5,7 +5,7 @@ lock and its LISTEN): five runners, five connections. A group keeps the same rul
 connection: it takes each runner's session-level advisory lock on it (a runner whose lock
 another process holds stands by and is tried again every second), LISTENs there to the
 events tables' channels, and applies the runners it leads in turn. Correctness does not rest
-on the leadership (see ``projections.runner``): every batch is fenced in its own transaction.
+on the leadership (see ``projections.view``): every batch is fenced in its own transaction.
 
 Supervision: an error of one projection (an event it cannot apply) pauses that runner with a
 growing back-off (up to 30 s; ``projection_failures`` shows it) and never the others; a lost

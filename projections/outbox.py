@@ -14,7 +14,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from projections.runner import Cursor
+from projections.batch import Cursor
 
 CHANNEL = "notification_outbox"
 """NOTIFY channel: dispatchers LISTEN on it to wake up as soon as rows commit."""

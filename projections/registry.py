@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.audit.chain import AuditProjection
+from projections.audit.projection import AuditProjection
 from projections.outbox import OutboxProjection
-from projections.readmodel.identity import ReadModelProjection
+from projections.readmodel.projection import ReadModelProjection
 
 PROJECTIONS: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "readmodel": (ReadModelProjection, ("platform", "runs")),

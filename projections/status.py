@@ -71,7 +71,7 @@ def projection_failures(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 
 def projection_parked(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Parked events per (projection, application): how many, of how many aggregates and
-    tenants, since when (``projection_parked``; see ``projections.runner``)."""
+    tenants, since when (``projection_parked``; see ``projections.parking``)."""
     if _scalar(conn, "SELECT to_regclass('projection_parked')") is None:
         return []
     rows = conn.cursor(row_factory=tuple_row).execute(

@@ -372,7 +372,7 @@ def audit_export(
 def audit_rebuild() -> None:
     """Recompute the audit log from the events (owner only: empties the append-only log)."""
     from api.background import build_projection_runners
-    from projections.audit.chain import reset_audit_log
+    from projections.audit.projection import reset_audit_log
 
     settings = _settings()
     _logging("WARNING")

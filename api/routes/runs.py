@@ -206,7 +206,7 @@ def _roles_held(container: Any, principal: Principal) -> set[str]:
 
 
 def _event_public(event: Any) -> RunEventPublic:
-    from projections.audit.chain import event_details
+    from projections.audit.projection import event_details
     from projections.jsonutil import dumps
 
     return RunEventPublic(

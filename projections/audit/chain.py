@@ -1,23 +1,20 @@
-"""The audit log: one hash-chained row per domain event, and its verification.
+"""The audit chain's verification: every row's hash, link and claimed event, recomputed.
 
-Rows are written by ``AuditProjection`` only (its own tracking table, ``audit_tracking``); the
-database assigns each row's place in its chain (``seq``, ``prev_hash``, ``hash``: see the
-migration ``readmodel_0003_audit``). A chain is one tenant's rows from one source application
-(``platform`` or ``runs``), ordered by the events' notification ids: the order is the same
-whether the rows were written live, after a crash, or by a rebuild.
+A chain is one tenant's rows from one source application (``platform`` or ``runs``), ordered
+by the events' notification ids: the order is the same whether the rows were written live,
+after a crash, or by a rebuild. The database links each row (``seq``, ``prev_hash``, ``hash``)
+as the audit projection (``projections.audit.projection``) inserts it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent, Tracking
@@ -25,16 +22,9 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
-from domain.kernel.secrets import redact
-from projections.jsonutil import dumps, jsonb, text
-from projections.runner import Cursor
-
-AUDIT_NAMESPACE = UUID("0b4f7a52-3c1e-5d8e-9f61-2a7d4c9e1b30")
-GENESIS = "0" * 64
-
-_ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
-)
+from projections.audit.projection import GENESIS, AuditProjection
+from projections.batch import Cursor
+from projections.jsonutil import dumps
 
 # Keep identical to the migration's CANONICAL (test_audit proves they agree).
 CANONICAL_SQL = """
@@ -59,134 +49,6 @@ CANONICAL_SQL = """
         'details', a.details
     )::text
 """
-
-_INSERT = (
-    "INSERT INTO audit_events (id, tenant_id, source, seq, prev_hash, hash, notification_id,"
-    " originator_id, originator_version, action, resource_type, resource_id, user_id,"
-    " actor_kind, ip_address, user_agent, request_id, \"timestamp\", details)"
-    " VALUES (%s, %s, %s, 0, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-
-
-def snake(name: str) -> str:
-    """``MarketplaceSkill`` -> ``marketplace_skill``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def audit_id(source: str, originator_id: UUID, originator_version: int) -> UUID:
-    """The audit row's id (also the CloudEvents id): derived from the event, so stable."""
-    return uuid5(AUDIT_NAMESPACE, f"{source}:{originator_id}:{originator_version}")
-
-
-def _uuid(value: Any) -> UUID | None:
-    if value is None or isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _ip(value: Any) -> str | None:
-    try:
-        return str(ipaddress.ip_address(str(value))) if value else None
-    except ValueError:
-        return None
-
-
-def _redact(value: Any) -> Any:
-    """The one secret rule (``domain.kernel.secrets``): credentials (password/token/secret hashes),
-    secret config entries, webhook URLs, an installation's schema-marked fields."""
-    return redact(value)
-
-
-def event_details(event: Any) -> dict[str, Any]:
-    """The event's payload without its envelope, every secret redacted."""
-    details: dict[str, Any] = _redact(
-        {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
-    )
-    return details
-
-
-class AuditProjection:
-    """Writes one audit row per event of the application it follows."""
-
-    name = "audit"
-
-    def apply(self, curs: Cursor, events: Sequence[tuple[Any, Tracking]]) -> None:
-        owners: dict[UUID, UUID | None] = {}
-        source = events[0][1].application_name.lower() if events else ""
-        rows = [self._row(curs, owners, e, t, source) for e, t in events]
-        curs.executemany(_INSERT, rows)
-
-    def reset(self, curs: Cursor, application_name: str) -> bool:  # noqa: ARG002
-        """The log is append-only: a rebuild keeps it (see ``reset_audit_log``)."""
-        return False
-
-    def _tenant_of(self, curs: Cursor, owners: dict[UUID, UUID | None], e: Any) -> UUID | None:
-        aggregate = type(e).__qualname__.split(".")[0]
-        if aggregate == "Tenant":
-            return e.originator_id
-        if hasattr(e, "tenant_id"):  # the created event of a tenant-scoped aggregate
-            return _uuid(e.tenant_id)
-        if e.originator_id not in owners:
-            curs.execute(
-                "SELECT tenant_id FROM audit_events WHERE originator_id = %s"
-                " ORDER BY originator_version LIMIT 1",
-                (e.originator_id,),
-            )
-            row = curs.fetchone()
-            owners[e.originator_id] = None if row is None else row["tenant_id"]
-        return owners[e.originator_id]
-
-    def _row(
-        self, curs: Cursor, owners: dict[UUID, UUID | None], e: Any, t: Tracking, source: str
-    ) -> tuple[Any, ...]:
-        action = type(e).__qualname__
-        tenant_id = self._tenant_of(curs, owners, e)
-        owners[e.originator_id] = tenant_id
-        meta = getattr(e, "meta", None) or {}
-        details = event_details(e)
-        if action.startswith("SensitiveRead."):
-            resource_type, resource_id = e.resource_type, e.resource_id
-        else:
-            resource_type, resource_id = snake(action.split(".")[0]), str(e.originator_id)
-        user_id = _uuid(meta.get("user_id"))
-        if meta.get("user_id") is not None and user_id is None:
-            details["actor_user"] = str(meta["user_id"])
-        return (
-            audit_id(source, e.originator_id, e.originator_version),
-            tenant_id, source, GENESIS, GENESIS, t.notification_id,
-            e.originator_id, e.originator_version, action[:100], resource_type[:100],
-            resource_id, user_id, text(meta.get("kind")), _ip(meta.get("ip")),
-            text(meta.get("user_agent")), _short(text(meta.get("request_id")), 255), e.timestamp,
-            jsonb(details),
-        )  # fmt: skip
-
-
-def _short(value: str | None, n: int) -> str | None:
-    """A value for a bounded column: an event is never refused for its metadata's length."""
-    return None if value is None else value[:n]
-
-
-def reset_audit_log(owner_conninfo: str, tracking_table: str = "audit_tracking") -> None:
-    """Empty the audit log and its position, as the owner, so the projector rebuilds it.
-
-    Only the owner can: it disables the truncate trigger for this one transaction. The rows
-    the projector then writes are identical (ids, chains and hashes derive from the events).
-    """
-    from psycopg import sql
-
-    with psycopg.connect(owner_conninfo) as conn, conn.transaction():
-        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only_truncate")
-        conn.execute("TRUNCATE audit_events")
-        conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only_truncate")
-        if conn.execute("SELECT to_regclass(%s)", (tracking_table,)).fetchone() != (None,):
-            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(tracking_table)))
-
-
-# --- verification -----------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class BrokenLink:
@@ -248,7 +110,7 @@ _CLAIMS = (
     " a.action, a.resource_type, a.resource_id, a.user_id, a.actor_kind, host(a.ip_address),"
     ' a.user_agent, a.request_id, a."timestamp", a.details'
 )
-# their places in AuditProjection._row's tuple (id, tenant, source, -, -, notification_id, ...)
+# their places in AuditProjection.row's tuple (id, tenant, source, -, -, notification_id, ...)
 _ROW_PLACES = (0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 _CLAIM_NAMES = (
     "id", "tenant_id", "source", "notification_id", "originator_id", "originator_version",
@@ -301,7 +163,7 @@ def _event_mismatch(
         return "no stored event at the row's position: the row was not written from an event"
     source, nid = claims[2], claims[3]
     tracking = Tracking(application_name=source, notification_id=nid)
-    expected = AuditProjection()._row(curs, owners, event, tracking, source)
+    expected = AuditProjection().row(curs, owners, event, tracking, source)
     for name, place, claimed in zip(_CLAIM_NAMES, _ROW_PLACES, claims, strict=True):
         if not _same(claimed, expected[place]):
             return f"{name} differs from the stored event it claims to come from"

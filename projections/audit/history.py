@@ -19,7 +19,8 @@ import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from psycopg.rows import tuple_row
 
-from projections.audit.chain import _redact, event_details, snake
+from domain.kernel.secrets import redact
+from projections.audit.projection import event_details, snake
 from projections.jsonutil import dumps
 
 Apps = Application[Any] | Mapping[str, Application[Any]]
@@ -140,5 +141,5 @@ def state_as_of(
         type=snake(type(aggregate).__name__),
         version=aggregate.version,
         time=aggregate.modified_on,
-        state=json.loads(dumps(_redact(public))),
+        state=json.loads(dumps(redact(public))),
     )

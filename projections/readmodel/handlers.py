@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from projections.runner import Cursor
+from projections.batch import Cursor
 
 Handler = Callable[[Cursor, Any], None]
 HANDLERS: dict[str, Handler] = {}

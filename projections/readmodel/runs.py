@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.batch import Cursor
 from projections.jsonutil import jsonb, text
 from projections.readmodel.handlers import on
-from projections.runner import Cursor
 
 
 def _run(curs: Cursor, e: Any, sets: dict[str, Any]) -> None:

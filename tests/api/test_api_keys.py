@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tests.factories import bearer, create_api_key, create_tenant, create_user, create_users
-
-MISSING = "00000000-0000-0000-0000-0000000000bb"
+from tests.support.http import MISSING
 
 
 def test_api_key_secret_is_shown_once_and_authenticates(client) -> None:

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.factories import create_tenant, create_users
+from tests.factories import create_tenant
+from tests.support.http import MISSING
+from tests.support.polling import wait_until
 
-MISSING = "00000000-0000-0000-0000-00000000abcd"
 DEFINITION = {"name": "audited", "steps": [{"id": "a", "uses": "noop"}]}
-
-
-def eventually(fn, timeout: float = 10.0) -> Any:  # type: ignore[no-untyped-def]
-    """The audit log is a projection: poll until ``fn`` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client, tenant):  # type: ignore[no-untyped-def]
-    return create_users(client, tenant)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +41,7 @@ def audit_rows(client, headers, query: str = "") -> list[dict[str, Any]]:  # typ
 
 def test_events_filter_by_resource_action_user_and_time(client, tenant, workflow) -> None:
     h = tenant.admin_headers
-    rows = eventually(
+    rows = wait_until(
         lambda: (
             len(audit_rows(client, h, f"resource_id={workflow['id']}")) >= 2
             and audit_rows(client, h, f"resource_id={workflow['id']}")
@@ -82,7 +62,7 @@ def test_events_filter_by_resource_action_user_and_time(client, tenant, workflow
 
 def test_events_are_paginated(client, tenant, workflow) -> None:
     h = tenant.admin_headers
-    eventually(lambda: len(audit_rows(client, h)) >= 3)
+    wait_until(lambda: len(audit_rows(client, h)) >= 3)
     page = client.get("/v1/audit/events?limit=2", headers=h).json()
     assert len(page["items"]) == 2
     assert page["next_cursor"]
@@ -91,7 +71,7 @@ def test_events_are_paginated(client, tenant, workflow) -> None:
 
 
 def test_verify_reports_an_intact_chain(client, tenant, workflow) -> None:
-    eventually(lambda: audit_rows(client, tenant.admin_headers, f"resource_id={workflow['id']}"))
+    wait_until(lambda: audit_rows(client, tenant.admin_headers, f"resource_id={workflow['id']}"))
     r = client.get("/v1/audit/verify", headers=tenant.admin_headers)
     assert r.status_code == 200
     body = r.json()
@@ -102,7 +82,7 @@ def test_verify_reports_an_intact_chain(client, tenant, workflow) -> None:
 
 
 def test_export_streams_ndjson_cloudevents(client, tenant, workflow) -> None:
-    eventually(lambda: audit_rows(client, tenant.admin_headers, f"resource_id={workflow['id']}"))
+    wait_until(lambda: audit_rows(client, tenant.admin_headers, f"resource_id={workflow['id']}"))
     with client.stream("GET", "/v1/audit/export", headers=tenant.admin_headers) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/x-ndjson")
@@ -114,7 +94,7 @@ def test_export_streams_ndjson_cloudevents(client, tenant, workflow) -> None:
 
 def test_history_lists_events_and_replays_state(client, tenant, workflow) -> None:
     h = tenant.admin_headers
-    eventually(lambda: audit_rows(client, h, f"resource_id={workflow['id']}"))
+    wait_until(lambda: audit_rows(client, h, f"resource_id={workflow['id']}"))
     r = client.get(f"/v1/history/workflow/{workflow['id']}", headers=h)
     assert r.status_code == 200, r.text
     events = r.json()["events"]
@@ -148,7 +128,7 @@ def test_history_of_a_run(client, tenant) -> None:
     ).json()
     client.post(f"/v1/workflows/{wf['id']}/activate", headers=h)
     run = client.post(f"/v1/workflows/{wf['id']}/runs", json={"input": {}}, headers=h).json()
-    r = eventually(
+    r = wait_until(
         lambda: (
             (x := client.get(f"/v1/history/run/{run['id']}", headers=h)).status_code == 200 and x
         )
@@ -159,7 +139,7 @@ def test_history_of_a_run(client, tenant) -> None:
 
 def test_another_tenants_history_is_a_404(client, tenant, workflow) -> None:
     other = create_tenant(client)
-    eventually(lambda: audit_rows(client, tenant.admin_headers, f"resource_id={workflow['id']}"))
+    wait_until(lambda: audit_rows(client, tenant.admin_headers, f"resource_id={workflow['id']}"))
     for target in (workflow["id"], MISSING):
         r = client.get(f"/v1/history/workflow/{target}", headers=other.admin_headers)
         assert r.status_code == 404
@@ -189,7 +169,7 @@ def test_secrets_are_redacted_in_audit_events_export_and_history(client) -> None
             201,
         )
     # the audit log, its export and the tenant's history carry no secret value
-    rows = eventually(
+    rows = wait_until(
         lambda: (
             len(x := audit_rows(client, h, f"action=Tenant.ConfigSet&resource_id={tenant.id}"))
             == 2
@@ -220,9 +200,9 @@ def test_reading_another_users_conversation_history_is_audited(client, tenant, u
     conversation = r.json()["id"]
     h = tenant.admin_headers
     url = f"/v1/history/conversation/{conversation}"
-    got = eventually(lambda: (x := client.get(url, headers=h)).status_code == 200 and x)
+    got = wait_until(lambda: (x := client.get(url, headers=h)).status_code == 200 and x)
     assert got, "the conversation never reached the history"
-    rows = eventually(lambda: audit_rows(
+    rows = wait_until(lambda: audit_rows(
         client, h, f"action=SensitiveRead.Recorded&resource_id={conversation}"
     ))  # fmt: skip
     assert rows, "the history read was not audited"
@@ -233,7 +213,7 @@ def test_reading_another_users_conversation_history_is_audited(client, tenant, u
 def test_reading_the_audit_log_is_audited(client, users) -> None:
     h = users["admin"].headers
     audit_rows(client, h, "resource_type=workflow")
-    rows = eventually(lambda: [
+    rows = wait_until(lambda: [
         r for r in audit_rows(client, h, "resource_type=audit_events")
         if r["user_id"] == users["admin"].id
     ])  # fmt: skip

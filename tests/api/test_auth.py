@@ -19,8 +19,8 @@ from tests.factories import (
     create_user,
     login_response,
 )
-
-PROBLEM = "application/problem+json"
+from tests.support.http import PROBLEM
+from tests.support.polling import wait_until
 
 
 def test_login_returns_a_token_its_expiry_and_the_user(client) -> None:
@@ -118,13 +118,11 @@ def test_a_failed_login_is_a_security_event_of_the_tenant(client) -> None:
     tenant = create_tenant(client)
     wrong = "wrong password, typed by someone"
     assert login_response(client, tenant.slug, tenant.admin.email, wrong).status_code == 401
-    deadline = time.monotonic() + 10
-    rows: list = []  # type: ignore[type-arg]
-    while not rows and time.monotonic() < deadline:
-        rows = client.get("/v1/audit/events?action=SecurityEvent.Recorded",
-                          headers=tenant.admin_headers).json()["items"]  # fmt: skip
-        time.sleep(0.1)
-    assert rows, "the failed login left no security event"
+    rows = wait_until(
+        lambda: client.get("/v1/audit/events?action=SecurityEvent.Recorded",
+                           headers=tenant.admin_headers).json()["items"],
+        10, message="the failed login's security event",
+    )  # fmt: skip
     assert rows[0]["details"]["kind"] == "login_failed"
     assert rows[0]["details"]["user_id"] == tenant.admin.id
     assert wrong not in str(rows)

@@ -22,10 +22,10 @@ import pytest
 
 from engine.definition import validation
 from tests.factories import create_tenant
+from tests.support.http import PROBLEM
 
 pytestmark = pytest.mark.timeout(120)
 
-PROBLEM = "application/problem+json"
 YAML = {"Content-Type": "application/yaml"}
 BOMB_DEFINITION = {
     "name": "bomb",
@@ -51,11 +51,6 @@ def alias_bomb(levels: int = 7) -> str:
 def many_steps(n: int = 10_000) -> dict[str, Any]:
     steps = [{"id": f"s{i}", "uses": "noop", "needs": [f"s{i - 1}"] if i else []} for i in range(n)]
     return {"name": "huge", "steps": steps}
-
-
-@pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
 
 
 def bomb_workflow(client: Any, headers: dict[str, str]) -> str:

@@ -11,8 +11,7 @@ from api.errors import ProblemError
 from api.etag import check_if_match
 from api.pagination import PageRequest, decode_cursor, encode_cursor, keyset_sql, split_page
 from tests.factories import create_tenant
-
-PROBLEM = "application/problem+json"
+from tests.support.http import PROBLEM
 
 
 def test_unknown_paths_are_404_problems(client) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.factories import create_api_key, create_tenant, create_users
+from tests.factories import create_api_key, create_tenant
+from tests.support.http import PROBLEM
 
-PROBLEM = "application/problem+json"
 JSON = {"Content-Type": "application/json"}
 YAML = {"Content-Type": "application/yaml"}
 SURROGATE = "\\ud800"  # a lone surrogate, as a JSON escape (it cannot be sent as UTF-8)
@@ -27,16 +27,6 @@ APPROVAL = {
         {"id": "finish", "uses": "noop", "needs": ["approve"]},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client, tenant):  # type: ignore[no-untyped-def]
-    return create_users(client, tenant)
 
 
 @pytest.fixture(scope="module")

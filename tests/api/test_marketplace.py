@@ -6,26 +6,15 @@ import uuid
 
 import pytest
 
-from tests.factories import PLATFORM_ADMIN_HEADERS, create_tenant, create_users
+from tests.factories import PLATFORM_ADMIN_HEADERS, create_tenant
+from tests.support.http import MISSING
 
-PROBLEM = "application/problem+json"
-MISSING = "00000000-0000-0000-0000-00000000abcd"
 CONFIG_SCHEMA = {
     "type": "object",
     "required": ["api_url"],
     "properties": {"api_url": {"type": "string"}, "retries": {"type": "integer"}},
     "additionalProperties": False,
 }
-
-
-@pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client, tenant):  # type: ignore[no-untyped-def]
-    return create_users(client, tenant)
 
 
 def publish(client, headers, **over):  # type: ignore[no-untyped-def]

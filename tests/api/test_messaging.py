@@ -7,19 +7,7 @@ import uuid
 import pytest
 
 from tests.factories import create_api_key, create_tenant, create_users
-
-PROBLEM = "application/problem+json"
-MISSING = "00000000-0000-0000-0000-00000000abcd"
-
-
-@pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client, tenant):  # type: ignore[no-untyped-def]
-    return create_users(client, tenant)
+from tests.support.http import MISSING
 
 
 def notify(client, headers, recipient, **over):  # type: ignore[no-untyped-def]

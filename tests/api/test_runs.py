@@ -7,10 +7,8 @@ import uuid
 
 import pytest
 
-from tests.factories import create_api_key, create_tenant, create_users, login
-
-PROBLEM = "application/problem+json"
-MISSING = "00000000-0000-0000-0000-00000000abcd"
+from tests.factories import create_api_key, create_tenant, login
+from tests.support.http import MISSING, PROBLEM
 
 APPROVAL = {
     "name": "needs-approval",
@@ -47,23 +45,8 @@ def active_workflow(client, headers, definition=None) -> str:  # type: ignore[no
 
 
 @pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client, tenant):  # type: ignore[no-untyped-def]
-    return create_users(client, tenant)
-
-
-@pytest.fixture(scope="module")
 def workflow(client, tenant) -> str:  # type: ignore[no-untyped-def]
     return active_workflow(client, tenant.admin_headers)
-
-
-@pytest.fixture(scope="module")
-def other_tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
 
 
 def start(client, headers, workflow_id, input=None, **extra):  # type: ignore[no-untyped-def]
@@ -497,23 +480,39 @@ def test_stream_resumes_after_last_event_id(client, users, workflow) -> None:
     assert bad.status_code == 422
 
 
-def test_stream_is_live_until_the_run_ends(client, users, workflow) -> None:
+def test_stream_is_live_until_the_run_ends(client, users, workflow, monkeypatch) -> None:
     import threading
-    import time
+
+    from api.routes import runs as runs_routes
 
     run_id = start(client, users["user"].headers, workflow).json()["id"]
+    # the approval is given once the stream has sent what there was: not a sleep, an event
+    first_read: list[str] = []
+    streaming = threading.Event()
+    events_after = runs_routes._events_after
 
-    def approve_soon() -> None:
-        time.sleep(0.5)
+    def reading(*args: object) -> list:  # type: ignore[type-arg]
+        batch = events_after(*args)
+        if not streaming.is_set():
+            first_read.extend(e.type for e in batch)
+            streaming.set()
+        return batch
+
+    monkeypatch.setattr(runs_routes, "_events_after", reading)
+
+    def approve_once_streaming() -> None:
+        streaming.wait(timeout=30)
         client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["manager"].headers)
 
-    thread = threading.Thread(target=approve_soon)
+    thread = threading.Thread(target=approve_once_streaming)
     thread.start()
     with client.stream(
         "GET", f"/v1/runs/{run_id}/events/stream", headers=users["viewer"].headers
     ) as r:
         events = _sse(r.read().decode())
     thread.join()
+    assert first_read  # the stream had begun
+    assert "Approved" not in first_read  # approved while the stream was open
     names = [e["event"] for e in events]
     assert "Approved" in names
     assert names[-1] == "Succeeded"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.conftest import unique_slug
-
-PROBLEM = "application/problem+json"
+from tests.support.http import MISSING, PROBLEM
 
 
 def tenant_body(slug: str, **over: object) -> dict[str, object]:
@@ -87,7 +86,7 @@ def test_wrong_or_missing_token_is_a_401_problem(client, db) -> None:
 
 
 def test_unknown_tenant_is_a_404_problem(client, admin_headers) -> None:
-    r = client.get("/v1/tenants/00000000-0000-0000-0000-000000000001", headers=admin_headers)
+    r = client.get(f"/v1/tenants/{MISSING}", headers=admin_headers)
     assert r.status_code == 404
     assert r.headers["content-type"].startswith(PROBLEM)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.factories import create_tenant, create_user, create_users, login_response, unique_email
-
-PROBLEM = "application/problem+json"
-MISSING = "00000000-0000-0000-0000-0000000000aa"
+from tests.support.http import MISSING, PROBLEM
 
 
 def test_admin_creates_a_user_who_can_log_in(client) -> None:

@@ -6,10 +6,8 @@ import uuid
 
 import pytest
 
-from tests.factories import PLATFORM_ADMIN_HEADERS, create_api_key, create_tenant, create_users
-
-PROBLEM = "application/problem+json"
-MISSING = "00000000-0000-0000-0000-00000000abcd"
+from tests.factories import PLATFORM_ADMIN_HEADERS, create_api_key, create_tenant
+from tests.support.http import MISSING, PROBLEM
 
 DEFINITION = {
     "name": "greet",
@@ -33,21 +31,6 @@ steps:
     uses: noop
     needs: [hello]
 """
-
-
-@pytest.fixture(scope="module")
-def tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client, tenant):  # type: ignore[no-untyped-def]
-    return create_users(client, tenant)
-
-
-@pytest.fixture(scope="module")
-def other_tenant(client):  # type: ignore[no-untyped-def]
-    return create_tenant(client)
 
 
 def create(client, headers, name="Greeter", definition=None):  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ from api.database import ConnInfo
 from tests.conftest import ADMIN_TOKEN, create_database, drop_database, make_settings
 from tests.factories import create_tenant
 from tests.integration.test_notification_delivery import Provider
+from tests.support.polling import wait_until
 
 STOP_S = float(os.environ.get("PLATINUM_OUTAGE_STOP_S", "8"))
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90 + 2 * STOP_S)]
@@ -44,16 +45,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -149,7 +140,7 @@ def serve(database: Database, tmp_path: Path) -> Iterator[tuple[Process, httpx.C
             return False
 
     try:
-        wait_until(ready, 60, "platinum serve to be ready")
+        wait_until(ready, 60, message="platinum serve to be ready")
         yield proc, client
     finally:
         client.close()
@@ -172,7 +163,9 @@ def slack_to(platform: Any, tenant_id: Any, provider: Provider) -> None:
 
 
 def delivered_once(provider: Provider, notification_id: Any, timeout: float) -> None:
-    wait_until(lambda: provider.for_key(notification_id), timeout, f"delivery of {notification_id}")
+    wait_until(
+        lambda: provider.for_key(notification_id), timeout, message=f"delivery of {notification_id}"
+    )
     time.sleep(1.0)  # a second send would come now (a lease lost, a retry): none may
     assert len(provider.for_key(notification_id)) == 1
 
@@ -219,7 +212,8 @@ def test_serve_holds_at_most_twenty_connections_under_load(
         ids = [i for chunk in results for i in chunk]
         assert len(ids) == 60
         wait_until(lambda: all(client.get(f"/v1/runs/{i}", headers=h).json()["status"]
-                               == "succeeded" for i in ids[-5:]), 30, "runs to finish")  # fmt: skip
+                               == "succeeded" for i in ids[-5:]), 30,
+                   message="runs to finish")  # fmt: skip
     finally:
         stop.set()
         sampler.join()
@@ -267,10 +261,10 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
         database.start()
         t_back = time.monotonic()
         # every process part is back by itself: API (and its pools), projector, dispatcher
-        wait_until(lambda: client.get("/readyz").status_code == 200, 10, "/readyz 200")
+        wait_until(lambda: client.get("/readyz").status_code == 200, 10, message="/readyz 200")
         ready_s = time.monotonic() - t_back
         wait_until(lambda: client.get("/v1/notifications", headers=h).status_code == 200, 10,
-                   "an authenticated read")  # fmt: skip
+                   message="an authenticated read")  # fmt: skip
         api_s = time.monotonic() - t_back
         delivered_once(provider, uuid.UUID(before), 15)
         after = notify("after")
@@ -280,7 +274,7 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
         assert r.status_code == 202, r.text
         run_id = r.json()["id"]
         wait_until(lambda: client.get(f"/v1/runs/{run_id}", headers=h).json()["status"]
-                   == "succeeded", 15, "a run started after the outage")  # fmt: skip
+                   == "succeeded", 15, message="a run started after the outage")  # fmt: skip
         run_s = time.monotonic() - t_back
         assert proc.alive()
         print(f"outage {STOP_S:g}s: /readyz 200 after {ready_s:.2f}s, API {api_s:.2f}s, "
@@ -319,7 +313,7 @@ def test_dispatch_and_project_processes_survive_a_database_restart(
         time.sleep(min(STOP_S, 3.0))
         database.start()
         t_back = time.monotonic()
-        queued = wait_until(lambda: _try(lambda: send("after the restart")), 10, "a save")
+        queued = wait_until(lambda: _try(lambda: send("after the restart")), 10, message="a save")
         delivered_once(provider, queued, 15)
         print(f"dispatch + project: delivered {time.monotonic() - t_back:.2f}s after the "
               f"database returned")  # fmt: skip
@@ -377,7 +371,9 @@ def test_the_pools_check_refuses_a_connection_the_server_closed_without_a_round_
             pid = conn.info.backend_pid
             killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
             # the server's termination notice and end of file arrive on the idle socket
-            wait_until(lambda: _refused(check_cheaply, conn), 5, "the check to see it closed")
+            wait_until(
+                lambda: _refused(check_cheaply, conn), 5, message="the check to see it closed"
+            )
     finally:
         drop_database(pg_server, info)
 

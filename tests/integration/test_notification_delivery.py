@@ -37,6 +37,7 @@ from domain.kernel.commands import CreateTenant, RegisterUser, SendNotification,
 from domain.messaging.notifications import Notification
 from engine.delivery import Dispatcher, DispatcherConfig
 from engine.delivery.channels import default_channels
+from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
@@ -310,16 +311,6 @@ def dispatchers(settings: Any, db: Any) -> Iterator[Callable[..., Dispatcher]]:
         assert d.error is None
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
 def settled(platform: Any, t: Tenant, ids: list[uuid.UUID]) -> Callable[[], bool]:
     def check() -> bool:
         return all(platform.get_notification(t.id, i).status != "pending" for i in ids)
@@ -353,7 +344,7 @@ def test_email_is_sent_over_smtp_with_starttls_and_auth(
     })
     nid = send(platform, t, "email", "high")
     dispatchers(t)
-    wait_until(settled(platform, t, [nid]), what="email sent")
+    wait_until(settled(platform, t, [nid]), message="email sent")
     # the server saw one authenticated message over TLS, keyed by the notification id
     assert inbox.logins == ["mailer"]
     [got] = inbox.messages
@@ -380,7 +371,7 @@ def test_webhook_sms_and_push_deliveries_carry_address_content_and_idempotency_k
         platform.set_preference(SetPreference(t.id, t.user_id, key, value))
     ids = {ch: send(platform, t, ch) for ch in ("slack", "discord", "sms", "push")}
     dispatchers(t)
-    wait_until(settled(platform, t, list(ids.values())), what="all channels")
+    wait_until(settled(platform, t, list(ids.values())), message="all channels")
 
     [slack] = provider.for_key(ids["slack"])
     assert slack.path == "/slack/T1/B1/xyz"
@@ -423,7 +414,7 @@ def test_provider_answering_500_then_200_delivers_the_message_once(
     provider.script[str(notification.id)] = [(500, {})]
     platform.save(notification)
     dispatchers(t)
-    wait_until(settled(platform, t, [notification.id]), what="delivered after retry")
+    wait_until(settled(platform, t, [notification.id]), message="delivered after retry")
 
     hits = provider.for_key(notification.id)
     assert len(hits) == 2  # one 500, one 200: delivered exactly once
@@ -447,7 +438,7 @@ def test_429_retry_after_is_honoured(
     provider.script[str(notification.id)] = [(429, {"Retry-After": "1"})]
     platform.save(notification)
     dispatchers(t)
-    wait_until(settled(platform, t, [notification.id]), what="delivered after 429")
+    wait_until(settled(platform, t, [notification.id]), message="delivered after 429")
     first, second = provider.for_key(notification.id)
     assert second.at - first.at >= 0.95
 
@@ -460,7 +451,7 @@ def test_webhooks_to_internal_addresses_are_refused_and_read_like_a_closed_port(
     t = new_tenant(**webhook_config(provider))
     ids = [send(platform, t, channel, n=i) for i, channel in enumerate(("slack", "discord"))]
     dispatchers(t, egress_policy=EgressPolicy(), max_attempts=1)  # no allow list
-    wait_until(settled(platform, t, ids), what="refused")
+    wait_until(settled(platform, t, ids), message="refused")
     for i in ids:
         n = platform.get_notification(t.id, i)
         assert (n.status, n.failure_reason) == (
@@ -474,7 +465,7 @@ def test_webhooks_to_internal_addresses_are_refused_and_read_like_a_closed_port(
     other = new_tenant(notifications__slack={"webhook_url": f"http://127.0.0.1:{closed}/hook"})
     n_id = send(platform, other, "slack")
     dispatchers(other, max_attempts=1)
-    wait_until(settled(platform, other, [n_id]), what="closed port")
+    wait_until(settled(platform, other, [n_id]), message="closed port")
     n = platform.get_notification(other.id, n_id)
     assert (n.status, n.failure_reason) == (
         "failed", "gave up after 1 attempts: slack: could not connect to the endpoint"
@@ -491,8 +482,8 @@ def test_a_tenants_egress_allow_narrows_its_webhooks_and_no_other_tenants(
     a_ids = [send(platform, a, ch, n=i) for i, ch in enumerate(("slack", "discord"))]
     b_ids = [send(platform, b, ch, n=i) for i, ch in enumerate(("slack", "discord"))]
     dispatchers(a, also=(b,))  # one dispatcher serves both tenants
-    wait_until(settled(platform, b, b_ids), what="B delivered")
-    wait_until(settled(platform, a, a_ids), what="A refused")
+    wait_until(settled(platform, b, b_ids), message="B delivered")
+    wait_until(settled(platform, a, a_ids), message="A refused")
     for i in b_ids:
         assert platform.get_notification(b.id, i).status in ("sent", "delivered")
         assert len(provider.for_key(i)) == 1
@@ -518,7 +509,7 @@ def test_permanent_failure_is_recorded_with_its_reason_and_not_retried(
     provider.script[str(notification.id)] = [(404, {})]
     platform.save(notification)
     dispatchers(t)
-    wait_until(settled(platform, t, [notification.id]), what="failed")
+    wait_until(settled(platform, t, [notification.id]), message="failed")
     n = platform.get_notification(t.id, notification.id)
     assert n.status == "failed"
     assert "HTTP 404" in (n.failure_reason or "")
@@ -536,7 +527,7 @@ def test_muted_channel_and_unconfigured_channel_fail_without_sending(
     muted = send(platform, t, "slack")
     unconfigured = send(platform, t, "push")
     dispatchers(t)
-    wait_until(settled(platform, t, [muted, unconfigured]), what="both failed")
+    wait_until(settled(platform, t, [muted, unconfigured]), message="both failed")
     assert provider.hits == []
     m = platform.get_notification(t.id, muted)
     assert (m.status, m.failure_reason) == ("failed", "muted by the recipient "
@@ -556,7 +547,7 @@ def test_tenant_rate_limit_spaces_out_outgoing_messages(
     # two dispatchers share the tenant's bucket (in PostgreSQL): not twice the rate
     dispatchers(t, concurrency=1)
     dispatchers(t, concurrency=1)
-    wait_until(settled(platform, t, ids), what="rate-limited drain")
+    wait_until(settled(platform, t, ids), message="rate-limited drain")
     times = sorted(h.at for h in provider.hits)
     assert len(times) == 8
     # 2 at once (the burst), then 6 more at 10/s: at least ~0.6 s in all (two buckets of
@@ -609,9 +600,9 @@ def test_thousand_notifications_of_mixed_priority_drain_in_priority_order(
     for i in range(0, 1000, 100):
         platform.save(*batch[i : i + 100])
     # everything queued before the dispatcher starts, so order is the only variable
-    wait_until(lambda: outbox_rows(db, t.id) == 1000, what="1000 outbox rows")
+    wait_until(lambda: outbox_rows(db, t.id) == 1000, message="1000 outbox rows")
     dispatchers(t, concurrency=1, batch_size=100)
-    wait_until(lambda: len(provider.hits) >= 1000, timeout=45, what="1000 deliveries")
+    wait_until(lambda: len(provider.hits) >= 1000, timeout=45, message="1000 deliveries")
 
     rank = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
     order = sorted(provider.hits, key=lambda h: h.seq)
@@ -627,7 +618,7 @@ def test_thousand_notifications_of_mixed_priority_drain_in_priority_order(
     for p in priorities:
         seen = [position[h.key or ""] for h, x in zip(order, titles, strict=True) if x == p]
         assert seen == sorted(seen)
-    wait_until(lambda: outbox_rows(db, t.id) == 0, what="outbox drained")
+    wait_until(lambda: outbox_rows(db, t.id) == 0, message="outbox drained")
 
 
 def test_killed_dispatcher_loses_its_leases_and_another_delivers_everything(
@@ -637,7 +628,7 @@ def test_killed_dispatcher_loses_its_leases_and_another_delivers_everything(
     provider.delay_s = 0.03
     t = new_tenant(**webhook_config(provider))
     ids = [send(platform, t, "slack", n=i) for i in range(40)]
-    wait_until(lambda: outbox_rows(db, t.id) == 40, what="40 outbox rows")
+    wait_until(lambda: outbox_rows(db, t.id) == 40, message="40 outbox rows")
     # a dispatcher process, one message at a time, short leases
     env = {
         **os.environ, "DATABASE_URL": settings.database_url,
@@ -653,7 +644,7 @@ def test_killed_dispatcher_loses_its_leases_and_another_delivers_everything(
     )
     try:
         wait_until(lambda: len(provider.hits) >= 12 or proc.poll() is not None, timeout=30,
-                   what="the dispatcher process to deliver some")
+                   message="the dispatcher process to deliver some")
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         proc.send_signal(signal.SIGKILL)  # mid-batch: leases held, one message in flight
         proc.wait(5)
@@ -665,7 +656,7 @@ def test_killed_dispatcher_loses_its_leases_and_another_delivers_everything(
 
     # another dispatcher takes over once the leases run out
     dispatchers(t, concurrency=1)
-    wait_until(settled(platform, t, ids), timeout=30, what="all delivered after the kill")
+    wait_until(settled(platform, t, ids), timeout=30, message="all delivered after the kill")
     keys = [h.key for h in provider.hits]
     assert set(keys) == {str(i) for i in ids}  # every one at least once
     duplicates = {k for k in keys if keys.count(k) > 1}
@@ -703,7 +694,7 @@ def test_the_dispatcher_reports_its_liveness_and_a_dead_thread_is_started_again(
     new_tenant: Any, dispatchers: Any, provider: Provider
 ) -> None:
     d = dispatchers(new_tenant(**webhook_config(provider)))
-    wait_until(lambda: d.liveness()["loops"]["dispatch"]["last_beat_s"] < 1.0, what="a beat")
+    wait_until(lambda: d.liveness()["loops"]["dispatch"]["last_beat_s"] < 1.0, message="a beat")
     live = d.liveness()
     assert live["ok"], live
     assert live["dispatcher"] == d.config.worker_id
@@ -716,4 +707,4 @@ def test_the_dispatcher_reports_its_liveness_and_a_dead_thread_is_started_again(
     d._stop.clear()
     d.liveness()  # this probe sees it dead, and starts it again
     assert d._thread is not dead
-    wait_until(lambda: d.running and d.liveness()["ok"], what="the restarted loop")
+    wait_until(lambda: d.running and d.liveness()["ok"], message="the restarted loop")

@@ -4,7 +4,7 @@
   only by the audit projection (role ``platinum_system``: SELECT, INSERT; nothing else).
 * Append-only for everyone, the owner included: a trigger rejects UPDATE, DELETE and TRUNCATE.
   Rebuilding the log is an owner operation that disables the truncate trigger for one
-  transaction (``projections.audit.chain.reset_audit_log``).
+  transaction (``projections.audit.projection.reset_audit_log``).
 * Tamper-evident: a BEFORE INSERT trigger assigns ``seq``, ``prev_hash`` and
   ``hash = sha256(canonical JSON of the row)`` from the head of the row's chain, so no writer
   can produce a row outside the chain. Global events (roles, marketplace) have no tenant and

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +30,11 @@ import pytest
 
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.engine.support import LocalServer
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 LEASE_S = 2.0
-
-
-def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -117,7 +108,9 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
         return run.id  # type: ignore[no-any-return]
 
     def done(run_id: uuid.UUID) -> Any:
-        return until(lambda: (r := runs.load(run_id)).is_done and r, 30, f"run {run_id}")
+        return wait_until(
+            lambda: (r := runs.load(run_id)).is_done and r, 30, message=f"run {run_id}"
+        )
 
     def new_holder() -> Worker:
         config = WorkerConfig(concurrency=4, lease_s=LEASE_S)
@@ -128,13 +121,16 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
 
     try:
         with LocalServer() as http:
-            until(lambda: activity("%extract(epoch%"), 60, "the worker process to claim")
+            wait_until(
+                lambda: activity("%extract(epoch%"), 60, message="the worker process to claim"
+            )
             calls = http.recorder
 
             # 1. paused mid-call; resumed after the new holder committed
             r1 = start(workflow(http.url(f"/stop?pid={paused.pid}&s=0")))
             key1 = f"{r1}:k:1"
-            until(lambda: calls.times(key1), what="the first call")  # now paused by the server
+            # now paused by the server
+            wait_until(lambda: calls.times(key1), timeout=20, message="the first call")
             taker = new_holder()
             run = done(r1)
             assert run.status == "succeeded"
@@ -152,9 +148,11 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             # 2. paused mid-call; resumed while the new holder is still executing
             r2 = start(workflow(http.url(f"/stop?pid={paused.pid}&s=3")))
             key2 = f"{r2}:k:1"
-            until(lambda: calls.times(key2), what="the first call")
+            wait_until(lambda: calls.times(key2), timeout=20, message="the first call")
             taker = new_holder()
-            until(lambda: len(calls.times(key2)) == 2, what="the new holder's call")
+            wait_until(
+                lambda: len(calls.times(key2)) == 2, timeout=20, message="the new holder's call"
+            )
             resumed = time.time()
             paused.send_signal(signal.SIGCONT)  # its answer (n=1) is waiting in its socket
             run = done(r2)
@@ -173,15 +171,16 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             with psycopg.connect(info.conninfo) as lock:  # holds the queue until the block ends
                 lock.execute("LOCK TABLE run_tasks IN SHARE MODE")
                 paused.send_signal(signal.SIGCONT)  # its claimer wakes (NOTIFY) and claims
-                until(lambda: activity("%WITH cand%", waiting=True), what="the claim to wait")
+                wait_until(lambda: activity("%WITH cand%", waiting=True), timeout=20,
+                           message="the claim to wait")  # fmt: skip
                 paused.send_signal(signal.SIGSTOP)
             # the claim went through with the worker paused: the lease is its, then runs out
-            until(lambda: admin.execute(
+            wait_until(lambda: admin.execute(
                 "SELECT worker_id FROM run_tasks WHERE run_id = %s", (r3,)).fetchone()[0],
-                what="the paused worker's lease")  # fmt: skip
+                timeout=20, message="the paused worker's lease")  # fmt: skip
             time.sleep(LEASE_S + 0.3)
             taker = new_holder()
-            until(lambda: calls.times(key3), what="the new holder's call")
+            wait_until(lambda: calls.times(key3), timeout=20, message="the new holder's call")
             resumed = time.time()
             paused.send_signal(signal.SIGCONT)
             run = done(r3)

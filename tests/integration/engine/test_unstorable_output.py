@@ -33,7 +33,7 @@ def one_http_step(url: str) -> dict[str, Any]:
 def readmodel(settings: Any, db: Any, engine: Engine) -> Iterator[Any]:
     """The real runs read-model projection, on the system role, following the engine's runs."""
     from api.background import projection_view
-    from projections.readmodel.identity import ReadModelProjection
+    from projections.readmodel.projection import ReadModelProjection
     from projections.runner import ProjectionRunner
 
     small = settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})

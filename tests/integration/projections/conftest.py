@@ -217,7 +217,7 @@ def populate_tenant(
 
 def dump(conninfo: str) -> dict[str, list[str]]:
     """Every projected row of every table, as canonical JSON text, in a stable order."""
-    from projections.readmodel.identity import TABLES
+    from projections.readmodel.projection import TABLES
 
     tables = [t for ts in TABLES.values() for t in ts] + ["audit_events"]
     with psycopg.connect(conninfo) as conn:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ import psycopg
 import pytest
 
 from api.database import ConnInfo, Database
-from projections.audit.chain import reset_audit_log, verify_chain
+from projections.audit.chain import verify_chain
+from projections.audit.projection import reset_audit_log
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.projections.conftest import (
     app_classes,
@@ -27,6 +27,7 @@ from tests.integration.projections.conftest import (
     populate_tenant,
     publish_skill,
 )
+from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -99,12 +100,8 @@ def test_killed_projector_resumes_to_the_same_tables_as_a_rebuild(crash_db: Any)
     settings, db = crash_db
     # a slow projector, killed with SIGKILL somewhere in the middle of the stream
     proc = _projector(settings, "--batch", "20", "--delay", "0.01")
-    deadline = time.monotonic() + 30
-    while True:
-        done, total = _progress(db)
-        if done >= total * 0.2 or time.monotonic() > deadline or proc.poll() is not None:
-            break
-        time.sleep(0.02)
+    wait_until(lambda: proc.poll() is not None or (p := _progress(db))[0] >= p[1] * 0.2, 30,
+               interval=0.02, message="a fifth of the events projected")  # fmt: skip
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done, total = _progress(db)

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from projections.audit.chain import GENESIS, StoredEvents, verify_chain
+from projections.audit.chain import StoredEvents, verify_chain
+from projections.audit.projection import GENESIS
 from tests.integration.projections.conftest import Apps, catch_up
 
 # The only tables the API's role may write: the login throttle's shared windows.

@@ -56,7 +56,7 @@ def _workflow(apps: Apps, tenant_id: UUID, name: str) -> Any:
 def readmodel(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[ProjectionRunner]:
     """The real read-model projection over the platform's events, caught up first."""
     from api.background import projection_view
-    from projections.readmodel.identity import ReadModelProjection
+    from projections.readmodel.projection import ReadModelProjection
 
     small = proj_settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
     view = projection_view(small, proj_db.system, "readmodel")

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from projections.readmodel.identity import TABLES
+from projections.readmodel.projection import TABLES
 from tests.integration.projections.conftest import (
     Apps,
     TenantData,

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import PLATFORM_ADMIN_HEADERS, create_tenant, create_users
+from tests.support.http import PROBLEM
 
 CHARS = st.one_of(
     st.characters(),
@@ -35,7 +36,6 @@ JSON = st.recursive(
     max_leaves=8,
 )
 OBJECTS = st.dictionaries(TEXTS, JSON, max_size=4)
-PROBLEM = "application/problem+json"
 
 
 def q(text: str) -> str:

@@ -9,7 +9,7 @@ from uuid import uuid4
 from domain.audit.sensitive_reads import SensitiveRead
 from domain.identity.users import User
 from domain.kernel.actor import Actor, acting_as
-from projections.audit.chain import audit_id, event_details, snake
+from projections.audit.projection import audit_id, event_details, snake
 from projections.jsonutil import dumps
 
 
