@@ -8,6 +8,7 @@ from uuid import UUID
 
 from domain.audit.sensitive_reads import SecurityEvent
 from domain.identity.application import IdentityCommands
+from domain.identity.commands import CreateApiKey, CreateRole, Login, OpenSession, SetUserRoles
 from domain.identity.credentials import ApiKey, Session
 from domain.identity.permissions import (
     BUILTIN_ROLE_DESCRIPTIONS,
@@ -19,7 +20,6 @@ from domain.identity.roles import Role
 from domain.identity.users import USER_ROLES, User
 from domain.kernel import validators as v
 from domain.kernel.application import precondition
-from domain.kernel.commands import CreateApiKey, CreateRole, Login, OpenSession, SetUserRoles
 from domain.kernel.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from domain.kernel.ids import api_key_id, index_id, new_secret, role_key, secret_hash, session_id
 from domain.kernel.index import UniqueKey

@@ -11,16 +11,16 @@ from eventsourcing.persistence import IntegrityError
 from domain.kernel import lifecycle
 from domain.kernel import validators as v
 from domain.kernel.application import PlatformBase, precondition
-from domain.kernel.commands import (
+from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
+from domain.kernel.ids import index_id, installation_key
+from domain.kernel.index import UniqueKey
+from domain.kernel.secrets import REDACTED, schema_secret_fields
+from domain.marketplace.commands import (
     InstallSkill,
     PublishSkill,
     PublishSkillVersion,
     UpdateInstallation,
 )
-from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
-from domain.kernel.ids import index_id, installation_key
-from domain.kernel.index import UniqueKey
-from domain.kernel.secrets import REDACTED, schema_secret_fields
 from domain.marketplace.skills import Installation, MarketplaceSkill
 
 

@@ -10,8 +10,8 @@ from uuid import UUID
 import pytest
 from argon2 import PasswordHasher, profiles
 
+from domain.identity.commands import CreateTenant, RegisterUser
 from domain.identity.users import User
-from domain.kernel.commands import CreateTenant, RegisterUser
 from domain.platform import Platform, TenantWithAdmin
 
 # in-memory store whatever the shell exports; the prefixed name beats unprefixed ones

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from domain.kernel.commands import CreateTenant
+from domain.identity.commands import CreateTenant
 from domain.platform import Platform
 
 

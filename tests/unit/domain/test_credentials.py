@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 from argon2 import PasswordHasher
 
-from domain.kernel.commands import CreateApiKey, CreateTenant, Login, OpenSession, UpdateUser
+from domain.identity.commands import CreateApiKey, CreateTenant, Login, OpenSession, UpdateUser
 from domain.kernel.errors import AuthenticationError, NotFoundError, ValidationError
 from domain.kernel.ids import secret_hash
 from domain.platform import Platform, TenantWithAdmin

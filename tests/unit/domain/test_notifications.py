@@ -11,9 +11,10 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from domain.identity.commands import CreateTenant
 from domain.identity.users import User
-from domain.kernel.commands import CreateTenant, SendNotification
 from domain.kernel.errors import NotFoundError, TransitionError, ValidationError
+from domain.messaging.commands import SendNotification
 from domain.messaging.notifications import Notification
 from domain.platform import Platform
 

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from domain.identity.commands import CreateRole
 from domain.identity.permissions import (
     BUILTIN_ROLES,
     PERMISSIONS,
@@ -13,7 +14,6 @@ from domain.identity.permissions import (
     permissions_for_role,
     role_at_least,
 )
-from domain.kernel.commands import CreateRole
 from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
 from domain.platform import Platform
 

@@ -8,14 +8,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.kernel.commands import (
-    CreateTenant,
+from domain.identity.commands import CreateTenant
+from domain.kernel.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+from domain.marketplace.commands import (
     InstallSkill,
     PublishSkill,
     PublishSkillVersion,
     UpdateInstallation,
 )
-from domain.kernel.errors import ConflictError, NotFoundError, TransitionError, ValidationError
 from domain.marketplace.skills import MarketplaceSkill
 from domain.platform import Platform
 

@@ -6,8 +6,8 @@ from uuid import uuid4
 
 import pytest
 
+from domain.identity.commands import CreateTenant, UpdateTenant
 from domain.identity.tenants import Tenant
-from domain.kernel.commands import CreateTenant, UpdateTenant
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,

@@ -6,9 +6,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.identity.users import User
-from domain.kernel.actor import Actor, acting_as
-from domain.kernel.commands import (
+from domain.identity.commands import (
     ChangePassword,
     CreateRole,
     CreateTenant,
@@ -17,6 +15,8 @@ from domain.kernel.commands import (
     SetUserRoles,
     UpdateUser,
 )
+from domain.identity.users import User
+from domain.kernel.actor import Actor, acting_as
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,

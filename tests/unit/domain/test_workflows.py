@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.kernel.commands import CreateTenant, CreateWorkflow, UpdateDefinition
+from domain.identity.commands import CreateTenant
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
@@ -17,6 +17,7 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.platform import Platform
+from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 
 DEFINITION = {"steps": [{"id": "a", "kind": "echo"}]}
 
