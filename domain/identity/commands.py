@@ -89,13 +89,6 @@ class Login:
 
 
 @dataclass(frozen=True)
-class OpenSession:
-    tenant_id: UUID
-    user_id: UUID
-    ttl: timedelta = DEFAULT_SESSION_TTL
-
-
-@dataclass(frozen=True)
 class CreateApiKey:
     tenant_id: UUID
     name: Any

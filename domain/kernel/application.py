@@ -15,7 +15,7 @@ from eventsourcing.utils import EnvType
 
 from domain.kernel import validators as v
 from domain.kernel.base import PlatinumAggregate
-from domain.kernel.clock import utc_now
+from domain.kernel.clock import Clock, utc_now
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
@@ -28,12 +28,10 @@ from domain.kernel.index import UniqueKey
 A = TypeVar("A", bound=PlatinumAggregate)
 
 DefinitionValidator = Callable[[dict[str, Any], UUID], list[Problem]]
-"""Checks a workflow definition for a tenant; returns (pointer, message) problems.
+"""Checks a workflow definition for a tenant; returns its problems.
 
 Pointers are relative to the definition; the domain prefixes them with ``/definition``.
 """
-
-Clock = Callable[[], datetime]
 
 
 def no_definition_rules(definition: dict[str, Any], tenant_id: UUID) -> list[Problem]:  # noqa: ARG001

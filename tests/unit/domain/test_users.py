@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from domain.identity.application import TenantWithAdmin
 from domain.identity.commands import (
     ChangePassword,
     CreateRole,
@@ -24,7 +25,7 @@ from domain.kernel.errors import (
     TransitionError,
     ValidationError,
 )
-from domain.platform import Platform, TenantWithAdmin
+from domain.platform import Platform
 
 
 def register(app: Platform, tenant_id: UUID, email: str = "ann@acme.io", **kw: object) -> User:
