@@ -16,6 +16,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import event
 
 from domain.kernel.base import PlatinumAggregate
+from domain.kernel.errors import ValidationError
 
 
 class SensitiveRead(PlatinumAggregate):
@@ -42,7 +43,7 @@ def record_sensitive_read(
     """Record that the acting principal (``domain.kernel.actor.acting_as``) read ``fields`` of a
     resource; returns the saved aggregate (its id is the audit row's ``originator_id``)."""
     if not resource_type or len(resource_type) > 100:
-        raise ValueError("resource_type must be 1 to 100 characters")
+        raise ValidationError.one("/resource_type", "must be 1 to 100 characters")
     read = SensitiveRead(
         tenant_id=tenant_id,
         resource_type=resource_type,

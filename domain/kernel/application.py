@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -42,6 +43,16 @@ def no_definition_rules(definition: dict[str, Any], tenant_id: UUID) -> list[Pro
 def precondition(expected: int | None, resource_type: str) -> tuple[int, str] | None:
     """``_save``'s precondition for an If-Match version (None: the write is unconditional)."""
     return None if expected is None else (expected, resource_type)
+
+
+def _concurrent_write(aggregate: PlatinumAggregate) -> ConflictError:
+    """The conflict of a save that lost a race, naming the aggregate that was written."""
+    resource_type = re.sub(r"(?<!^)(?=[A-Z])", "_", type(aggregate).__name__).lower()
+    return ConflictError(
+        f"{resource_type} {aggregate.id} was written concurrently, retry the request",
+        resource_type=resource_type,
+        resource_id=aggregate.id,
+    )
 
 
 class PlatformBase(Application[UUID]):
@@ -121,7 +132,7 @@ class PlatformBase(Application[UUID]):
         except IntegrityError:
             if precondition is not None:
                 self._raise_if_moved_on(aggregates[0], *precondition)
-            raise (conflict or ConflictError("concurrent write, retry the request")) from None
+            raise (conflict or _concurrent_write(aggregates[0])) from None
 
     def _raise_if_moved_on(
         self, aggregate: PlatinumAggregate, expected: int, resource_type: str
