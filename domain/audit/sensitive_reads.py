@@ -1,4 +1,7 @@
-"""Reads of sensitive data, recorded as events so the audit log has one writer (the projector).
+"""Audit-only records: sensitive reads and security happenings, as events the audit log reads.
+
+The audit log has one writer (the projector), so what changes no state but must be audited is
+recorded here as an immutable one-event aggregate: a read of sensitive data, a failed login.
 
 The API calls ``record_sensitive_read(app, ...)`` after it has served, e.g., a user's
 details or an export; the event carries the actor's ``meta`` like every other event, and the
