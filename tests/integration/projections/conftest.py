@@ -147,7 +147,7 @@ def populate_tenant(
     from domain.marketplace.commands import InstallSkill
     from domain.messaging.commands import RecordConversation, SendNotification
     from domain.runs.run import Run
-    from domain.workflows.commands import CreateWorkflow, UpdateDefinition  # fmt: skip
+    from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 
     p = apps.platform
     slug = f"t-{uuid.uuid4().hex[:10]}"
