@@ -77,7 +77,7 @@ def _sample(app: Any, make: Any, batch: int, saves: int) -> tuple[float, float]:
 
 
 def _command_sample(app: Any, tenant_id: uuid.UUID, saves: int) -> float:
-    from domain.kernel.commands import CreateWorkflow
+    from domain.workflows.commands import CreateWorkflow
 
     definition = {
         "name": "bench",
@@ -129,7 +129,7 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
             res["events_per_save"] = batch
             out[f"batch_{batch}"] = res
 
-        from domain.kernel.commands import CreateTenant
+        from domain.identity.commands import CreateTenant
 
         tenant = platform.create_tenant(CreateTenant(name="Bench", slug="bench-cmd")).tenant
         cmd = figure([_command_sample(platform, tenant.id, max(1, profile.append_saves // 2))

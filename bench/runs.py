@@ -117,7 +117,9 @@ class Harness:
     # -- setup
 
     def _setup(self) -> None:
-        from domain.kernel.commands import CreateTenant, CreateWorkflow, InstallSkill, PublishSkill
+        from domain.identity.commands import CreateTenant
+        from domain.marketplace.commands import InstallSkill, PublishSkill
+        from domain.workflows.commands import CreateWorkflow
 
         p = self.platform
         made = p.create_tenant(CreateTenant(name="Bench runs", slug=f"runs-{uuid.uuid4().hex[:8]}",

@@ -1,37 +1,33 @@
-"""The ``Platform`` application: every command and query of the platform's aggregates.
+"""The ``Platform`` application: composes every context's commands and queries into one.
 
-Composed from per-area mixins so each module stays small; ``Platform`` is the only
-application class meant to be instantiated. Events go to the ``platform_events`` table.
+Each bounded context contributes a mixin beside its aggregates (``identity``, ``workflows``,
+``marketplace``, ``messaging``); ``Platform`` is the only application class meant to be
+instantiated, and all of its aggregates' events go to the ``platform_events`` table (runs have
+their own application, ``domain.runs.application.Runs``, and table, ``runs_events``).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from domain.identity.application import TenantWithAdmin
-from domain.identity.authentication import AccessCommands, IssuedApiKey, IssuedSession, LoginResult
+from domain.identity.access import AccessCommands
+from domain.identity.authentication import AuthenticationCommands
 from domain.identity.tenants import Tenant
 from domain.identity.users import User
-from domain.kernel.application import Clock, DefinitionValidator, no_definition_rules
 from domain.marketplace.application import MarketplaceCommands
 from domain.messaging.application import MessagingCommands
 from domain.topics import register_moved_topics
 from domain.workflows.application import WorkflowCommands
 
-__all__ = [
-    "Clock",
-    "DefinitionValidator",
-    "IssuedApiKey",
-    "IssuedSession",
-    "LoginResult",
-    "Platform",
-    "TenantWithAdmin",
-    "no_definition_rules",
-]
 
-
-class Platform(AccessCommands, MessagingCommands, WorkflowCommands, MarketplaceCommands):
-    """Tenants, users, roles, credentials, workflows, marketplace, notifications, history.
+class Platform(
+    AccessCommands,
+    AuthenticationCommands,
+    MessagingCommands,
+    WorkflowCommands,
+    MarketplaceCommands,
+):
+    """Tenants, users, roles, credentials, workflows, marketplace, notifications, conversations.
 
     ``Platform(env=None, *, definition_validator=None, password_hasher=None, clock=None)``.
     Persistence, encryption and compression come from ``env``/``os.environ`` as usual for

@@ -13,8 +13,8 @@ from api.etag import set_etag
 from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.schemas.identity import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from domain.identity.commands import CreateApiKey
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import CreateApiKey
 from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])

@@ -26,9 +26,9 @@ from api.readdb import tenant_tx
 from api.routes._shared import platform_projected
 from api.schemas import Strict
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import InstallSkill, PublishSkill, UpdateInstallation
 from domain.kernel.errors import NotFoundError, ValidationError
 from domain.kernel.secrets import redact, schema_secret_fields
+from domain.marketplace.commands import InstallSkill, PublishSkill, UpdateInstallation
 
 router = APIRouter(prefix="/v1/marketplace/skills", tags=["marketplace"])
 installations_router = APIRouter(prefix="/v1/installations", tags=["installations"])

@@ -13,8 +13,8 @@ from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
 from api.routes.users import read_user
 from api.schemas.identity import ApiKeyBrief, MePublic, PreferencePublic, PreferenceSet, TenantBrief
+from domain.identity.commands import SetPreference
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import SetPreference
 from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/me", tags=["me"])

@@ -19,8 +19,8 @@ from api.readdb import tenant_tx
 from api.routes._shared import platform_projected, user_of
 from api.schemas import Strict
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import RecordConversation, SendNotification
 from domain.kernel.errors import NotFoundError
+from domain.messaging.commands import RecordConversation, SendNotification
 
 notifications_router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 conversations_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])

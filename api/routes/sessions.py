@@ -12,8 +12,8 @@ from api.deps import ContainerDep, request_actor
 from api.errors import ProblemError
 from api.ratelimit import SharedLoginLimiter, login_limiter
 from api.schemas.identity import LoginRequest, LoginResponse, RoleAssignmentPublic, UserPublic
+from domain.identity.commands import Login
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import Login
 from domain.kernel.errors import AuthenticationError
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])

@@ -13,8 +13,8 @@ from api.deps import ContainerDep, expected_version
 from api.readdb import tenant_tx
 from api.redact import redact
 from api.schemas import TenantCreate, TenantCreated, TenantPublic, TenantUpdate, UserBrief
+from domain.identity.commands import CreateTenant, UpdateTenant
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import CreateTenant, UpdateTenant
 from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])

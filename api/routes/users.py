@@ -20,8 +20,8 @@ from api.schemas.identity import (
     UserRolesSet,
     UserUpdate,
 )
+from domain.identity.commands import ChangePassword, RegisterUser, SetUserRoles, UpdateUser
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import ChangePassword, RegisterUser, SetUserRoles, UpdateUser
 from domain.kernel.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/users", tags=["users"])

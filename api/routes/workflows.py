@@ -19,8 +19,8 @@ from api.pagination import Page, PageDep, fetch_page
 from api.readdb import tenant_tx
 from api.schemas import Strict
 from domain.kernel.actor import acting_as
-from domain.kernel.commands import CreateWorkflow, UpdateDefinition
 from domain.kernel.errors import NotFoundError
+from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from engine.definition.dsl import MAX_STEPS
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])

@@ -1,4 +1,7 @@
-"""Reads of sensitive data, recorded as events so the audit log has one writer (the projector).
+"""Audit-only records: sensitive reads and security happenings, as events the audit log reads.
+
+The audit log has one writer (the projector), so what changes no state but must be audited is
+recorded here as an immutable one-event aggregate: a read of sensitive data, a failed login.
 
 The API calls ``record_sensitive_read(app, ...)`` after it has served, e.g., a user's
 details or an export; the event carries the actor's ``meta`` like every other event, and the
@@ -16,6 +19,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import event
 
 from domain.kernel.base import PlatinumAggregate
+from domain.kernel.errors import ValidationError
 
 
 class SensitiveRead(PlatinumAggregate):
@@ -42,7 +46,7 @@ def record_sensitive_read(
     """Record that the acting principal (``domain.kernel.actor.acting_as``) read ``fields`` of a
     resource; returns the saved aggregate (its id is the audit row's ``originator_id``)."""
     if not resource_type or len(resource_type) > 100:
-        raise ValueError("resource_type must be 1 to 100 characters")
+        raise ValidationError.one("/resource_type", "must be 1 to 100 characters")
     read = SensitiveRead(
         tenant_id=tenant_id,
         resource_type=resource_type,

@@ -6,12 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.identity.tenants import Tenant
-from domain.identity.users import USER_ROLES, User, UserPreference
-from domain.kernel import lifecycle
-from domain.kernel import validators as v
-from domain.kernel.application import PlatformBase, precondition
-from domain.kernel.commands import (
+from domain.identity.commands import (
     ChangePassword,
     CreateTenant,
     RegisterUser,
@@ -19,6 +14,11 @@ from domain.kernel.commands import (
     UpdateTenant,
     UpdateUser,
 )
+from domain.identity.tenants import Tenant
+from domain.identity.users import USER_ROLES, User, UserPreference
+from domain.kernel import lifecycle
+from domain.kernel import validators as v
+from domain.kernel.application import PlatformBase, precondition
 from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
 from domain.kernel.ids import email_key, index_id, preference_id, slug_key
 from domain.kernel.index import UniqueKey

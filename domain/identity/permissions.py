@@ -1,4 +1,4 @@
-"""The permission matrix of the four built-in roles.
+"""The permissions: the matrix of the four built-in roles, and what a custom role may hold.
 
 ``PERMISSIONS`` is the single source: each permission names the lowest built-in role that
 holds it. Roles are ordered viewer < user < manager < admin and a role holds every permission
@@ -7,8 +7,9 @@ of the roles below it, so monotonicity holds by construction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final, cast
+
+from domain.kernel import validators as v
 
 BUILTIN_ROLES: Final = ("viewer", "user", "manager", "admin")
 """Built-in roles, lowest first."""
@@ -63,6 +64,16 @@ def permissions_for_role(role: str) -> frozenset[str]:
     return frozenset(p for p, (lowest, _) in PERMISSIONS.items() if 0 <= role_rank(lowest) <= rank)
 
 
-def has_permission(role: str, permission: str, extra_permissions: Iterable[str] = ()) -> bool:
-    """Whether a principal with built-in ``role`` and custom-role permissions may act."""
-    return permission in permissions_for_role(role) or permission in set(extra_permissions)
+
+PERMISSIONS_SCHEMA: Final[dict[str, Any]] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "array",
+    "items": {"type": "string", "enum": list(ALL_PERMISSIONS)},
+    "uniqueItems": True,
+}
+"""What a custom role may list: distinct known permission names."""
+
+
+def permission_list(value: Any, pointer: str = "/permissions") -> list[str]:
+    """A custom role's permissions: a list of distinct known permission names."""
+    return cast(list[str], v.conforms(PERMISSIONS_SCHEMA)(value, pointer))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ from eventsourcing.utils import EnvType
 
 from domain.kernel import validators as v
 from domain.kernel.base import PlatinumAggregate
-from domain.kernel.clock import utc_now
+from domain.kernel.clock import Clock, utc_now
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
@@ -28,12 +29,10 @@ from domain.kernel.index import UniqueKey
 A = TypeVar("A", bound=PlatinumAggregate)
 
 DefinitionValidator = Callable[[dict[str, Any], UUID], list[Problem]]
-"""Checks a workflow definition for a tenant; returns (pointer, message) problems.
+"""Checks a workflow definition for a tenant; returns its problems.
 
 Pointers are relative to the definition; the domain prefixes them with ``/definition``.
 """
-
-Clock = Callable[[], datetime]
 
 
 def no_definition_rules(definition: dict[str, Any], tenant_id: UUID) -> list[Problem]:  # noqa: ARG001
@@ -44,6 +43,16 @@ def no_definition_rules(definition: dict[str, Any], tenant_id: UUID) -> list[Pro
 def precondition(expected: int | None, resource_type: str) -> tuple[int, str] | None:
     """``_save``'s precondition for an If-Match version (None: the write is unconditional)."""
     return None if expected is None else (expected, resource_type)
+
+
+def _concurrent_write(aggregate: PlatinumAggregate) -> ConflictError:
+    """The conflict of a save that lost a race, naming the aggregate that was written."""
+    resource_type = re.sub(r"(?<!^)(?=[A-Z])", "_", type(aggregate).__name__).lower()
+    return ConflictError(
+        f"{resource_type} {aggregate.id} was written concurrently, retry the request",
+        resource_type=resource_type,
+        resource_id=aggregate.id,
+    )
 
 
 class PlatformBase(Application[UUID]):
@@ -123,7 +132,7 @@ class PlatformBase(Application[UUID]):
         except IntegrityError:
             if precondition is not None:
                 self._raise_if_moved_on(aggregates[0], *precondition)
-            raise (conflict or ConflictError("concurrent write, retry the request")) from None
+            raise (conflict or _concurrent_write(aggregates[0])) from None
 
     def _raise_if_moved_on(
         self, aggregate: PlatinumAggregate, expected: int, resource_type: str

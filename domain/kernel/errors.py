@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 class Problem(NamedTuple):
     """One thing wrong with an input, and where: ``Problem("/slug", "must be kebab-case")``.
 
-    ``pointer`` is a JSON Pointer into the submitted document; a plain tuple unpacks the same way.
+    ``pointer`` is a JSON Pointer into the submitted document; it unpacks like a pair.
     """
 
     pointer: str
@@ -23,8 +23,8 @@ class DomainError(Exception):
 class ValidationError(DomainError):
     """The input is invalid; ``problems`` lists every (pointer, message) found."""
 
-    def __init__(self, problems: Iterable[tuple[str, str]]) -> None:
-        self.problems: list[Problem] = [Problem(*p) for p in problems]
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
         detail = "; ".join(f"{p or '/'}: {m}" for p, m in self.problems)
         super().__init__(f"invalid input: {detail}")
 

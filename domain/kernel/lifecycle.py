@@ -87,5 +87,3 @@ NOTIFICATION = _lc(
     delivered=(),
     failed=(),
 )
-
-ALL = (TENANT, USER, WORKFLOW, SKILL, INSTALLATION, NOTIFICATION)

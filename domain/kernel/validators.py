@@ -15,24 +15,16 @@ import jsonschema
 import semver
 import zxcvbn
 
-from domain.identity.permissions import ALL_PERMISSIONS
 from domain.kernel.errors import Problem, ValidationError
 from domain.kernel.pointers import escape as _escape
+from domain.kernel.pointers import join
 
 T = TypeVar("T")
 
 SLUG_RE: Final = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-ENTRY_POINT_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 LONG_TEXT_MAX: Final = 100_000
 """Characters of a TEXT field (a message, a conversation turn, a description)."""
-
-PERMISSIONS_SCHEMA: Final[dict[str, Any]] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "array",
-    "items": {"type": "string", "enum": list(ALL_PERMISSIONS)},
-    "uniqueItems": True,
-}
 
 
 class Checks:
@@ -266,17 +258,12 @@ def json_value(value: Any, pointer: str) -> Any:
     return storable(checked, pointer)
 
 
-def pointer_join(base: str, path: Any) -> str:
-    """``base`` extended by a jsonschema error path, as a JSON Pointer."""
-    return base + "".join(f"/{_escape(p)}" for p in path)
-
-
 def schema_problems(instance: Any, schema: Mapping[str, Any], pointer: str) -> list[Problem]:
     """Every place where ``instance`` violates JSON Schema ``schema``."""
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
-    return [Problem(pointer_join(pointer, e.path), e.message) for e in errors]
+    return [Problem(pointer + join(*e.path), e.message) for e in errors]
 
 
 def json_schema(value: Any, pointer: str) -> dict[str, Any]:
@@ -287,7 +274,7 @@ def json_schema(value: Any, pointer: str) -> dict[str, Any]:
         validator_cls.check_schema(schema)
     except jsonschema.SchemaError as e:
         message = f"not a valid JSON Schema: {e.message}"
-        raise _fail(pointer_join(pointer, e.path), message) from None
+        raise _fail(pointer + join(*e.path), message) from None
     return schema
 
 
@@ -303,11 +290,6 @@ def conforms(schema: Mapping[str, Any]) -> Callable[[Any, str], Any]:
     return check
 
 
-def permissions(value: Any, pointer: str = "/permissions") -> list[str]:
-    """A role's permissions: a list of distinct known permission names."""
-    return cast(list[str], conforms(PERMISSIONS_SCHEMA)(value, pointer))
-
-
 def http_url(value: Any, pointer: str) -> str:
     """An absolute http(s) URL."""
     if not isinstance(value, str) or len(value) > 2048:
@@ -316,25 +298,3 @@ def http_url(value: Any, pointer: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _fail(pointer, "must be an http(s) URL")
     return value
-
-
-def skill_definition(value: Any, pointer: str = "/definition") -> dict[str, Any]:
-    """A skill definition: optional ``config_schema`` and ``implementation`` (http/python)."""
-    definition = json_object(value, pointer)
-    checks = Checks()
-    if "config_schema" in definition:
-        checks.run(json_schema, definition["config_schema"], f"{pointer}/config_schema")
-    impl = definition.get("implementation")
-    ip = f"{pointer}/implementation"
-    if impl is not None:
-        kind = impl.get("kind") if isinstance(impl, dict) else None
-        if kind == "http":
-            checks.run(http_url, impl.get("url"), f"{ip}/url")
-        elif kind == "python":
-            entry = impl.get("entry_point")
-            if not isinstance(entry, str) or not ENTRY_POINT_RE.fullmatch(entry):
-                checks.add(f"{ip}/entry_point", "must be an entry point name")
-        else:
-            checks.add(f"{ip}/kind", "must be 'http' or 'python'")
-    checks.done()
-    return definition

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -11,17 +12,19 @@ from eventsourcing.persistence import IntegrityError
 from domain.kernel import lifecycle
 from domain.kernel import validators as v
 from domain.kernel.application import PlatformBase, precondition
-from domain.kernel.commands import (
+from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
+from domain.kernel.ids import index_id, installation_key
+from domain.kernel.index import UniqueKey
+from domain.kernel.secrets import REDACTED, schema_secret_fields
+from domain.marketplace.commands import (
     InstallSkill,
     PublishSkill,
     PublishSkillVersion,
     UpdateInstallation,
 )
-from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
-from domain.kernel.ids import index_id, installation_key
-from domain.kernel.index import UniqueKey
-from domain.kernel.secrets import REDACTED, schema_secret_fields
 from domain.marketplace.skills import Installation, MarketplaceSkill
+
+_ENTRY_POINT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 
 
 def _category(value: Any, pointer: str) -> str:
@@ -43,10 +46,30 @@ def _config_for(skill: MarketplaceSkill, config: Any) -> dict[str, Any]:
     checked = v.optional_json_object(config, "/config")
     schema = skill.config_schema
     if schema is not None:
-        problems = v.schema_problems(checked, schema, "/config")
-        if problems:
-            raise ValidationError(problems)
+        v.conforms(schema)(checked, "/config")
     return checked
+
+
+def _skill_definition(value: Any, pointer: str = "/definition") -> dict[str, Any]:
+    """A skill definition: optional ``config_schema`` and ``implementation`` (http/python)."""
+    definition = v.json_object(value, pointer)
+    checks = v.Checks()
+    if "config_schema" in definition:
+        checks.run(v.json_schema, definition["config_schema"], f"{pointer}/config_schema")
+    impl = definition.get("implementation")
+    ip = f"{pointer}/implementation"
+    if impl is not None:
+        kind = impl.get("kind") if isinstance(impl, dict) else None
+        if kind == "http":
+            checks.run(v.http_url, impl.get("url"), f"{ip}/url")
+        elif kind == "python":
+            entry = impl.get("entry_point")
+            if not isinstance(entry, str) or not _ENTRY_POINT_RE.fullmatch(entry):
+                checks.add(f"{ip}/entry_point", "must be an entry point name")
+        else:
+            checks.add(f"{ip}/kind", "must be 'http' or 'python'")
+    checks.done()
+    return definition
 
 
 class MarketplaceCommands(PlatformBase):
@@ -60,7 +83,7 @@ class MarketplaceCommands(PlatformBase):
         name = c.run(v.name, cmd.name, "/name")
         description = c.run(_description, cmd.description, "/description")
         category = c.run(_category, cmd.category, "/category")
-        definition = c.run(v.skill_definition, cmd.definition, "/definition")
+        definition = c.run(_skill_definition, cmd.definition, "/definition")
         version = c.run(v.semver_version, cmd.version, "/version")
         price = c.run(v.price, cmd.price, "/price")
         author = (
@@ -89,7 +112,7 @@ class MarketplaceCommands(PlatformBase):
         """Add a strictly greater version; it goes back to review."""
         c = v.Checks()
         version = c.run(v.semver_version, cmd.version, "/version")
-        definition = c.run(v.skill_definition, cmd.definition, "/definition")
+        definition = c.run(_skill_definition, cmd.definition, "/definition")
         c.done()
         skill = self.get_skill(cmd.skill_id)
         if semver.Version.parse(version) <= semver.Version.parse(skill.latest_version):

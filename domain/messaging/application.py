@@ -10,9 +10,9 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.identity.application import IdentityCommands
 from domain.kernel import validators as v
-from domain.kernel.commands import RecordConversation, SendNotification
 from domain.kernel.errors import NotFoundError, ValidationError
 from domain.kernel.ids import notification_id
+from domain.messaging.commands import RecordConversation, SendNotification
 from domain.messaging.conversations import Conversation
 from domain.messaging.notifications import CHANNELS, PRIORITIES, Notification
 

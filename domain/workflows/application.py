@@ -7,8 +7,8 @@ from uuid import UUID
 
 from domain.kernel import validators as v
 from domain.kernel.application import PlatformBase, precondition
-from domain.kernel.commands import CreateWorkflow, UpdateDefinition
 from domain.kernel.errors import Problem, ValidationError
+from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from domain.workflows.workflow import Workflow
 
 

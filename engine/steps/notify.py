@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.kernel.commands import SendNotification
 from domain.kernel.errors import DomainError, ValidationError
+from domain.messaging.commands import SendNotification
 from engine.steps import Failed, KindContext, Outcome, StepCall, Succeeded
 
 

@@ -84,8 +84,8 @@ def test_a_nul_in_a_workflow_name_is_refused_and_other_tenants_keep_flowing(
 
 
 def test_the_domain_refuses_a_nul_workflow_name_whatever_the_path(container, tenant) -> None:  # type: ignore[no-untyped-def]
-    from domain.kernel.commands import CreateWorkflow
     from domain.kernel.errors import ValidationError
+    from domain.workflows.commands import CreateWorkflow
 
     with pytest.raises(ValidationError) as e:
         container.platform.create_workflow(

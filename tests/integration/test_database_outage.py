@@ -289,7 +289,8 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
 def test_dispatch_and_project_processes_survive_a_database_restart(
     database: Database, tmp_path: Path
 ) -> None:
-    from domain.kernel.commands import CreateTenant, RegisterUser, SendNotification
+    from domain.identity.commands import CreateTenant, RegisterUser
+    from domain.messaging.commands import SendNotification
 
     env = process_env(database, tmp_path)
     project = Process(["project"], env, tmp_path / "project.log")

@@ -135,7 +135,7 @@ def test_every_service_connection_is_verified_tls(tls_server: TlsServer, tmp_pat
     from api.composition import Container, application_classes
     from api.database_setup import upgrade
     from api.settings import Settings
-    from domain.kernel.commands import CreateTenant
+    from domain.identity.commands import CreateTenant
     from tests.conftest import ADMIN_TOKEN
 
     with psycopg.connect(tls_server.url(), autocommit=True) as conn:

@@ -33,7 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 
-from domain.kernel.commands import CreateTenant, RegisterUser, SendNotification, SetPreference
+from domain.identity.commands import CreateTenant, RegisterUser, SetPreference
+from domain.messaging.commands import SendNotification
 from domain.messaging.notifications import Notification
 from engine.delivery import Dispatcher, DispatcherConfig
 from engine.delivery.channels import default_channels

@@ -12,8 +12,8 @@ from uuid import UUID
 import psycopg
 from argon2 import PasswordHasher, profiles
 
+from domain.identity.commands import CreateTenant, RegisterUser
 from domain.identity.users import User
-from domain.kernel.commands import CreateTenant, RegisterUser
 from domain.platform import Platform
 
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)

@@ -14,26 +14,26 @@ from typing import Any
 
 import pytest
 
-from domain.kernel.commands import (
+from domain.identity.commands import (
     ChangePassword,
     CreateRole,
     CreateTenant,
-    CreateWorkflow,
-    InstallSkill,
     Login,
-    PublishSkill,
-    PublishSkillVersion,
-    RecordConversation,
-    SendNotification,
     SetPreference,
     SetUserRoles,
-    UpdateDefinition,
-    UpdateInstallation,
     UpdateTenant,
     UpdateUser,
 )
 from domain.kernel.errors import AuthenticationError, NotFoundError
+from domain.marketplace.commands import (
+    InstallSkill,
+    PublishSkill,
+    PublishSkillVersion,
+    UpdateInstallation,
+)
+from domain.messaging.commands import RecordConversation, SendNotification
 from domain.platform import Platform
+from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from tests.integration.domain.pg_support import (
     PASSWORD,
     FixedClock,

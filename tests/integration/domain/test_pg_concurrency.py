@@ -18,17 +18,11 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import IntegrityError
 
-from domain.kernel.commands import (
-    CreateTenant,
-    InstallSkill,
-    PublishSkill,
-    SetPreference,
-    UpdateInstallation,
-    UpdateTenant,
-)
+from domain.identity.commands import CreateTenant, SetPreference, UpdateTenant
 from domain.kernel.errors import ConflictError, StaleVersionError
 from domain.kernel.ids import email_key, index_id, installation_key, preference_id, slug_key
 from domain.kernel.index import UniqueKey
+from domain.marketplace.commands import InstallSkill, PublishSkill, UpdateInstallation
 from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     EVENTS_TABLE,

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from domain.kernel.commands import RecordConversation
+from domain.messaging.commands import RecordConversation
 from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     EVENTS_TABLE,

@@ -8,13 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from domain.kernel.commands import (
-    CreateTenant,
-    CreateWorkflow,
-    RegisterUser,
-    UpdateDefinition,
-    UpdateTenant,
-)
+from domain.identity.commands import CreateTenant, RegisterUser, UpdateTenant
 from domain.kernel.errors import (
     ConflictError,
     DomainError,
@@ -23,6 +17,7 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.platform import Platform
+from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from tests.integration.domain.pg_support import (
     PASSWORD,
     count_events,

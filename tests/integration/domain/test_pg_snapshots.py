@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from eventsourcing.application import project_aggregate
 
+from domain.identity.commands import CreateRole, SetUserRoles
 from domain.identity.tenants import Tenant
-from domain.kernel.commands import CreateRole, SetUserRoles
 from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     SNAPSHOTS_TABLE,

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from eventsourcing.utils import get_topic
 
-from domain.kernel.commands import SendNotification
+from domain.messaging.commands import SendNotification
 from domain.messaging.notifications import Notification
 from domain.platform import Platform
 from tests.integration.domain.pg_support import (

@@ -32,7 +32,7 @@ def http_server() -> Iterator[LocalServer]:
 def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ignore[no-untyped-def]
     """A Platform, a tenant with an admin and a manager, a Runs app and a started worker whose
     HTTP client has the egress policy of ``settings``."""
-    from domain.kernel.commands import CreateTenant, RegisterUser
+    from domain.identity.commands import CreateTenant, RegisterUser
     from domain.platform import Platform
     from engine.runtime.worker import WorkerConfig, build_worker
     from engine.scheduling.planner import build_runs

@@ -60,10 +60,11 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
     from api.composition import application_classes
     from api.database import ConnInfo
     from api.database_setup import upgrade
-    from domain.kernel.commands import CreateTenant, CreateWorkflow
+    from domain.identity.commands import CreateTenant
     from domain.platform import Platform
     from domain.runs.application import StartRun
     from domain.runs.run import Run
+    from domain.workflows.commands import CreateWorkflow
     from engine.scheduling.planner import build_runs
     from tests.conftest import create_database
 

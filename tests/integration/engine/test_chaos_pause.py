@@ -57,9 +57,10 @@ def fresh(pg_server: Any, tmp_path: Path) -> Iterator[tuple[Any, Any, Any]]:
 def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
     fresh: tuple[Any, Any, Any], tmp_path: Path
 ) -> None:
-    from domain.kernel.commands import CreateTenant, CreateWorkflow
+    from domain.identity.commands import CreateTenant
     from domain.platform import Platform
     from domain.runs.application import StartRun
+    from domain.workflows.commands import CreateWorkflow
     from engine.runtime.worker import Worker, WorkerConfig, build_worker
     from engine.scheduling.planner import build_runs
 

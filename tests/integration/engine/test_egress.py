@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from domain.kernel.commands import CreateTenant, CreateWorkflow
+from domain.identity.commands import CreateTenant
 from domain.runs.application import StartRun
 from domain.runs.run import Run
+from domain.workflows.commands import CreateWorkflow
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.engine.conftest import Engine, build_engine, close_engine
 from tests.integration.engine.support import LocalServer

@@ -53,7 +53,7 @@ def second_runs(engine: Engine, settings: Any, db: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def workflow_id(engine: Engine) -> uuid.UUID:
-    from domain.kernel.commands import CreateWorkflow
+    from domain.workflows.commands import CreateWorkflow
 
     wf = engine.platform.create_workflow(
         CreateWorkflow(tenant_id=engine.tenant_id, name=f"wf-{uuid.uuid4().hex[:6]}",

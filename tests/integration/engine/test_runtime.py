@@ -37,7 +37,7 @@ def example(server: LocalServer, **fetch: Any) -> dict[str, Any]:
 
 
 def start(engine: Engine, definition: dict[str, Any], input: Any, key: str | None = None) -> Run:
-    from domain.kernel.commands import CreateWorkflow
+    from domain.workflows.commands import CreateWorkflow
 
     workflow = engine.platform.create_workflow(
         CreateWorkflow(tenant_id=engine.tenant_id, name=f"wf-{uuid.uuid4().hex[:6]}",

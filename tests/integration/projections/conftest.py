@@ -119,7 +119,7 @@ def seed_roles(apps: Apps) -> list[Any]:
 
 
 def publish_skill(apps: Apps) -> UUID:
-    from domain.kernel.commands import PublishSkill
+    from domain.marketplace.commands import PublishSkill
 
     p = apps.platform
     skill = p.publish_skill(
@@ -135,21 +135,19 @@ def populate_tenant(
 ) -> TenantData:
     """A tenant with rows in every tenant-scoped table, through the domain's commands."""
     from domain.audit.sensitive_reads import record_sensitive_read
-    from domain.kernel.actor import Actor, acting_as
-    from domain.kernel.commands import (
+    from domain.identity.commands import (
         CreateApiKey,
         CreateTenant,
-        CreateWorkflow,
-        InstallSkill,
         Login,
-        RecordConversation,
         RegisterUser,
-        SendNotification,
         SetPreference,
         SetUserRoles,
-        UpdateDefinition,
-    )  # fmt: skip
+    )
+    from domain.kernel.actor import Actor, acting_as
+    from domain.marketplace.commands import InstallSkill
+    from domain.messaging.commands import RecordConversation, SendNotification
     from domain.runs.run import Run
+    from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 
     p = apps.platform
     slug = f"t-{uuid.uuid4().hex[:10]}"

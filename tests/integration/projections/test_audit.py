@@ -178,8 +178,8 @@ def test_overlong_actor_metadata_never_stops_the_audit_log(
     proj_settings: Any, proj_db: Any, apps: Apps
 ) -> None:
     # events written by any client (not only our API, which refuses such request ids)
+    from domain.identity.commands import CreateTenant
     from domain.kernel.actor import Actor, acting_as
-    from domain.kernel.commands import CreateTenant
 
     with acting_as(Actor(kind="user", request_id="r" * 300, user_agent="u" * 5000)):
         made = apps.platform.create_tenant(CreateTenant(name="Long", slug="long-meta"))

@@ -102,7 +102,7 @@ def forgery(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def audited_tenant(forgery: Forgery) -> tuple[uuid.UUID, str]:
-    from domain.kernel.commands import CreateTenant
+    from domain.identity.commands import CreateTenant
 
     apps = forgery.apps
 
@@ -181,7 +181,7 @@ def test_a_forged_audit_row_is_reported_by_audit_verify(
 
 
 def test_an_audit_row_that_misstates_its_event_is_reported(forgery: Forgery) -> None:
-    from domain.kernel.commands import CreateTenant
+    from domain.identity.commands import CreateTenant
 
     proj_db, apps = forgery.db, forgery.apps
     # a real event whose audit row has not been written yet: the forger writes it first

@@ -37,7 +37,7 @@ def test_events_cannot_be_changed_or_removed(
 
 
 def test_the_system_role_appends_events_through_the_library(proj_db: Any, apps: Apps) -> None:
-    from domain.kernel.commands import CreateTenant
+    from domain.identity.commands import CreateTenant
 
     # the apps fixture writes as platinum_system, like the API process
     with apps.platform.recorder.datastore.get_connection() as conn:

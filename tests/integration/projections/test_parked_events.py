@@ -14,7 +14,8 @@ from eventsourcing import persistence
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 
-from domain.kernel.commands import CreateTenant, CreateWorkflow
+from domain.identity.commands import CreateTenant
+from domain.workflows.commands import CreateWorkflow
 from projections.runner import ProjectionRunner
 from projections.status import projection_failures, projection_parked
 from tests.integration.projections.conftest import Apps

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import Tracking
 
-from domain.kernel.commands import CreateTenant
+from domain.identity.commands import CreateTenant
 from projections.runner import ProjectionRunner
 from projections.status import projection_failures
 from tests.integration.projections.conftest import Apps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from domain.kernel.commands import CreateTenant
+from domain.identity.commands import CreateTenant
 from tests.conftest import unique_slug
 
 

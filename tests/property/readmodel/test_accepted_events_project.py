@@ -56,7 +56,8 @@ def world(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[World]:  # n
     """A tenant, a user and a public skill; the platform's projections (on the system role,
     never parking: a failure is raised, so the property sees it)."""
     from api.background import projection_view
-    from domain.kernel.commands import CreateTenant, PublishSkill, RegisterUser
+    from domain.identity.commands import CreateTenant, RegisterUser
+    from domain.marketplace.commands import PublishSkill
     from projections.registry import PROJECTIONS
     from projections.runner import ProjectionRunner
 
@@ -80,30 +81,41 @@ def world(proj_settings: Any, proj_db: Any, apps: Apps) -> Iterator[World]:  # n
 
 
 def _command(name: str, w: World, a: Any, b: Any, c: Any) -> Any:
-    from domain.kernel import commands as cmd
+    from domain.identity.commands import (
+        CreateApiKey,
+        CreateRole,
+        CreateTenant,
+        RegisterUser,
+        SetPreference,
+        UpdateTenant,
+        UpdateUser,
+    )
+    from domain.marketplace.commands import InstallSkill, PublishSkill
+    from domain.messaging.commands import RecordConversation, SendNotification
+    from domain.workflows.commands import CreateWorkflow
 
     t, u = w.tenant_id, w.user_id
     return {
         "create_tenant": lambda p: p.create_tenant(
-            cmd.CreateTenant(name=a, slug="s-" + str(abs(hash(a)) % 10**9), config=b,
-                             billing_info=c)),
-        "update_tenant": lambda p: p.update_tenant(cmd.UpdateTenant(t, name=a, config=b)),
+            CreateTenant(name=a, slug="s-" + str(abs(hash(a)) % 10**9), config=b,
+                         billing_info=c)),
+        "update_tenant": lambda p: p.update_tenant(UpdateTenant(t, name=a, config=b)),
         "set_tenant_config": lambda p: p.set_tenant_config(t, a, b),
-        "register_user": lambda p: p.register_user(cmd.RegisterUser(
+        "register_user": lambda p: p.register_user(RegisterUser(
             tenant_id=t, email=f"{abs(hash(a))}@example.com", name=a, password=c)),
-        "update_user": lambda p: p.update_user(cmd.UpdateUser(t, u, name=a)),
-        "set_preference": lambda p: p.set_preference(cmd.SetPreference(t, u, key=a, value=b)),
-        "create_api_key": lambda p: p.create_api_key(cmd.CreateApiKey(t, name=a)),
-        "create_role": lambda p: p.create_role(cmd.CreateRole(name=a, permissions=[],
-                                                              description=c)),
-        "create_workflow": lambda p: p.create_workflow(cmd.CreateWorkflow(t, name=a,
-                                                                          definition=b)),
-        "publish_skill": lambda p: p.publish_skill(cmd.PublishSkill(
+        "update_user": lambda p: p.update_user(UpdateUser(t, u, name=a)),
+        "set_preference": lambda p: p.set_preference(SetPreference(t, u, key=a, value=b)),
+        "create_api_key": lambda p: p.create_api_key(CreateApiKey(t, name=a)),
+        "create_role": lambda p: p.create_role(CreateRole(name=a, permissions=[],
+                                                          description=c)),
+        "create_workflow": lambda p: p.create_workflow(CreateWorkflow(t, name=a,
+                                                                      definition=b)),
+        "publish_skill": lambda p: p.publish_skill(PublishSkill(
             name=a, category=c, definition=b, description=c, author=a)),
-        "install_skill": lambda p: p.install_skill(cmd.InstallSkill(t, w.skill_id, config=b)),
-        "send_notification": lambda p: p.send_notification(cmd.SendNotification(
+        "install_skill": lambda p: p.install_skill(InstallSkill(t, w.skill_id, config=b)),
+        "send_notification": lambda p: p.send_notification(SendNotification(
             t, u, type=c, title=a, message=c, channel="email")),
-        "record_conversation": lambda p: p.record_conversation(cmd.RecordConversation(
+        "record_conversation": lambda p: p.record_conversation(RecordConversation(
             t, u, session_id=a, input_text=c, output_text=a, context_data=b)),
     }[name]  # fmt: skip
 

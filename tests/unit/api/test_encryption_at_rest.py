@@ -51,7 +51,7 @@ def test_a_configured_key_is_used_and_nothing_is_written(tmp_path: Path) -> None
 
 
 def test_password_hashes_are_stored_encrypted_without_a_configured_key(tmp_path: Path) -> None:
-    from domain.kernel.commands import CreateTenant
+    from domain.identity.commands import CreateTenant
     from domain.platform import Platform
 
     env = ConnInfo.from_url(URL).eventsourcing_env(_settings(tmp_path))

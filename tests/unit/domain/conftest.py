@@ -10,9 +10,10 @@ from uuid import UUID
 import pytest
 from argon2 import PasswordHasher, profiles
 
+from domain.identity.application import TenantWithAdmin
+from domain.identity.commands import CreateTenant, RegisterUser
 from domain.identity.users import User
-from domain.kernel.commands import CreateTenant, RegisterUser
-from domain.platform import Platform, TenantWithAdmin
+from domain.platform import Platform
 
 # in-memory store whatever the shell exports; the prefixed name beats unprefixed ones
 IN_MEMORY = {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"}

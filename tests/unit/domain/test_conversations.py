@@ -6,9 +6,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from domain.identity.commands import CreateTenant
 from domain.identity.users import User
-from domain.kernel.commands import CreateTenant, RecordConversation
 from domain.kernel.errors import NotFoundError, ValidationError
+from domain.messaging.commands import RecordConversation
 from domain.platform import Platform
 
 

@@ -9,10 +9,11 @@ from uuid import UUID
 import pytest
 from argon2 import PasswordHasher
 
-from domain.kernel.commands import CreateApiKey, CreateTenant, Login, OpenSession, UpdateUser
+from domain.identity.application import TenantWithAdmin
+from domain.identity.commands import CreateApiKey, CreateTenant, Login, UpdateUser
 from domain.kernel.errors import AuthenticationError, NotFoundError, ValidationError
 from domain.kernel.ids import secret_hash
-from domain.platform import Platform, TenantWithAdmin
+from domain.platform import Platform
 
 
 def all_stored_state(app: Platform) -> bytes:
@@ -90,15 +91,16 @@ def test_login_records_the_login_and_opens_a_session_by_token_hash(
     assert result.token.encode() not in all_stored_state(app)
 
 
-def test_session_expires_and_can_be_revoked(app: Platform, acme: TenantWithAdmin, clock) -> None:
-    assert acme.admin is not None
-    issued = app.open_session(OpenSession(acme.tenant.id, acme.admin.id, ttl=timedelta(hours=1)))
+def test_session_expires_and_can_be_revoked(
+    app: Platform, acme: TenantWithAdmin, password: str, clock
+) -> None:
+    issued = app.login(Login("acme", "boss@acme.io", password, ttl=timedelta(hours=1)))
     clock.advance(timedelta(minutes=59))
     app.resolve_session(issued.token)
     clock.advance(timedelta(minutes=1))
     with pytest.raises(AuthenticationError):
         app.resolve_session(issued.token)
-    fresh = app.open_session(OpenSession(acme.tenant.id, acme.admin.id))
+    fresh = app.login(Login("acme", "boss@acme.io", password))
     app.revoke_session(fresh.token)
     app.revoke_session(fresh.token)  # logout twice is fine
     app.revoke_session("never-issued")
@@ -108,10 +110,10 @@ def test_session_expires_and_can_be_revoked(app: Platform, acme: TenantWithAdmin
 
 
 def test_session_of_a_deactivated_user_no_longer_resolves(
-    app: Platform, acme: TenantWithAdmin
+    app: Platform, acme: TenantWithAdmin, password: str
 ) -> None:
     assert acme.admin is not None
-    issued = app.open_session(OpenSession(acme.tenant.id, acme.admin.id))
+    issued = app.login(Login("acme", "boss@acme.io", password))
     app.update_user(UpdateUser(acme.tenant.id, acme.admin.id, status="inactive"))
     with pytest.raises(AuthenticationError):
         app.resolve_session(issued.token)

@@ -11,9 +11,11 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from domain.identity.commands import CreateTenant
 from domain.identity.users import User
-from domain.kernel.commands import CreateTenant, SendNotification
 from domain.kernel.errors import NotFoundError, TransitionError, ValidationError
+from domain.kernel.validators import LONG_TEXT_MAX
+from domain.messaging.commands import SendNotification
 from domain.messaging.notifications import Notification
 from domain.platform import Platform
 
@@ -157,3 +159,34 @@ def test_a_v1_sent_event_is_read_back_as_v2(
     assert (sent.at, sent.provider_id) == (clock.now, None)
     restored = app.get_notification(tenant_id, n.id)
     assert (restored.status, restored.sent_at, restored.provider_id) == ("sent", clock.now, None)
+
+
+def test_a_racing_request_with_the_same_key_gets_the_first_notification(
+    app: Platform, tenant_id: UUID, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = send(app, tenant_id, user, idempotency_key="run-1:tell:1")
+    # the second request looked before the first had saved, so it saw nothing
+    real_get = app.get_notification
+    looked: list[UUID] = []
+
+    def not_saved_yet(tenant: UUID, notification_id: UUID) -> Notification:
+        if not looked:
+            looked.append(notification_id)
+            raise NotFoundError("notification", notification_id)
+        return real_get(tenant, notification_id)
+
+    monkeypatch.setattr(app, "get_notification", not_saved_yet)
+    again = send(app, tenant_id, user, idempotency_key="run-1:tell:1")
+    assert looked == [first.id]
+    assert again.id == first.id
+    assert len(list(app.events.get(first.id))) == 1
+
+
+def test_a_message_longer_than_a_text_column_is_refused(
+    app: Platform, tenant_id: UUID, user: User, stored
+) -> None:
+    before = stored()
+    with pytest.raises(ValidationError) as err:
+        send(app, tenant_id, user, message="x" * (LONG_TEXT_MAX + 1))
+    assert [p.pointer for p in err.value.problems] == ["/message"]
+    assert stored() == before

@@ -8,14 +8,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.kernel.commands import (
-    CreateTenant,
+from domain.identity.commands import CreateTenant
+from domain.kernel.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+from domain.marketplace.commands import (
     InstallSkill,
     PublishSkill,
     PublishSkillVersion,
     UpdateInstallation,
 )
-from domain.kernel.errors import ConflictError, NotFoundError, TransitionError, ValidationError
 from domain.marketplace.skills import MarketplaceSkill
 from domain.platform import Platform
 
@@ -209,3 +209,24 @@ def test_another_tenants_installation_is_not_found(
     inst = app.install_skill(InstallSkill(tenant_id, skill.id, {"channel": "a"}))
     with pytest.raises(NotFoundError):
         app.uninstall_skill(other, inst.id)
+
+
+def test_an_install_that_keeps_losing_races_gives_up_with_a_conflict_and_stores_nothing(
+    app: Platform, tenant_id: UUID, skill: MarketplaceSkill, stored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing.persistence import IntegrityError
+
+    attempts: list[int] = []
+
+    def always_clashing(*aggregates: Any, **kwargs: Any) -> None:
+        attempts.append(len(aggregates))
+        raise IntegrityError("another install counted a download first")
+
+    before = stored()
+    monkeypatch.setattr(app, "save", always_clashing)
+    with pytest.raises(ConflictError) as err:
+        app.install_skill(InstallSkill(tenant_id, skill.id, {"channel": "a"}))
+    assert attempts == [3, 3]  # installation, key and skill, twice
+    assert (err.value.resource_type, err.value.resource_id) == ("installation", skill.id)
+    assert str(skill.id) in str(err.value)
+    assert stored() == before

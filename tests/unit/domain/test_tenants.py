@@ -6,8 +6,8 @@ from uuid import uuid4
 
 import pytest
 
+from domain.identity.commands import CreateTenant, UpdateTenant
 from domain.identity.tenants import Tenant
-from domain.kernel.commands import CreateTenant, UpdateTenant
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
@@ -137,3 +137,16 @@ def test_tenant_is_snapshotted_every_50_events(app: Platform) -> None:
     snapshots = list(app.snapshots.get(tenant_id))
     assert [s.originator_version for s in snapshots] == [50]
     assert app.get_tenant(tenant_id).config == {"counter": 48}
+
+
+def test_replacing_the_config_records_it_whole_and_detached_from_the_input(
+    app: Platform,
+) -> None:
+    tenant = app.create_tenant(CreateTenant(name="Acme", slug="acme", config={"a": 1})).tenant
+    new_config = {"b": {"c": 2}}
+    updated = app.update_tenant(UpdateTenant(tenant_id=tenant.id, config=new_config))
+    new_config["b"]["c"] = 3  # the caller's later edit does not reach the tenant
+    assert updated.config == {"b": {"c": 2}}
+    last = list(app.events.get(tenant.id))[-1]
+    assert last.changes == {"config": {"b": {"c": 2}}}  # type: ignore[attr-defined]
+    assert app.get_tenant(tenant.id).config == {"b": {"c": 2}}

@@ -6,17 +6,19 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.identity.users import User
-from domain.kernel.actor import Actor, acting_as
-from domain.kernel.commands import (
+from domain.identity.application import TenantWithAdmin
+from domain.identity.commands import (
     ChangePassword,
     CreateRole,
     CreateTenant,
     RegisterUser,
     SetPreference,
     SetUserRoles,
+    UpdateTenant,
     UpdateUser,
 )
+from domain.identity.users import User
+from domain.kernel.actor import Actor, acting_as
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
@@ -24,7 +26,7 @@ from domain.kernel.errors import (
     TransitionError,
     ValidationError,
 )
-from domain.platform import Platform, TenantWithAdmin
+from domain.platform import Platform
 
 
 def register(app: Platform, tenant_id: UUID, email: str = "ann@acme.io", **kw: object) -> User:
@@ -236,3 +238,43 @@ def test_preference_needs_a_valid_key_value_and_user(app: Platform, tenant_id: U
     assert [p for p, _ in err.value.problems] == ["/key", "/value"]
     with pytest.raises(NotFoundError):
         app.set_preference(SetPreference(tenant_id, uuid4(), "theme", "dark"))
+
+
+def test_renaming_a_user_records_only_the_name_and_keeps_sessions(
+    app: Platform, tenant_id: UUID
+) -> None:
+    user = register(app, tenant_id)
+    user.collect_events()
+    user.update(name="Ann Smith", role=user.role)
+    (event,) = user.collect_events()
+    assert type(event).__qualname__ == "User.Updated"
+    assert event.changes == {"name": "Ann Smith"}  # type: ignore[attr-defined]
+    assert (user.name, user.session_generation) == ("Ann Smith", 0)
+
+
+def test_taking_a_role_away_revokes_sessions_but_granting_one_does_not(
+    app: Platform, tenant_id: UUID
+) -> None:
+    user = register(app, tenant_id)
+    user.collect_events()
+    role_a, role_b = uuid4(), uuid4()
+    grant = [{"role_id": role_a, "assigned_by": None, "assigned_at": None}]
+    user.assign_roles(grant)
+    assert [type(e).__name__ for e in user.collect_events()] == ["RolesAssigned"]
+    assert user.session_generation == 0
+    user.assign_roles([{"role_id": role_b, "assigned_by": None, "assigned_at": None}])
+    assert [type(e).__name__ for e in user.collect_events()] == [
+        "RolesAssigned",
+        "CredentialsRevoked",
+    ]
+    assert (user.role_ids, user.session_generation, user.api_key_generation) == ([role_b], 1, 0)
+
+
+def test_a_cancelled_tenant_registers_no_users(app: Platform, tenant_id: UUID, stored) -> None:
+    app.update_tenant(UpdateTenant(tenant_id, status="cancelled"))
+    before = stored()
+    with pytest.raises(ConflictError) as err:
+        register(app, tenant_id)
+    assert (err.value.resource_type, err.value.resource_id) == ("tenant", tenant_id)
+    assert str(tenant_id) in str(err.value)
+    assert stored() == before

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.kernel.commands import CreateTenant, CreateWorkflow, UpdateDefinition
+from domain.identity.commands import CreateRole, CreateTenant
 from domain.kernel.errors import (
     ConflictError,
     NotFoundError,
@@ -17,6 +17,7 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.platform import Platform
+from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 
 DEFINITION = {"steps": [{"id": "a", "kind": "echo"}]}
 
@@ -29,7 +30,9 @@ class FakeDefinitionValidator:
 
     def __call__(self, definition: dict[str, Any], tenant_id: UUID) -> list[Problem]:
         self.tenants.append(tenant_id)
-        return [] if definition.get("steps") else [("/steps", "at least one step"), ("", "bad")]
+        if definition.get("steps"):
+            return []
+        return [Problem("/steps", "at least one step"), Problem("", "bad")]
 
 
 @pytest.fixture
@@ -153,3 +156,31 @@ def test_another_tenants_workflow_is_not_found(app: Platform, tenant_id: UUID) -
         app.get_workflow(tenant_id, uuid4())
     with pytest.raises(NotFoundError):
         app.get_workflow(tenant_id, tenant_id)  # an id of another aggregate type
+
+
+APPROVALS = {
+    "steps": [
+        {"id": "a", "uses": "approval", "with": {"role": "Manager"}},
+        {"id": "b", "uses": "approval", "with": {"role": "release-captain"}},
+        {"id": "c", "uses": "approval", "with": {"role": "${{ inputs.role }}"}},
+        {"id": "d", "uses": "approval", "with": "not an object"},
+        {"id": "e", "uses": "echo", "with": {"role": "ghost"}},
+        "not a step",
+    ]
+}
+
+
+def test_an_approval_step_must_name_a_known_role_unless_templated(
+    app: Platform, tenant_id: UUID, stored
+) -> None:
+    assert app.validate_definition(tenant_id, APPROVALS) == [
+        Problem("/definition/steps/1/with/role", "'release-captain' is not a known role")
+    ]
+    before = stored()
+    with pytest.raises(ValidationError) as err:
+        create(app, tenant_id, APPROVALS)
+    assert [p.pointer for p in err.value.problems] == ["/definition/steps/1/with/role"]
+    assert stored() == before
+    # once the custom role exists, the same definition is accepted
+    app.create_role(CreateRole(name="Release-Captain", permissions=[]))
+    assert create(app, tenant_id, APPROVALS).current_version == 1
