@@ -15,7 +15,8 @@ import psycopg
 import pytest
 from argon2 import PasswordHasher, profiles
 
-from domain.kernel.commands import CreateTenant, SendNotification, SetPreference
+from domain.identity.commands import CreateTenant, SetPreference
+from domain.messaging.commands import SendNotification
 from domain.platform import Platform
 from engine.delivery import Dispatcher, DispatcherConfig
 from engine.delivery.channels import (

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher, profiles
 
-from domain.kernel.commands import CreateTenant
+from domain.identity.commands import CreateTenant
 from domain.platform import Platform
 from engine.definition.dsl import BUILTIN_KINDS
 from engine.steps import Failed, KindContext, StepCall, Succeeded, Waiting, registry
