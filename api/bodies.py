@@ -10,7 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from api.boundary import MAX_DEPTH, InputError, check_value, invalid_input, parse_json, text_problem
+from api.boundary import (
+    MAX_DEPTH,
+    NOT_PARSED,
+    InputError,
+    check_value,
+    invalid_input,
+    parse_json_off_loop,
+    parsed_json_body,
+    text_problem,
+)
 from api.errors import ProblemError
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
@@ -56,7 +65,10 @@ def parse_definition_text(text: str, pointer: str) -> Any:
 
 
 async def json_or_yaml(request: Request) -> Any:
-    """The request body as JSON data: YAML with a YAML content type, JSON otherwise."""
+    """The request body as JSON data: YAML with a YAML content type, JSON otherwise (a JSON
+    body the input boundary already parsed and checked is taken as it is, not parsed again)."""
+    if not is_yaml(request) and (parsed := parsed_json_body(request.scope)) is not NOT_PARSED:
+        return parsed
     raw = await request.body()
     try:
         text = raw.decode()
@@ -67,17 +79,8 @@ async def json_or_yaml(request: Request) -> Any:
         return await run_in_threadpool(parse_definition_text, text, "")
     if not text.strip():
         return None
-    if len(raw) > LARGE_BODY:  # off the event loop: other requests go on meanwhile
-        return await run_in_threadpool(_json, text)
-    return _json(text)
-
-
-LARGE_BODY = 64 * 1024
-
-
-def _json(text: str) -> Any:
     try:
-        return parse_json(text)
+        return await parse_json_off_loop(text)
     except InputError as e:
         raise invalid_input(e) from None
 

@@ -2,7 +2,9 @@
 
 Cheap checks first, before authentication or any domain work: the body's size (its declared
 ``Content-Length``, then what actually arrives), the query string and the headers; then a JSON
-body is parsed once, with bounded nesting and integer size, and every string in it is checked.
+body is parsed once, with bounded nesting and integer size, and every string in it is checked;
+a large one off the event loop. The parsed body is kept for the route (``parsed_json_body``):
+a definition of 10,000 steps is not parsed and checked a second time.
 YAML bodies and definitions given as text are parsed by the routes (``api/bodies.py``) and
 their values pass ``check_value`` here. What fails is a 413 or 422 problem+json, never a 500,
 and no command has run. See docs/security.md, "Input limits".
@@ -15,6 +17,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ProblemError, problem
@@ -28,6 +31,11 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 """Integers in a body must fit PostgreSQL ``bigint``."""
 MAX_QUERY_BYTES = 8192
 """The whole query string, percent-encoded."""
+LARGE_BODY = 64 * 1024
+"""A JSON body larger than this is parsed and checked in a worker thread, not on the event loop
+(other requests' responses go on meanwhile)."""
+_PARSED = "platinum.json_body"
+"""The scope ``state`` key under which the boundary keeps the JSON body it parsed."""
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _JSON_TYPES = ("application/json",)
@@ -130,6 +138,22 @@ def parse_json(raw: bytes | str) -> Any:
     return data
 
 
+async def parse_json_off_loop(raw: bytes | str) -> Any:
+    """``parse_json``, in a worker thread when ``raw`` is larger than ``LARGE_BODY``."""
+    if len(raw) > LARGE_BODY:
+        return await run_in_threadpool(parse_json, raw)
+    return parse_json(raw)
+
+
+NOT_PARSED = object()
+
+
+def parsed_json_body(scope: Scope) -> Any:
+    """The JSON body the boundary parsed and checked for this request, else ``NOT_PARSED``
+    (no body, or not a JSON media type)."""
+    return scope.get("state", {}).get(_PARSED, NOT_PARSED)
+
+
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     """A JSON media type, or none at all (FastAPI may then read the body as JSON)."""
     for key, value in headers:
@@ -163,7 +187,7 @@ class InputBoundary:
         try:
             body = await self._read_body(receive, declared)
             if body and _is_json(headers):
-                parse_json(body)
+                scope.setdefault("state", {})[_PARSED] = await parse_json_off_loop(body)
         except ProblemError as e:
             await self._answer(scope, receive, send, e)
             return

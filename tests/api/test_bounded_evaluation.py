@@ -103,6 +103,23 @@ def test_a_10000_step_definition_is_refused_before_any_graph_work(  # type: igno
     assert r.headers["content-type"].startswith(PROBLEM)
 
 
+def test_a_large_json_body_is_parsed_once(client, tenant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # the input boundary parses (off the event loop) and checks it; the route takes that value
+    body = json.dumps({"definition": many_steps()})
+    real_loads, parsed = json.loads, []
+
+    def loads(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(text) == len(body):
+            parsed.append(len(text))
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", loads)
+    headers = {**tenant.admin_headers, "Content-Type": "application/json"}
+    r = client.post("/v1/workflows/validate", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert parsed == [len(body)]
+
+
 def test_starting_a_run_with_the_expression_bomb_only_records_the_start(client, tenant) -> None:  # type: ignore[no-untyped-def]
     h = tenant.admin_headers
     wf_id = bomb_workflow(client, h)
