@@ -203,13 +203,14 @@ def start_background(
 
 def start_worker(container: Container, config: Any = None) -> Any:
     """An in-process step worker (system role) attached to the container's lifetime."""
+    from api.metrics import observe_step_duration
     from engine.runtime.worker import build_worker
 
     configure_egress(container.settings)  # the worker's HTTP client is made with this policy
     conn = container.db.system
     worker = build_worker(
         conn.eventsourcing_env(container.settings), conn.conninfo,
-        platform=container.platform, config=config,
+        platform=container.platform, config=config, observe=observe_step_duration,
     )  # fmt: skip
     worker.start()
     container.background.append(worker)

@@ -129,7 +129,7 @@ def _new_slot() -> dict[str, Any]:
     return {
         "status": StepStatus.PENDING.value, "attempt": 0, "lost": 0, "input": None,
         "output": None, "error": None, "reason": None, "not_before": None, "failed_at": None,
-        "worker_id": None, "lease_until": None, "waiting": None,
+        "worker_id": None, "waiting": None,
     }  # fmt: skip
 
 
@@ -171,21 +171,23 @@ class Run(PlatinumAggregate):
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
-            slot.update(not_before=self.not_before, worker_id=None, lease_until=None, token=None)
+            slot.update(not_before=self.not_before, worker_id=None, token=None)
 
     class StepStarted(StepEvent):
         """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
-        inline kind, or an event recorded before tokens existed)."""
+        inline kind, or an event recorded before tokens existed). ``lease_until`` is when the
+        worker's first lease was to end, recorded for the read model only: the queue's lease
+        (renewed by the worker's heartbeat) decides whether the worker is alive, not the run."""
 
         attempt: int
         worker_id: str
-        lease_until: datetime | None
+        lease_until: datetime | None = None
         token: int | None = None
 
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.RUNNING.value, worker_id=self.worker_id)
-            slot.update(lease_until=self.lease_until, not_before=None)
+            slot["not_before"] = None
             slot["token"] = getattr(self, "token", None)  # absent from events before tokens
 
     class StepWaiting(StepEvent):
@@ -195,9 +197,7 @@ class Run(PlatinumAggregate):
         role: str | None
 
         def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot["lease_until"] = None
-            slot["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
+            self.slot(run)["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
 
     class StepSucceeded(StepEvent):
         attempt: int
@@ -206,7 +206,7 @@ class Run(PlatinumAggregate):
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
-            slot.update(waiting=None, lease_until=None)
+            slot["waiting"] = None
 
     class StepFailed(StepEvent):
         attempt: int
@@ -218,7 +218,7 @@ class Run(PlatinumAggregate):
         def apply(self, run: Run) -> None:
             slot = self.slot(run)
             slot.update(status=StepStatus.FAILED.value, attempt=self.attempt, waiting=None)
-            slot.update(failed_at=self.timestamp, lease_until=None)
+            slot["failed_at"] = self.timestamp
             slot["error"] = {
                 "kind": self.error_kind,
                 "message": self.message,
@@ -460,7 +460,8 @@ class Run(PlatinumAggregate):
         *,
         token: int | None = None,
     ) -> None:
-        """A worker took the attempt under fencing token ``token``: the step is ``running``.
+        """A worker took the attempt under fencing token ``token``: the step is ``running``
+        (``lease_until``: when that lease was to end, for the read model; see StepStarted).
 
         A running attempt is started again only by a later claim (a larger token: its
         holder lost the lease); anything else is a ``StaleStepResultError``.

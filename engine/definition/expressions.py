@@ -517,7 +517,8 @@ class CompiledDefinition:
     """
 
     _cache: OrderedDict[str, CompiledDefinition] = OrderedDict()
-    cache_size = 256
+    _cache_lock = threading.Lock()
+    cache_size = 512
 
     def __init__(self, data: dict[str, Any], hash_: str | None = None) -> None:
         self.data = data
@@ -534,10 +535,6 @@ class CompiledDefinition:
             nx.lexicographical_topological_sort(graph, key=positions.__getitem__)
         )
         self.steps: dict[str, CompiledStep] = {}
-        self.dependants: dict[str, tuple[str, ...]] = {
-            sid: tuple(sorted(graph.successors(sid), key=positions.__getitem__))
-            for sid in positions
-        }
         ancestors = ancestor_sets(graph)
         for sid in self.order:
             step = self.definition.steps[positions[sid]]
@@ -557,15 +554,24 @@ class CompiledDefinition:
     def of(cls, data: dict[str, Any]) -> CompiledDefinition:
         """The compiled form of `data`, from the cache when this content was compiled before."""
         key = definition_hash(data)
-        found = cls._cache.get(key)
+        found = cls.cached(key)
         if found is not None:
-            cls._cache.move_to_end(key)
             return found
         compiled = cls(data, key)
-        cls._cache[key] = compiled
-        while len(cls._cache) > cls.cache_size:
-            cls._cache.popitem(last=False)
+        with cls._cache_lock:
+            cls._cache[key] = compiled
+            while len(cls._cache) > cls.cache_size:
+                cls._cache.popitem(last=False)
         return compiled
+
+    @classmethod
+    def cached(cls, hash_: str) -> CompiledDefinition | None:
+        """The definition of this content hash, if this process compiled it lately."""
+        with cls._cache_lock:
+            found = cls._cache.get(hash_)
+            if found is not None:
+                cls._cache.move_to_end(hash_)
+            return found
 
     @property
     def step_ids(self) -> list[str]:

@@ -46,6 +46,7 @@ from engine.definition.expressions import (
     unwrap,
 )
 from engine.definition.typecheck import TypeChecker
+from engine.scheduling.retry import never_retried
 
 SkillResolver = Callable[[str, str | None], "bool | str"]
 """(skill name, semver range or None) -> True if an installed active skill matches, else False or
@@ -55,14 +56,6 @@ _STEP_ID = re.compile(STEP_ID_PATTERN)
 _SKILL_NAME = re.compile(SKILL_NAME_PATTERN)
 _RANGE = re.compile(r"^[0-9A-Za-z.*^~<>=!,| +-]{1,100}$")
 _RUN_FIELD = re.compile(r"(?<![\w.])run\s*\.\s*([A-Za-z_]\w*)")
-_NEVER_RETRIED = (
-    "expression",
-    "rejected",
-    "invalid_output",
-    "output_too_large",
-    "input_too_large",
-    "items_too_large",
-)
 
 
 def validate_definition(
@@ -228,7 +221,7 @@ def _retry_problems(retry: Any, at: str) -> Iterator[Problem]:
     if not isinstance(retry, dict) or not isinstance(retry.get("retry_on"), list):
         return
     for j, kind in enumerate(retry["retry_on"]):
-        if isinstance(kind, str) and kind in _NEVER_RETRIED:
+        if isinstance(kind, str) and never_retried(kind):
             yield Problem(
                 f"{at}/retry_on/{j}",
                 f"errors of kind '{kind}' are never retried: another attempt would fail alike",

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from domain.runs.application import START_TASK_STEP, Runs, StartRun, run_tasks
+from domain.runs.application import Runs, StartRun
 from domain.runs.run import Run
+from domain.runs.tasks import START_TASK_STEP, run_tasks
 from engine.definition.expressions import CompiledDefinition, Expression, Scope
 from engine.definition.sandbox import Limits, Sandbox, SandboxError
 from engine.scheduling.planner import EnginePlanner
