@@ -313,3 +313,16 @@ def test_the_task_recorder_takes_task_changes_only_as_one_typed_value() -> None:
     with pytest.raises(TypeError, match="TaskChanges"):
         recorder.insert_events([], task_changes={"tasks_to_add": []})
     assert not TaskChanges()
+
+
+def test_build_worker_wires_a_queue_on_the_database_and_closes_what_it_made() -> None:
+    from engine.runtime.task_store import PgTaskQueue
+    from engine.runtime.worker import build_worker
+
+    seen: list[Any] = []
+    worker = build_worker({}, "postgresql://unused", observe=lambda *a: seen.append(a))
+    assert isinstance(worker.tasks, PgTaskQueue)
+    assert worker.executor.observe is not None
+    assert worker.planner.inline_kinds
+    worker.stop(timeout=0.01)  # never started: nothing held, its clients closed
+    assert worker.stats()["held"] == 0
