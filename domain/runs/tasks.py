@@ -108,9 +108,6 @@ class TaskChanges:
     release: tuple[tuple[TaskKey, float], ...] = ()
     fences: tuple[Fence, ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.add or self.done or self.release or self.fences)
-
     def plus(self, add: Iterable[RunTask], done: Iterable[RunTask]) -> TaskChanges:
         """These changes with more rows to add and to delete."""
         return TaskChanges(

@@ -312,7 +312,8 @@ def test_the_task_recorder_takes_task_changes_only_as_one_typed_value() -> None:
     recorder = object.__new__(TaskRecorder)  # refused before any use of the database
     with pytest.raises(TypeError, match="TaskChanges"):
         recorder.insert_events([], task_changes={"tasks_to_add": []})
-    assert not TaskChanges()
+    with pytest.raises(TypeError, match="TaskChanges"):
+        recorder.insert_events([], task_changes=[TaskChanges()])
 
 
 def test_build_worker_wires_a_queue_on_the_database_and_closes_what_it_made() -> None:
