@@ -11,118 +11,27 @@ Event bodies (`apply`) read only the event: no clock, uuid or randomness.
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.kernel import validators as v
 from domain.kernel.base import PlatinumAggregate
-from domain.kernel.errors import ConflictError, NotFoundError
-
-MAX_OUTPUT_BYTES = 256 * 1024
-"""Largest step input, step output or run output, as compact UTF-8 JSON."""
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-
-class RunStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PAUSED = "paused"
-
-
-STEP_DONE = frozenset(
-    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+from domain.kernel.errors import NotFoundError
+from domain.runs.limits import MAX_OUTPUT_BYTES, storable_text, too_large
+from domain.runs.status import (
+    RUN_DONE,
+    STEP_DONE,
+    RunStateError,
+    RunStatus,
+    StaleStepResultError,
+    StepStatus,
 )
-RUN_DONE = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 
-
-class RunStateError(ConflictError):
-    """A command does not fit the run's state (e.g. approving a step that is not waiting)."""
-
-    def __init__(self, run_id: UUID, message: str) -> None:
-        self.run_id = run_id
-        super().__init__(f"run {run_id}: {message}", resource_type="run", resource_id=run_id)
-
-
-class StaleStepResultError(RunStateError):
-    """A result for an attempt that is no longer current (late worker, duplicate delivery)."""
-
-    def __init__(
-        self, run_id: UUID, step_id: str, index: int | None, attempt: int, why: str
-    ) -> None:
-        self.step_id = step_id
-        self.index = index
-        self.attempt = attempt
-        where = step_id if index is None else f"{step_id}[{index}]"
-        super().__init__(run_id, f"step {where} attempt {attempt}: {why}")
-
-
-def json_size(value: Any) -> int:
-    """Bytes of `value` as compact UTF-8 JSON; raises ValueError if it is not JSON data."""
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"not JSON data: {e}") from None
-    return len(text.encode())
-
-
-_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable_text(text: str) -> str:
-    """``text`` with NUL and lone surrogates (which no event store or jsonb can hold) replaced
-    by U+FFFD: for messages that come from outside (a target's error), kept rather than refused."""
-    return _UNSTORABLE_CHAR.sub("\ufffd", text)
-
-
-def _unstorable(value: Any, what: str) -> tuple[str, str] | None:
-    """(``invalid_output``, message naming the JSON Pointer) if `value` holds NUL or a lone
-    surrogate; cheap when it holds none (one compact dump, scanned at C speed)."""
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        text.encode()
-        if "\\u0000" not in text:
-            return None
-    except (TypeError, ValueError):
-        pass  # a lone surrogate fails the encode; non-JSON data is _too_large's to report
-    problem = v.unstorable(value)
-    if problem is None:
-        return None
-    pointer, why = problem
-    where = f"at {pointer!r}" if pointer else "(the whole value)"
-    return "invalid_output", f"{what} cannot be stored: the value {where} {why}"
-
-
-def _too_large(value: Any, what: str) -> tuple[str, str] | None:
-    """(error kind, message) if `value` is not JSON, holds text PostgreSQL's jsonb cannot store
-    (NUL, a lone surrogate) or is larger than the limit, else None."""
-    if (problem := _unstorable(value, what)) is not None:
-        return problem
-    try:
-        size = json_size(value)
-    except ValueError as e:
-        return "invalid_output", f"{what} is {e}"
-    if size > MAX_OUTPUT_BYTES:
-        return (
-            f"{what.split()[-1]}_too_large",
-            f"{what} is {size:,} bytes of JSON; the limit is {MAX_OUTPUT_BYTES:,} bytes",
-        )
-    return None
+__all__ = [
+    "MAX_OUTPUT_BYTES", "RUN_DONE", "STEP_DONE", "Run", "RunStateError", "RunStatus",
+    "StaleStepResultError", "StepStatus",
+]  # fmt: skip
+"""The aggregate, and the statuses and errors its users need with it (from ``status``)."""
 
 
 def _new_slot() -> dict[str, Any]:
@@ -359,7 +268,7 @@ class Run(PlatinumAggregate):
         ``started_at`` is the Started event's timestamp (default: now)."""
         if len(set(step_ids)) != len(step_ids) or not step_ids:
             raise ValueError("step_ids must be unique and not empty")
-        if (problem := _too_large(input, "the run input")) is not None:
+        if (problem := too_large(input, "the run input")) is not None:
             raise ValueError(problem[1])
         run: Run = cls._create(
             cls.Started,
@@ -400,7 +309,7 @@ class Run(PlatinumAggregate):
     def succeed(self, output: Any) -> None:
         """End the run successfully; an oversized output fails it instead."""
         self._require(not self.is_done, f"cannot complete a {self.status} run")
-        if (problem := _too_large(output, "the run output")) is not None:
+        if (problem := too_large(output, "the run output")) is not None:
             self.trigger_event(self.Failed, reason=problem[1])
         else:
             self.trigger_event(self.Succeeded, output=output)
@@ -425,7 +334,7 @@ class Run(PlatinumAggregate):
     ) -> None:
         """Schedule a pending step's first attempt with its evaluated input."""
         slot = self._active_slot(step_id, index, {StepStatus.PENDING})
-        if (problem := _too_large(input, "the step input")) is not None:
+        if (problem := too_large(input, "the step input")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=index, attempt=max(attempt, 1),
                 error_kind=problem[0], message=problem[1], retryable=False,
@@ -514,7 +423,7 @@ class Run(PlatinumAggregate):
         ``token``: the fencing token the result was produced under (see ``_implicit_start``).
         """
         self._implicit_start(step_id, index, attempt, worker_id, token)
-        if (problem := _too_large(output, "the step output")) is not None:
+        if (problem := too_large(output, "the step output")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=index, attempt=attempt,
                 error_kind=problem[0], message=problem[1], retryable=False,
@@ -560,7 +469,7 @@ class Run(PlatinumAggregate):
     def expand_foreach(self, step_id: str, items: list[Any]) -> None:
         """A foreach step is now running over `items` (each becomes a pending item slot)."""
         self._active_slot(step_id, None, {StepStatus.PENDING})
-        if (problem := _too_large(items, "the foreach items")) is not None:
+        if (problem := too_large(items, "the foreach items")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=None, attempt=1,
                 error_kind=problem[0], message=problem[1], retryable=False,

@@ -29,82 +29,20 @@ from uuid import UUID
 from domain.runs.run import STEP_DONE, Run, RunStatus, StepStatus
 from engine.definition.dsl import SKILL_PREFIX
 from engine.definition.expressions import CompiledDefinition, CompiledStep, ExpressionError, Scope
+from engine.scheduling.decisions import (
+    CompleteRun,
+    CompleteStep,
+    Decision,
+    ExpandForeach,
+    FailRun,
+    FailStep,
+    RetryStep,
+    ScheduleStep,
+    SkipStep,
+    apply_decisions,
+)
 from engine.scheduling.errors import DefinitionMismatchError, NoFixedPointError
 from engine.scheduling.retry import LEASE_EXPIRED, backoff, honour_retry_after, retry_eligible
-
-# --------------------------------------------------------------------------------------------
-# Decisions
-
-
-@dataclass(frozen=True)
-class ScheduleStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    not_before: datetime | None
-    input: Any
-
-
-@dataclass(frozen=True)
-class RetryStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    not_before: datetime | None
-
-
-@dataclass(frozen=True)
-class SkipStep:
-    step_id: str
-    reason: str
-    index: int | None = None
-
-
-@dataclass(frozen=True)
-class FailStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    error_kind: str
-    message: str
-    retryable: bool
-
-
-@dataclass(frozen=True)
-class CompleteStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    output: Any
-
-
-@dataclass(frozen=True)
-class ExpandForeach:
-    step_id: str
-    items: list[Any]
-
-
-@dataclass(frozen=True)
-class CompleteRun:
-    output: Any
-
-
-@dataclass(frozen=True)
-class FailRun:
-    reason: str
-
-
-Decision = (
-    ScheduleStep
-    | RetryStep
-    | SkipStep
-    | FailStep
-    | CompleteStep
-    | ExpandForeach
-    | CompleteRun
-    | FailRun
-)
-
 
 # --------------------------------------------------------------------------------------------
 # The state the scheduler reads
@@ -408,35 +346,6 @@ class _Pass:
             self.decisions.append(FailRun(f"the run output could not be computed: {e}"))
             return
         self.decisions.append(CompleteRun(output))
-
-
-# --------------------------------------------------------------------------------------------
-# Applying decisions
-
-
-def apply_decisions(run: Run, decisions: list[Decision]) -> None:
-    """Record decisions as the Run's pending events (nothing is saved here)."""
-    for d in decisions:
-        match d:
-            case ScheduleStep():
-                run.schedule_step(d.step_id, d.index, d.attempt, d.not_before, d.input)
-            case RetryStep():
-                run.schedule_retry(d.step_id, d.index, d.attempt, d.not_before)
-            case SkipStep():
-                run.skip_step(d.step_id, d.index, d.reason)
-            case FailStep():
-                run.fail_step(
-                    d.step_id, d.index, d.attempt,
-                    error_kind=d.error_kind, message=d.message, retryable=d.retryable,
-                )  # fmt: skip
-            case CompleteStep():
-                run.complete_step(d.step_id, d.index, d.attempt, d.output)
-            case ExpandForeach():
-                run.expand_foreach(d.step_id, d.items)
-            case CompleteRun():
-                run.succeed(d.output)
-            case FailRun():
-                run.fail(d.reason)
 
 
 def advance(

@@ -13,8 +13,9 @@ from domain.runs.run import Run
 from domain.runs.tasks import START_TASK_STEP, run_tasks
 from engine.definition.expressions import CompiledDefinition, Expression, Scope
 from engine.definition.sandbox import Limits, Sandbox, SandboxError
+from engine.scheduling.decisions import FailStep, ScheduleStep
 from engine.scheduling.planner import EnginePlanner
-from engine.scheduling.scheduler import FailStep, RunView, ScheduleStep, decide
+from engine.scheduling.scheduler import RunView, decide
 
 pytestmark = pytest.mark.timeout(60)
 

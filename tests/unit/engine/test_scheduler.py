@@ -3,14 +3,14 @@ from datetime import timedelta
 import pytest
 
 from domain.runs.run import StaleStepResultError
-from engine.scheduling.retry import MAX_LOST_ATTEMPTS, backoff
-from engine.scheduling.scheduler import (
+from engine.scheduling.decisions import (
     CompleteRun,
     FailRun,
     RetryStep,
     ScheduleStep,
     SkipStep,
 )
+from engine.scheduling.retry import MAX_LOST_ATTEMPTS, backoff
 from tests.unit.engine.example import EXAMPLE
 from tests.unit.engine.harness import RUN_ID, T0, Harness, definition
 
