@@ -75,6 +75,19 @@ def test_tokens_survive_a_reload_from_the_event_store():
         copy.complete_step("a", None, 1, "late", token=8)
 
 
+def test_a_started_events_lease_until_still_loads_and_is_not_run_state():
+    app: Application[object] = Application()
+    run = scheduled()
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    run.start_step("a", None, 1, "w1", lease_until=until, token=3)
+    app.save(run)
+    copy = app.repository.get(run.id)
+    assert copy.steps["a"]["status"] == "running"
+    assert "lease_until" not in copy.steps["a"]  # the queue's lease is the only one
+    started = list(app.events.get(run.id))[-1]
+    assert started.lease_until == until  # kept in the event, for the read model
+
+
 def call() -> StepCall:
     from uuid import uuid4
 
