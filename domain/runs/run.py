@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 from domain.kernel.base import PlatinumAggregate
 from domain.kernel.errors import NotFoundError
+from domain.runs import events
 from domain.runs.limits import MAX_OUTPUT_BYTES, storable_text, too_large
 from domain.runs.status import (
     RUN_DONE,
@@ -34,14 +35,6 @@ __all__ = [
 """The aggregate, and the statuses and errors its users need with it (from ``status``)."""
 
 
-def _new_slot() -> dict[str, Any]:
-    return {
-        "status": StepStatus.PENDING.value, "attempt": 0, "lost": 0, "input": None,
-        "output": None, "error": None, "reason": None, "not_before": None, "failed_at": None,
-        "worker_id": None, "waiting": None,
-    }  # fmt: skip
-
-
 class Run(PlatinumAggregate):
     """A workflow run. `steps[id]` is a slot dict; a foreach step's slot has `items` slots."""
 
@@ -55,171 +48,23 @@ class Run(PlatinumAggregate):
         started_by: str
         idempotency_key: str | None
 
-    class StepEvent(PlatinumAggregate.Event):
-        step_id: str
-        index: int | None
-
-        def slot(self, run: Run) -> dict[str, Any]:
-            step = run.steps[self.step_id]
-            return step if self.index is None else step["items"][self.index]
-
-    class StepScheduled(StepEvent):
-        attempt: int
-        not_before: datetime | None
-        input: Any
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt, input=self.input)
-            slot.update(not_before=self.not_before, error=None, token=None)
-
-    class RetryScheduled(StepEvent):
-        attempt: int
-        not_before: datetime | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
-            slot.update(not_before=self.not_before, worker_id=None, token=None)
-
-    class StepStarted(StepEvent):
-        """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
-        inline kind, or an event recorded before tokens existed). ``lease_until`` is when the
-        worker's first lease was to end, recorded for the read model only: the queue's lease
-        (renewed by the worker's heartbeat) decides whether the worker is alive, not the run."""
-
-        attempt: int
-        worker_id: str
-        lease_until: datetime | None = None
-        token: int | None = None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.RUNNING.value, worker_id=self.worker_id)
-            slot["not_before"] = None
-            slot["token"] = getattr(self, "token", None)  # absent from events before tokens
-
-    class StepWaiting(StepEvent):
-        attempt: int
-        kind: str  # "approval" or "wait"
-        until: datetime | None
-        role: str | None
-
-        def apply(self, run: Run) -> None:
-            self.slot(run)["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
-
-    class StepSucceeded(StepEvent):
-        attempt: int
-        output: Any
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
-            slot["waiting"] = None
-
-    class StepFailed(StepEvent):
-        attempt: int
-        error_kind: str
-        message: str
-        retryable: bool
-        retry_after_s: float | None = None  # the target's Retry-After; absent in older events
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.FAILED.value, attempt=self.attempt, waiting=None)
-            slot["failed_at"] = self.timestamp
-            slot["error"] = {
-                "kind": self.error_kind,
-                "message": self.message,
-                "retryable": self.retryable,
-            }
-            if self.retry_after_s is not None:
-                slot["error"]["retry_after_s"] = self.retry_after_s
-            if self.error_kind == "lease_expired":
-                slot["lost"] += 1
-
-    class StepSkipped(StepEvent):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            self.slot(run).update(status=StepStatus.SKIPPED.value, reason=self.reason)
-
-    class StepCancelled(StepEvent):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.CANCELLED.value, reason=self.reason, waiting=None)
-            for item in slot.get("items") or ():
-                if item["status"] not in STEP_DONE:
-                    item.update(status=StepStatus.CANCELLED.value, reason=self.reason)
-
-    class ForeachExpanded(StepEvent):
-        count: int
-        items: list[Any]
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.RUNNING.value, attempt=1, item_values=self.items)
-            slot["items"] = [_new_slot() for _ in range(self.count)]
-
-    class Approved(StepEvent):
-        by: str
-        comment: str | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SUCCEEDED.value, waiting=None)
-            slot["output"] = {"approved": True, "by": self.by, "comment": self.comment}
-
-    class Rejected(StepEvent):
-        by: str
-        comment: str | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.FAILED.value, waiting=None, failed_at=self.timestamp)
-            note = f": {self.comment}" if self.comment else ""
-            slot["error"] = {"kind": "rejected", "message": f"rejected by {self.by}{note}",
-                             "retryable": False}  # fmt: skip
-
-    class Paused(PlatinumAggregate.Event):
-        def apply(self, run: Run) -> None:
-            run.status = RunStatus.PAUSED.value
-
-    class Resumed(PlatinumAggregate.Event):
-        def apply(self, run: Run) -> None:
-            run.status = RunStatus.RUNNING.value
-
-    class Succeeded(PlatinumAggregate.Event):
-        output: Any
-
-        def apply(self, run: Run) -> None:
-            run.status, run.output, run.ended_at = (
-                RunStatus.SUCCEEDED.value,
-                self.output,
-                self.timestamp,
-            )
-
-    class Failed(PlatinumAggregate.Event):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            run.status, run.reason, run.ended_at = (
-                RunStatus.FAILED.value,
-                self.reason,
-                self.timestamp,
-            )
-
-    class Cancelled(PlatinumAggregate.Event):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            run.status, run.reason, run.ended_at = (
-                RunStatus.CANCELLED.value,
-                self.reason,
-                self.timestamp,
-            )
+    StepEvent = events.StepEvent
+    StepScheduled = events.StepScheduled
+    RetryScheduled = events.RetryScheduled
+    StepStarted = events.StepStarted
+    StepWaiting = events.StepWaiting
+    StepSucceeded = events.StepSucceeded
+    StepFailed = events.StepFailed
+    StepSkipped = events.StepSkipped
+    StepCancelled = events.StepCancelled
+    ForeachExpanded = events.ForeachExpanded
+    Approved = events.Approved
+    Rejected = events.Rejected
+    Paused = events.Paused
+    Resumed = events.Resumed
+    Succeeded = events.Succeeded
+    Failed = events.Failed
+    Cancelled = events.Cancelled
 
     def __init__(
         self,
@@ -241,7 +86,7 @@ class Run(PlatinumAggregate):
         self.idempotency_key = idempotency_key
         self.started_at: datetime = self.created_on
         self.status: str = RunStatus.RUNNING.value
-        self.steps: dict[str, dict[str, Any]] = {sid: _new_slot() for sid in step_ids}
+        self.steps: dict[str, dict[str, Any]] = {sid: events.new_slot() for sid in step_ids}
         self.output: Any = None
         self.reason: str | None = None
         self.ended_at: datetime | None = None
