@@ -204,6 +204,7 @@ def start_background(
 
 def start_worker(container: Container, config: Any = None) -> Any:
     """An in-process step worker (system role) attached to the container's lifetime."""
+    from api.metrics import observe_step_duration
     from engine.runtime.worker import build_worker
     from projections.queries.skills import InstalledSkills
 
@@ -211,7 +212,7 @@ def start_worker(container: Container, config: Any = None) -> Any:
     conn = container.db.system
     worker = build_worker(
         conn.eventsourcing_env(container.settings), conn.conninfo,
-        platform=container.platform, config=config,
+        platform=container.platform, config=config, observe=observe_step_duration,
         skill_catalog=InstalledSkills(conn.conninfo),
     )  # fmt: skip
     worker.start()

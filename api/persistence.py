@@ -93,9 +93,9 @@ class FailFastApplicationRecorder(PostgresApplicationRecorder):
 
 
 class FailFastTaskRecorder(TaskRecorder):
-    """The runs' recorder (events + ``run_tasks``) without the library's read retries
-    (``TaskRecorder.insert_events`` has none)."""
+    """The runs' recorder (events + ``run_tasks``) without the library's ten retries."""
 
+    insert_events = _no_retry(TaskRecorder.insert_events)
     select_events = _no_retry(PostgresApplicationRecorder.select_events)
     select_notifications = _no_retry(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _no_retry(PostgresApplicationRecorder.max_notification_id)

@@ -1,4 +1,4 @@
-"""Runs: start (idempotent), read with every step, cancel, answer approvals, follow events."""
+"""Runs: start (idempotent), read, cancel, pause and resume, answer approvals, follow events."""
 
 from __future__ import annotations
 
@@ -473,3 +473,32 @@ def stream_run_events(
                 await anyio.sleep(STREAM_POLL_S)
 
     return EventSourceResponse(events(), ping=15)
+
+
+Steerer = Annotated[Principal, Depends(require("runs:pause"))]
+
+
+@router.post("/v1/runs/{run_id}/pause", response_model=RunPublic)
+def pause_run(
+    run_id: UUID, principal: Steerer, container: ContainerDep, response: Response,
+    expected: IfMatchDep,
+) -> RunPublic:
+    """Pause a running run: no new step starts and timers wait; attempts already running
+    finish (409 unless the run is running; 412 if ``If-Match`` is stale)."""
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        _runs(container).pause_run(tenant_id, run_id, expected_version=expected)
+    return _answer(container, tenant_id, run_id, response)
+
+
+@router.post("/v1/runs/{run_id}/resume", response_model=RunPublic)
+def resume_run(
+    run_id: UUID, principal: Steerer, container: ContainerDep, response: Response,
+    expected: IfMatchDep,
+) -> RunPublic:
+    """Resume a paused run: what fell due meanwhile happens now (409 unless the run is
+    paused; 412 if ``If-Match`` is stale)."""
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        _runs(container).resume_run(tenant_id, run_id, expected_version=expected)
+    return _answer(container, tenant_id, run_id, response)

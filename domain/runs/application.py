@@ -2,14 +2,14 @@
 
 Scheduling is the engine's: it comes in through the ``RunPlanner`` port (the domain imports no
 engine). Every save also carries the run's *task changes*: the work items its new state implies
-(an attempt to execute, a timer to fire), computed here by ``run_tasks`` as a pure function of
+(an attempt to execute, a timer to fire), computed by ``domain.runs.tasks.run_tasks`` from
 the state. The engine's recorder writes them in the same transaction as the events, so the work
 queue can never disagree with the events, and can be rebuilt from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -29,11 +29,11 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.kernel.ids import NAMESPACE
-from domain.runs.run import RUN_DONE, Run, RunStatus, StepStatus
+from domain.runs.run import Run
+from domain.runs.tasks import RunTask, TaskChanges, TaskKey, run_tasks, task_changes
 from domain.topics import register_moved_topics
 
 Clock = Callable[[], datetime]
-TaskKey = tuple[UUID, str, int | None]
 
 
 # ------------------------------------------------------------------------------ ports and inputs
@@ -101,88 +101,6 @@ class IdempotencyKeyReusedError(ConflictError):
             resource_type="run",
             resource_id=run_id,
         )
-
-
-# ------------------------------------------------------------------------------ tasks
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """A work item a run's state implies: ``step`` = execute this attempt, ``timer`` = wake the
-    run at ``ready_at`` (a ``wait`` step, an approval deadline). ``ready_at`` None means now."""
-
-    run_id: UUID
-    tenant_id: str
-    step_id: str
-    index: int | None
-    attempt: int
-    kind: str
-    ready_at: datetime | None
-
-    @property
-    def key(self) -> TaskKey:
-        return (self.run_id, self.step_id, self.index)
-
-
-START_TASK_STEP = ""
-"""The ``step_id`` of a run's start task: a ``timer`` due now that has a worker advance a run
-whose start was recorded alone (every step still pending)."""
-
-
-def run_tasks(run: Run) -> dict[TaskKey, RunTask]:
-    """The tasks implied by the run's state (a pure function: the work queue is derived data)."""
-    if run.status in RUN_DONE:
-        return {}
-    paused = run.status == RunStatus.PAUSED
-    tasks: dict[TaskKey, RunTask] = {}
-    if run.status == RunStatus.RUNNING and all(
-        step["status"] == StepStatus.PENDING for step in run.steps.values()
-    ):
-        start = RunTask(run.id, run.tenant_id, START_TASK_STEP, None, 0, "timer", None)
-        return {start.key: start}
-    for step_id, step in run.steps.items():
-        items = step.get("items")
-        slots: Iterable[tuple[int | None, Mapping[str, Any]]] = (
-            [(None, step)] if items is None else list(enumerate(items))
-        )
-        for index, slot in slots:
-            task = _slot_task(run, step_id, index, slot, paused=paused)
-            if task is not None:
-                tasks[task.key] = task
-    return tasks
-
-
-def _slot_task(
-    run: Run, step_id: str, index: int | None, slot: Mapping[str, Any], *, paused: bool
-) -> RunTask | None:
-    status, attempt = slot["status"], int(slot["attempt"])
-    if status == StepStatus.SCHEDULED:
-        kind, ready_at = "step", slot["not_before"]
-    elif status == StepStatus.RUNNING and slot.get("items") is None:
-        waiting = slot["waiting"]
-        if waiting is None:  # started but not finished (no result recorded): run it again
-            kind, ready_at = "step", None
-        elif waiting["until"] is None or paused:  # approvals without deadline; paused timers
-            return None
-        else:
-            kind, ready_at = "timer", waiting["until"]
-    else:
-        return None
-    return RunTask(run.id, run.tenant_id, step_id, index, attempt, kind, ready_at)
-
-
-@dataclass(frozen=True)
-class TaskChanges:
-    add: list[RunTask]
-    done: list[RunTask]
-
-
-def task_changes(
-    before: Mapping[TaskKey, RunTask], after: Mapping[TaskKey, RunTask]
-) -> TaskChanges:
-    add = [t for k, t in after.items() if before.get(k) != t]
-    done = [t for k, t in before.items() if after.get(k) != t]
-    return TaskChanges(add, done)
 
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -319,11 +237,23 @@ class Runs(Application[UUID]):
             expected_version=expected_version,
         )  # fmt: skip
 
-    def pause_run(self, tenant_id: UUID | str, run_id: UUID) -> Run:
-        return self._command(tenant_id, run_id, lambda run: run.pause(), advance=False)
+    def pause_run(
+        self, tenant_id: UUID | str, run_id: UUID, *, expected_version: int | None = None
+    ) -> Run:
+        """Stop scheduling new work (running attempts finish; timers wait): 409 unless running."""
+        return self._command(
+            tenant_id, run_id, lambda run: run.pause(), advance=False,
+            expected_version=expected_version,
+        )  # fmt: skip
 
-    def resume_run(self, tenant_id: UUID | str, run_id: UUID) -> Run:
-        return self._command(tenant_id, run_id, lambda run: run.resume(), advance=True)
+    def resume_run(
+        self, tenant_id: UUID | str, run_id: UUID, *, expected_version: int | None = None
+    ) -> Run:
+        """Go on with a paused run (what fell due meanwhile happens now): 409 unless paused."""
+        return self._command(
+            tenant_id, run_id, lambda run: run.resume(), advance=True,
+            expected_version=expected_version,
+        )  # fmt: skip
 
     def approve_step(self, cmd: DecideApproval) -> Run:
         """Approve a waiting approval step (the user must hold the step's role)."""
@@ -350,16 +280,22 @@ class Runs(Application[UUID]):
     # -- plumbing shared with the engine
 
     def save_runs(
-        self, runs: Sequence[tuple[Run, Mapping[TaskKey, RunTask]]], **kwargs: Any
+        self,
+        runs: Sequence[tuple[Run, Mapping[TaskKey, RunTask]]],
+        changes: TaskChanges | None = None,
     ) -> list[Recording[UUID]]:
-        """Save runs at once with their task changes (``before`` = tasks when loaded)."""
-        add: list[RunTask] = list(kwargs.pop("tasks_to_add", ()))
-        done: list[RunTask] = list(kwargs.pop("tasks_done", ()))
+        """Save runs at once with their task changes (``before`` = tasks when loaded), plus
+        ``changes`` (the saving worker's own: rows that outlived their attempt, leases)."""
+        total = changes or TaskChanges()
         for run, before in runs:
-            changes = task_changes(before, run_tasks(run))
-            add += changes.add
-            done += changes.done
-        return self.save(*(run for run, _ in runs), tasks_to_add=add, tasks_done=done, **kwargs)
+            implied = task_changes(before, run_tasks(run))
+            total = total.plus(implied.add, implied.done)
+        return self.save_changes([run for run, _ in runs], total)
+
+    def save_changes(self, runs: Sequence[Run], changes: TaskChanges) -> list[Recording[UUID]]:
+        """Save runs with exactly these task changes (the recorder writes them with the
+        events, in one transaction; the in-memory recorder ignores them)."""
+        return self.save(*runs, task_changes=changes)
 
     def _planner(self) -> RunPlanner:
         if self.planner is None:

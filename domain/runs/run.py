@@ -11,126 +11,28 @@ Event bodies (`apply`) read only the event: no clock, uuid or randomness.
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.kernel import validators as v
 from domain.kernel.base import PlatinumAggregate
-from domain.kernel.errors import ConflictError, NotFoundError
-
-MAX_OUTPUT_BYTES = 256 * 1024
-"""Largest step input, step output or run output, as compact UTF-8 JSON."""
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-
-class RunStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PAUSED = "paused"
-
-
-STEP_DONE = frozenset(
-    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+from domain.kernel.errors import NotFoundError
+from domain.runs import events
+from domain.runs.limits import MAX_OUTPUT_BYTES, storable_text, too_large
+from domain.runs.status import (
+    RUN_DONE,
+    STEP_DONE,
+    RunStateError,
+    RunStatus,
+    StaleStepResultError,
+    StepStatus,
 )
-RUN_DONE = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 
-
-class RunStateError(ConflictError):
-    """A command does not fit the run's state (e.g. approving a step that is not waiting)."""
-
-    def __init__(self, run_id: UUID, message: str) -> None:
-        self.run_id = run_id
-        super().__init__(f"run {run_id}: {message}", resource_type="run", resource_id=run_id)
-
-
-class StaleStepResultError(RunStateError):
-    """A result for an attempt that is no longer current (late worker, duplicate delivery)."""
-
-    def __init__(
-        self, run_id: UUID, step_id: str, index: int | None, attempt: int, why: str
-    ) -> None:
-        self.step_id = step_id
-        self.index = index
-        self.attempt = attempt
-        where = step_id if index is None else f"{step_id}[{index}]"
-        super().__init__(run_id, f"step {where} attempt {attempt}: {why}")
-
-
-def json_size(value: Any) -> int:
-    """Bytes of `value` as compact UTF-8 JSON; raises ValueError if it is not JSON data."""
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"not JSON data: {e}") from None
-    return len(text.encode())
-
-
-_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable_text(text: str) -> str:
-    """``text`` with NUL and lone surrogates (which no event store or jsonb can hold) replaced
-    by U+FFFD: for messages that come from outside (a target's error), kept rather than refused."""
-    return _UNSTORABLE_CHAR.sub("\ufffd", text)
-
-
-def _unstorable(value: Any, what: str) -> tuple[str, str] | None:
-    """(``invalid_output``, message naming the JSON Pointer) if `value` holds NUL or a lone
-    surrogate; cheap when it holds none (one compact dump, scanned at C speed)."""
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        text.encode()
-        if "\\u0000" not in text:
-            return None
-    except (TypeError, ValueError):
-        pass  # a lone surrogate fails the encode; non-JSON data is _too_large's to report
-    problem = v.unstorable(value)
-    if problem is None:
-        return None
-    pointer, why = problem
-    where = f"at {pointer!r}" if pointer else "(the whole value)"
-    return "invalid_output", f"{what} cannot be stored: the value {where} {why}"
-
-
-def _too_large(value: Any, what: str) -> tuple[str, str] | None:
-    """(error kind, message) if `value` is not JSON, holds text PostgreSQL's jsonb cannot store
-    (NUL, a lone surrogate) or is larger than the limit, else None."""
-    if (problem := _unstorable(value, what)) is not None:
-        return problem
-    try:
-        size = json_size(value)
-    except ValueError as e:
-        return "invalid_output", f"{what} is {e}"
-    if size > MAX_OUTPUT_BYTES:
-        return (
-            f"{what.split()[-1]}_too_large",
-            f"{what} is {size:,} bytes of JSON; the limit is {MAX_OUTPUT_BYTES:,} bytes",
-        )
-    return None
-
-
-def _new_slot() -> dict[str, Any]:
-    return {
-        "status": StepStatus.PENDING.value, "attempt": 0, "lost": 0, "input": None,
-        "output": None, "error": None, "reason": None, "not_before": None, "failed_at": None,
-        "worker_id": None, "lease_until": None, "waiting": None,
-    }  # fmt: skip
+__all__ = [
+    "MAX_OUTPUT_BYTES", "RUN_DONE", "STEP_DONE", "Run", "RunStateError", "RunStatus",
+    "StaleStepResultError", "StepStatus",
+]  # fmt: skip
+"""The aggregate, and the statuses and errors its users need with it (from ``status``)."""
 
 
 class Run(PlatinumAggregate):
@@ -146,171 +48,23 @@ class Run(PlatinumAggregate):
         started_by: str
         idempotency_key: str | None
 
-    class StepEvent(PlatinumAggregate.Event):
-        step_id: str
-        index: int | None
-
-        def slot(self, run: Run) -> dict[str, Any]:
-            step = run.steps[self.step_id]
-            return step if self.index is None else step["items"][self.index]
-
-    class StepScheduled(StepEvent):
-        attempt: int
-        not_before: datetime | None
-        input: Any
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt, input=self.input)
-            slot.update(not_before=self.not_before, error=None, token=None)
-
-    class RetryScheduled(StepEvent):
-        attempt: int
-        not_before: datetime | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
-            slot.update(not_before=self.not_before, worker_id=None, lease_until=None, token=None)
-
-    class StepStarted(StepEvent):
-        """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
-        inline kind, or an event recorded before tokens existed)."""
-
-        attempt: int
-        worker_id: str
-        lease_until: datetime | None
-        token: int | None = None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.RUNNING.value, worker_id=self.worker_id)
-            slot.update(lease_until=self.lease_until, not_before=None)
-            slot["token"] = getattr(self, "token", None)  # absent from events before tokens
-
-    class StepWaiting(StepEvent):
-        attempt: int
-        kind: str  # "approval" or "wait"
-        until: datetime | None
-        role: str | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot["lease_until"] = None
-            slot["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
-
-    class StepSucceeded(StepEvent):
-        attempt: int
-        output: Any
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
-            slot.update(waiting=None, lease_until=None)
-
-    class StepFailed(StepEvent):
-        attempt: int
-        error_kind: str
-        message: str
-        retryable: bool
-        retry_after_s: float | None = None  # the target's Retry-After; absent in older events
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.FAILED.value, attempt=self.attempt, waiting=None)
-            slot.update(failed_at=self.timestamp, lease_until=None)
-            slot["error"] = {
-                "kind": self.error_kind,
-                "message": self.message,
-                "retryable": self.retryable,
-            }
-            if self.retry_after_s is not None:
-                slot["error"]["retry_after_s"] = self.retry_after_s
-            if self.error_kind == "lease_expired":
-                slot["lost"] += 1
-
-    class StepSkipped(StepEvent):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            self.slot(run).update(status=StepStatus.SKIPPED.value, reason=self.reason)
-
-    class StepCancelled(StepEvent):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.CANCELLED.value, reason=self.reason, waiting=None)
-            for item in slot.get("items") or ():
-                if item["status"] not in STEP_DONE:
-                    item.update(status=StepStatus.CANCELLED.value, reason=self.reason)
-
-    class ForeachExpanded(StepEvent):
-        count: int
-        items: list[Any]
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.RUNNING.value, attempt=1, item_values=self.items)
-            slot["items"] = [_new_slot() for _ in range(self.count)]
-
-    class Approved(StepEvent):
-        by: str
-        comment: str | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.SUCCEEDED.value, waiting=None)
-            slot["output"] = {"approved": True, "by": self.by, "comment": self.comment}
-
-    class Rejected(StepEvent):
-        by: str
-        comment: str | None
-
-        def apply(self, run: Run) -> None:
-            slot = self.slot(run)
-            slot.update(status=StepStatus.FAILED.value, waiting=None, failed_at=self.timestamp)
-            note = f": {self.comment}" if self.comment else ""
-            slot["error"] = {"kind": "rejected", "message": f"rejected by {self.by}{note}",
-                             "retryable": False}  # fmt: skip
-
-    class Paused(PlatinumAggregate.Event):
-        def apply(self, run: Run) -> None:
-            run.status = RunStatus.PAUSED.value
-
-    class Resumed(PlatinumAggregate.Event):
-        def apply(self, run: Run) -> None:
-            run.status = RunStatus.RUNNING.value
-
-    class Succeeded(PlatinumAggregate.Event):
-        output: Any
-
-        def apply(self, run: Run) -> None:
-            run.status, run.output, run.ended_at = (
-                RunStatus.SUCCEEDED.value,
-                self.output,
-                self.timestamp,
-            )
-
-    class Failed(PlatinumAggregate.Event):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            run.status, run.reason, run.ended_at = (
-                RunStatus.FAILED.value,
-                self.reason,
-                self.timestamp,
-            )
-
-    class Cancelled(PlatinumAggregate.Event):
-        reason: str
-
-        def apply(self, run: Run) -> None:
-            run.status, run.reason, run.ended_at = (
-                RunStatus.CANCELLED.value,
-                self.reason,
-                self.timestamp,
-            )
+    StepEvent = events.StepEvent
+    StepScheduled = events.StepScheduled
+    RetryScheduled = events.RetryScheduled
+    StepStarted = events.StepStarted
+    StepWaiting = events.StepWaiting
+    StepSucceeded = events.StepSucceeded
+    StepFailed = events.StepFailed
+    StepSkipped = events.StepSkipped
+    StepCancelled = events.StepCancelled
+    ForeachExpanded = events.ForeachExpanded
+    Approved = events.Approved
+    Rejected = events.Rejected
+    Paused = events.Paused
+    Resumed = events.Resumed
+    Succeeded = events.Succeeded
+    Failed = events.Failed
+    Cancelled = events.Cancelled
 
     def __init__(
         self,
@@ -332,7 +86,7 @@ class Run(PlatinumAggregate):
         self.idempotency_key = idempotency_key
         self.started_at: datetime = self.created_on
         self.status: str = RunStatus.RUNNING.value
-        self.steps: dict[str, dict[str, Any]] = {sid: _new_slot() for sid in step_ids}
+        self.steps: dict[str, dict[str, Any]] = {sid: events.new_slot() for sid in step_ids}
         self.output: Any = None
         self.reason: str | None = None
         self.ended_at: datetime | None = None
@@ -359,7 +113,7 @@ class Run(PlatinumAggregate):
         ``started_at`` is the Started event's timestamp (default: now)."""
         if len(set(step_ids)) != len(step_ids) or not step_ids:
             raise ValueError("step_ids must be unique and not empty")
-        if (problem := _too_large(input, "the run input")) is not None:
+        if (problem := too_large(input, "the run input")) is not None:
             raise ValueError(problem[1])
         run: Run = cls._create(
             cls.Started,
@@ -400,7 +154,7 @@ class Run(PlatinumAggregate):
     def succeed(self, output: Any) -> None:
         """End the run successfully; an oversized output fails it instead."""
         self._require(not self.is_done, f"cannot complete a {self.status} run")
-        if (problem := _too_large(output, "the run output")) is not None:
+        if (problem := too_large(output, "the run output")) is not None:
             self.trigger_event(self.Failed, reason=problem[1])
         else:
             self.trigger_event(self.Succeeded, output=output)
@@ -425,7 +179,7 @@ class Run(PlatinumAggregate):
     ) -> None:
         """Schedule a pending step's first attempt with its evaluated input."""
         slot = self._active_slot(step_id, index, {StepStatus.PENDING})
-        if (problem := _too_large(input, "the step input")) is not None:
+        if (problem := too_large(input, "the step input")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=index, attempt=max(attempt, 1),
                 error_kind=problem[0], message=problem[1], retryable=False,
@@ -460,7 +214,8 @@ class Run(PlatinumAggregate):
         *,
         token: int | None = None,
     ) -> None:
-        """A worker took the attempt under fencing token ``token``: the step is ``running``.
+        """A worker took the attempt under fencing token ``token``: the step is ``running``
+        (``lease_until``: when that lease was to end, for the read model; see StepStarted).
 
         A running attempt is started again only by a later claim (a larger token: its
         holder lost the lease); anything else is a ``StaleStepResultError``.
@@ -513,7 +268,7 @@ class Run(PlatinumAggregate):
         ``token``: the fencing token the result was produced under (see ``_implicit_start``).
         """
         self._implicit_start(step_id, index, attempt, worker_id, token)
-        if (problem := _too_large(output, "the step output")) is not None:
+        if (problem := too_large(output, "the step output")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=index, attempt=attempt,
                 error_kind=problem[0], message=problem[1], retryable=False,
@@ -559,7 +314,7 @@ class Run(PlatinumAggregate):
     def expand_foreach(self, step_id: str, items: list[Any]) -> None:
         """A foreach step is now running over `items` (each becomes a pending item slot)."""
         self._active_slot(step_id, None, {StepStatus.PENDING})
-        if (problem := _too_large(items, "the foreach items")) is not None:
+        if (problem := too_large(items, "the foreach items")) is not None:
             self.trigger_event(
                 self.StepFailed, step_id=step_id, index=None, attempt=1,
                 error_kind=problem[0], message=problem[1], retryable=False,

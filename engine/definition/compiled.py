@@ -5,6 +5,7 @@ Compiled once per content hash (`CompiledDefinition.of` keeps the process's cach
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ class CompiledDefinition:
     """
 
     _cache: OrderedDict[str, CompiledDefinition] = OrderedDict()
+    _cache_lock = threading.Lock()
     cache_size = 256
 
     def __init__(self, data: dict[str, Any], hash_: str | None = None) -> None:
@@ -88,15 +90,24 @@ class CompiledDefinition:
     def of(cls, data: dict[str, Any]) -> CompiledDefinition:
         """The compiled form of `data`, from the cache when this content was compiled before."""
         key = definition_hash(data)
-        found = cls._cache.get(key)
+        found = cls.cached(key)
         if found is not None:
-            cls._cache.move_to_end(key)
             return found
         compiled = cls(data, key)
-        cls._cache[key] = compiled
-        while len(cls._cache) > cls.cache_size:
-            cls._cache.popitem(last=False)
+        with cls._cache_lock:
+            cls._cache[key] = compiled
+            while len(cls._cache) > cls.cache_size:
+                cls._cache.popitem(last=False)
         return compiled
+
+    @classmethod
+    def cached(cls, hash_: str) -> CompiledDefinition | None:
+        """The definition of this content hash, if this process compiled it lately."""
+        with cls._cache_lock:
+            found = cls._cache.get(hash_)
+            if found is not None:
+                cls._cache.move_to_end(hash_)
+            return found
 
     @property
     def step_ids(self) -> list[str]:

@@ -26,6 +26,7 @@ from engine.definition.dsl import (
     Step,
     parse_uses,
 )
+from engine.scheduling.retry import never_retried
 
 SkillResolver = Callable[[str, str | None], "bool | str"]
 """(skill name, semver range or None) -> True if an installed active skill matches, else False or
@@ -34,14 +35,6 @@ an error message."""
 _STEP_ID = re.compile(STEP_ID_PATTERN)
 _SKILL_NAME = re.compile(SKILL_NAME_PATTERN)
 _RANGE = re.compile(r"^[0-9A-Za-z.*^~<>=!,| +-]{1,100}$")
-_NEVER_RETRIED = (
-    "expression",
-    "rejected",
-    "invalid_output",
-    "output_too_large",
-    "input_too_large",
-    "items_too_large",
-)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -173,7 +166,7 @@ def _retry_problems(retry: Any, at: str) -> Iterator[Problem]:
     if not isinstance(retry, dict) or not isinstance(retry.get("retry_on"), list):
         return
     for j, kind in enumerate(retry["retry_on"]):
-        if isinstance(kind, str) and kind in _NEVER_RETRIED:
+        if isinstance(kind, str) and never_retried(kind):
             yield Problem(
                 f"{at}/retry_on/{j}",
                 f"errors of kind '{kind}' are never retried: another attempt would fail alike",

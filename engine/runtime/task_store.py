@@ -1,10 +1,12 @@
-"""The work queue: table ``run_tasks``, written in the same transaction as the runs' events.
+"""The work queue on PostgreSQL: table ``run_tasks``, written with the runs' events.
 
-``TaskRecorder`` is the library's PostgreSQL application recorder with its ``_insert_events`` hook
-filled in: ``Runs.save_runs(..., tasks_to_add=, tasks_done=)`` deletes and inserts task rows in
-the transaction that appends the events (pipelined: no extra round trip). A worker may take the
-tasks it adds for itself (``lease_to``): they are inserted already leased, so its next steps start
-without a claim query. Other new tasks raise ``NOTIFY platinum_run_tasks`` (sent on commit).
+``TaskRecorder`` is the library's PostgreSQL application recorder that also writes the save's
+``TaskChanges`` (``domain.runs.tasks``): ``Runs.save_runs`` passes them as ``task_changes``, and
+the rows are deleted and inserted in the transaction that appends the events (pipelined: no
+extra round trip). A worker may take the tasks it adds for itself (``lease_to``): they are
+inserted already leased, so its next steps start without a claim query. Other new tasks raise
+``NOTIFY platinum_run_tasks`` (sent on commit). ``PgTaskQueue`` is the runtime's ``TaskQueue``
+port on the same table (claim, heartbeat, give back, read fences).
 
 Events stay the truth: ``rebuild_run_tasks`` recomputes every row from the runs' states.
 """
@@ -14,26 +16,25 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 
-from domain.runs.application import Runs, RunTask, TaskKey, run_tasks
+from domain.runs.application import Runs
+from domain.runs.tasks import TaskChanges, TaskKey, run_tasks
+from engine.errors import EngineError
+from engine.runtime.ports import Claimed, FencedError
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "platinum_run_tasks"
 RECORDER_TOPIC = "engine.runtime.task_store:TaskRecorder"
 NO_INDEX = -1  # run_tasks.idx of a step itself (n >= 0: its foreach item n)
-
-
 
 def runs_env(env: dict[str, str]) -> dict[str, str]:
     """An eventsourcing environment for ``Runs`` that records task changes with the events."""
@@ -69,23 +70,14 @@ ON CONFLICT (run_id, step_id, idx) DO UPDATE SET
     lease_until = EXCLUDED.lease_until, claims = EXCLUDED.claims, fence = EXCLUDED.fence
 """
 
-FIRST_TOKEN = 1
-"""The fencing token of the lease a worker takes of an attempt it scheduled itself (the
-attempt's first lease; every claim from the queue takes a larger one from a sequence)."""
-
 FENCE_SQLSTATE = "PF409"
 
 _CHECK_FENCES = (
     "SELECT run_tasks_check_fences(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::bigint[])"
 )
 
-Fence = tuple[TaskKey, int, int]
-"""(task key, attempt, fencing token): a lease a save's commit depends on."""
-
-
-class FencedError(Exception):
-    """A save carried a result (or a start) of an attempt this worker no longer holds: another
-    worker claimed it again after the lease ran out. Nothing of that save was committed."""
+class RecorderConfigError(EngineError):
+    """The event store is configured in a way ``TaskRecorder`` cannot honour."""
 
 
 def _fenced(exc: BaseException) -> bool:
@@ -105,32 +97,53 @@ WHERE t.run_id = d.run_id AND t.step_id = d.step_id AND t.idx = d.idx AND t.work
 
 
 class TaskRecorder(PostgresApplicationRecorder):
-    """Writes ``run_tasks`` changes atomically with the events (the library's hook).
+    """Writes a save's ``TaskChanges`` to ``run_tasks`` atomically with its events.
 
-    ``insert_events`` sends the whole transaction — ``BEGIN``, task changes, the table lock,
-    the events, ``COMMIT`` — in ONE pipeline sync: one round trip per save instead of the
-    library's two, and the events table's EXCLUSIVE lock is no longer held across a round
-    trip to this (possibly busy) process while every other writer of the table waits for it.
-    A failing statement (a version conflict) skips the rest, ``COMMIT`` included; the failed
-    transaction is rolled back and the error raised as the library raises it.
+    ``record`` sends the whole transaction — ``BEGIN``, task changes, the table lock, the
+    events, ``COMMIT`` — in ONE pipeline sync: one round trip per save instead of the library's
+    two, and the events table's EXCLUSIVE lock is no longer held across a round trip to this
+    (possibly busy) process while every other writer of the table waits for it. A failing
+    statement (a version conflict) skips the rest, ``COMMIT`` included; the failed transaction
+    is rolled back and the error raised as the library raises it. ``insert_events`` (the
+    library's entry point, with its retries on a lost connection) hands over to ``record``.
+
+    The library's database functions (``POSTGRES_ENABLE_DB_FUNCTIONS``) insert the events
+    without the task changes: such a store is refused at construction.
     """
 
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        if datastore.enable_db_functions:
+            raise RecorderConfigError(
+                "the runs' recorder writes run_tasks in the events' transaction, which the "
+                "library's database functions skip: unset POSTGRES_ENABLE_DB_FUNCTIONS"
+            )
+        super().__init__(datastore, events_table_name=events_table_name)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        changes = kwargs.get("task_changes")
+        if changes is None:
+            changes = TaskChanges()
+        elif not isinstance(changes, TaskChanges):
+            raise TypeError(f"task_changes must be a TaskChanges, not {type(changes).__name__}")
+        return self.record(stored_events, changes)
+
+    def record(
+        self, stored_events: Sequence[StoredEvent], changes: TaskChanges
+    ) -> Sequence[int] | None:
+        """Append the events and apply ``changes`` in one transaction (one round trip)."""
         try:
-            return self._insert_pipelined(stored_events, **kwargs)
+            return self._insert_pipelined(stored_events, changes)
         except Exception as e:
             if _fenced(e):
                 raise FencedError(str(e.__cause__ or e)) from e
             raise
 
     def _insert_pipelined(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], changes: TaskChanges
     ) -> Sequence[int] | None:
-        if self.datastore.enable_db_functions:
-            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-            return ids
         exc: Exception | None = None
         notification_ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
@@ -138,15 +151,15 @@ class TaskRecorder(PostgresApplicationRecorder):
                 try:
                     with conn.cursor() as curs:
                         curs.execute("BEGIN")
-                        self._insert_events(curs, stored_events, **kwargs)
+                        _write_tasks(curs, changes)
                     with conn.cursor() as curs, conn.cursor() as end:
                         if stored_events:
-                            self._insert_stored_events(curs, stored_events, **kwargs)
+                            self._insert_stored_events(curs, stored_events)
                         end.execute("COMMIT")
                         pipeline.sync()
                         if stored_events:
                             notification_ids = self._fetch_ids_after_insert_events(
-                                curs, stored_events, **kwargs
+                                curs, stored_events
                             )
                 except Exception as e:
                     exc = e  # raised outside the pipeline (as the library does)
@@ -159,82 +172,55 @@ class TaskRecorder(PostgresApplicationRecorder):
                 raise exc
         return notification_ids
 
-    def _insert_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],  # noqa: ARG002 - the hook's signature
-        **kwargs: Any,
-    ) -> None:
-        done: Sequence[RunTask] = kwargs.get("tasks_done", ())
-        add: Sequence[RunTask] = kwargs.get("tasks_to_add", ())
-        lease_to: str | None = kwargs.get("lease_to")
-        leased: Collection[TaskKey] = kwargs.get("leased", ())
-        lease_s: float = kwargs.get("lease_s", 30.0)
-        release: Sequence[tuple[TaskKey, float]] = kwargs.get("tasks_release", ())
-        fences: Sequence[Fence] = kwargs.get("fences", ())
-        if fences:  # first: it locks the rows the leases are on until the commit
-            curs.execute(
-                _CHECK_FENCES,
-                (
-                    [k[0] for k, _, _ in fences], [k[1] for k, _, _ in fences],
-                    [_idx(k[2]) for k, _, _ in fences], [a for _, a, _ in fences],
-                    [t for _, _, t in fences],
-                ),
-            )  # fmt: skip
-        if done:
-            rows = sorted(done, key=lambda t: (str(t.run_id), t.step_id, _idx(t.index)))
-            curs.execute(
-                _DELETE,
-                (
-                    [t.run_id for t in rows], [t.step_id for t in rows],
-                    [_idx(t.index) for t in rows], [t.attempt for t in rows],
-                ),
-            )  # fmt: skip
-        if add:
-            flags = [lease_to is not None and t.key in leased for t in add]
-            curs.execute(
-                _INSERT,
-                (
-                    lease_to, lease_s,
-                    [t.run_id for t in add], [t.step_id for t in add],
-                    [_idx(t.index) for t in add], [t.attempt for t in add],
-                    [t.tenant_id for t in add], [t.kind for t in add],
-                    [t.ready_at for t in add], flags,
-                ),
-            )  # fmt: skip
-            if not all(flags):
-                curs.execute(f"NOTIFY {CHANNEL}")
-        if release and lease_to is not None:
-            curs.execute(
-                _RELEASE,
-                (
-                    [k[0] for k, _ in release], [k[1] for k, _ in release],
-                    [_idx(k[2]) for k, _ in release], [d for _, d in release], lease_to,
-                ),
-            )  # fmt: skip
+
+def _write_tasks(curs: Cursor[DictRow], changes: TaskChanges) -> None:
+    """The statements of ``changes`` (fences first: they lock the rows until the commit)."""
+    fences, done, add = changes.fences, changes.done, changes.add
+    if fences:
+        curs.execute(
+            _CHECK_FENCES,
+            (
+                [k[0] for k, _, _ in fences], [k[1] for k, _, _ in fences],
+                [_idx(k[2]) for k, _, _ in fences], [a for _, a, _ in fences],
+                [t for _, _, t in fences],
+            ),
+        )  # fmt: skip
+    if done:
+        rows = sorted(done, key=lambda t: (str(t.run_id), t.step_id, _idx(t.index)))
+        curs.execute(
+            _DELETE,
+            (
+                [t.run_id for t in rows], [t.step_id for t in rows],
+                [_idx(t.index) for t in rows], [t.attempt for t in rows],
+            ),
+        )  # fmt: skip
+    if add:
+        flags = [changes.lease_to is not None and t.key in changes.leased for t in add]
+        curs.execute(
+            _INSERT,
+            (
+                changes.lease_to, changes.lease_s,
+                [t.run_id for t in add], [t.step_id for t in add],
+                [_idx(t.index) for t in add], [t.attempt for t in add],
+                [t.tenant_id for t in add], [t.kind for t in add],
+                [t.ready_at for t in add], flags,
+            ),
+        )  # fmt: skip
+        if not all(flags):
             curs.execute(f"NOTIFY {CHANNEL}")
+    release = changes.release
+    if release and changes.lease_to is not None:
+        curs.execute(
+            _RELEASE,
+            (
+                [k[0] for k, _ in release], [k[1] for k, _ in release],
+                [_idx(k[2]) for k, _ in release], [d for _, d in release], changes.lease_to,
+            ),
+        )  # fmt: skip
+        curs.execute(f"NOTIFY {CHANNEL}")
 
 
 # ------------------------------------------------------------------------------ claiming
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A task row a worker holds the lease of."""
-
-    run_id: UUID
-    step_id: str
-    index: int | None
-    attempt: int
-    tenant_id: str
-    kind: str
-    ready_at: datetime
-    claims: int
-    fence: int  # the fencing token of this lease (larger than any lease of the row before)
-
-    @property
-    def key(self) -> TaskKey:
-        return (self.run_id, self.step_id, self.index)
 
 
 # Fair claim: among ready rows (not leased, or lease expired), rank each tenant's rows and add
@@ -289,72 +275,94 @@ FROM run_tasks t JOIN unnest(%s::uuid[], %s::text[], %s::int[]) AS d(run_id, ste
 """
 
 
-def claim(
-    conn: psycopg.Connection[Any],
-    worker_id: str,
-    n: int,
-    *,
-    lease_s: float,
-    tenant_cap: int,
-) -> list[Claimed]:
-    """Lease up to ``n`` ready tasks (SKIP LOCKED: workers never wait on each other)."""
-    params = {"scan": max(4 * n, 32), "n": n, "cap": tenant_cap, "worker": worker_id,
-              "lease": lease_s}  # fmt: skip
-    rows = conn.execute(_CLAIM, params).fetchall()
-    return [
-        Claimed(r[0], r[1], None if r[2] == NO_INDEX else r[2], r[3], r[4], r[5], r[6], r[7],
-                r[8])
-        for r in rows
-    ]
+def _key(run_id: Any, step_id: str, idx: int) -> TaskKey:
+    return (run_id, step_id, None if idx == NO_INDEX else idx)
 
 
-def next_due_s(conn: psycopg.Connection[Any]) -> float | None:
-    """Seconds until some task becomes claimable (negative: already), None if none."""
-    row = conn.execute(_NEXT_DUE).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+class PgSession:
+    """One connection of a worker thread to ``run_tasks`` (``QueueSession``)."""
+
+    def __init__(self, conninfo: str, *, listen: bool = False) -> None:
+        self.conn = psycopg.connect(conninfo, autocommit=True)
+        if listen:
+            self.conn.execute(f"LISTEN {CHANNEL}")
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    def claim(self, worker_id: str, n: int, *, lease_s: float, tenant_cap: int) -> list[Claimed]:
+        """Lease up to ``n`` ready tasks (SKIP LOCKED: workers never wait on each other)."""
+        params = {"scan": max(4 * n, 32), "n": n, "cap": tenant_cap, "worker": worker_id,
+                  "lease": lease_s}  # fmt: skip
+        rows = self.conn.execute(_CLAIM, params).fetchall()
+        return [Claimed(*_key(r[0], r[1], r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+
+    def next_due_s(self) -> float | None:
+        row = self.conn.execute(_NEXT_DUE).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def wait(self, timeout_s: float) -> None:
+        for _ in self.conn.notifies(timeout=timeout_s, stop_after=1):
+            pass
+        for _ in self.conn.notifies(timeout=0.0):
+            pass  # drain what already arrived: one claim answers them all
+
+    def heartbeat(
+        self, worker_id: str, leases: Mapping[TaskKey, int], lease_s: float
+    ) -> set[TaskKey]:
+        """Extend the leases (key -> fencing token) this worker still holds; returns their keys
+        (a lease missing from the answer was lost: claimed again, or its attempt is gone)."""
+        if not leases:
+            return set()
+        ks = list(leases)
+        rows = self.conn.execute(
+            _HEARTBEAT,
+            (lease_s, [k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks],
+             [leases[k] for k in ks], worker_id),
+        ).fetchall()  # fmt: skip
+        return {_key(r[0], r[1], r[2]) for r in rows}
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
 
 
-def heartbeat(
-    conn: psycopg.Connection[Any], worker_id: str, leases: Mapping[TaskKey, int], lease_s: float
-) -> set[TaskKey]:
-    """Extend the leases (key -> fencing token) this worker still holds; returns their keys
-    (a lease missing from the answer was lost: claimed again, or its attempt is gone)."""
-    if not leases:
-        return set()
-    ks = list(leases)
-    rows = conn.execute(
-        _HEARTBEAT,
-        (lease_s, [k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks],
-         [leases[k] for k in ks], worker_id),
-    ).fetchall()  # fmt: skip
-    return {(r[0], r[1], None if r[2] == NO_INDEX else r[2]) for r in rows}
+class PgTaskQueue:
+    """The ``TaskQueue`` port on ``run_tasks``: sessions of their own, fences read through the
+    runs' event store pool (``datastore``)."""
 
+    def __init__(self, conninfo: str, datastore: PostgresDatastore | None = None) -> None:
+        self.conninfo = conninfo
+        self.datastore = datastore
 
-def current_fences(
-    conn: psycopg.Connection[Any], keys: Collection[TaskKey]
-) -> dict[TaskKey, tuple[int, int]]:
-    """The (attempt, fencing token) each task row holds now (rows that are gone are absent)."""
-    if not keys:
-        return {}
-    ks = list(keys)
-    with conn.cursor(row_factory=tuple_row) as cur:  # the library's connections give dicts
-        rows = cur.execute(
-            _FENCES, ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks])
-        ).fetchall()
-    return {(r[0], r[1], None if r[2] == NO_INDEX else r[2]): (r[3], r[4]) for r in rows}
+    def session(self, *, listen: bool = False) -> PgSession:
+        return PgSession(self.conninfo, listen=listen)
 
+    def current_fences(self, keys: Collection[TaskKey]) -> dict[TaskKey, tuple[int, int]]:
+        if not keys:
+            return {}
+        ks = list(keys)
+        params = ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks])
+        if self.datastore is None:
+            with psycopg.connect(self.conninfo, autocommit=True) as own:
+                rows = own.execute(_FENCES, params).fetchall()
+        else:
+            with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                rows = cur.execute(_FENCES, params).fetchall()  # the pool's rows are dicts
+        return {_key(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
 
-def release(conn: psycopg.Connection[Any], worker_id: str, keys: Collection[TaskKey]) -> None:
-    """Give leases back (a worker stopping): other workers may take the tasks at once."""
-    if not keys:
-        return
-    ks = list(keys)
-    conn.execute(
-        _RELEASE,
-        ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks], [0.0] * len(ks),
-         worker_id),
-    )  # fmt: skip
-    conn.execute(f"NOTIFY {CHANNEL}")
+    def release(self, worker_id: str, keys: Collection[TaskKey]) -> None:
+        if not keys:
+            return
+        ks = list(keys)
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(
+                _RELEASE,
+                ([k[0] for k in ks], [k[1] for k in ks], [_idx(k[2]) for k in ks],
+                 [0.0] * len(ks), worker_id),
+            )  # fmt: skip
+            conn.execute(f"NOTIFY {CHANNEL}")
 
 
 # ------------------------------------------------------------------------------ rebuild

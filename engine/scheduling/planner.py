@@ -13,20 +13,19 @@ it raises ``AdvanceDeferred`` and the start is recorded alone, for a worker to a
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.kernel.errors import ValidationError
+from domain.kernel.errors import NotFoundError, ValidationError
 from domain.runs.application import AdvanceDeferred, PreparedDefinition
 from domain.runs.run import Run, StepStatus
 from engine.definition.budget import evaluation_policy
 from engine.definition.compiled import CompiledDefinition
-from engine.definition.dsl import parse_uses
+from engine.definition.dsl import SKILL_PREFIX, parse_uses
 from engine.definition.errors import EvaluationDeferred, ExpressionError
+from engine.scheduling.errors import DefinitionUnavailableError
 from engine.scheduling.scheduler import advance as scheduler_advance
 from engine.steps import PURE_KINDS, Failed, KindContext, Outcome, StepCall, Succeeded, Waiting
 from engine.steps import registry as kind_registry
@@ -70,7 +69,7 @@ def apply_outcome(
 
 
 class EnginePlanner:
-    """Compiles definitions (cached by content hash) and advances runs."""
+    """Compiles definitions (``CompiledDefinition``'s cache, by content hash) and advances runs."""
 
     def __init__(
         self,
@@ -79,7 +78,6 @@ class EnginePlanner:
         skills: SkillDirectory | None = None,
         inline_kinds: Collection[str] = PURE_KINDS,
         max_inline_steps: int = 500,
-        cache_size: int = 512,
         defer_costly_start: bool = False,
     ) -> None:
         self.definitions = definitions
@@ -89,9 +87,6 @@ class EnginePlanner:
         self.defer_costly_start = defer_costly_start
         self._kinds = kind_registry()
         self._ctx = KindContext()
-        self._compiled: OrderedDict[str, CompiledDefinition] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
 
     # -- RunPlanner
 
@@ -100,7 +95,6 @@ class EnginePlanner:
             compiled = CompiledDefinition.of(definition)
         except (ValueError, ExpressionError) as e:
             raise ValidationError.one("/definition", f"the definition cannot run: {e}") from None
-        self._remember(compiled)
         return PreparedDefinition(compiled.hash, compiled.step_ids)
 
     def advance(self, run: Run, now: datetime) -> None:
@@ -127,35 +121,30 @@ class EnginePlanner:
     # -- helpers for the worker
 
     def compiled_for(self, run: Run) -> CompiledDefinition:
-        """The run's pinned definition, compiled (cache by hash; else from the source)."""
-        with self._lock:
-            found = self._compiled.get(run.definition_hash)
-            if found is not None:
-                self._compiled.move_to_end(run.definition_hash)
-                return found
+        """The run's pinned definition, compiled (cached by hash; else from the source);
+        ``DefinitionUnavailableError`` if it cannot be had."""
+        found = CompiledDefinition.cached(run.definition_hash)
+        if found is not None:
+            return found
         if self.definitions is None:
-            raise LookupError(f"run {run.id}: definition {run.definition_hash} is unknown here")
+            raise DefinitionUnavailableError(
+                run.id, f"definition {run.definition_hash} is unknown here")
         data = self.definitions(run.tenant_id, run.workflow_id, run.workflow_version)
         if data is None:
-            raise LookupError(f"run {run.id}: workflow version {run.workflow_version} is gone")
+            raise DefinitionUnavailableError(
+                run.id, f"workflow version {run.workflow_version} is gone")
         compiled = CompiledDefinition.of(data)
         if compiled.hash != run.definition_hash:
-            raise LookupError(f"run {run.id}: workflow version {run.workflow_version} changed")
-        self._remember(compiled)
+            raise DefinitionUnavailableError(
+                run.id, f"workflow version {run.workflow_version} changed")
         return compiled
-
-    def _remember(self, compiled: CompiledDefinition) -> None:
-        with self._lock:
-            self._compiled[compiled.hash] = compiled
-            while len(self._compiled) > self._cache_size:
-                self._compiled.popitem(last=False)
 
     def skill_configs(self, run: Run, compiled: CompiledDefinition) -> dict[str, Any]:
         if self.skills is None:
             return {}
         configs: dict[str, Any] = {}
         for cs in compiled.steps.values():
-            if cs.step.uses.startswith("skill:"):
+            if cs.step.uses.startswith(SKILL_PREFIX):
                 name, version_range = parse_uses(cs.step.uses)
                 found = self.skills.resolve(run.tenant_id, name, version_range)
                 if found is not None:
@@ -169,7 +158,7 @@ class EnginePlanner:
         compiled = self.compiled_for(run)
         try:
             slot = run.slot(step_id, index)
-        except LookupError:
+        except NotFoundError:
             return None
         if slot["status"] not in (StepStatus.SCHEDULED, StepStatus.RUNNING) or slot["waiting"]:
             return None

@@ -4,11 +4,13 @@
 `Decision`s; it does no I/O and reads no clock but `now`. `apply_decisions` turns decisions into
 Run commands (pending events); `advance` repeats decide/apply to a fixed point, so a worker does:
 
-    run = app.repository.get(run_id)
+    run = runs.load(run_id)
     run.complete_step("fetch", None, attempt, output)   # the step result
-    decisions = advance(run, compiled, now)             # the cascade it causes
-    app.save(run)                                       # ONE save for all of it
-    enqueue([d for d in decisions if isinstance(d, ScheduleStep | RetryStep)])
+    advance(run, compiled, now)                         # the cascade it causes
+    runs.save_runs([(run, before)])                     # ONE save, with the run's task changes
+
+(the attempts it scheduled reach the queue as those task changes: `domain.runs.tasks`). Which
+failures are retried, and when, is `engine.scheduling.retry`'s.
 
 Semantics (docs/engine.md): a step starts when its needs are finished and its trigger holds;
 `if` false -> skipped; skips propagate through `all_success`; once a step fails for good (and has
@@ -18,7 +20,6 @@ included), then the run fails.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,87 +28,23 @@ from uuid import UUID
 
 from domain.runs.run import STEP_DONE, Run, RunStatus, StepStatus
 from engine.definition.compiled import CompiledDefinition, CompiledStep
-from engine.definition.dsl import RetryPolicy
+from engine.definition.dsl import SKILL_PREFIX
 from engine.definition.errors import ExpressionError
 from engine.definition.expressions import Scope
-
-MAX_LOST_ATTEMPTS = 3
-"""Attempts lost to a dead worker (lease expired) are retried this many times beyond the policy."""
-
-
-# --------------------------------------------------------------------------------------------
-# Decisions
-
-
-@dataclass(frozen=True)
-class ScheduleStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    not_before: datetime | None
-    input: Any
-
-
-@dataclass(frozen=True)
-class RetryStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    not_before: datetime | None
-
-
-@dataclass(frozen=True)
-class SkipStep:
-    step_id: str
-    reason: str
-    index: int | None = None
-
-
-@dataclass(frozen=True)
-class FailStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    error_kind: str
-    message: str
-    retryable: bool
-
-
-@dataclass(frozen=True)
-class CompleteStep:
-    step_id: str
-    index: int | None
-    attempt: int
-    output: Any
-
-
-@dataclass(frozen=True)
-class ExpandForeach:
-    step_id: str
-    items: list[Any]
-
-
-@dataclass(frozen=True)
-class CompleteRun:
-    output: Any
-
-
-@dataclass(frozen=True)
-class FailRun:
-    reason: str
-
-
-Decision = (
-    ScheduleStep
-    | RetryStep
-    | SkipStep
-    | FailStep
-    | CompleteStep
-    | ExpandForeach
-    | CompleteRun
-    | FailRun
+from engine.scheduling.decisions import (
+    CompleteRun,
+    CompleteStep,
+    Decision,
+    ExpandForeach,
+    FailRun,
+    FailStep,
+    RetryStep,
+    ScheduleStep,
+    SkipStep,
+    apply_decisions,
 )
-
+from engine.scheduling.errors import DefinitionMismatchError, NoFixedPointError
+from engine.scheduling.retry import LEASE_EXPIRED, backoff, honour_retry_after, retry_eligible
 
 # --------------------------------------------------------------------------------------------
 # The state the scheduler reads
@@ -148,45 +85,6 @@ class RunView:
 
 
 # --------------------------------------------------------------------------------------------
-# Retries
-
-
-def retry_eligible(slot: Mapping[str, Any], policy: RetryPolicy) -> bool:
-    """Whether a failed attempt gets another one under `policy`."""
-    error = slot["error"]
-    if slot["status"] != StepStatus.FAILED or error is None or slot.get("items") is not None:
-        return False
-    kind = error["kind"]
-    if kind in ("expression", "rejected", "invalid_output") or kind.endswith("_too_large"):
-        return False  # deterministic: another attempt would fail the same way
-    if kind == "lease_expired":
-        return int(slot["lost"]) <= MAX_LOST_ATTEMPTS
-    if slot["attempt"] - slot["lost"] >= policy.max_attempts:
-        return False
-    return kind in policy.retry_on if policy.retry_on is not None else bool(error["retryable"])
-
-
-def backoff(
-    policy: RetryPolicy, run_id: UUID, step_id: str, index: int | None, attempt: int
-) -> float:
-    """Seconds before attempt `attempt + 1`; the jitter is derived from a hash (deterministic)."""
-    delay = min(
-        policy.max_interval_s, policy.initial_interval_s * policy.multiplier ** (attempt - 1)
-    )
-    if policy.jitter:
-        digest = hashlib.sha256(f"{run_id}:{step_id}:{index}:{attempt}".encode()).digest()
-        delay *= 0.5 + 0.5 * int.from_bytes(digest[:8], "big") / 2**64
-    return delay
-
-
-def honour_retry_after(delay: float, retry_after_s: Any, policy: RetryPolicy) -> float:
-    """At least the target's ``Retry-After``, but never past ``max_interval_s`` (the cap)."""
-    if retry_after_s is None:
-        return delay
-    return max(delay, min(float(retry_after_s), policy.max_interval_s))
-
-
-# --------------------------------------------------------------------------------------------
 # decide
 
 
@@ -204,7 +102,7 @@ def decide(
     if state.status != RunStatus.RUNNING:
         return []
     if state.definition_hash != definition.hash:
-        raise ValueError(f"run {state.run_id} is pinned to definition {state.definition_hash}")
+        raise DefinitionMismatchError(state.run_id, state.definition_hash, definition.hash)
     return _Pass(state, definition, now, skill_configs or {}).run()
 
 
@@ -264,8 +162,8 @@ class _Pass:
     def step_scope(self, cs: CompiledStep) -> Scope:
         scope = self.scope()
         uses = cs.step.uses
-        if uses.startswith("skill:"):
-            name = uses.removeprefix("skill:").split("@", 1)[0]
+        if uses.startswith(SKILL_PREFIX):
+            name = uses.removeprefix(SKILL_PREFIX).split("@", 1)[0]
             if name in self.configs:
                 return Scope(scope.input, scope.steps, scope.run, config=self.configs[name])
         return scope
@@ -294,7 +192,7 @@ class _Pass:
         if not retry_eligible(slot, cs.retry):
             return False
         attempt = int(slot["attempt"])
-        if slot["error"]["kind"] == "lease_expired":
+        if slot["error"]["kind"] == LEASE_EXPIRED:
             not_before = None  # the attempt was lost, not failed: go again at once
         else:
             delay = backoff(cs.retry, self.state.run_id, cs.id, index, attempt - int(slot["lost"]))
@@ -304,25 +202,23 @@ class _Pass:
         return True
 
     def check_running(self, cs: CompiledStep, index: int | None, slot: Mapping[str, Any]) -> None:
-        """Durable timers: a `wait` that is due, an approval past its deadline, a lost worker."""
+        """Durable timers: a `wait` that is due, an approval past its deadline. (An attempt
+        a worker executes is the queue's: its lease, renewed by the worker's heartbeat, says
+        whether the worker is alive, not the run.)"""
         waiting, attempt = slot["waiting"], int(slot["attempt"])
-        if waiting is not None:
-            until = waiting["until"]
-            if until is None or self.now < until:
-                return
-            if waiting["kind"] == "wait":
-                output = {"waited_until": until.isoformat().replace("+00:00", "Z")}
-                self.decisions.append(CompleteStep(cs.id, index, attempt, output))
-                if index is None:
-                    self.mark(cs.id, StepStatus.SUCCEEDED, output)
-            else:
-                message = f"no decision before the deadline {until.isoformat()}"
-                self.fail(cs, index, attempt, "timeout", message, retryable=False)
-        elif slot["lease_until"] is not None and self.now > slot["lease_until"]:
-            message = (
-                f"worker {slot['worker_id']!r} lost its lease at {slot['lease_until'].isoformat()}"
-            )
-            self.decisions.append(FailStep(cs.id, index, attempt, "lease_expired", message, True))
+        if waiting is None:
+            return
+        until = waiting["until"]
+        if until is None or self.now < until:
+            return
+        if waiting["kind"] == "wait":
+            output = {"waited_until": until.isoformat().replace("+00:00", "Z")}
+            self.decisions.append(CompleteStep(cs.id, index, attempt, output))
+            if index is None:
+                self.mark(cs.id, StepStatus.SUCCEEDED, output)
+        else:
+            message = f"no decision before the deadline {until.isoformat()}"
+            self.fail(cs, index, attempt, "timeout", message, retryable=False)
 
     def fail(
         self,
@@ -454,35 +350,6 @@ class _Pass:
         self.decisions.append(CompleteRun(output))
 
 
-# --------------------------------------------------------------------------------------------
-# Applying decisions
-
-
-def apply_decisions(run: Run, decisions: list[Decision]) -> None:
-    """Record decisions as the Run's pending events (nothing is saved here)."""
-    for d in decisions:
-        match d:
-            case ScheduleStep():
-                run.schedule_step(d.step_id, d.index, d.attempt, d.not_before, d.input)
-            case RetryStep():
-                run.schedule_retry(d.step_id, d.index, d.attempt, d.not_before)
-            case SkipStep():
-                run.skip_step(d.step_id, d.index, d.reason)
-            case FailStep():
-                run.fail_step(
-                    d.step_id, d.index, d.attempt,
-                    error_kind=d.error_kind, message=d.message, retryable=d.retryable,
-                )  # fmt: skip
-            case CompleteStep():
-                run.complete_step(d.step_id, d.index, d.attempt, d.output)
-            case ExpandForeach():
-                run.expand_foreach(d.step_id, d.items)
-            case CompleteRun():
-                run.succeed(d.output)
-            case FailRun():
-                run.fail(d.reason)
-
-
 def advance(
     run: Run,
     definition: CompiledDefinition,
@@ -499,18 +366,4 @@ def advance(
             return made
         apply_decisions(run, decisions)
         made.extend(decisions)
-    raise RuntimeError(f"run {run.id}: no fixed point after {max_rounds} rounds")  # a bug
-
-
-def next_wakeup(state: RunView) -> datetime | None:
-    """When time alone next changes what decide() says (a due timer, deadline, lease or retry)."""
-    times: list[datetime] = []
-    for slot in state.steps.values():
-        for s in [slot, *(slot.get("items") or ())]:
-            if s["status"] == StepStatus.RUNNING and s["waiting"] and s["waiting"]["until"]:
-                times.append(s["waiting"]["until"])
-            elif s["status"] == StepStatus.RUNNING and s["lease_until"] is not None:
-                times.append(s["lease_until"])
-            elif s["status"] == StepStatus.SCHEDULED and s["not_before"] is not None:
-                times.append(s["not_before"])
-    return min(times, default=None)
+    raise NoFixedPointError(run.id, max_rounds)  # a bug

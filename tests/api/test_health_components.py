@@ -26,11 +26,13 @@ def test_a_worker_whose_loops_are_dead_makes_the_process_unready(
     client: Any, container: Any
 ) -> None:
     from domain.runs.application import Runs
+    from engine.runtime.task_store import PgTaskQueue
     from engine.runtime.worker import Worker
     from engine.scheduling.planner import EnginePlanner
 
     planner = EnginePlanner()
-    dead = Worker(Runs(planner=planner), planner, "postgresql://unused")  # never started
+    unused = PgTaskQueue("postgresql://unused")
+    dead = Worker(Runs(planner=planner), planner, unused)  # never started
     container.background.append(dead)
     try:
         ready = client.get("/readyz")

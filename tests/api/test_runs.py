@@ -268,6 +268,34 @@ def test_viewer_cannot_cancel(client, users, workflow) -> None:
     )
 
 
+# -- pause and resume -----------------------------------------------------------------------
+
+
+def test_a_manager_pauses_and_resumes_a_run(client, users, workflow) -> None:
+    h = users["manager"].headers
+    run_id = start(client, users["user"].headers, workflow).json()["id"]
+    paused = client.post(f"/v1/runs/{run_id}/pause", headers=h)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    assert client.post(f"/v1/runs/{run_id}/pause", headers=h).status_code == 409
+    stale = f'"{paused.json()["version"] - 1}"'
+    r = client.post(f"/v1/runs/{run_id}/resume", headers={**h, "If-Match": stale})
+    assert r.status_code == 412, r.text
+    resumed = client.post(f"/v1/runs/{run_id}/resume",
+                          headers={**h, "If-Match": paused.headers["etag"]})  # fmt: skip
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["status"] == "running"
+    assert client.post(f"/v1/runs/{run_id}/resume", headers=h).status_code == 409
+
+
+def test_a_finished_run_cannot_be_paused_and_a_user_cannot_pause(client, users, workflow) -> None:
+    run_id = start(client, users["user"].headers, workflow).json()["id"]
+    assert client.post(f"/v1/runs/{run_id}/pause", headers=users["user"].headers).status_code == 403
+    client.post(f"/v1/runs/{run_id}/cancel", headers=users["user"].headers)
+    r = client.post(f"/v1/runs/{run_id}/pause", headers=users["manager"].headers)
+    assert r.status_code == 409, r.text
+
+
 # -- approvals ------------------------------------------------------------------------------
 
 
@@ -341,7 +369,8 @@ def test_decision_body_is_validated(client, users, workflow) -> None:
 
 @pytest.mark.parametrize(
     ("path", "body"),
-    [("cancel", {"reason": "late"}), ("steps/approve/approve", {}), ("steps/approve/reject", {})],
+    [("cancel", {"reason": "late"}), ("pause", {}), ("steps/approve/approve", {}),
+     ("steps/approve/reject", {})],
 )
 def test_a_stale_if_match_on_a_run_write_is_412_and_changes_nothing(
     client, users, workflow, path, body

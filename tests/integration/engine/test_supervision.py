@@ -79,17 +79,17 @@ def test_an_unexpected_error_in_the_claimer_does_not_stop_claiming(
     engine: Engine, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = engine.worker
-    real = worker._claim_once
+    real = worker.claimer.claim_once
     failures = {"left": 2}
 
-    def claim_once(conn: Any) -> None:
+    def claim_once(session: Any) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise ValueError("injected claimer fault")
-        real(conn)
+        real(session)
 
-    monkeypatch.setattr(worker, "_claim_once", claim_once)
-    worker._capacity.set()
+    monkeypatch.setattr(worker.claimer, "claim_once", claim_once)
+    worker.leases.capacity.set()
     run = start(engine, chain(http_server, 1), {"n": uuid.uuid4().hex})  # claimed, not self-claimed
     assert wait_for(engine, run.id).status == "succeeded"
     assert failures["left"] == 0

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.runs.run import STEP_DONE, Run
-from engine.scheduling.scheduler import RunView, decide, retry_eligible
+from engine.scheduling.retry import retry_eligible
+from engine.scheduling.scheduler import RunView, decide
 from tests.unit.engine.harness import Harness
 
 TRIGGERS = ["all_success", "any_success", "all_done"]

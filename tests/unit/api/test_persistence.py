@@ -15,6 +15,7 @@ from eventsourcing.utils import Environment
 from api.database import ConnInfo
 from api.persistence import FailFastApplicationRecorder, FailFastTaskRecorder, check_cheaply
 from api.settings import Settings
+from engine.runtime.task_store import TaskRecorder
 
 
 def env_of(user: str = "platinum_system", *, fail_fast: bool = False) -> dict[str, str]:
@@ -75,3 +76,6 @@ def test_the_request_path_has_no_library_retries() -> None:
     for name in ("select_events", "insert_events", "select_notifications", "max_notification_id"):
         assert not hasattr(getattr(FailFastApplicationRecorder, name), "__wrapped__"), name
     assert not hasattr(FailFastTaskRecorder.select_events, "__wrapped__")
+    # the runs' recorder keeps the library's retries of a write; the request path drops them
+    assert hasattr(TaskRecorder.insert_events, "__wrapped__")
+    assert not hasattr(FailFastTaskRecorder.insert_events, "__wrapped__")

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from domain.runs.run import Run
 from engine.definition.compiled import CompiledDefinition
-from engine.scheduling.scheduler import Decision, RunView, ScheduleStep, advance, decide
+from engine.scheduling.decisions import Decision, ScheduleStep
+from engine.scheduling.scheduler import RunView, advance, decide
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 RUN_ID = UUID("00000000-0000-4000-8000-000000000001")

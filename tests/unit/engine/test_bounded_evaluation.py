@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
-from domain.runs.application import START_TASK_STEP, Runs, StartRun, run_tasks
+from domain.runs.application import Runs, StartRun
 from domain.runs.run import Run
+from domain.runs.tasks import START_TASK_STEP, run_tasks
 from engine.definition.compiled import CompiledDefinition
 from engine.definition.errors import SandboxError
 from engine.definition.expressions import Expression, Scope
 from engine.definition.sandbox import Limits, Sandbox
+from engine.scheduling.decisions import FailStep, ScheduleStep
 from engine.scheduling.planner import EnginePlanner
-from engine.scheduling.scheduler import FailStep, RunView, ScheduleStep, decide
+from engine.scheduling.scheduler import RunView, decide
 
 pytestmark = pytest.mark.timeout(60)
 

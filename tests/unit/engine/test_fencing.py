@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import queue
 import time
 from datetime import UTC, datetime
 
 import pytest
 from eventsourcing.application import Application
 
-from domain.runs.application import Runs
 from domain.runs.run import Run, StaleStepResultError
-from engine.runtime.worker import Worker, WorkerConfig, _Lease
-from engine.scheduling.planner import EnginePlanner
-from engine.steps import StepCall, Succeeded
+from engine.runtime.config import Counters, WorkerConfig
+from engine.runtime.executor import Executor, Message
+from engine.runtime.leases import Lease, Leases
+from engine.steps import KindContext, StepCall, Succeeded
 
 
 def scheduled() -> Run:
@@ -74,6 +75,19 @@ def test_tokens_survive_a_reload_from_the_event_store():
         copy.complete_step("a", None, 1, "late", token=8)
 
 
+def test_a_started_events_lease_until_still_loads_and_is_not_run_state():
+    app: Application[object] = Application()
+    run = scheduled()
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    run.start_step("a", None, 1, "w1", lease_until=until, token=3)
+    app.save(run)
+    copy = app.repository.get(run.id)
+    assert copy.steps["a"]["status"] == "running"
+    assert "lease_until" not in copy.steps["a"]  # the queue's lease is the only one
+    started = list(app.events.get(run.id))[-1]
+    assert started.lease_until == until  # kept in the event, for the read model
+
+
 def call() -> StepCall:
     from uuid import uuid4
 
@@ -82,47 +96,38 @@ def call() -> StepCall:
                     now=datetime.now(UTC))  # fmt: skip
 
 
-def executor() -> tuple[Worker, list[StepCall]]:
-    planner = EnginePlanner()
-    worker = Worker(Runs(planner=planner), planner, "postgresql://unused",
-                    config=WorkerConfig(concurrency=1, lease_s=2.0))  # fmt: skip
+def executor() -> tuple[Executor, list[StepCall]]:
     started: list[StepCall] = []
 
     def probe(c: StepCall, _ctx: object) -> Succeeded:
         started.append(c)  # the side effect
         return Succeeded({"ok": True})
 
-    worker._kinds["probe"] = probe  # type: ignore[assignment]
-    return worker, started
+    config = WorkerConfig(concurrency=1, lease_s=2.0)
+    leases = Leases(config)
+    inbox: queue.Queue[Message] = queue.Queue()
+    done = Executor({"probe": probe}, KindContext(), leases, inbox, Counters(),  # type: ignore[dict-item]
+                    concurrency=1, worker_id="w1")  # fmt: skip
+    return done, started
 
 
 def test_an_executor_does_not_start_an_attempt_whose_lease_deadline_passed():
-    worker, started = executor()
+    ex, started = executor()
     c = call()
-    worker._held[c.key] = _Lease(attempt=1, token=5, deadline=time.monotonic() - 0.01)
-    worker._busy.add(c.key)
-    worker._execute(c, 5)
+    ex.leases.held[c.key] = Lease(attempt=1, token=5, deadline=time.monotonic() - 0.01)
+    ex.leases.busy.add(c.key)
+    ex.execute(c, 5)
     assert started == []
-    assert worker._inbox.empty()  # no result either
-    assert c.key not in worker._held  # the attempt is dropped
-    assert c.key not in worker._busy
-    assert worker.stats()["dropped_before_start"] == 1
+    assert ex.inbox.empty()  # no result either
+    assert c.key not in ex.leases.held  # the attempt is dropped
+    assert c.key not in ex.leases.busy
+    assert ex.counters.snapshot()["dropped_before_start"] == 1
 
 
 def test_an_executor_does_not_start_an_attempt_under_a_token_it_no_longer_holds():
-    worker, started = executor()
+    ex, started = executor()
     c = call()
-    worker._held[c.key] = _Lease(attempt=1, token=6, deadline=time.monotonic() + 60)
-    worker._execute(c, 5)
+    ex.leases.held[c.key] = Lease(attempt=1, token=6, deadline=time.monotonic() + 60)
+    ex.execute(c, 5)
     assert started == []
-    assert c.key in worker._held  # the newer lease (token 6) is not ours to drop
-
-
-def test_an_executor_starts_an_attempt_it_still_holds():
-    worker, started = executor()
-    c = call()
-    worker._held[c.key] = _Lease(attempt=1, token=5, deadline=time.monotonic() + 60)
-    worker._execute(c, 5)
-    assert started == [c]
-    result = worker._inbox.get_nowait()
-    assert result.token == 5  # type: ignore[union-attr]
+    assert c.key in ex.leases.held  # the newer lease (token 6) is not ours to drop

@@ -3,14 +3,14 @@ from datetime import timedelta
 import pytest
 
 from domain.runs.run import StaleStepResultError
-from engine.scheduling.scheduler import (
+from engine.scheduling.decisions import (
     CompleteRun,
     FailRun,
     RetryStep,
     ScheduleStep,
     SkipStep,
-    backoff,
 )
+from engine.scheduling.retry import MAX_LOST_ATTEMPTS, backoff
 from tests.unit.engine.example import EXAMPLE
 from tests.unit.engine.harness import RUN_ID, T0, Harness, definition
 
@@ -245,17 +245,42 @@ def test_an_approval_past_its_deadline_times_out():
     assert h.run.status == "failed"
 
 
-def test_a_lost_lease_is_retried_even_without_a_retry_policy():
+def test_a_running_attempt_past_its_first_lease_is_the_queues_not_the_schedulers():
+    # the worker's heartbeat renews the queue's lease; the run's record of the first lease
+    # says nothing about whether the worker is alive
     h = Harness(definition(noop("a")))
-    h.run.start_step("a", None, 1, "w1", lease_until=T0 + timedelta(seconds=30))
-    h.now = T0 + timedelta(seconds=31)
+    h.run.start_step("a", None, 1, "w1", lease_until=T0 + timedelta(seconds=30), token=1)
+    h.now = T0 + timedelta(hours=1)
+    assert h.advance() == []
+    assert h.status("a") == "running"
+
+
+def test_a_lost_lease_is_retried_at_once_even_without_a_retry_policy():
+    h = Harness(definition(noop("a")))
+    h.run.start_step("a", None, 1, "w1", token=3)
+    # the queue gave the attempt out MAX_CLAIMS times: the worker records it lost
+    h.run.fail_step("a", None, 1, error_kind="lease_expired", message="lost", retryable=True,
+                    token=3)  # fmt: skip
     made = h.advance()
-    assert [type(d).__name__ for d in made] == ["FailStep", "RetryStep"]
+    assert [type(d).__name__ for d in made] == ["RetryStep"]
+    assert made[0].not_before is None
     assert h.status("a") == "scheduled"
     assert h.run.steps["a"]["attempt"] == 2
     # the zombie worker's late result is refused
     with pytest.raises(StaleStepResultError):
         h.run.complete_step("a", None, 1, "late")
+
+
+def test_lost_attempts_are_retried_max_lost_attempts_times_beyond_the_policy():
+    h = Harness(definition(noop("a")))
+    for attempt in range(1, MAX_LOST_ATTEMPTS + 2):
+        h.run.start_step("a", None, attempt, "w1", token=1)
+        h.run.fail_step("a", None, attempt, error_kind="lease_expired", message="lost",
+                        retryable=True, token=1)  # fmt: skip
+        h.advance()
+    assert h.run.steps["a"]["lost"] == MAX_LOST_ATTEMPTS + 1
+    assert h.status("a") == "failed"
+    assert h.run.status == "failed"
 
 
 def test_nothing_is_scheduled_while_paused_and_work_resumes_after():

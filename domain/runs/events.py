@@ -1,0 +1,192 @@
+"""The Run's events: what each records and how it changes the run's state (``apply``).
+
+``Run`` names each of them in its body (``Run.StepScheduled = StepScheduled``): the library then
+defines ``Run.StepScheduled`` as the aggregate's own subclass, so stored topics stay
+``domain.runs.run:Run.<Event>``. Event bodies read only the event: no clock, uuid or randomness.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from domain.kernel.base import PlatinumAggregate
+from domain.runs.status import STEP_DONE, RunStatus, StepStatus
+
+if TYPE_CHECKING:
+    from domain.runs.run import Run
+
+
+def new_slot() -> dict[str, Any]:
+    return {
+        "status": StepStatus.PENDING.value, "attempt": 0, "lost": 0, "input": None,
+        "output": None, "error": None, "reason": None, "not_before": None, "failed_at": None,
+        "worker_id": None, "waiting": None,
+    }  # fmt: skip
+
+
+class StepEvent(PlatinumAggregate.Event):
+    step_id: str
+    index: int | None
+
+    def slot(self, run: Run) -> dict[str, Any]:
+        step = run.steps[self.step_id]
+        return step if self.index is None else step["items"][self.index]
+
+class StepScheduled(StepEvent):
+    attempt: int
+    not_before: datetime | None
+    input: Any
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt, input=self.input)
+        slot.update(not_before=self.not_before, error=None, token=None)
+
+class RetryScheduled(StepEvent):
+    attempt: int
+    not_before: datetime | None
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
+        slot.update(not_before=self.not_before, worker_id=None, token=None)
+
+class StepStarted(StepEvent):
+    """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
+    inline kind, or an event recorded before tokens existed). ``lease_until`` is when the
+    worker's first lease was to end, recorded for the read model only: the queue's lease
+    (renewed by the worker's heartbeat) decides whether the worker is alive, not the run."""
+
+    attempt: int
+    worker_id: str
+    lease_until: datetime | None = None
+    token: int | None = None
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.RUNNING.value, worker_id=self.worker_id)
+        slot["not_before"] = None
+        slot["token"] = getattr(self, "token", None)  # absent from events before tokens
+
+class StepWaiting(StepEvent):
+    attempt: int
+    kind: str  # "approval" or "wait"
+    until: datetime | None
+    role: str | None
+
+    def apply(self, run: Run) -> None:
+        self.slot(run)["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
+
+class StepSucceeded(StepEvent):
+    attempt: int
+    output: Any
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
+        slot["waiting"] = None
+
+class StepFailed(StepEvent):
+    attempt: int
+    error_kind: str
+    message: str
+    retryable: bool
+    retry_after_s: float | None = None  # the target's Retry-After; absent in older events
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.FAILED.value, attempt=self.attempt, waiting=None)
+        slot["failed_at"] = self.timestamp
+        slot["error"] = {
+            "kind": self.error_kind,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        if self.retry_after_s is not None:
+            slot["error"]["retry_after_s"] = self.retry_after_s
+        if self.error_kind == "lease_expired":
+            slot["lost"] += 1
+
+class StepSkipped(StepEvent):
+    reason: str
+
+    def apply(self, run: Run) -> None:
+        self.slot(run).update(status=StepStatus.SKIPPED.value, reason=self.reason)
+
+class StepCancelled(StepEvent):
+    reason: str
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.CANCELLED.value, reason=self.reason, waiting=None)
+        for item in slot.get("items") or ():
+            if item["status"] not in STEP_DONE:
+                item.update(status=StepStatus.CANCELLED.value, reason=self.reason)
+
+class ForeachExpanded(StepEvent):
+    count: int
+    items: list[Any]
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.RUNNING.value, attempt=1, item_values=self.items)
+        slot["items"] = [new_slot() for _ in range(self.count)]
+
+class Approved(StepEvent):
+    by: str
+    comment: str | None
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.SUCCEEDED.value, waiting=None)
+        slot["output"] = {"approved": True, "by": self.by, "comment": self.comment}
+
+class Rejected(StepEvent):
+    by: str
+    comment: str | None
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.FAILED.value, waiting=None, failed_at=self.timestamp)
+        note = f": {self.comment}" if self.comment else ""
+        slot["error"] = {"kind": "rejected", "message": f"rejected by {self.by}{note}",
+                         "retryable": False}  # fmt: skip
+
+class Paused(PlatinumAggregate.Event):
+    def apply(self, run: Run) -> None:
+        run.status = RunStatus.PAUSED.value
+
+class Resumed(PlatinumAggregate.Event):
+    def apply(self, run: Run) -> None:
+        run.status = RunStatus.RUNNING.value
+
+class Succeeded(PlatinumAggregate.Event):
+    output: Any
+
+    def apply(self, run: Run) -> None:
+        run.status, run.output, run.ended_at = (
+            RunStatus.SUCCEEDED.value,
+            self.output,
+            self.timestamp,
+        )
+
+class Failed(PlatinumAggregate.Event):
+    reason: str
+
+    def apply(self, run: Run) -> None:
+        run.status, run.reason, run.ended_at = (
+            RunStatus.FAILED.value,
+            self.reason,
+            self.timestamp,
+        )
+
+class Cancelled(PlatinumAggregate.Event):
+    reason: str
+
+    def apply(self, run: Run) -> None:
+        run.status, run.reason, run.ended_at = (
+            RunStatus.CANCELLED.value,
+            self.reason,
+            self.timestamp,
+        )

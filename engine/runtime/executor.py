@@ -1,0 +1,152 @@
+"""Executors: run step attempts on a thread pool and hand each result to the committer.
+
+An attempt starts only while its lease is certainly held (checked immediately before the side
+effect, ``Leases.still_held``); otherwise it is dropped, and another worker runs it under a
+newer lease. Skills run under the step's timeout. Each attempt's wall time, by kind and outcome,
+goes to the ``observe`` hook the composition root passes in (the step duration metric).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.runs.tasks import TaskKey
+from engine.definition.dsl import SKILL_PREFIX
+from engine.runtime.config import Counters
+from engine.runtime.leases import Leases
+from engine.runtime.ports import Claimed
+from engine.steps import Failed, Kind, KindContext, Outcome, StepCall, Succeeded, Waiting
+from engine.steps.skills import run_skill
+
+log = logging.getLogger(__name__)
+
+StepObserver = Callable[[str, str, float], None]
+"""(step kind, outcome, seconds): called once per attempt executed (``succeeded``, ``failed``
+or ``waiting``); skills are reported as kind ``skill`` (a bounded label set)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """An attempt's outcome, made under lease token ``token``, for the committer to save."""
+
+    call: StepCall
+    outcome: Outcome
+    token: int | None
+
+    @property
+    def key(self) -> TaskKey:
+        return self.call.key
+
+    @property
+    def run_id(self) -> UUID:
+        return self.call.run_id
+
+    @property
+    def attempt(self) -> int:
+        return self.call.attempt
+
+
+Message = Claimed | Result
+"""What the committer's inbox holds: leases to start, results to save."""
+
+
+class Executor:
+    """Runs attempts (``dispatch``) on ``concurrency`` threads; results go to ``inbox``."""
+
+    def __init__(
+        self,
+        kinds: dict[str, Kind],
+        ctx: KindContext,
+        leases: Leases,
+        inbox: queue.Queue[Message],
+        counters: Counters,
+        *,
+        concurrency: int,
+        worker_id: str,
+        observe: StepObserver | None = None,
+    ) -> None:
+        self.kinds = kinds
+        self.ctx = ctx
+        self.leases = leases
+        self.inbox = inbox
+        self.counters = counters
+        self.worker_id = worker_id
+        self.observe = observe
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="step")
+
+    def dispatch(self, call: StepCall, token: int) -> None:
+        self.pool.submit(self.execute, call, token)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def execute(self, call: StepCall, token: int) -> None:
+        started = time.monotonic()
+        try:
+            outcome = self.run(call, token)
+        except Exception as e:
+            log.exception("step %s crashed", call.idempotency_key)
+            outcome = Failed("error", f"{type(e).__name__}: {e}", True)
+        self.leases.executed(call.key)  # before the committer may lease the key again (a retry)
+        if outcome is not None:
+            self.counters.add("steps_executed")
+            self._observe(call, outcome, time.monotonic() - started)
+            self.inbox.put(Result(call, outcome, token))
+        self.leases.capacity.set()
+
+    def run(self, call: StepCall, token: int) -> Outcome | None:
+        """The attempt's outcome; None if its lease ran out before it started (dropped)."""
+        if not self.leases.still_held(call.key, token):  # immediately before the side effect
+            self.counters.add("dropped_before_start")
+            log.warning("worker %s: lease of %s (token %d) ran out before it started: dropped",
+                        self.worker_id, call.idempotency_key, token)  # fmt: skip
+            return None
+        if call.uses.startswith(SKILL_PREFIX):
+            return with_deadline(lambda: run_skill(call, self.ctx), call.timeout_s)
+        kind = self.kinds.get(call.uses)
+        if kind is None:
+            return Failed("unknown_kind", f"no step kind {call.uses!r} in this worker", False)
+        return kind(call, self.ctx)
+
+    def _observe(self, call: StepCall, outcome: Outcome, seconds: float) -> None:
+        if self.observe is None:
+            return
+        kind = "skill" if call.uses.startswith(SKILL_PREFIX) else call.uses
+        match outcome:
+            case Succeeded():
+                label = "succeeded"
+            case Waiting():
+                label = "waiting"
+            case _:
+                label = "failed"
+        try:
+            self.observe(kind, label, seconds)
+        except Exception:  # a metric must never cost a result
+            log.exception("worker %s: the step observer failed", self.worker_id)
+
+
+def with_deadline(fn: Callable[[], Outcome], timeout_s: float | None) -> Outcome:
+    """Run ``fn``; past ``timeout_s`` the attempt fails with kind ``timeout`` (fn is abandoned)."""
+    if not timeout_s:
+        return fn()
+    box: list[Outcome] = []
+
+    def target() -> None:
+        try:
+            box.append(fn())
+        except Exception as e:
+            box.append(Failed("error", f"{type(e).__name__}: {e}", True))
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if not box:
+        return Failed("timeout", f"the attempt took longer than {timeout_s:g}s", True)
+    return box[0]
