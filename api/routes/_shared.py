@@ -1,15 +1,15 @@
-"""Small helpers shared by the workflow, run, marketplace and messaging routers."""
+"""Small helpers shared by the routers: read-your-writes after a write, the calling user."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from api.auth import Principal
+from api.composition import Container
 from api.errors import ProblemError
 
 
-def platform_projected(container: Any) -> None:
+def platform_projected(container: Container) -> None:
     """Read-your-writes: wait until the read model holds every platform event so far."""
     container.wait_caught_up()
 
