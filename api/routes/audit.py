@@ -27,6 +27,7 @@ from api.schemas.audit import (
     VerifyPublic,
 )
 from domain.kernel.errors import NotFoundError
+from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
 from projections.queries import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -133,37 +134,26 @@ def get_history(
     ] = None,
 ) -> HistoryPublic | StatePublic:
     """An aggregate's events in order; with ``as_of``, its state at that version or time."""
-    from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
-
-    tenant_id = tenant_of(principal)
-    apps = container.event_apps()
+    tenant_id, apps = tenant_of(principal), container.event_apps()
+    version, at = _as_of(as_of) if as_of is not None else (None, None)
     try:
         with tenant_tx(container.read_pool, tenant_id) as conn:
             if as_of is None:
                 events = aggregate_events(
                     apps, conn, tenant_id, resource_id, resource_type=resource_type
                 )
-                _audit_history_read(container, principal, resource_type, resource_id, "events")
-                return HistoryPublic(
-                    resource_type=resource_type,
-                    id=resource_id,
-                    events=[HistoryEventPublic(**vars(e)) for e in events],
-                )
-            version, at = _as_of(as_of)
-            state = state_as_of(
-                apps, conn, tenant_id, resource_id, version=version, at=at,
-                resource_type=resource_type,
-            )  # fmt: skip
+            else:
+                state = state_as_of(apps, conn, tenant_id, resource_id, version=version, at=at,
+                                    resource_type=resource_type)  # fmt: skip
     except HistoryNotFoundError as e:
         raise NotFoundError(resource_type, resource_id) from e
-    _audit_history_read(container, principal, resource_type, resource_id, "state")
-    return StatePublic(
-        resource_type=resource_type,
-        id=state.id,
-        version=state.version,
-        time=state.time,
-        state=state.state,
-    )
+    part = "events" if as_of is None else "state"
+    _audit_history_read(container, principal, resource_type, resource_id, part)
+    if as_of is None:
+        return HistoryPublic(resource_type=resource_type, id=resource_id,
+                             events=[HistoryEventPublic(**vars(e)) for e in events])  # fmt: skip
+    return StatePublic(resource_type=resource_type, id=state.id, version=state.version,
+                       time=state.time, state=state.state)  # fmt: skip
 
 
 def _audit_history_read(

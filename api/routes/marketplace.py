@@ -21,7 +21,6 @@ from api.errors import ProblemError
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
-from api.routes._shared import platform_projected
 from api.schemas.marketplace import (
     InstallationCreate,
     InstallationPublic,
@@ -101,7 +100,7 @@ def publish_skill(
         skill = container.platform.publish_skill(
             PublishSkill(**body.model_dump(), developer_id=principal.user_id)
         )
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_skill(container, skill.id, principal)
     response.headers["Location"] = f"/v1/marketplace/skills/{skill.id}"
     set_etag(response, row["version"])
@@ -171,7 +170,7 @@ def reject_skill(
 def _reviewed(
     container: Container, skill_id: UUID, principal: Principal, response: Response
 ) -> SkillPublic:
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_skill(container, skill_id, principal)
     set_etag(response, row["version"])
     return _skill_public(row)
@@ -227,7 +226,7 @@ def install_skill(
         if e.resource_type != "marketplace_skill":
             raise
         raise ValidationError.one("/skill_id", "no such public skill") from None
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_installation(container, tenant_id, installation.id)
     response.headers["Location"] = f"/v1/installations/{installation.id}"
     set_etag(response, row["version"])
@@ -280,7 +279,7 @@ def update_installation(
                 expected_version=expected,
             )
         )
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_installation(container, tenant_id, installation_id)
     set_etag(response, row["version"])
     return _installation_public(row)
@@ -295,5 +294,5 @@ def uninstall_skill(
     check_if_match(expected, _installed(container, tenant_id, installation_id).version)
     with acting_as(principal.actor):
         container.platform.uninstall_skill(tenant_id, installation_id, expected_version=expected)
-    platform_projected(container)
+    container.wait_caught_up()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

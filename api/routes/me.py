@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
-from api.auth import Principal, require, require_user
+from api.auth import Principal, require, require_user, user_of
 from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
-from api.routes._shared import user_of
 from api.routes.users import read_user
 from api.schemas.identity import ApiKeyBrief, MePublic, PreferencePublic, PreferenceSet, TenantBrief
 from domain.kernel.actor import acting_as

@@ -9,13 +9,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.audit_hooks import audit_sensitive_read
-from api.auth import Principal, require, require_user, tenant_of
+from api.auth import Principal, require, require_user, tenant_of, user_of
 from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import set_etag
 from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
-from api.routes._shared import platform_projected, user_of
 from api.schemas.messaging import (
     ConversationCreate,
     ConversationPublic,
@@ -81,7 +80,7 @@ def send_notification(
         notification = container.platform.send_notification(
             SendNotification(tenant_id=tenant_id, **body.model_dump())
         )
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_notification(container, tenant_id, notification.id)
     response.headers["Location"] = f"/v1/notifications/{notification.id}"
     set_etag(response, row["version"])
@@ -96,7 +95,7 @@ def mark_read(
     tenant_id, user_id = tenant_of(principal), user_of(principal)
     with acting_as(principal.actor):
         container.platform.mark_notification_read(tenant_id, notification_id, reader_id=user_id)
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_notification(container, tenant_id, notification_id)
     set_etag(response, row["version"])
     return _notification(row)
@@ -138,7 +137,7 @@ def list_conversations(
 ) -> Page[ConversationPublic]:
     """Your conversation turns (of one ``session_id``), oldest first; the read is audited."""
     tenant_id, user_id = tenant_of(principal), user_of(principal)
-    platform_projected(container)
+    container.wait_caught_up()
     with tenant_tx(container.read_pool, tenant_id) as conn:
         rows, next_cursor = conversations.turns(conn, page, user_id, session_id=session_id)
     # conversation text is sensitive: every read of it goes to the audit log

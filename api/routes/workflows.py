@@ -16,7 +16,6 @@ from api.errors import ProblemError
 from api.etag import IfMatchDep, RequiredIfMatchDep, set_etag
 from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
-from api.routes._shared import platform_projected
 from api.schemas.workflows import (
     DefinitionSubmit,
     ValidationProblem,
@@ -110,7 +109,7 @@ def read_workflow(container: Container, tenant_id: UUID, workflow_id: UUID) -> d
 def _answer(
     container: Container, tenant_id: UUID, workflow_id: UUID, response: Response
 ) -> WorkflowPublic:
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_workflow(container, tenant_id, workflow_id)
     set_etag(response, row["version"])
     return _public(row)
