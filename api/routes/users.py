@@ -32,6 +32,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 UsersRead = Annotated[Principal, Depends(require("users:read"))]
 UsersAdmin = Annotated[Principal, Depends(require("users:admin"))]
 
+
 def read_users(conn: Conn, rows: list[dict[str, Any]]) -> list[UserPublic]:
     """The users with each one's role assignments (one query for the page)."""
     assigned = users.role_assignments(conn, [row["id"] for row in rows])
