@@ -192,7 +192,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         errors = None
         if isinstance(exc, ValidationError):
-            errors = [{"pointer": p.pointer, "message": p.message} for p in exc.problems]
+            errors = [{"pointer": pointer, "message": m} for pointer, m in exc.problems]
         return problem(domain_status(exc), str(exc), errors=errors, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)

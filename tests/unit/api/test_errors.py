@@ -15,6 +15,7 @@ from domain.kernel.errors import (
     DomainError,
     NotFoundError,
     PermissionDeniedError,
+    Problem,
     StaleVersionError,
     TransitionError,
     ValidationError,
@@ -27,7 +28,7 @@ class _PlanError(EngineError):
 
 
 RAISED: dict[str, Exception] = {
-    "validation": ValidationError([("/name", "is required"), ("/steps/0", "bad")]),
+    "validation": ValidationError([Problem("/name", "is required"), Problem("/steps/0", "bad")]),
     "missing": NotFoundError("workflow", "w-1"),
     "conflict": ConflictError("already ended"),
     "transition": TransitionError("workflow", "w-1", "archived", "active"),
