@@ -155,16 +155,19 @@ class Container:
 
 
 def definition_validator(
-    read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]],
+    read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] | None = None,
 ) -> DefinitionValidator:
     """The domain takes the engine's definition validator through its constructor.
 
-    It is the one check behind create, PUT and ``POST /v1/workflows/validate``; given a
-    tenant it also resolves ``skill:<name>[@range]`` against the tenant's active installations.
+    It is the one check behind create, PUT and ``POST /v1/workflows/validate``; with a read
+    pool and a tenant it also resolves ``skill:<name>[@range]`` against the tenant's active
+    installations (without, as in the benchmarks, skills are not looked up).
     """
 
     def validator(definition: dict[str, Any], tenant_id: UUID | None) -> list[Problem]:
-        resolver = None if tenant_id is None else installed_skills(read_pool, tenant_id)
+        resolver = None
+        if read_pool is not None and tenant_id is not None:
+            resolver = installed_skills(read_pool, tenant_id)
         return validate_definition(definition, skill_resolver=resolver)
 
     return validator
@@ -195,7 +198,9 @@ def configure_expressions(settings: Settings) -> None:
     )
 
 
-def _build_runs(db: Database, env: dict[str, str], platform: Platform, *, fail_fast: bool) -> Runs:
+def _build_runs(
+    db: Database, env: dict[str, str], platform: Platform, *, fail_fast: bool = False
+) -> Runs:
     """The ``Runs`` application (API side): the engine's planner and task-recording store."""
     planner = EnginePlanner(
         platform_definitions(platform),
