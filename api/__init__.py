@@ -1,0 +1,1 @@
+"""The HTTP API and command line: the one package that wires domain, engine and projections."""

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from api import errors, health
 from api.boundary import InputBoundary
 from api.composition import Container
-from api.domain_errors import domain_error_handlers
 from api.middleware import ObserveRequests
 
 
@@ -30,7 +29,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    errors.install_error_handlers(app, domain_error_handlers())
+    errors.install_error_handlers(app)
 
     from api import metrics, openapi
     from api.routes import api_keys, config, me, roles, sessions, tenants, users
@@ -43,11 +42,12 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(users.router)
     app.include_router(roles.router)
     app.include_router(config.router)
-    from api.routes import audit, marketplace, messaging, runs, workflows
+    from api.routes import audit, marketplace, messaging, run_events, runs, workflows
 
     app.include_router(workflows.router)
     app.include_router(workflows.schemas_router)
     app.include_router(runs.router)
+    app.include_router(run_events.router)
     app.include_router(marketplace.router)
     app.include_router(marketplace.installations_router)
     app.include_router(messaging.notifications_router)

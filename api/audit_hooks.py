@@ -10,10 +10,10 @@ it into an ``audit_events`` row like any other event.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 from uuid import UUID
 
 from api.auth import Principal
+from api.composition import Container
 from domain.audit.sensitive_reads import record_sensitive_read
 from domain.kernel.actor import acting_as
 
@@ -21,7 +21,7 @@ USER_PII_FIELDS = ("email", "name", "last_login")
 
 
 def audit_sensitive_read(
-    container: Any,
+    container: Container,
     principal: Principal,
     *,
     resource_type: str,

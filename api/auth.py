@@ -172,3 +172,10 @@ PlatformAdminPrincipal = Annotated[Principal, Depends(require_platform_admin)]
 def tenant_of(principal: Principal) -> UUID:
     assert principal.tenant_id is not None
     return principal.tenant_id
+
+
+def user_of(principal: Principal) -> UUID:
+    """The calling user's id (routes using it declare ``require_user``: API keys get 403)."""
+    if principal.user_id is None or principal.tenant_id is None:
+        raise ProblemError(403, "This resource belongs to a user: log in as one.")
+    return principal.user_id

@@ -1,4 +1,4 @@
-"""Background services of a process: projectors (and, as they land, workers and dispatchers)."""
+"""Background services of a process (projectors, worker, dispatcher) and its connection budget."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def build_projection_runners(
     settings: Settings, db: Database, *, names: list[str] | None = None
 ) -> list[ProjectionRunner]:
     """One runner per (projection, application) pair, on the system role."""
-    apps = {cls.name.lower(): cls for cls in application_classes()}  # type: ignore[attr-defined]
+    apps = {cls.name.lower(): cls for cls in application_classes()}
     env = db.system.eventsourcing_env(settings)
     runners = []
     shared: dict[str, Any] = {}  # one application (one pool) per events table, not per runner

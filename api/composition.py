@@ -1,35 +1,47 @@
-"""The composition root: builds the applications, pools and background services of a process."""
+"""The composition root: the ``Container`` of a process (settings, applications, pools), built."""
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 import psycopg
+from eventsourcing.application import Application
 from psycopg_pool import ConnectionPool
 
 from api.database import ConnInfo, Database
-from api.persistence import check_cheaply
+from api.persistence import FAIL_FAST_TASK_RECORDER_TOPIC, check_cheaply
 from api.readdb import open_pool, tenant_tx
 from api.settings import Settings
+from domain.kernel.application import DefinitionValidator
+from domain.kernel.errors import Problem
+from domain.platform import Platform
+from domain.runs.application import Runs
+from engine.definition.budget import configure_evaluation
+from engine.definition.sandbox import Limits
+from engine.definition.validation import validate_definition
+from engine.runtime.task_store import runs_env
+from engine.scheduling.planner import EnginePlanner, platform_definitions
+from engine.steps.skills import PlatformSkills, matches
+from projections.queries.skills import InstalledSkills, active_versions
+from projections.status import projection_failures, projection_lag, projection_parked, wait_for
 
 log = logging.getLogger(__name__)
 
 
-def application_classes() -> list[type]:
+def application_classes() -> list[type[Application[UUID]]]:
     """Every event-sourced application, one events table each."""
-    from domain.platform import Platform
+    return [Platform, Runs]
 
-    classes: list[type] = [Platform]
-    try:
-        from domain.runs.application import Runs  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the runs application arrives with the engine's runtime
-        pass
-    else:
-        classes.append(Runs)
-    return classes
+
+class BackgroundService(Protocol):
+    """A thread (or group of threads) a process runs beside its requests; ``liveness()``,
+    when it has one, reports its loops' heartbeats (``api.background.liveness``)."""
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -38,18 +50,15 @@ class Container:
 
     settings: Settings
     db: Database
-    platform: Any
+    platform: Platform
+    runs: Runs  # with the engine's planner
     read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]]
-    background: list[Any] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    runs: Any = None  # domain.runs.application.Runs with the engine's planner (None: no runtime)
     # one system-role connection at most, for /readyz's projection status (none while idle)
-    status_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+    status_pool: ConnectionPool[psycopg.Connection[Any]]
+    background: list[BackgroundService] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
-        from domain.platform import Platform
-
         conn = role or db.api
         # Events (commands, history) through the system role: the API's role has no privilege
         # on event or snapshot tables. Read-model queries through the API's role, under RLS.
@@ -60,7 +69,7 @@ class Container:
             connect_timeout=settings.connect_timeout_s,
             reconnect_timeout=settings.reconnect_timeout_s,
         )  # fmt: skip
-        platform = Platform(env=env, **_platform_kwargs(read_pool))
+        platform = Platform(env=env, definition_validator=definition_validator(read_pool))
         configure_expressions(settings)
         runs = _build_runs(db, env, platform, fail_fast=role is None)
         status_pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -79,22 +88,12 @@ class Container:
 
     def projection_status(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The lag per projection, and the projections stuck on an event (system role)."""
-        from projections.status import projection_failures, projection_lag
-
-        if self.status_pool is None:  # pragma: no cover - built by ``build``
-            with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
-                return projection_lag(conn), projection_failures(conn)
         # a pooled connection: an anonymous caller opens none (and waits 1 s at most)
         with self.status_pool.connection() as conn:
             return projection_lag(conn), projection_failures(conn)
 
     def parked_events(self) -> list[dict[str, Any]]:
         """Events the projections parked, counted per projection and application."""
-        from projections.status import projection_parked
-
-        if self.status_pool is None:  # pragma: no cover - built by ``build``
-            with psycopg.connect(self.db.system.conninfo, autocommit=True) as conn:
-                return projection_parked(conn)
         with self.status_pool.connection() as conn:  # pooled, like the status above
             return projection_parked(conn)
 
@@ -109,8 +108,6 @@ class Container:
         """
         if notification_id is None:
             return
-        from projections.status import wait_for
-
         try:
             caught_up = wait_for(
                 self.read_pool.connection,
@@ -143,51 +140,44 @@ class Container:
             return
         self.wait_projected(head, app=app)
 
-    def event_apps(self) -> dict[str, Any]:
+    def event_apps(self) -> dict[str, Application[UUID]]:
         """The event-sourced applications by name (``platform``, ``runs``), for history reads."""
-        apps = {"platform": self.platform}
-        if self.runs is not None:
-            apps["runs"] = self.runs
-        return apps
+        return {"platform": self.platform, "runs": self.runs}
 
     def close(self) -> None:
         for service in reversed(self.background):
             service.stop()
         self.background.clear()
         self.read_pool.close()
-        if self.status_pool is not None:
-            self.status_pool.close()
-        if self.runs is not None:
-            self.runs.close()
+        self.status_pool.close()
+        self.runs.close()
         self.platform.close()
 
 
-def _platform_kwargs(read_pool: Any = None) -> dict[str, Any]:
+def definition_validator(
+    read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] | None = None,
+) -> DefinitionValidator:
     """The domain takes the engine's definition validator through its constructor.
 
-    It is the one check behind create, PUT and ``POST /v1/workflows/validate``: with a read
-    pool it also resolves ``skill:<name>[@range]`` against the tenant's active installations.
+    It is the one check behind create, PUT and ``POST /v1/workflows/validate``; with a read
+    pool and a tenant it also resolves ``skill:<name>[@range]`` against the tenant's active
+    installations (without, as in the benchmarks, skills are not looked up).
     """
-    try:
-        from engine.definition.validation import validate_definition
-    except ImportError:
-        return {}
 
-    def validator(definition: dict[str, Any], tenant_id: Any = None) -> list[tuple[str, str]]:
+    def validator(definition: dict[str, Any], tenant_id: UUID | None) -> list[Problem]:
         resolver = None
         if read_pool is not None and tenant_id is not None:
             resolver = installed_skills(read_pool, tenant_id)
-        problems = validate_definition(definition, skill_resolver=resolver)
-        return [(p.pointer, p.message) for p in problems]
+        return validate_definition(definition, skill_resolver=resolver)
 
-    return {"definition_validator": validator}
+    return validator
 
 
-def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
+def installed_skills(
+    read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]], tenant_id: UUID
+) -> Callable[[str, str | None], bool | str]:
     """A skill resolver for validation: is ``name`` (matching the range) installed and active
     in the tenant? Read from the read model under the tenant's row-level security."""
-    from engine.steps.skills import matches
-    from projections.queries.skills import active_versions
 
     def resolve(name: str, version_range: str | None) -> bool | str:
         with tenant_tx(read_pool, tenant_id) as conn:
@@ -202,9 +192,6 @@ def installed_skills(read_pool: Any, tenant_id: Any) -> Any:
 
 def configure_expressions(settings: Settings) -> None:
     """The budgets of bounded evaluation in this process (docs/security.md)."""
-    from engine.definition.budget import configure_evaluation
-    from engine.definition.sandbox import Limits
-
     configure_evaluation(
         Limits(timeout_s=settings.expression_timeout_s, memory_mb=settings.expression_memory_mb),
         advance_budget_s=settings.expression_pass_budget_s,
@@ -212,17 +199,9 @@ def configure_expressions(settings: Settings) -> None:
 
 
 def _build_runs(
-    db: Database, env: dict[str, str], platform: Any, *, fail_fast: bool = False
-) -> Any:
+    db: Database, env: dict[str, str], platform: Platform, *, fail_fast: bool = False
+) -> Runs:
     """The ``Runs`` application (API side): the engine's planner and task-recording store."""
-    try:
-        from domain.runs.application import Runs
-        from engine.runtime.task_store import runs_env
-        from engine.scheduling.planner import EnginePlanner, platform_definitions
-        from engine.steps.skills import PlatformSkills
-        from projections.queries.skills import InstalledSkills
-    except ImportError:  # the engine's runtime is not installed in this build
-        return None
     planner = EnginePlanner(
         platform_definitions(platform),
         # installations are found across tenants by the system role, then read from events
@@ -232,7 +211,5 @@ def _build_runs(
     )
     env = runs_env(env)
     if fail_fast:
-        from api.persistence import FAIL_FAST_TASK_RECORDER_TOPIC
-
         env["RUNS_APPLICATION_RECORDER_TOPIC"] = FAIL_FAST_TASK_RECORDER_TOPIC
     return Runs(env=env, planner=planner)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -39,20 +38,6 @@ def request_actor(request: Request, **fields: Any) -> Actor:
         request_id=getattr(request.state, "request_id", None),
         **fields,
     )
-
-
-def platform_admin(request: Request, container: ContainerDep) -> Actor:
-    """The deploy-time platform admin credential (``platinum admin-token``)."""
-    token = bearer_token(request)
-    expected = container.settings.resolved_admin_token()
-    if not secrets.compare_digest(token.encode(), expected.encode()):
-        raise ProblemError(
-            401, "The credential is not valid.", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return request_actor(request, kind="platform_admin", user_id="platform-admin")
-
-
-PlatformAdmin = Annotated[Actor, Depends(platform_admin)]
 
 
 def expected_version(if_match: str | None) -> int | None:

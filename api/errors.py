@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import security_headers
+from domain.kernel.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    StaleVersionError,
+    ValidationError,
+)
 from domain.kernel.pointers import escape
+from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +147,21 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (ValidationError, 422),
+    (NotFoundError, 404),
+    (StaleVersionError, 412),  # a ConflictError: listed before it
+    (ConflictError, 409),  # TransitionError and the other state conflicts too
+    (PermissionDeniedError, 403),
+    (DomainError, 422),  # any other refusal of the input
+)
+"""The HTTP status of a domain error: the first class here it is an instance of."""
+
+
+def domain_status(exc: DomainError) -> int:
+    return next(status for cls, status in DOMAIN_STATUS if isinstance(exc, cls))
+
+
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -149,8 +173,9 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return prefix + ("/" + "/".join(escaped) if escaped else "")
 
 
-def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | None = None) -> None:
-    """One handler per root error class; ``extra`` maps domain/engine errors to handlers."""
+def install_error_handlers(app: FastAPI) -> None:
+    """One handler per root error class: the API's own, the domain's, the engine's, the
+    framework's, the database's (503) and anything else (500)."""
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -162,6 +187,13 @@ def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | Non
             headers=exc.headers,
             instance=request.url.path,
         )
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        errors = None
+        if isinstance(exc, ValidationError):
+            errors = [{"pointer": pointer, "message": m} for pointer, m in exc.problems]
+        return problem(domain_status(exc), str(exc), errors=errors, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -207,5 +239,7 @@ def install_error_handlers(app: FastAPI, extra: dict[type[Exception], Any] | Non
             response.headers[key.decode()] = value.decode()
         return response
 
-    for exc_class, handler in (extra or {}).items():
-        app.add_exception_handler(exc_class, handler)
+    @app.exception_handler(EngineError)
+    async def _engine(request: Request, exc: EngineError) -> JSONResponse:
+        # the engine failing on the request path is ours, not the caller's: a 500, logged
+        return await _unexpected(request, exc)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-router = APIRouter(tags=["operations"])
+from api.deps import ContainerDep
+from api.errors import RETRY_AFTER_S
 
-RETRY_AFTER_S = 2
-"""What a 503 asks the client to wait: the pools re-connect at once when the database is back."""
+router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
@@ -20,7 +20,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+def readyz(container: ContainerDep) -> JSONResponse:
     """Readiness: the database answers; the projectors' lag, any projection stuck on an
     event (``stuck``: which event, since when; the API still serves, its reads are stale), and
     the events the projections parked (``parked``: counts; ``platinum projections retry``);
@@ -29,7 +29,6 @@ def readyz(request: Request) -> JSONResponse:
 
     Never a 500: a database that cannot be reached within the pool timeout is a 503 with
     ``Retry-After``; the connections are pooled (an anonymous caller opens none of its own)."""
-    container = request.app.state.container
     checks: dict[str, Any] = {}
     ok = True
     try:

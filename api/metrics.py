@@ -23,6 +23,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from api.composition import Container
+from projections.queries import metrics as gauges
+
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
@@ -47,15 +50,10 @@ class _StepDurations(Collector):
         yield from STEP_DURATION.collect()
 
 
-def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
-    return bool(row and row[0])
-
-
 class DatabaseCollector(Collector):
     """Gauges read at scrape time across tenants, on the system role (BYPASSRLS)."""
 
-    def __init__(self, container: Any) -> None:
+    def __init__(self, container: Container) -> None:
         self.container = container
 
     def collect(self) -> Iterator[Metric]:
@@ -82,10 +80,7 @@ class DatabaseCollector(Collector):
         )
         up = GaugeMetricFamily("platinum_database_up", "1 if the metrics query reached PostgreSQL.")
         try:
-            pool = getattr(self.container, "status_pool", None)  # in the budget: no new one
-            connect = pool.connection if pool is not None else lambda: psycopg.connect(
-                self.container.db.system.conninfo, autocommit=True, connect_timeout=3)
-            with connect() as conn:
+            with self.container.status_pool.connection() as conn:  # in the budget: no new one
                 self._runs(conn, runs)
                 self._queues(conn, queue)
                 self._lag(conn, lag, failing, parked)
@@ -97,23 +92,13 @@ class DatabaseCollector(Collector):
 
     @staticmethod
     def _runs(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
-        if not _exists(conn, "runs"):
-            return
-        for status, count in conn.execute(
-            "SELECT status::text, count(*) FROM runs GROUP BY status"
-        ).fetchall():
+        for status, count in gauges.runs_by_status(conn).items():
             family.add_metric([status], count)
 
     @staticmethod
     def _queues(conn: psycopg.Connection[Any], family: GaugeMetricFamily) -> None:
-        if _exists(conn, "run_steps"):
-            row = conn.execute(
-                "SELECT count(*) FROM run_steps WHERE status IN ('pending', 'scheduled')"
-            ).fetchone()
-            family.add_metric(["steps"], row[0] if row else 0)
-        if _exists(conn, "notification_outbox"):
-            row = conn.execute("SELECT count(*) FROM notification_outbox").fetchone()
-            family.add_metric(["notifications"], row[0] if row else 0)
+        for queue, depth in gauges.queue_depths(conn).items():
+            family.add_metric([queue], depth)
 
     @staticmethod
     def _lag(
@@ -137,7 +122,7 @@ class LivenessCollector(Collector):
     """This process's background loops: seconds since each last went round, and whether it
     is healthy (``platinum_component_up``); runs a worker could not fail visibly (parked)."""
 
-    def __init__(self, container: Any) -> None:
+    def __init__(self, container: Container) -> None:
         self.container = container
 
     def collect(self) -> Iterator[Metric]:

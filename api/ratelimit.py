@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 from fastapi import Request
 from psycopg_pool import ConnectionPool
 
+from api.composition import Container
 from domain.kernel import validators as v
 from domain.kernel.errors import ValidationError
 
@@ -140,7 +141,7 @@ def login_limiter(request: Request) -> SharedLoginLimiter:
     state = request.app.state
     limiter: SharedLoginLimiter | None = getattr(state, "login_limiter", None)
     if limiter is None:
-        container = state.container
+        container: Container = state.container
         limiter = state.login_limiter = SharedLoginLimiter(
             container.read_pool, secret=throttle_secret(container.settings)
         )

@@ -92,10 +92,11 @@ def _command_sample(app: Any, tenant_id: uuid.UUID, saves: int) -> float:
 
 
 def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
-    from api.composition import _platform_kwargs
+    from api.composition import definition_validator
     from domain.platform import Platform
 
-    platform = Platform(env=env.db.system.eventsourcing_env(env.settings), **_platform_kwargs())
+    platform = Platform(env=env.db.system.eventsourcing_env(env.settings),
+                        definition_validator=definition_validator())
     raw = RawApp(env=raw_env(env, crypto=False))
     raw_c = RawCipherApp(env=raw_env(env, crypto=True))
     apps = {"raw": (raw, _raw_batch), "raw_cipher": (raw_c, _raw_batch),

@@ -98,13 +98,13 @@ class Harness:
     def __init__(self, env: BenchEnv, workers: int, skills: bool = True) -> None:
         from eventsourcing.utils import get_topic
 
-        from api.composition import _build_runs, _platform_kwargs
+        from api.composition import _build_runs, definition_validator
         from domain.platform import Platform
         from domain.runs.run import Run
 
         self.env = env
         es_env = env.db.system.eventsourcing_env(env.settings)
-        self.platform = Platform(env=es_env, **_platform_kwargs())
+        self.platform = Platform(env=es_env, definition_validator=definition_validator())
         self.runs = _build_runs(env.db, es_env, self.platform)
         self.terminal = {get_topic(Run.Succeeded), get_topic(Run.Failed),
                          get_topic(Run.Cancelled)}

@@ -1,0 +1,1 @@
+"""The ``platinum`` command line: one module per command group (``main`` gathers them)."""

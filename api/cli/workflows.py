@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from api.cli.common import fail
+
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
 runs_app = typer.Typer(help="Workflow runs (through the HTTP API).", no_args_is_help=True)
 
@@ -24,11 +26,6 @@ Token = Annotated[
     typer.Option("--token", envvar="PLATINUM_TOKEN", help="Bearer token (session or API key)."),
 ]
 DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 @workflows_app.command("validate")
@@ -44,18 +41,18 @@ def validate(
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise _fail(f"cannot read {file}: {e}") from None
+        raise fail(f"cannot read {file}: {e}") from None
     try:
         definition = load_definition_text(text)
     except ValueError as e:
-        raise _fail(f"{file}: {e}") from None
+        raise fail(f"{file}: {e}") from None
     problems = validate_definition(definition)
     if not problems:
         typer.echo(f"{file}: valid")
         return
     for problem in problems:
         typer.echo(f"{problem.pointer or '/'}: {problem.message}")
-    raise _fail(f"{file} is not a valid workflow definition ({len(problems)} problems)")
+    raise fail(f"{file} is not a valid workflow definition ({len(problems)} problems)")
 
 
 def _call(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
@@ -70,7 +67,7 @@ def _call(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
             **kwargs,
         )
     except httpx.HTTPError as e:
-        raise _fail(f"{url}: {e}") from None
+        raise fail(f"{url}: {e}") from None
     if r.status_code >= 400:
         try:
             problem = r.json()
@@ -79,7 +76,7 @@ def _call(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
             errors = "; ".join(f"{e['pointer']}: {e['message']}" for e in listed)
         except (ValueError, AttributeError, KeyError, TypeError):
             detail, errors = r.text.strip(), ""
-        raise _fail(f"HTTP {r.status_code}: {detail}{' (' + errors + ')' if errors else ''}")
+        raise fail(f"HTTP {r.status_code}: {detail}{' (' + errors + ')' if errors else ''}")
     return r.json()
 
 
@@ -103,7 +100,7 @@ def runs_start(
     try:
         data = json.loads(input_json)
     except json.JSONDecodeError as e:
-        raise _fail(f"--input is not JSON: {e}") from None
+        raise fail(f"--input is not JSON: {e}") from None
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     path = f"/v1/workflows/{workflow_id}/runs"
     _print(_call("POST", url, token, path, json={"input": data}, headers=headers))

@@ -8,14 +8,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.auth import Principal, require
+from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import set_etag
-from api.pagination import Page, PageDep, fetch_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
 from api.schemas.identity import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from domain.identity.commands import CreateApiKey
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
+from projections.queries import api_keys
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -26,9 +28,9 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "role": str(row["role"])}
 
 
-def read_api_key(container: Any, tenant_id: UUID, key_id: UUID) -> dict[str, Any]:
+def read_api_key(container: Container, tenant_id: UUID, key_id: UUID) -> dict[str, Any]:
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        row = conn.execute("SELECT * FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+        row = api_keys.api_key(conn, key_id)
     if row is None:
         raise NotFoundError("api_key", key_id)
     return _public(row)
@@ -69,9 +71,8 @@ def list_api_keys(
     include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = False,
 ) -> Page[ApiKeyPublic]:
     """List the tenant's API keys (never their secrets)."""
-    where = [] if include_revoked else ["revoked_at IS NULL"]
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        rows, next_cursor = fetch_page(conn, "SELECT * FROM api_keys", page, where=where)
+        rows, next_cursor = api_keys.list_api_keys(conn, page, include_revoked=include_revoked)
     return Page[ApiKeyPublic](
         items=[ApiKeyPublic(**_public(r)) for r in rows], next_cursor=next_cursor
     )

@@ -4,90 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from api.audit_hooks import audit_sensitive_read
 from api.auth import Principal, require, tenant_of
 from api.bodies import invalid
 from api.boundary import ascii_int
+from api.composition import Container
 from api.deps import ContainerDep
-from api.pagination import Page, PageDep, keyset_sql, split_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
+from api.schemas.audit import (
+    AuditEventPublic,
+    BrokenLinkPublic,
+    HistoryEventPublic,
+    HistoryPublic,
+    StatePublic,
+    VerifyPublic,
+)
 from domain.kernel.errors import NotFoundError
+from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
+from projections.queries import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 history_router = APIRouter(prefix="/v1/history", tags=["audit"])
 
 Auditor = Annotated[Principal, Depends(require("audit:read"))]
-
-
-class AuditEventPublic(BaseModel):
-    id: UUID
-    source: str
-    seq: int
-    timestamp: datetime
-    action: str
-    resource_type: str
-    resource_id: str | None = None
-    user_id: UUID | None = None
-    actor_kind: str | None = None
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-    aggregate_id: UUID
-    aggregate_version: int
-    details: dict[str, Any] | None = None
-    prev_hash: str
-    hash: str
-
-
-class BrokenLinkPublic(BaseModel):
-    id: str
-    seq: int
-    source: str
-    reason: str
-
-
-class VerifyPublic(BaseModel):
-    ok: bool
-    events: int
-    head: dict[str, dict[str, Any]]
-    broken: BrokenLinkPublic | None = None
-
-
-class HistoryEventPublic(BaseModel):
-    version: int
-    type: str
-    time: datetime
-    data: dict[str, Any]
-    meta: dict[str, Any]
-
-
-class HistoryPublic(BaseModel):
-    resource_type: str
-    id: UUID
-    events: list[HistoryEventPublic]
-
-
-class StatePublic(BaseModel):
-    resource_type: str
-    id: UUID
-    version: int
-    time: datetime
-    state: dict[str, Any]
-
-
-_EVENTS_SQL = (
-    "SELECT id, source, seq, \"timestamp\", action, resource_type, resource_id, user_id,"
-    " actor_kind, host(ip_address) AS ip_address, user_agent, request_id,"
-    " originator_id AS aggregate_id, originator_version AS aggregate_version, details,"
-    " prev_hash, hash FROM audit_events"
-)
 
 
 @router.get("/events", response_model=Page[AuditEventPublic])
@@ -105,25 +51,11 @@ def list_audit_events(
     resource_id: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Page[AuditEventPublic]:
     """The tenant's audit events, oldest first, filtered by time, user, action, resource."""
-    where: list[str] = []
-    params: list[Any] = []
-    for clause, value in (
-        ('"timestamp" >= %s', since),
-        ('"timestamp" < %s', until),
-        ("user_id = %s", user_id),
-        ("action = %s", action),
-        ("resource_type = %s", resource_type),
-        ("resource_id = %s", resource_id),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    sql, args = keyset_sql(
-        _EVENTS_SQL, page, where=where, params=params, order_column='"timestamp"'
-    )
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
-        rows = conn.execute(sql, args).fetchall()
-    rows, next_cursor = split_page(rows, page, order_column="timestamp")
+        rows, next_cursor = audit.list_events(
+            conn, page, since=since, until=until, user_id=user_id, action=action,
+            resource_type=resource_type, resource_id=resource_id,
+        )  # fmt: skip
     # who read the audit log is itself audited (resource_id "*": the log, not one resource,
     # so a search by resource id finds the resource's own rows only)
     audit_sensitive_read(
@@ -202,41 +134,30 @@ def get_history(
     ] = None,
 ) -> HistoryPublic | StatePublic:
     """An aggregate's events in order; with ``as_of``, its state at that version or time."""
-    from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
-
-    tenant_id = tenant_of(principal)
-    apps = container.event_apps()
+    tenant_id, apps = tenant_of(principal), container.event_apps()
+    version, at = _as_of(as_of) if as_of is not None else (None, None)
     try:
         with tenant_tx(container.read_pool, tenant_id) as conn:
             if as_of is None:
                 events = aggregate_events(
                     apps, conn, tenant_id, resource_id, resource_type=resource_type
                 )
-                _audit_history_read(container, principal, resource_type, resource_id, "events")
-                return HistoryPublic(
-                    resource_type=resource_type,
-                    id=resource_id,
-                    events=[HistoryEventPublic(**vars(e)) for e in events],
-                )
-            version, at = _as_of(as_of)
-            state = state_as_of(
-                apps, conn, tenant_id, resource_id, version=version, at=at,
-                resource_type=resource_type,
-            )  # fmt: skip
+            else:
+                state = state_as_of(apps, conn, tenant_id, resource_id, version=version, at=at,
+                                    resource_type=resource_type)  # fmt: skip
     except HistoryNotFoundError as e:
         raise NotFoundError(resource_type, resource_id) from e
-    _audit_history_read(container, principal, resource_type, resource_id, "state")
-    return StatePublic(
-        resource_type=resource_type,
-        id=state.id,
-        version=state.version,
-        time=state.time,
-        state=state.state,
-    )
+    part = "events" if as_of is None else "state"
+    _audit_history_read(container, principal, resource_type, resource_id, part)
+    if as_of is None:
+        return HistoryPublic(resource_type=resource_type, id=resource_id,
+                             events=[HistoryEventPublic(**vars(e)) for e in events])  # fmt: skip
+    return StatePublic(resource_type=resource_type, id=state.id, version=state.version,
+                       time=state.time, state=state.state)  # fmt: skip
 
 
 def _audit_history_read(
-    container: Any, principal: Principal, resource_type: str, resource_id: UUID, part: str
+    container: Container, principal: Principal, resource_type: str, resource_id: UUID, part: str
 ) -> None:
     """A history read (any aggregate, e.g. another user's conversation) is a sensitive read."""
     audit_sensitive_read(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 
 from api.auth import Principal, require
+from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
@@ -15,6 +16,7 @@ from api.schemas.identity import ConfigPublic, ConfigSet
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError, ValidationError
 from engine.steps.egress import TENANT_CONFIG_KEY, AllowList, EgressError
+from projections.queries import config
 
 router = APIRouter(prefix="/v1/config", tags=["config"])
 
@@ -30,14 +32,9 @@ ConfigKey = Annotated[
 ]
 
 
-def _read(container: Any, principal: Principal, key: str) -> dict[str, Any] | None:
+def _read(container: Container, principal: Principal, key: str) -> dict[str, Any] | None:
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        row: dict[str, Any] | None = conn.execute(
-            "SELECT config_key AS key, config_value AS value, version, updated_at"
-            " FROM tenant_config WHERE config_key = %s",
-            (key,),
-        ).fetchone()
-    return row
+        return config.entry(conn, key)
 
 
 def _public(row: dict[str, Any]) -> ConfigPublic:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, Field
 
 from api.audit_hooks import audit_sensitive_read
 from api.auth import (
@@ -18,17 +15,28 @@ from api.auth import (
     require_or_platform_admin,
     tenant_of,
 )
+from api.composition import Container
 from api.deps import ContainerDep
 from api.errors import ProblemError
 from api.etag import IfMatchDep, check_if_match, set_etag
-from api.pagination import Page, PageDep, fetch_page, keyset_sql, split_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
-from api.routes._shared import platform_projected
-from api.schemas import Strict
+from api.schemas.marketplace import (
+    InstallationCreate,
+    InstallationPublic,
+    InstallationUpdate,
+    SkillCreate,
+    SkillPublic,
+    SkillReject,
+    SkillStatus,
+)
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError, ValidationError
 from domain.kernel.secrets import redact, schema_secret_fields
 from domain.marketplace.commands import InstallSkill, PublishSkill, UpdateInstallation
+from domain.marketplace.skills import Installation
+from projections.queries import marketplace, users
+from projections.queries.paging import Conn
 
 router = APIRouter(prefix="/v1/marketplace/skills", tags=["marketplace"])
 installations_router = APIRouter(prefix="/v1/installations", tags=["installations"])
@@ -36,67 +44,6 @@ installations_router = APIRouter(prefix="/v1/installations", tags=["installation
 Publisher = Annotated[Principal, Depends(require("marketplace:publish"))]
 Installer = Annotated[Principal, Depends(require("installations:admin"))]
 Browser = Annotated[Principal, Depends(require_or_platform_admin("marketplace:read"))]
-SkillStatus = Literal["active", "pending", "rejected", "archived"]
-
-
-class SkillCreate(Strict):
-    name: str
-    category: str
-    definition: dict[str, Any] = Field(
-        description="Optional `config_schema` (JSON Schema) and `implementation` (http/python)."
-    )
-    description: str = ""
-    version: str = Field(default="1.0.0", description="Semantic version.")
-    price: Decimal | str = "0.00"
-    author: str | None = None
-    is_public: bool = True
-
-
-class SkillReject(Strict):
-    reason: str = ""
-
-
-class SkillPublic(BaseModel):
-    id: UUID
-    name: str
-    description: str
-    category: str
-    definition: dict[str, Any]
-    author: str | None = None
-    developer_id: UUID | None = None
-    version: str = Field(description="The skill's semantic version (latest published).")
-    price: Decimal
-    rating: Decimal | None = None
-    downloads: int
-    is_public: bool
-    status: str
-    review_reason: str | None = None
-    revision: int = Field(description="The resource version (the ETag).")
-    created_at: datetime
-    updated_at: datetime
-
-
-class InstallationCreate(Strict):
-    skill_id: UUID
-    config: dict[str, Any] | None = None
-
-
-class InstallationUpdate(Strict):
-    config: dict[str, Any] | None = None
-    status: Literal["active", "disabled"] | None = None
-
-
-class InstallationPublic(BaseModel):
-    id: UUID
-    skill_id: UUID
-    skill_name: str
-    skill_version: str
-    config: dict[str, Any] | None = None
-    installed_by: UUID | None = None
-    installed_at: datetime
-    status: str
-    version: int
-    updated_at: datetime
 
 
 # -- skills --------------------------------------------------------------------------------
@@ -113,7 +60,7 @@ def _skill_public(row: dict[str, Any]) -> SkillPublic:
 
 
 def _hide_foreign_developers(
-    conn: Any, rows: list[dict[str, Any]], principal: Principal
+    conn: Conn, rows: list[dict[str, Any]], principal: Principal
 ) -> list[dict[str, Any]]:
     """The publisher's user id is shown to the platform admin and to the publisher's own
     tenant only: another tenant sees ``developer_id`` null (a user id is not theirs to know).
@@ -121,19 +68,15 @@ def _hide_foreign_developers(
     caller's tenant alone."""
     if principal.kind == "platform_admin":
         return rows
-    ids = list({r["developer_id"] for r in rows if r.get("developer_id") is not None})
-    own: set[Any] = set()
-    if ids:
-        own = {
-            r["id"] for r in conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (ids,))
-        }
+    ids = {r["developer_id"] for r in rows if r.get("developer_id") is not None}
+    own = users.existing(conn, ids)
     return [r if r.get("developer_id") in own else {**r, "developer_id": None} for r in rows]
 
 
-def read_skill(container: Any, skill_id: UUID, principal: Principal) -> dict[str, Any]:
+def read_skill(container: Container, skill_id: UUID, principal: Principal) -> dict[str, Any]:
     """A skill as the caller may see it: tenants see approved public skills and their own."""
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        row = conn.execute("SELECT * FROM marketplace_skills WHERE id = %s", (skill_id,)).fetchone()
+        row = marketplace.skill(conn, skill_id)
         if row is None or not _visible(row, principal):
             raise NotFoundError("marketplace_skill", skill_id)
         (shown,) = _hide_foreign_developers(conn, [row], principal)
@@ -157,7 +100,7 @@ def publish_skill(
         skill = container.platform.publish_skill(
             PublishSkill(**body.model_dump(), developer_id=principal.user_id)
         )
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_skill(container, skill.id, principal)
     response.headers["Location"] = f"/v1/marketplace/skills/{skill.id}"
     set_etag(response, row["version"])
@@ -178,30 +121,14 @@ def browse_skills(
     ] = None,
 ) -> Page[SkillPublic]:
     """Browse skills: approved public ones (and your own); the platform admin sees all."""
-    if principal.kind != "platform_admin" and status_ is not None:
+    admin = principal.kind == "platform_admin"
+    if not admin and status_ is not None:
         raise ProblemError(403, "Only the platform admin filters skills by status.")
-    where: list[str] = []
-    params: list[Any] = []
-    if principal.kind != "platform_admin":
-        where.append("(status = 'active' AND is_public) OR developer_id = %s")
-        params.append(principal.user_id)
-    elif status_ is not None:
-        where.append("status = %s")
-        params.append(status_)
-    if category:
-        where.append("category = %s")
-        params.append(category)
-    if q and q.strip():
-        pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(
-            "to_tsvector('simple', name || ' ' || description)"
-            " @@ plainto_tsquery('simple', %s) OR name ILIKE %s OR description ILIKE %s"
-        )
-        params += [q, pattern + "%", pattern + "%"]
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        rows, next_cursor = fetch_page(
-            conn, "SELECT * FROM marketplace_skills", page, where=where, params=params
-        )
+        rows, next_cursor = marketplace.list_skills(
+            conn, page, every_skill=admin, developer_id=principal.user_id, status=status_,
+            category=category, q=q,
+        )  # fmt: skip
         rows = _hide_foreign_developers(conn, rows, principal)
     return Page(items=[_skill_public(r) for r in rows], next_cursor=next_cursor)
 
@@ -240,8 +167,10 @@ def reject_skill(
     return _reviewed(container, skill_id, principal, response)
 
 
-def _reviewed(container: Any, skill_id: UUID, principal: Principal, response: Response) -> Any:
-    platform_projected(container)
+def _reviewed(
+    container: Container, skill_id: UUID, principal: Principal, response: Response
+) -> SkillPublic:
+    container.wait_caught_up()
     row = read_skill(container, skill_id, principal)
     set_etag(response, row["version"])
     return _skill_public(row)
@@ -249,21 +178,17 @@ def _reviewed(container: Any, skill_id: UUID, principal: Principal, response: Re
 
 # -- installations -------------------------------------------------------------------------
 
-_INSTALLATION_SQL = (
-    "SELECT i.*, s.name AS skill_name, s.definition -> 'config_schema' AS config_schema"
-    " FROM installed_skills i JOIN marketplace_skills s ON s.id = i.skill_id"
-)
-
-
-def read_installation(container: Any, tenant_id: UUID, installation_id: UUID) -> dict[str, Any]:
+def read_installation(
+    container: Container, tenant_id: UUID, installation_id: UUID
+) -> dict[str, Any]:
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        row = conn.execute(_INSTALLATION_SQL + " WHERE i.id = %s", (installation_id,)).fetchone()
+        row = marketplace.installation(conn, installation_id)
     if row is None:
         raise NotFoundError("installation", installation_id)
     return row
 
 
-def _installed(container: Any, tenant_id: UUID, installation_id: UUID) -> Any:
+def _installed(container: Container, tenant_id: UUID, installation_id: UUID) -> Installation:
     """The installation aggregate; an uninstalled one is gone (404), as in the read model."""
     installation = container.platform.get_installation(tenant_id, installation_id)
     if installation.uninstalled:
@@ -301,7 +226,7 @@ def install_skill(
         if e.resource_type != "marketplace_skill":
             raise
         raise ValidationError.one("/skill_id", "no such public skill") from None
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_installation(container, tenant_id, installation.id)
     response.headers["Location"] = f"/v1/installations/{installation.id}"
     set_etag(response, row["version"])
@@ -313,10 +238,8 @@ def list_installations(
     principal: Installer, container: ContainerDep, page: PageDep
 ) -> Page[InstallationPublic]:
     """The tenant's installed skills, oldest first."""
-    sql, args = keyset_sql(_INSTALLATION_SQL, page, order_column="i.installed_at", id_column="i.id")
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
-        rows = conn.execute(sql, args).fetchall()
-    rows, next_cursor = split_page(rows, page, order_column="installed_at")
+        rows, next_cursor = marketplace.list_installations(conn, page)
     audit_sensitive_read(container, principal, resource_type="installation", resource_id="*",
                          fields=["config"])  # fmt: skip
     return Page(items=[_installation_public(r) for r in rows], next_cursor=next_cursor)
@@ -356,7 +279,7 @@ def update_installation(
                 expected_version=expected,
             )
         )
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_installation(container, tenant_id, installation_id)
     set_etag(response, row["version"])
     return _installation_public(row)
@@ -371,5 +294,5 @@ def uninstall_skill(
     check_if_match(expected, _installed(container, tenant_id, installation_id).version)
     with acting_as(principal.actor):
         container.platform.uninstall_skill(tenant_id, installation_id, expected_version=expected)
-    platform_projected(container)
+    container.wait_caught_up()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
-from api.auth import Principal, require, require_user
+from api.auth import Principal, require, require_user, user_of
+from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
@@ -16,6 +17,7 @@ from api.schemas.identity import ApiKeyBrief, MePublic, PreferencePublic, Prefer
 from domain.identity.commands import SetPreference
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
+from projections.queries import preferences
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -58,16 +60,12 @@ def me(principal: MeReader, container: ContainerDep) -> MePublic:
     return out
 
 
-def _read_preference(container: Any, principal: Principal, key: str) -> dict[str, Any]:
+def _read_preference(container: Container, principal: Principal, key: str) -> dict[str, Any]:
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        row = conn.execute(
-            "SELECT preference_key AS key, preference_value AS value, version, created_at,"
-            " updated_at FROM user_preferences WHERE user_id = %s AND preference_key = %s",
-            (principal.user_id, key),
-        ).fetchone()
+        row = preferences.preference(conn, user_of(principal), key)
     if row is None:
         raise NotFoundError("preference", key)
-    return dict(row)
+    return row
 
 
 @router.get("/preferences/{key}", response_model=PreferencePublic)

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, Field
 
 from api.audit_hooks import audit_sensitive_read
-from api.auth import Principal, require, require_user, tenant_of
+from api.auth import Principal, require, require_user, tenant_of, user_of
+from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import set_etag
-from api.pagination import Page, PageDep, fetch_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
-from api.routes._shared import platform_projected, user_of
-from api.schemas import Strict
+from api.schemas.messaging import (
+    ConversationCreate,
+    ConversationPublic,
+    NotificationCreate,
+    NotificationPublic,
+)
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
 from domain.messaging.commands import RecordConversation, SendNotification
+from projections.queries import conversations, notifications
 
 notifications_router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 conversations_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -30,49 +34,6 @@ Sender = Annotated[Principal, Depends(require("notifications:send"))]
 Talker = Annotated[Principal, Depends(require_user("conversations:write"))]
 
 
-class NotificationCreate(Strict):
-    recipient_user_id: UUID
-    channel: Literal["email", "sms", "push", "slack", "discord"]
-    type: str = Field(max_length=50)
-    title: str = Field(max_length=255)
-    message: str
-    priority: Literal["low", "medium", "high", "urgent"] = "medium"
-
-
-class NotificationPublic(BaseModel):
-    id: UUID
-    recipient_user_id: UUID
-    type: str
-    title: str
-    message: str
-    channel: str
-    priority: str
-    status: str
-    attempts: int
-    sent_at: datetime | None = None
-    delivered_at: datetime | None = None
-    read_at: datetime | None = None
-    version: int
-    created_at: datetime
-
-
-class ConversationCreate(Strict):
-    session_id: str = Field(max_length=255)
-    input_text: str
-    output_text: str
-    context_data: dict[str, Any] | None = None
-
-
-class ConversationPublic(BaseModel):
-    id: UUID
-    user_id: UUID
-    session_id: str
-    input_text: str
-    output_text: str
-    context_data: dict[str, Any] | None = None
-    created_at: datetime
-
-
 def _notification(row: dict[str, Any]) -> NotificationPublic:
     return NotificationPublic(
         **{**row, "channel": str(row["channel"]), "priority": str(row["priority"]),
@@ -80,11 +41,11 @@ def _notification(row: dict[str, Any]) -> NotificationPublic:
     )  # fmt: skip
 
 
-def read_notification(container: Any, tenant_id: UUID, notification_id: UUID) -> dict[str, Any]:
+def read_notification(
+    container: Container, tenant_id: UUID, notification_id: UUID
+) -> dict[str, Any]:
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        row = conn.execute(
-            "SELECT * FROM notifications WHERE id = %s", (notification_id,)
-        ).fetchone()
+        row = notifications.notification(conn, notification_id)
     if row is None:
         raise NotFoundError("notification", notification_id)
     return row
@@ -101,15 +62,9 @@ def list_notifications(
     unread: Annotated[bool | None, Query(description="Only unread (true) or read (false).")] = None,
 ) -> Page[NotificationPublic]:
     """Your notifications, newest first."""
-    where: list[str] = ["recipient_user_id = %s"]
-    params: list[Any] = [user_of(principal)]
-    if unread is not None:
-        where.append("read_at IS NULL" if unread else "read_at IS NOT NULL")
+    user_id = user_of(principal)
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
-        rows, next_cursor = fetch_page(
-            conn, "SELECT * FROM notifications", page, where=where, params=params,
-            descending=True,
-        )  # fmt: skip
+        rows, next_cursor = notifications.inbox(conn, page, user_id, unread=unread)
     return Page(items=[_notification(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -125,7 +80,7 @@ def send_notification(
         notification = container.platform.send_notification(
             SendNotification(tenant_id=tenant_id, **body.model_dump())
         )
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_notification(container, tenant_id, notification.id)
     response.headers["Location"] = f"/v1/notifications/{notification.id}"
     set_etag(response, row["version"])
@@ -140,7 +95,7 @@ def mark_read(
     tenant_id, user_id = tenant_of(principal), user_of(principal)
     with acting_as(principal.actor):
         container.platform.mark_notification_read(tenant_id, notification_id, reader_id=user_id)
-    platform_projected(container)
+    container.wait_caught_up()
     row = read_notification(container, tenant_id, notification_id)
     set_etag(response, row["version"])
     return _notification(row)
@@ -182,16 +137,9 @@ def list_conversations(
 ) -> Page[ConversationPublic]:
     """Your conversation turns (of one ``session_id``), oldest first; the read is audited."""
     tenant_id, user_id = tenant_of(principal), user_of(principal)
-    platform_projected(container)
-    where: list[str] = ["user_id = %s"]
-    params: list[Any] = [user_id]
-    if session_id is not None:
-        where.append("session_id = %s")
-        params.append(session_id)
+    container.wait_caught_up()
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        rows, next_cursor = fetch_page(
-            conn, "SELECT * FROM conversations", page, where=where, params=params
-        )
+        rows, next_cursor = conversations.turns(conn, page, user_id, session_id=session_id)
     # conversation text is sensitive: every read of it goes to the audit log
     audit_sensitive_read(
         container,

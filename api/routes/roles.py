@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal, require
 from api.deps import ContainerDep
-from api.pagination import Page, PageDep, fetch_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
 from api.schemas.identity import RolePublic
+from projections.queries import roles
 
 router = APIRouter(prefix="/v1/roles", tags=["roles"])
-
 
 
 @router.get("", response_model=Page[RolePublic])
@@ -24,5 +24,5 @@ def list_roles(
 ) -> Page[RolePublic]:
     """List the global roles and their permissions."""
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        rows, next_cursor = fetch_page(conn, "SELECT * FROM roles", page)
+        rows, next_cursor = roles.list_roles(conn, page)
     return Page[RolePublic](items=[RolePublic(**r) for r in rows], next_cursor=next_cursor)

@@ -13,8 +13,10 @@ from api.errors import ProblemError
 from api.ratelimit import SharedLoginLimiter, login_limiter
 from api.schemas.identity import LoginRequest, LoginResponse, RoleAssignmentPublic, UserPublic
 from domain.identity.commands import Login
+from domain.identity.users import User
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import AuthenticationError
+from domain.platform import Platform
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -26,7 +28,7 @@ _LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def user_from_aggregate(platform: Any, user: Any) -> UserPublic:
+def user_from_aggregate(platform: Platform, user: User) -> UserPublic:
     """A user straight from its aggregate (no read-model round trip)."""
     roles = []
     for a in user.role_assignments:

@@ -9,20 +9,28 @@ from fastapi import APIRouter, Header, Response, status
 
 from api.audit_hooks import audit_sensitive_read
 from api.auth import PlatformAdminPrincipal
+from api.composition import Container
 from api.deps import ContainerDep, expected_version
 from api.readdb import tenant_tx
 from api.redact import redact
-from api.schemas import TenantCreate, TenantCreated, TenantPublic, TenantUpdate, UserBrief
+from api.schemas.identity import (
+    TenantCreate,
+    TenantCreated,
+    TenantPublic,
+    TenantUpdate,
+    UserBrief,
+)
 from domain.identity.commands import CreateTenant, UpdateTenant
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
+from projections.queries import tenants
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
 
-def read_tenant(container: Any, tenant_id: UUID) -> dict[str, Any]:
+def read_tenant(container: Container, tenant_id: UUID) -> dict[str, Any]:
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        row = conn.execute("SELECT * FROM tenants WHERE id = %s", (tenant_id,)).fetchone()
+        row = tenants.tenant(conn, tenant_id)
     if row is None:
         raise NotFoundError("tenant", tenant_id)
     row["status"] = str(row["status"])

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
 from api.auth import Principal, require
+from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
-from api.pagination import Page, PageDep, fetch_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
 from api.schemas.identity import (
     RoleAssignmentPublic,
@@ -23,46 +24,34 @@ from api.schemas.identity import (
 from domain.identity.commands import ChangePassword, RegisterUser, SetUserRoles, UpdateUser
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
+from projections.queries import users
+from projections.queries.paging import Conn
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
 UsersRead = Annotated[Principal, Depends(require("users:read"))]
 UsersAdmin = Annotated[Principal, Depends(require("users:admin"))]
 
-_ROLES_SQL = (
-    "SELECT ur.user_id, ur.role_id, r.name, ur.assigned_at, ur.assigned_by"
-    " FROM user_roles ur LEFT JOIN roles r ON r.id = ur.role_id"
-    " WHERE ur.user_id = ANY(%s) ORDER BY ur.assigned_at, ur.role_id"
-)
+
+def read_users(conn: Conn, rows: list[dict[str, Any]]) -> list[UserPublic]:
+    """The users with each one's role assignments (one query for the page)."""
+    assigned = users.role_assignments(conn, [row["id"] for row in rows])
+    return [
+        UserPublic(
+            **{**row, "role": str(row["role"]), "status": str(row["status"])},
+            roles=[RoleAssignmentPublic(**r) for r in assigned[row["id"]]],
+        )
+        for row in rows
+    ]
 
 
-def _public(row: dict[str, Any], roles: list[dict[str, Any]]) -> UserPublic:
-    return UserPublic(
-        **{**row, "role": str(row["role"]), "status": str(row["status"])},
-        roles=[RoleAssignmentPublic(**r) for r in roles],
-    )
-
-
-def read_users(conn: Any, rows: list[dict[str, Any]]) -> list[UserPublic]:
-    """Attach each user's role assignments (one query for the page)."""
-    by_user: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
-    if rows:
-        for r in conn.execute(_ROLES_SQL, (list(by_user),)).fetchall():
-            by_user[r.pop("user_id")].append(r)
-    return [_public(row, by_user[row["id"]]) for row in rows]
-
-
-def read_user(container: Any, tenant_id: UUID, user_id: UUID) -> UserPublic:
+def read_user(container: Container, tenant_id: UUID, user_id: UUID) -> UserPublic:
     """One user of ``tenant_id`` from the read model; another tenant's is a 404."""
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        row = conn.execute("SELECT * FROM users WHERE id = %s", (user_id,)).fetchone()
+        row = users.user(conn, user_id)
         if row is None:
             raise NotFoundError("user", user_id)
         return read_users(conn, [row])[0]
-
-
-def _caught_up(container: Any) -> None:
-    container.wait_caught_up()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
@@ -76,7 +65,7 @@ def create_user(
         user = container.platform.register_user(
             RegisterUser(tenant_id=tenant_id, **body.model_dump())
         )
-    _caught_up(container)
+    container.wait_caught_up()
     response.headers["Location"] = f"/v1/users/{user.id}"
     out = read_user(container, tenant_id, user.id)
     set_etag(response, out.version)
@@ -94,18 +83,8 @@ def list_users(
     role: Annotated[Literal["admin", "manager", "user", "viewer"] | None, Query()] = None,
 ) -> Page[UserPublic]:
     """List the tenant's users, oldest first (filters: status, role)."""
-    where: list[str] = []
-    params: list[object] = []
-    if status_ is not None:
-        where.append("status = %s")
-        params.append(status_)
-    if role is not None:
-        where.append("role = %s")
-        params.append(role)
     with tenant_tx(container.read_pool, principal.tenant_id) as conn:
-        rows, next_cursor = fetch_page(
-            conn, "SELECT * FROM users", page, where=where, params=params
-        )
+        rows, next_cursor = users.list_users(conn, page, status=status_, role=role)
         items = read_users(conn, rows)
     if items:
         audit_sensitive_read(
@@ -156,7 +135,7 @@ def update_user(
                     tenant_id=tenant_id, user_id=user_id, expected_version=expected, **fields
                 )
             )
-    _caught_up(container)
+    container.wait_caught_up()
     out = read_user(container, tenant_id, user_id)
     set_etag(response, out.version)
     return out
@@ -186,7 +165,7 @@ def set_user_roles(
                 expected_version=expected,
             )
         )
-    _caught_up(container)
+    container.wait_caught_up()
     out = read_user(container, tenant_id, user_id)
     set_etag(response, out.version)
     return out

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, Field
 
 from api.auth import Principal, require, tenant_of
 from api.bodies import BODY_OPENAPI, invalid, is_yaml, json_or_yaml, model_from
 from api.bodies import parse_definition_text as parse_text
+from api.composition import Container
 from api.deps import ContainerDep
 from api.errors import ProblemError
 from api.etag import IfMatchDep, RequiredIfMatchDep, set_etag
-from api.pagination import Page, PageDep, fetch_page
+from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
-from api.schemas import Strict
+from api.schemas.workflows import (
+    DefinitionSubmit,
+    ValidationProblem,
+    ValidationResult,
+    WorkflowCreate,
+    WorkflowPublic,
+    WorkflowVersionPublic,
+    WorkflowVersionsPublic,
+)
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
 from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from engine.definition.dsl import MAX_STEPS
+from projections.queries import workflows
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 schemas_router = APIRouter(prefix="/v1/schemas", tags=["workflows"])
@@ -30,50 +38,6 @@ Reader = Annotated[Principal, Depends(require("workflows:read"))]
 Writer = Annotated[Principal, Depends(require("workflows:write"))]
 Validator = Annotated[Principal, Depends(require("workflows:validate"))]
 Body = Annotated[Any, Depends(json_or_yaml)]
-
-
-class WorkflowCreate(Strict):
-    name: str = Field(description="2 to 255 characters.")
-    definition: dict[str, Any] | str = Field(
-        description="The definition: a JSON object, or its JSON or YAML text."
-    )
-
-
-class DefinitionSubmit(Strict):
-    definition: dict[str, Any] | str
-
-
-class WorkflowPublic(BaseModel):
-    id: UUID
-    name: str
-    status: str
-    definition_version: int = Field(description="The current definition version (1, 2, ...).")
-    definition: dict[str, Any]
-    created_by: UUID | None = None
-    version: int = Field(description="The resource version (the ETag).")
-    created_at: datetime
-    updated_at: datetime
-
-
-class WorkflowVersionPublic(BaseModel):
-    definition_version: int
-    definition: dict[str, Any]
-    created_by: UUID | None = None
-    created_at: datetime
-
-
-class WorkflowVersionsPublic(BaseModel):
-    items: list[WorkflowVersionPublic]
-
-
-class ValidationProblem(BaseModel):
-    pointer: str
-    message: str
-
-
-class ValidationResult(BaseModel):
-    valid: bool
-    errors: list[ValidationProblem]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -97,6 +61,28 @@ def _definition(value: dict[str, Any] | str, pointer: str) -> Any:
     return parse_text(value, pointer) if isinstance(value, str) else value
 
 
+def _named_definition(request: Request, raw: Any, name: str | None) -> tuple[Any, Any]:
+    """A create's definition and name: a YAML body is the definition itself, named by
+    ``?name=`` or its own ``name``; a JSON body is ``{name, definition}``."""
+    _check_step_cap(raw, "" if is_yaml(request) else "/definition")
+    if not is_yaml(request):
+        body = model_from(WorkflowCreate, raw)
+        return _definition(body.definition, "/definition"), body.name
+    if name is None and isinstance(raw, dict):
+        name = raw.get("name")
+    if name is None:
+        raise invalid([("/name", "is required (as ?name= or in the definition)")])
+    return raw, name
+
+
+def _submitted_definition(request: Request, raw: Any) -> Any:
+    """A new version's definition: a YAML body is the definition, a JSON one ``{definition}``."""
+    _check_step_cap(raw, "" if is_yaml(request) else "/definition")
+    if is_yaml(request):
+        return raw
+    return _definition(model_from(DefinitionSubmit, raw).definition, "/definition")
+
+
 def _public(row: dict[str, Any]) -> WorkflowPublic:
     return WorkflowPublic(
         id=row["id"],
@@ -111,21 +97,19 @@ def _public(row: dict[str, Any]) -> WorkflowPublic:
     )
 
 
-def read_workflow(container: Any, tenant_id: UUID, workflow_id: UUID) -> dict[str, Any]:
+def read_workflow(container: Container, tenant_id: UUID, workflow_id: UUID) -> dict[str, Any]:
     """The workflow's read-model row; another tenant's is missing (RLS)."""
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        row = conn.execute("SELECT * FROM workflows WHERE id = %s", (workflow_id,)).fetchone()
+        row = workflows.workflow(conn, workflow_id)
     if row is None:
         raise NotFoundError("workflow", workflow_id)
     return row
 
 
-def _projected(container: Any) -> None:
+def _answer(
+    container: Container, tenant_id: UUID, workflow_id: UUID, response: Response
+) -> WorkflowPublic:
     container.wait_caught_up()
-
-
-def _answer(container: Any, tenant_id: UUID, workflow_id: UUID, response: Response) -> Any:
-    _projected(container)
     row = read_workflow(container, tenant_id, workflow_id)
     set_etag(response, row["version"])
     return _public(row)
@@ -147,20 +131,9 @@ def create_workflow(
     container: ContainerDep,
     response: Response,
     name: Annotated[str | None, Query(description="Name for a YAML body (else its name).")] = None,
-) -> Any:
+) -> WorkflowPublic:
     """Create a draft workflow at definition version 1 (JSON ``{name, definition}`` or YAML)."""
-    _check_step_cap(raw, "" if is_yaml(request) else "/definition")
-    if is_yaml(request):
-        # a YAML body is the definition itself; the name comes from ?name= or the definition
-        definition = raw
-        wf_name = name
-        if wf_name is None and isinstance(raw, dict):
-            wf_name = raw.get("name")
-        if wf_name is None:
-            raise invalid([("/name", "is required (as ?name= or in the definition)")])
-    else:
-        body = model_from(WorkflowCreate, raw)
-        definition, wf_name = _definition(body.definition, "/definition"), body.name
+    definition, wf_name = _named_definition(request, raw, name)
     tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
         workflow = container.platform.create_workflow(
@@ -212,13 +185,8 @@ def list_workflows(
     ] = None,
 ) -> Page[WorkflowPublic]:
     """List the tenant's workflows, oldest first (filter by ``status``)."""
-    where, params = [], []
-    if status_ is not None:
-        where, params = ["status = %s"], [status_]
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
-        rows, next_cursor = fetch_page(
-            conn, "SELECT * FROM workflows", page, where=where, params=params
-        )
+        rows, next_cursor = workflows.list_workflows(conn, page, status=status_)
     return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -241,14 +209,10 @@ def update_definition(
     container: ContainerDep,
     response: Response,
     expected: RequiredIfMatchDep,
-) -> Any:
+) -> WorkflowPublic:
     """Add a definition version (``If-Match`` required: 428 without, 412 when stale)."""
-    _check_step_cap(raw, "" if is_yaml(request) else "/definition")
+    definition = _submitted_definition(request, raw)
     tenant_id = tenant_of(principal)
-    if is_yaml(request):
-        definition = raw
-    else:
-        definition = _definition(model_from(DefinitionSubmit, raw).definition, "/definition")
     with acting_as(principal.actor):
         container.platform.update_definition(
             UpdateDefinition(
@@ -270,11 +234,7 @@ def list_versions(
     tenant_id = tenant_of(principal)
     read_workflow(container, tenant_id, workflow_id)
     with tenant_tx(container.read_pool, tenant_id) as conn:
-        rows = conn.execute(
-            "SELECT definition_version, definition, created_by, created_at FROM workflow_versions"
-            " WHERE workflow_id = %s ORDER BY definition_version",
-            (workflow_id,),
-        ).fetchall()
+        rows = workflows.versions(conn, workflow_id)
     return WorkflowVersionsPublic(items=[WorkflowVersionPublic(**r) for r in rows])
 
 
@@ -282,10 +242,10 @@ def _transition(
     action: str,
     workflow_id: UUID,
     principal: Principal,
-    container: Any,
+    container: Container,
     response: Response,
     expected: int | None,
-) -> Any:
+) -> WorkflowPublic:
     tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
         getattr(container.platform, f"{action}_workflow")(
@@ -301,7 +261,7 @@ def activate_workflow(
     container: ContainerDep,
     response: Response,
     expected: IfMatchDep,
-) -> Any:
+) -> WorkflowPublic:
     """Activate: only active workflows start runs."""
     return _transition("activate", workflow_id, principal, container, response, expected)
 
@@ -313,7 +273,7 @@ def pause_workflow(
     container: ContainerDep,
     response: Response,
     expected: IfMatchDep,
-) -> Any:
+) -> WorkflowPublic:
     """Pause: no new runs until activated again."""
     return _transition("pause", workflow_id, principal, container, response, expected)
 
@@ -325,7 +285,7 @@ def archive_workflow(
     container: ContainerDep,
     response: Response,
     expected: IfMatchDep,
-) -> Any:
+) -> WorkflowPublic:
     """Archive for good."""
     return _transition("archive", workflow_id, principal, container, response, expected)
 

@@ -1,4 +1,4 @@
-"""Request and response models of identity: login, users, roles, API keys, preferences, config."""
+"""Request and response models of identity: tenants, login, users, roles, keys, config."""
 
 from __future__ import annotations
 
@@ -152,3 +152,43 @@ class ConfigPublic(BaseModel):
     value: Any = Field(description="Secrets (keys like password/secret/token/api_key) redacted.")
     version: int
     updated_at: datetime
+
+
+class TenantCreate(Strict):
+    name: str = Field(description="2 to 255 characters.")
+    slug: str = Field(description="Unique, kebab-case: ^[a-z0-9-]+$.")
+    admin_email: str
+    admin_password: str = Field(description="The first admin user's password.")
+    admin_name: str = "Administrator"
+    config: dict[str, Any] | None = None
+    billing_info: dict[str, Any] | None = None
+
+
+class TenantUpdate(Strict):
+    name: str | None = None
+    config: dict[str, Any] | None = None
+    billing_info: dict[str, Any] | None = None
+    status: str | None = None
+
+
+class UserBrief(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    role: str
+
+
+class TenantPublic(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    status: str
+    config: dict[str, Any] | None = None
+    billing_info: dict[str, Any] | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantCreated(TenantPublic):
+    admin: UserBrief | None = None

@@ -9,7 +9,8 @@ import pytest
 
 from api.errors import ProblemError
 from api.etag import check_if_match
-from api.pagination import PageRequest, decode_cursor, encode_cursor, keyset_sql, split_page
+from api.pagination import decode_cursor
+from projections.queries.paging import PageRequest, encode_cursor, keyset_sql, split_page
 from tests.factories import create_tenant
 from tests.support.http import PROBLEM
 

@@ -512,7 +512,7 @@ def test_stream_resumes_after_last_event_id(client, users, workflow) -> None:
 def test_stream_is_live_until_the_run_ends(client, users, workflow, monkeypatch) -> None:
     import threading
 
-    from api.routes import runs as runs_routes
+    from api.routes import run_events as runs_routes
 
     run_id = start(client, users["user"].headers, workflow).json()["id"]
     # the approval is given once the stream has sent what there was: not a sleep, an event

@@ -1,0 +1,67 @@
+"""What every ``platinum`` command shares: settings, logging, one-line failures, the database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.database import Database
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """One line on stderr, non-zero exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def configure_logging(level: str) -> None:
+    from api.logs import configure_logging
+
+    configure_logging(level)
+
+
+def budget(settings: Settings, kind: str, parts: dict[str, int]) -> None:
+    """Log (and print) this process's connection budget; over the bound: a one-line error."""
+    from api.background import check_budget
+
+    try:
+        check_budget(settings, kind, parts)
+    except ValueError as e:
+        raise fail(str(e)) from None
+
+
+def database(settings: Settings) -> Database:
+    """The database's credentials, once this process is known to hold the deployment's key."""
+    from api.database import admin_conninfo, database_for
+    from api.database_setup import CipherKeyError, check_same_cipher_key
+
+    db = database_for(settings, admin_conninfo(settings))
+    try:
+        check_same_cipher_key(db.system.conninfo, settings)
+    except CipherKeyError as e:
+        raise fail(str(e)) from None
+    return db
+
+
+def upgraded(settings: Settings) -> Database:
+    """``upgrade`` for a command: a key that does not fit the events is one line, exit 1."""
+    from api.composition import application_classes
+    from api.database_setup import CipherKeyError, upgrade
+
+    try:
+        return upgrade(settings, application_classes())
+    except CipherKeyError as e:
+        raise fail(str(e)) from None
+
+
+def upgraded_if_embedded(settings: Settings) -> Database:
+    """The embedded server is this process's to start and upgrade; another is only checked."""
+    return upgraded(settings) if settings.embedded else database(settings)

@@ -1,0 +1,74 @@
+"""Request and response models of the marketplace: skills and installations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from api.schemas import Strict
+
+SkillStatus = Literal["active", "pending", "rejected", "archived"]
+
+
+class SkillCreate(Strict):
+    name: str
+    category: str
+    definition: dict[str, Any] = Field(
+        description="Optional `config_schema` (JSON Schema) and `implementation` (http/python)."
+    )
+    description: str = ""
+    version: str = Field(default="1.0.0", description="Semantic version.")
+    price: Decimal | str = "0.00"
+    author: str | None = None
+    is_public: bool = True
+
+
+class SkillReject(Strict):
+    reason: str = ""
+
+
+class SkillPublic(BaseModel):
+    id: UUID
+    name: str
+    description: str
+    category: str
+    definition: dict[str, Any]
+    author: str | None = None
+    developer_id: UUID | None = None
+    version: str = Field(description="The skill's semantic version (latest published).")
+    price: Decimal
+    rating: Decimal | None = None
+    downloads: int
+    is_public: bool
+    status: str
+    review_reason: str | None = None
+    revision: int = Field(description="The resource version (the ETag).")
+    created_at: datetime
+    updated_at: datetime
+
+
+class InstallationCreate(Strict):
+    skill_id: UUID
+    config: dict[str, Any] | None = None
+
+
+class InstallationUpdate(Strict):
+    config: dict[str, Any] | None = None
+    status: Literal["active", "disabled"] | None = None
+
+
+class InstallationPublic(BaseModel):
+    id: UUID
+    skill_id: UUID
+    skill_name: str
+    skill_version: str
+    config: dict[str, Any] | None = None
+    installed_by: UUID | None = None
+    installed_at: datetime
+    status: str
+    version: int
+    updated_at: datetime

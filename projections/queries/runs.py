@@ -1,0 +1,53 @@
+"""Runs as the API reads them: one with its steps, and a page of them."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+from uuid import UUID
+
+from projections.queries import workflows
+from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_page
+
+
+class RunDetail(NamedTuple):
+    """A run's row, its step rows (a step's row before its items') and the step ids in the
+    order of the run's definition version."""
+
+    run: Row
+    steps: list[Row]
+    step_order: list[str]
+
+
+def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
+    run = conn.execute("SELECT * FROM runs WHERE id = %s", (run_id,)).fetchone()
+    if run is None:
+        return None
+    steps = conn.execute(
+        "SELECT * FROM run_steps WHERE run_id = %s ORDER BY step_id, item_index NULLS FIRST",
+        (run_id,),
+    ).fetchall()
+    found = workflows.definition(conn, run["workflow_id"], run["workflow_version"])
+    declared = (found or {}).get("definition", {}).get("steps", [])
+    order = [str(s.get("id")) for s in declared if isinstance(s, dict)]
+    return RunDetail(run, steps, order)
+
+
+def list_runs(
+    conn: Conn,
+    page: PageRequest,
+    *,
+    workflow_id: UUID | None = None,
+    status: str | None = None,
+) -> PageOf:
+    """Newest first, of one workflow and one ``status`` if given."""
+    where: list[str] = []
+    params: list[object] = []
+    if workflow_id is not None:
+        where.append("workflow_id = %s")
+        params.append(workflow_id)
+    if status is not None:
+        where.append("status = %s")
+        params.append(status)
+    return fetch_page(
+        conn, "SELECT * FROM runs", page, where=where, params=params, descending=True
+    )

@@ -1,0 +1,50 @@
+"""Users as the API reads them: one, a page of them, their role assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from uuid import UUID
+
+from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_page
+
+
+def user(conn: Conn, user_id: UUID) -> Row | None:
+    return conn.execute("SELECT * FROM users WHERE id = %s", (user_id,)).fetchone()
+
+
+def list_users(
+    conn: Conn, page: PageRequest, *, status: str | None = None, role: str | None = None
+) -> PageOf:
+    """Oldest first, of one ``status`` and one built-in ``role`` if given."""
+    where: list[str] = []
+    params: list[object] = []
+    if status is not None:
+        where.append("status = %s")
+        params.append(status)
+    if role is not None:
+        where.append("role = %s")
+        params.append(role)
+    return fetch_page(conn, "SELECT * FROM users", page, where=where, params=params)
+
+
+def role_assignments(conn: Conn, user_ids: Collection[UUID]) -> dict[UUID, list[Row]]:
+    """Each user's role assignments (``role_id, name, assigned_at, assigned_by``), oldest
+    first; one query for them all."""
+    by_user: dict[UUID, list[Row]] = {user_id: [] for user_id in user_ids}
+    if by_user:
+        for row in conn.execute(
+            "SELECT ur.user_id, ur.role_id, r.name, ur.assigned_at, ur.assigned_by"
+            " FROM user_roles ur LEFT JOIN roles r ON r.id = ur.role_id"
+            " WHERE ur.user_id = ANY(%s) ORDER BY ur.assigned_at, ur.role_id",
+            (list(by_user),),
+        ).fetchall():
+            by_user[row.pop("user_id")].append(row)
+    return by_user
+
+
+def existing(conn: Conn, user_ids: Collection[UUID]) -> set[UUID]:
+    """Which of ``user_ids`` are users the connection can see (its tenant's, under RLS)."""
+    if not user_ids:
+        return set()
+    rows = conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (list(user_ids),))
+    return {row["id"] for row in rows}
