@@ -213,25 +213,17 @@ def build_worker(
     duration (the composition root passes the metric's).
     """
     from engine.runtime.task_store import PgTaskQueue, runs_env
-    from engine.scheduling.planner import platform_definitions
+    from engine.scheduling.planner import platform_planner
     from engine.steps import PURE_KINDS
     from engine.steps.http import client
-    from engine.steps.skills import PlatformSkills
 
-    skills = (
-        PlatformSkills(platform, skill_catalog)
-        if platform is not None and skill_catalog is not None
-        else None
-    )
-    planner = EnginePlanner(
-        platform_definitions(platform) if platform is not None else None,
-        skills=skills,
-        inline_kinds=PURE_KINDS if inline_kinds is None else inline_kinds,
+    planner = platform_planner(
+        platform, skill_catalog, inline_kinds=PURE_KINDS if inline_kinds is None else inline_kinds
     )
     runs = Runs(env=runs_env(es_env), planner=planner)
     tasks = PgTaskQueue(conninfo, getattr(runs.recorder, "datastore", None))
     http = client()
-    ctx = KindContext(platform=platform, http=http, skills=skills)
+    ctx = KindContext(platform=platform, http=http, skills=planner.skills)
 
     def close() -> None:
         http.close()

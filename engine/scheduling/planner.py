@@ -205,6 +205,16 @@ def build_runs(
     """
     from domain.runs.application import Runs
     from engine.runtime.task_store import runs_env
+
+    planner = platform_planner(platform, skill_catalog, defer_costly_start=True)
+    return Runs(env=runs_env(es_env), planner=planner)
+
+
+def platform_planner(
+    platform: Any, skill_catalog: SkillCatalog | None, **options: Any
+) -> EnginePlanner:
+    """A planner whose definitions (and, with ``skill_catalog``, skills) come from ``platform``;
+    ``options`` go to ``EnginePlanner`` (the API defers costly starts, workers run kinds inline)."""
     from engine.steps.skills import PlatformSkills
 
     skills = (
@@ -212,9 +222,6 @@ def build_runs(
         if platform is not None and skill_catalog is not None
         else None
     )
-    planner = EnginePlanner(
-        platform_definitions(platform) if platform is not None else None,
-        skills=skills,
-        defer_costly_start=True,
+    return EnginePlanner(
+        platform_definitions(platform) if platform is not None else None, skills=skills, **options
     )
-    return Runs(env=runs_env(es_env), planner=planner)
