@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
-from api.auth import Principal, require
+from api.auth import Principal, require, tenant_of
 from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
@@ -59,8 +59,7 @@ def create_user(
     body: UserCreate, principal: UsersAdmin, container: ContainerDep, response: Response
 ) -> UserPublic:
     """Create (or invite) a user in the caller's tenant."""
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
+    tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
         user = container.platform.register_user(
             RegisterUser(tenant_id=tenant_id, **body.model_dump())
@@ -117,8 +116,7 @@ def update_user(
     expected: IfMatchDep,
 ) -> UserPublic:
     """Change name, role or status; a new password ends the user's sessions."""
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
+    tenant_id = tenant_of(principal)
     fields = body.model_dump(exclude={"password"})
     with acting_as(principal.actor):
         if body.password is not None:
@@ -151,8 +149,7 @@ def set_user_roles(
     expected: IfMatchDep,
 ) -> UserPublic:
     """Replace the user's role assignments (junction ``user_roles``, with ``assigned_by``)."""
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
+    tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
         user = container.platform.get_user(tenant_id, user_id)
         check_if_match(expected, user.version, "user")
