@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import ipaddress
 import itertools
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -14,8 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.audit.canonical import render_line, row_canonical
+from domain.audit.checkpoint import Signer, new_private_pem
 from projections.audit.export import export_events, iter_cloudevents
 from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
+from projections.audit.tree import StoredCheckpoint, make_checkpoint
 from tests.integration.projections.conftest import (
     Apps,
     TenantData,
@@ -33,16 +38,26 @@ def pair(proj_settings: Any, proj_db: Any, apps: Apps) -> tuple[TenantData, Tena
     return a, b
 
 
-def _export(conninfo: str, tenant_id: Any, rls_tenant: Any = None) -> list[dict[str, Any]]:
+SIGNER = Signer.from_pem("test-key", new_private_pem())
+
+
+def _sign(conn: psycopg.Connection[Any], tenant_id: Any) -> StoredCheckpoint:
+    """A checkpoint now: the export is of the rows in the tenant's tree."""
+    return make_checkpoint(conn, tenant_id, SIGNER, "test.local/audit")
+
+
+def _export(proj_db: Any, conninfo: str, tenant_id: Any, rls_tenant: Any = None) -> list[Any]:
+    with psycopg.connect(proj_db.system.conninfo, autocommit=True) as conn:
+        size = _sign(conn, tenant_id).tree_size
     with psycopg.connect(conninfo) as conn:
         if rls_tenant is not None:
             conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(rls_tenant),))
-        return [json.loads(line) for line in iter_cloudevents(conn, tenant_id, batch=7)]
+        return [json.loads(line) for line in iter_cloudevents(conn, tenant_id, size, batch=7)]
 
 
 def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, pair: Any) -> None:
     a, b = pair
-    events = _export(proj_db.system.conninfo, a.tenant_id)
+    events = _export(proj_db, proj_db.system.conninfo, a.tenant_id)
     with psycopg.connect(proj_db.system.conninfo) as conn:
         count = conn.execute(
             "SELECT count(*) FROM audit_events WHERE tenant_id = %s", (a.tenant_id,)
@@ -64,8 +79,8 @@ def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, pair: Any) -> 
 
 def test_export_on_the_api_role_cannot_reach_another_tenant(proj_db: Any, pair: Any) -> None:
     a, b = pair
-    assert _export(proj_db.api.conninfo, b.tenant_id, rls_tenant=a.tenant_id) == []
-    assert _export(proj_db.api.conninfo, a.tenant_id, rls_tenant=a.tenant_id)
+    assert _export(proj_db, proj_db.api.conninfo, b.tenant_id, rls_tenant=a.tenant_id) == []
+    assert _export(proj_db, proj_db.api.conninfo, a.tenant_id, rls_tenant=a.tenant_id)
 
 
 # What a writer could choose and put into an audit row: any text PostgreSQL stores (no NUL).
@@ -77,16 +92,28 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    action=_text.filter(bool), resource_id=st.none() | _text, user_agent=st.none() | _text,
-    request_id=st.none() | _text, actor_kind=st.none() | _text, details=_json,
-    ip=st.none() | st.ip_addresses().map(str), with_user=st.booleans(),
+    action=_text.filter(bool),
+    resource_id=st.none() | _text,
+    user_agent=st.none() | _text,
+    request_id=st.none() | _text,
+    actor_kind=st.none() | _text,
+    details=_json,
+    ip=st.none() | st.ip_addresses().map(str),
+    with_user=st.booleans(),
 )
 def test_each_exported_line_is_its_audit_row_as_json(
-    proj_db: Any, action: str, resource_id: str | None, user_agent: str | None,
-    request_id: str | None, actor_kind: str | None, details: Any, ip: str | None,
+    proj_db: Any,
+    action: str,
+    resource_id: str | None,
+    user_agent: str | None,
+    request_id: str | None,
+    actor_kind: str | None,
+    details: Any,
+    ip: str | None,
     with_user: bool,
 ) -> None:
     """The export renders JSON by text concatenation: quotes, backslashes, control and
@@ -105,15 +132,27 @@ def test_each_exported_line_is_its_audit_row_as_json(
             "INSERT INTO audit_events (id, tenant_id, source, seq, prev_hash, hash,"
             " notification_id, originator_id, originator_version, action, resource_type,"
             " resource_id, user_id, actor_kind, ip_address, user_agent, request_id,"
-            ' "timestamp", details) VALUES (%s, %s, \'platform\', 1, repeat(\'0\', 64),'
+            " \"timestamp\", details) VALUES (%s, %s, 'platform', 1, repeat('0', 64),"
             " repeat('0', 64), (SELECT coalesce(max(notification_id), 0) + 1000000"
             " FROM audit_events), %s, 1, %s, 'thing', %s, %s, %s, %s, %s, %s, %s, %s)"
             " RETURNING seq, prev_hash, hash",
-            (uuid.uuid4(), tenant, originator, action, resource_id, user, actor_kind, ip,
-             user_agent, request_id, at, Jsonb(details)),
+            (
+                uuid.uuid4(),
+                tenant,
+                originator,
+                action,
+                resource_id,
+                user,
+                actor_kind,
+                ip,
+                user_agent,
+                request_id,
+                at,
+                Jsonb(details),
+            ),
         ).fetchone()
         assert row is not None
-        (line,) = list(iter_cloudevents(conn, tenant))
+        (line,) = list(iter_cloudevents(conn, tenant, _sign(conn, tenant).tree_size))
     assert line.endswith("}\n")
     assert "\n" not in line[:-1]
     event = json.loads(line)
@@ -121,8 +160,13 @@ def test_each_exported_line_is_its_audit_row_as_json(
     if ip is not None:
         assert ipaddress.ip_address(event["actorip"]) == ipaddress.ip_address(ip)
         ip = event["actorip"]
-    optional = {"actorid": str(user) if user else None, "actorkind": actor_kind,
-                "actorip": ip, "useragent": user_agent, "requestid": request_id}
+    optional = {
+        "actorid": str(user) if user else None,
+        "actorkind": actor_kind,
+        "actorip": ip,
+        "useragent": user_agent,
+        "requestid": request_id,
+    }
     assert {k: event.get(k) for k in optional} == optional
     assert optional.keys() - event.keys() == {k for k, v in optional.items() if v is None}
     assert event["type"] == f"com.platinum.{action}"
@@ -130,16 +174,24 @@ def test_each_exported_line_is_its_audit_row_as_json(
     assert event["data"] == details
     assert event["time"] == "2026-11-24T20:01:02.345678Z"
     assert (event["tenantid"], event["aggregateid"], event["aggregateversion"]) == (
-        str(tenant), str(originator), 1)
+        str(tenant),
+        str(originator),
+        1,
+    )
     assert (event["platinumseq"], event["platinumprevhash"], event["platinumhash"]) == row
+    # the offline verifier rebuilds the line and the row's hash from the line alone
+    assert render_line(json.loads(line, parse_float=Decimal))[0] == line[:-1]
+    assert (
+        hashlib.sha256(row_canonical(json.loads(line, parse_float=Decimal))).hexdigest() == row[2]
+    )
 
 
 def test_export_writes_to_a_file_like(proj_db: Any, pair: Any) -> None:
     a, _ = pair
     out = io.StringIO()
-    with psycopg.connect(proj_db.system.conninfo) as conn:
-        n = export_events(conn, a.tenant_id, out)
-    assert n == len(out.getvalue().splitlines()) > 0
+    with psycopg.connect(proj_db.system.conninfo, autocommit=True) as conn:
+        n = export_events(conn, a.tenant_id, _sign(conn, a.tenant_id), out)
+    assert n + 1 == len(out.getvalue().splitlines()) > 1  # the rows, then their checkpoint
 
 
 def test_history_lists_an_aggregates_events_in_order(apps: Apps, proj_db: Any, pair: Any) -> None:
@@ -223,5 +275,6 @@ def test_cli_verify_and_export(
     lines = out.read_text().splitlines()
     assert lines
     assert all(json.loads(x)["tenantid"] == str(a.tenant_id) for x in lines)
+    assert json.loads(lines[-1])["type"] == "com.platinum.audit.Checkpoint"
     unknown = runner.invoke(app, ["audit", "export", "--tenant", "no-such-tenant"])
     assert unknown.exit_code == 1
