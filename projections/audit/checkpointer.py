@@ -79,8 +79,12 @@ class Checkpointer:
             self._thread.join(timeout=10)
 
     def liveness(self) -> dict[str, Any]:
-        return {"component": "audit-checkpointer",
-                "age_s": round(time.monotonic() - self.heartbeat, 3)}  # fmt: skip
+        """Like the projector group's: when the loop last went round (connected or not)."""
+        age = time.monotonic() - self.heartbeat
+        alive = self._thread is not None and self._thread.is_alive()
+        ok = alive and age <= max(60.0, 4 * self.interval)
+        loop = {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}
+        return {"projector": "audit-checkpointer", "ok": ok, "loops": {"checkpoint": loop}}
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.cli.verify import main as verify_main
 from domain.audit.canonical import render_line, row_canonical
-from domain.audit.checkpoint import Signer, new_private_pem
+from domain.audit.checkpoint import Signer, new_private_pem, public_pem
 from projections.audit.export import export_events, iter_cloudevents
 from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
 from projections.audit.tree import StoredCheckpoint, make_checkpoint
@@ -276,5 +277,15 @@ def test_cli_verify_and_export(
     assert lines
     assert all(json.loads(x)["tenantid"] == str(a.tenant_id) for x in lines)
     assert json.loads(lines[-1])["type"] == "com.platinum.audit.Checkpoint"
+    # signed with the key generated into the data folder (or, with no row new since this
+    # module's own checkpoints, SIGNER's): the export verifies offline with the public keys
+    signer = Signer.from_pem(None, (tmp_path / "audit-signing.key").read_text())
+    (tmp_path / "audit.pem").write_text(
+        public_pem(signer.public_key) + public_pem(SIGNER.public_key)
+    )
+    assert verify_main([str(out), "--key", str(tmp_path / "audit.pem")]) == 0
+    signed = runner.invoke(app, ["audit", "checkpoint", "--tenant", a.slug])
+    assert signed.exit_code == 0, signed.output
+    assert signed.output.split("\n")[0].endswith(f"/audit/{a.tenant_id}")  # the tenant's log
     unknown = runner.invoke(app, ["audit", "export", "--tenant", "no-such-tenant"])
     assert unknown.exit_code == 1
