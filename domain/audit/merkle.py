@@ -52,6 +52,34 @@ def root(hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def extend_range(compact: Sequence[bytes], size: int, hashes: Sequence[bytes]) -> list[bytes]:
+    """The compact range of a tree of ``size`` leaves after appending ``hashes``.
+
+    A tree's compact range is the roots of its perfect subtrees, largest (leftmost) first, one
+    per set bit of the size: all a log needs to grow and to compute its root without reading
+    its old leaves (``range_root``)."""
+    stack = list(compact)
+    if len(stack) != size.bit_count():
+        raise ProofError(f"a compact range of a tree of {size} leaves has {size.bit_count()}")
+    for h in hashes:
+        node, n = h, size
+        while n & 1:  # merge with the perfect subtrees of equal size on the right edge
+            node, n = node_hash(stack.pop(), node), n >> 1
+        stack.append(node)
+        size += 1
+    return stack
+
+
+def range_root(compact: Sequence[bytes]) -> bytes:
+    """The root of the tree whose compact range this is (the empty tree's for none)."""
+    if not compact:
+        return EMPTY_ROOT
+    node = compact[-1]
+    for h in reversed(compact[:-1]):
+        node = node_hash(h, node)
+    return node
+
+
 def inclusion_proof(index: int, hashes: Sequence[bytes]) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree over ``hashes`` (RFC 9162 §2.1.3.1)."""
     if not 0 <= index < len(hashes):

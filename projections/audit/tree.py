@@ -103,13 +103,16 @@ def _grow_and_sign(
     latest = _latest(conn, tenant_id)
     size = 0 if latest is None else latest.tree_size
     heads: dict[str, int] = {}
+    compact: list[bytes] = []
     if latest is not None:
         row = _q(
             conn,
-            "SELECT heads FROM audit_checkpoints WHERE tenant_id = %s AND tree_size = %s",
+            "SELECT heads, compact_range FROM audit_checkpoints"
+            " WHERE tenant_id = %s AND tree_size = %s",
             (str(tenant_id), size),
         ).fetchone()
-        heads = dict(row[0]) if row else {}
+        assert row is not None
+        heads, compact = dict(row[0]), [bytes(h) for h in row[1]]
     cur = _q(
         conn,
         "INSERT INTO audit_tree_leaves (tenant_id, leaf_index, source, seq, leaf_hash)"
@@ -118,26 +121,27 @@ def _grow_and_sign(
         "   FROM audit_events a"
         "  WHERE a.tenant_id = %s"
         "    AND a.seq > coalesce((%s::jsonb ->> a.source)::bigint, 0)"
-        " RETURNING source, seq",
+        " RETURNING leaf_index, source, seq, leaf_hash",
         (size, str(tenant_id), Jsonb(heads)),
     )
-    added = cur.fetchall()
+    added = sorted(cur.fetchall())  # RETURNING promises no order: the tree's order
     if latest is not None and not added:
         return latest  # nothing new: the latest checkpoint already covers every row
-    for source, seq in added:
+    for _, source, seq, _ in added:
         heads[source] = max(seq, heads.get(source, 0))
+    # the tree grows from its compact range: no earlier leaf is read again
+    compact = merkle.extend_range(compact, size, [bytes(h) for *_, h in added])
     size += len(added)
-    hashes = leaf_hashes(conn, tenant_id, size)
-    root = merkle.root(hashes)
+    root = merkle.range_root(compact)
     register_key(conn, signer)
     cp = Checkpoint(origin(log_prefix, tenant_id), size, root, now_rfc3339())
     note = signer.sign(cp)
     row = _q(
         conn,
-        "INSERT INTO audit_checkpoints (tenant_id, tree_size, root_hash, heads, key_id, note)"
-        " VALUES (%s, %s, %s, %s, %s, %s)"
+        "INSERT INTO audit_checkpoints (tenant_id, tree_size, root_hash, heads, compact_range,"
+        " key_id, note) VALUES (%s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (tenant_id, tree_size) DO NOTHING RETURNING created_at",
-        (str(tenant_id), size, root.hex(), Jsonb(heads), signer.key_id, note),
+        (str(tenant_id), size, root.hex(), Jsonb(heads), compact, signer.key_id, note),
     ).fetchone()
     if row is None:
         raise RuntimeError("a checkpoint of this size exists: the tenant lock was not held")

@@ -7,7 +7,9 @@
   join the tree when a checkpoint is made: the rows not yet in it, each chain in ``seq``
   order (``platform`` before ``runs``), after every earlier leaf.
 * ``audit_checkpoints``: one signed note per (tenant, tree size) with the chain heads it
-  covers; ``audit_signing_keys``: every public key that signed, kept after a rotation.
+  covers and the tree's compact range (the roots of its perfect subtrees), from which the next
+  checkpoint grows without reading old leaves.
+* ``audit_signing_keys``: every public key that signed, kept after a rotation.
 
 Append-only like the log (the same trigger function). RLS on the tenant tables; the API's
 role reads, the system role (checkpointer) reads and inserts.
@@ -46,6 +48,7 @@ def upgrade() -> None:
             tree_size bigint NOT NULL CHECK (tree_size >= 0),
             root_hash text NOT NULL CHECK (root_hash ~ '^[0-9a-f]{64}$'),
             heads jsonb NOT NULL,
+            compact_range bytea[] NOT NULL,
             key_id text NOT NULL,
             note text NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now(),

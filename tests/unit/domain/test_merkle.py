@@ -112,3 +112,18 @@ def test_every_proof_of_every_tree_verifies_and_a_wrong_leaf_does_not(
     if old < n:
         wrong = merkle.root([merkle.leaf_hash(b"?"), *hashes[1:old]])
         assert not merkle.verify_consistency(old, n, consistency, wrong, root)
+
+
+@given(st.lists(st.binary(max_size=4), max_size=70), st.data())
+def test_a_compact_range_grown_in_any_steps_has_the_trees_root(
+    leaves: list[bytes], data: st.DataObject
+) -> None:
+    hashes = [merkle.leaf_hash(x) for x in leaves]
+    compact: list[bytes] = []
+    done = 0
+    while done < len(hashes):  # append in batches of any size, as checkpoints do
+        step = data.draw(st.integers(1, len(hashes) - done))
+        compact = merkle.extend_range(compact, done, hashes[done : done + step])
+        done += step
+        assert merkle.range_root(compact) == merkle.root(hashes[:done])
+    assert len(compact) == len(hashes).bit_count()
