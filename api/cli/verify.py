@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="PEM public key(s) of the log (repeat for rotated keys)")  # fmt: skip
     parser.add_argument("--checkpoint", type=Path, action="append", default=[],
                         help="a checkpoint kept earlier (signed note or its JSON)")  # fmt: skip
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # usage errors exit 1 too (the contract: 0 ok, 1 otherwise)
+        return 0 if e.code == 0 else 1
     try:
         keys = [k for path in args.key for k in load_public_keys(path.read_bytes())]
         kept = [read_kept(path.read_text(encoding="utf-8")) for path in args.checkpoint]

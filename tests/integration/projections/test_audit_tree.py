@@ -115,6 +115,26 @@ def test_old_checkpoints_verify_with_the_old_key_after_a_rotation(
     assert verify_main([str(export), "--key", str(only_new), "--checkpoint", str(kept)]) == 1
 
 
+def test_processes_signing_one_tenant_at_once_sign_each_size_once(
+    proj_settings: Any, proj_db: Any, apps: Apps, tenant: TenantData
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _grow(proj_settings, proj_db, apps, tenant)
+    signer = Signer.from_pem("race", new_private_pem())
+
+    def sign(_: int) -> int:
+        with _system(proj_db) as conn:
+            return make_checkpoint(conn, tenant.tenant_id, signer, PREFIX).tree_size
+
+    with ThreadPoolExecutor(4) as pool:
+        sizes = set(pool.map(sign, range(4)))
+    with _system(proj_db) as conn:
+        signed = [c.tree_size for c in list_checkpoints(conn, tenant.tenant_id, limit=1000)]
+    assert len(sizes) == 1  # one signed the new rows; the others found nothing new
+    assert len(signed) == len(set(signed))
+
+
 def test_a_key_id_names_one_key_only(proj_db: Any) -> None:
     with _system(proj_db) as conn:
         register_key(conn, Signer.from_pem("unique-id", new_private_pem()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,10 @@ def test_key_ids_are_note_key_names_and_derived_when_unset() -> None:
     with pytest.raises(CheckpointError):
         Signer.from_pem("has space", pem)
     assert key_hash("a", derived.public_key) != key_hash("b", derived.public_key)
+
+
+def test_the_verifier_exits_1_on_a_usage_error_and_a_missing_file(tmp_path: Any) -> None:
+    from api.cli.verify import main
+
+    assert main([]) == 1
+    assert main([str(tmp_path / "none.ndjson"), "--key", str(tmp_path / "none.pem")]) == 1
