@@ -152,12 +152,22 @@ def _checkpoint_of(
 
 
 def read_kept(text: str) -> str:
-    """A kept checkpoint: a signed note, or JSON holding one (``note`` or ``data.note``)."""
-    if text.lstrip().startswith("{"):
-        obj = json.loads(text.strip().splitlines()[-1] if "\n" in text.strip() else text)
-        inner = obj.get("data", obj) if isinstance(obj, dict) else {}
-        return str(inner.get("note", ""))
-    return text
+    """A kept checkpoint: a signed note, or JSON holding one: an export's last line, a
+    checkpoint of ``GET /v1/audit/checkpoints`` (``note``) or that whole answer (its first)."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return text
+    try:
+        obj = json.loads(stripped)
+    except json.JSONDecodeError:  # an export's last lines: the checkpoint is the last one
+        obj = json.loads(stripped.splitlines()[-1])
+    if isinstance(obj, dict) and isinstance(obj.get("checkpoints"), list) and obj["checkpoints"]:
+        obj = obj["checkpoints"][0]
+    inner = obj.get("data", obj) if isinstance(obj, dict) else {}
+    note = inner.get("note") if isinstance(inner, dict) else None
+    if not isinstance(note, str):
+        raise VerifyError("a kept checkpoint file holds no signed note")
+    return note
 
 
 def verify_export(data: bytes, keys: list[Ed25519PublicKey], kept: Sequence[str] = ()) -> Verified:

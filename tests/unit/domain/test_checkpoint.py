@@ -92,3 +92,16 @@ def test_the_verifier_exits_1_on_a_usage_error_and_a_missing_file(tmp_path: Any)
 
     assert main([]) == 1
     assert main([str(tmp_path / "none.ndjson"), "--key", str(tmp_path / "none.pem")]) == 1
+
+
+def test_a_kept_checkpoint_is_read_from_a_note_or_the_json_that_holds_it(signer: Signer) -> None:
+    import json
+
+    from domain.audit.offline import VerifyError, read_kept
+
+    note = signer.sign(Checkpoint("o", 2, ROOT))
+    assert read_kept(note) == note
+    assert read_kept(json.dumps({"data": {"note": note}})) == note
+    assert read_kept(json.dumps({"checkpoints": [{"note": note}]}, indent=2)) == note
+    with pytest.raises(VerifyError):
+        read_kept("{}")
