@@ -84,7 +84,7 @@ class Checkpointer:
         alive = self._thread is not None and self._thread.is_alive()
         ok = alive and age <= max(60.0, 4 * self.interval)
         loop = {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}
-        return {"projector": "audit-checkpointer", "ok": ok, "loops": {"checkpoint": loop}}
+        return {"checkpointer": "audit", "ok": ok, "loops": {"checkpoint": loop}}
 
     def _run(self) -> None:
         while not self._stop.is_set():
