@@ -20,6 +20,7 @@ import pytest
 from psycopg import sql
 
 from api.database import ConnInfo, Database
+from tests.support.doubles import FakeClock
 
 ADMIN_TOKEN = "test-platform-admin-token"
 
@@ -114,6 +115,12 @@ def client(container):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(container)) as c:
         yield c
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A settable clock for the domain (unit and PostgreSQL tests alike), fresh per test."""
+    return FakeClock()
 
 
 @pytest.fixture

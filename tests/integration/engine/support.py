@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
             if n == 1 and query.get("pid"):
                 os.kill(int(query["pid"]), signal.SIGSTOP)
             else:
-                time.sleep(float(query.get("s", "0")))
+                time.sleep(float(query.get("s", "0")))  # the server's own latency, as asked
             self._reply(200, {"n": n})
         elif url.path.startswith("/order/"):
             if query.get("flaky") and self.server.recorder.path_count(url.path) == 1:
@@ -92,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._reply(200, {"ok": True})
         elif url.path == "/slow":
-            time.sleep(float(query.get("s", "2")))
+            time.sleep(float(query.get("s", "2")))  # a slow endpoint, as asked
             self._reply(200, {"slow": True})
         elif url.path == "/fail503":
             self._reply(503, {"error": "down"})

@@ -31,9 +31,15 @@ WORKERS = 3
 
 def dag(url: str) -> dict[str, Any]:
     """1 step, two parallel branches of 4, 1 join; one step has an `if`."""
+
     def http(sid: str, needs: list[str], **extra: Any) -> dict[str, Any]:
-        return {"id": sid, "uses": "http", "needs": needs,
-                "with": {"method": "POST", "url": url, "json": {"step": sid}}, **extra}
+        return {
+            "id": sid,
+            "uses": "http",
+            "needs": needs,
+            "with": {"method": "POST", "url": url, "json": {"step": sid}},
+            **extra,
+        }
 
     steps = [http("a", [])]
     for branch in ("b", "c"):
@@ -50,7 +56,9 @@ def dag(url: str) -> dict[str, Any]:
 def spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker", "--concurrency", "8", "--lease-seconds", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
     )
 
 
@@ -103,7 +111,7 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
             kills, restarted, t0 = 0, False, time.monotonic()
             pending = set(ids)
             while pending and time.monotonic() - t0 < 120:
-                time.sleep(1.0)
+                time.sleep(1.0)  # the kill cadence: one worker a second; asserts come after
                 victim = random.randrange(WORKERS)
                 procs[victim].send_signal(signal.SIGKILL)
                 procs[victim].wait()
@@ -111,7 +119,7 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
                 kills += 1
                 if not restarted and kills == 3:
                     server.stop()
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the database stays down a moment: a real outage
                     server.start()
                     restarted = True
                 for run_id in list(pending):

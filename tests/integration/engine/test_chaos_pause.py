@@ -141,7 +141,9 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             taker = None
             resumed = time.time()
             paused.send_signal(signal.SIGCONT)
-            time.sleep(LEASE_S + 1.0)  # its late result reaches its committer
+            # Not an ordering: an absence cannot be polled. Let the lease run out and the late
+            # result reach its committer, which must refuse it.
+            time.sleep(LEASE_S + 1.0)
             assert runs.load(r1).version == version  # nothing committed by the paused worker
             assert [t for t in calls.times(key1) if t >= resumed] == []
             assert len(calls.times(key1)) == 2
@@ -179,7 +181,7 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             wait_until(lambda: admin.execute(
                 "SELECT worker_id FROM run_tasks WHERE run_id = %s", (r3,)).fetchone()[0],
                 timeout=20, message="the paused worker's lease")  # fmt: skip
-            time.sleep(LEASE_S + 0.3)
+            time.sleep(LEASE_S + 0.3)  # the paused worker's lease must expire (the point here)
             taker = new_holder()
             wait_until(lambda: calls.times(key3), timeout=20, message="the new holder's call")
             resumed = time.time()
@@ -187,7 +189,7 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             run = done(r3)
             assert run.status == "succeeded"
             assert run.steps["k"]["worker_id"] == taker.id
-            time.sleep(1.0)
+            time.sleep(1.0)  # an absence cannot be polled: the window for a late call
             assert [t for t in calls.times(key3) if t >= resumed] == [], (
                 "the paused worker called after its lease was lost"
             )

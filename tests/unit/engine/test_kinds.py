@@ -11,7 +11,6 @@ from uuid import UUID
 
 import httpx
 import pytest
-from argon2 import PasswordHasher, profiles
 
 from domain.identity.commands import CreateTenant
 from domain.platform import Platform
@@ -130,14 +129,6 @@ def test_a_tenants_malformed_egress_list_fails_its_http_steps(platform: Platform
 
 
 # ----------------------------------------------------------------------------------- notify
-
-
-@pytest.fixture
-def platform() -> Platform:
-    return Platform(
-        {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"},
-        password_hasher=PasswordHasher.from_parameters(profiles.CHEAPEST),
-    )
 
 
 def test_notify_queues_a_notification_for_the_run_starter(platform: Platform) -> None:
