@@ -105,7 +105,7 @@ class Provider:
                     scripted = provider.script.get(hit.key or "", [])
                     status, headers = scripted.pop(0) if scripted else (0, {})
                 if provider.delay_s:
-                    time.sleep(provider.delay_s)
+                    time.sleep(provider.delay_s)  # a slow provider, as scripted
                 if not status:
                     status, payload = provider.answer(hit)
                 else:

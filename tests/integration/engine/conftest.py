@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.engine.support import LocalServer
-from tests.support.doubles import CHEAP_HASHER
+from tests.support.doubles import CHEAP_HASHER, PASSWORD
 from tests.support.polling import wait_until
 
 
@@ -47,7 +47,7 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
             name="Engine",
             slug=f"engine-{uuid.uuid4().hex[:8]}",
             admin_email="ada@engine-example.com",
-            admin_password="correct horse battery",
+            admin_password=PASSWORD,
         )
     )
     tenant_id = made.tenant.id
@@ -56,7 +56,7 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
             tenant_id=tenant_id,
             email="max@engine-example.com",
             name="Max",
-            password="correct horse battery",
+            password=PASSWORD,
             role="manager",
         )
     )

@@ -1,4 +1,5 @@
-"""A local HTTP server for engine tests (127.0.0.1 only) that records every request."""
+"""A local HTTP server for engine tests (127.0.0.1 only) that records every request, and the
+environment of the worker processes the chaos tests start."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -142,3 +144,21 @@ class LocalServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def worker_env(
+    settings: Any, conninfo: str, data_dir: Path, pool: int, overflow: int
+) -> dict[str, str]:
+    """The environment of a ``platinum worker`` process on the database ``conninfo``, with its
+    pool sizes; loopback egress allowed (its targets are local servers), as in every test."""
+    return {
+        **os.environ,
+        "PLATINUM_DATABASE_URL": conninfo,
+        "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
+        "PLATINUM_DATA_DIR": str(data_dir),
+        "PLATINUM_LOG_LEVEL": "WARNING",
+        "PLATINUM_POOL_SIZE": str(pool),
+        "PLATINUM_POOL_MAX_OVERFLOW": str(overflow),
+        "PLATINUM_READ_POOL_SIZE": "1",
+        "PLATINUM_EGRESS_ALLOW": settings.egress_allow,
+    }

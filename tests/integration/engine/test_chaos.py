@@ -8,7 +8,6 @@ one this test starts itself (embedded, in a temporary folder), never a shared on
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_settings
-from tests.integration.engine.support import LocalServer
+from tests.integration.engine.support import LocalServer, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -92,12 +91,7 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
                 CreateWorkflow(tenant_id=tenant.id, name="chaos", definition=definition)
             )
             runs = build_runs(env_es, platform=platform)
-            env = {**os.environ, "PLATINUM_DATABASE_URL": info.conninfo,
-                   "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
-                   "PLATINUM_DATA_DIR": str(tmp_path / "data"), "PLATINUM_LOG_LEVEL": "WARNING",
-                   "PLATINUM_POOL_SIZE": "3", "PLATINUM_POOL_MAX_OVERFLOW": "4",
-                   "PLATINUM_READ_POOL_SIZE": "1",
-                   "PLATINUM_EGRESS_ALLOW": settings.egress_allow}  # fmt: skip
+            env = worker_env(settings, info.conninfo, tmp_path / "data", pool=3, overflow=4)
             log = tmp_path / "workers.log"
             procs = [spawn(env, log) for _ in range(WORKERS)]
             ids = [

@@ -15,7 +15,6 @@ worker's late one. Its own database on the test server: no other worker may clai
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import psycopg
 import pytest
 
 from tests.conftest import create_database, drop_database, make_settings
-from tests.integration.engine.support import LocalServer
+from tests.integration.engine.support import LocalServer, worker_env
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,13 +70,7 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
         CreateTenant(name="Pause", slug=f"pause-{uuid.uuid4().hex[:8]}")
     ).tenant
     runs = build_runs(env_es, platform=platform)
-    env = {**os.environ, "PLATINUM_DATABASE_URL": info.conninfo,
-           "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
-           "PLATINUM_DATA_DIR": str(tmp_path / "data"), "PLATINUM_LOG_LEVEL": "WARNING",
-           "PLATINUM_POOL_SIZE": "2", "PLATINUM_POOL_MAX_OVERFLOW": "2",
-           "PLATINUM_READ_POOL_SIZE": "1",
-           # the target is a local HTTP server: loopback egress allowed, as for every test
-           "PLATINUM_EGRESS_ALLOW": settings.egress_allow}  # fmt: skip
+    env = worker_env(settings, info.conninfo, tmp_path / "data", pool=2, overflow=2)
     paused = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker", "--concurrency", "4",
          "--lease-seconds", str(LEASE_S)],

@@ -16,6 +16,7 @@ from domain.workflows.commands import CreateWorkflow
 from tests.conftest import create_database, drop_database, make_settings
 from tests.integration.engine.conftest import Engine, build_engine, close_engine, run_when
 from tests.integration.engine.support import LocalServer
+from tests.support.doubles import PASSWORD
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.timeout(90)
@@ -113,7 +114,7 @@ def test_a_refused_port_reads_like_a_blocked_one_where_loopback_is_allowed(
 def _tenant(engine: Engine, allow: Any) -> uuid.UUID:
     made = engine.platform.create_tenant(CreateTenant(
         name="Narrow", slug=f"narrow-{uuid.uuid4().hex[:8]}",
-        admin_email="ada@narrow-example.com", admin_password="correct horse battery"))  # fmt: skip
+        admin_email="ada@narrow-example.com", admin_password=PASSWORD))  # fmt: skip
     if allow is not None:
         engine.platform.set_tenant_config(made.tenant.id, "egress.allow", allow)
     return made.tenant.id  # type: ignore[no-any-return]

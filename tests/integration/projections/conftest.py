@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from api.database import ConnInfo, Database
 from domain.runs.application import Runs
 from tests.conftest import create_database, drop_database, make_settings
+from tests.support.doubles import PASSWORD
 
 
 def app_classes() -> list[type]:
@@ -153,7 +154,7 @@ def populate_tenant(
     slug = f"t-{uuid.uuid4().hex[:10]}"
     created = p.create_tenant(
         CreateTenant(name=f"Tenant {slug}", slug=slug, admin_email="ada@example.com",
-                     admin_password="correct horse battery", config={"theme": "dark"})
+                     admin_password=PASSWORD, config={"theme": "dark"})
     )  # fmt: skip
     tid, admin = created.tenant.id, created.admin
     actor = Actor(user_id=str(admin.id), tenant_id=str(tid), ip="203.0.113.7",

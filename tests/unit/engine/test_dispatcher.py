@@ -24,6 +24,7 @@ from engine.delivery.channels import (
     TransientDeliveryError,
 )
 from engine.delivery.outbox import OutboxRow, OutboxStore
+from tests.support.doubles import PASSWORD
 from tests.support.polling import wait_until
 
 AT = datetime(2030, 1, 1, tzinfo=UTC)
@@ -86,7 +87,7 @@ class Recording:
 def acme(platform: Platform) -> Any:
     made = platform.create_tenant(
         CreateTenant(name="Acme", slug="acme", admin_email="boss@acme.io",
-                     admin_password="correct horse battery")
+                     admin_password=PASSWORD)
     )  # fmt: skip
     platform.set_tenant_config(made.tenant.id, "notifications.slack", {"webhook_url": "https://x"})
     return made
