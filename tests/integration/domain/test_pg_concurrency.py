@@ -56,6 +56,16 @@ def reader(make_platform: MakePlatform) -> Platform:
     return make_platform()
 
 
+def approved_skill(app: Platform, name: str) -> Any:
+    """A python skill published under ``name`` and approved: installable by any tenant."""
+    implementation = {"kind": "python", "entry_point": "echo"}
+    skill = app.publish_skill(
+        PublishSkill(name=name, category="utility", definition={"implementation": implementation})
+    )
+    app.approve_skill(skill.id)
+    return skill
+
+
 def rows_of(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int:
     row = conn.execute(
         f"SELECT count(*) FROM {EVENTS_TABLE} WHERE originator_id = ANY(%s)", (ids,)
@@ -174,11 +184,7 @@ def test_concurrent_updates_with_one_etag_lose_with_stale_version_at_the_save(
 def test_concurrent_installation_changes_with_one_etag_lose_with_stale_version(
     apps: Racers,
 ) -> None:
-    skill = apps[0].publish_skill(
-        PublishSkill(name="Etag", category="utility", definition={"implementation": {
-            "kind": "python", "entry_point": "echo"}})
-    )  # fmt: skip
-    apps[0].approve_skill(skill.id)
+    skill = approved_skill(apps[0], "Etag")
     for _ in range(ROUNDS):
         tenant_id = create_tenant(apps[0])
         installed = apps[0].install_skill(InstallSkill(tenant_id, skill.id))
@@ -226,11 +232,7 @@ def test_concurrent_first_writes_of_one_preference_key_let_exactly_one_win(
 def test_concurrent_installs_of_one_skill_in_one_tenant_let_exactly_one_win(
     apps: Racers, reader: Platform, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    skill = apps[0].publish_skill(
-        PublishSkill(name="Echo", category="utility", definition={"implementation": {
-            "kind": "python", "entry_point": "echo"}})
-    )  # fmt: skip
-    apps[0].approve_skill(skill.id)
+    skill = approved_skill(apps[0], "Echo")
     for _ in range(ROUNDS):
         tenant_id = create_tenant(apps[0])
         outcomes = race(
