@@ -64,11 +64,8 @@ def create_user(
         user = container.platform.register_user(
             RegisterUser(tenant_id=tenant_id, **body.model_dump())
         )
-    container.wait_caught_up()
     response.headers["Location"] = f"/v1/users/{user.id}"
-    out = read_user(container, tenant_id, user.id)
-    set_etag(response, out.version)
-    return out
+    return _answer(container, tenant_id, user.id, response)
 
 
 @router.get("", response_model=Page[UserPublic])
@@ -106,6 +103,14 @@ def get_user(
     return out
 
 
+def _answer(container: Container, tenant_id: UUID, user_id: UUID, response: Response) -> UserPublic:
+    """The user as the read model shows it once this command is projected, with its ETag."""
+    container.wait_caught_up()
+    out = read_user(container, tenant_id, user_id)
+    set_etag(response, out.version)
+    return out
+
+
 @router.patch("/{user_id}", response_model=UserPublic)
 def update_user(
     user_id: UUID,
@@ -133,10 +138,7 @@ def update_user(
                     tenant_id=tenant_id, user_id=user_id, expected_version=expected, **fields
                 )
             )
-    container.wait_caught_up()
-    out = read_user(container, tenant_id, user_id)
-    set_etag(response, out.version)
-    return out
+    return _answer(container, tenant_id, user_id, response)
 
 
 @router.put("/{user_id}/roles", response_model=UserPublic)
@@ -162,7 +164,4 @@ def set_user_roles(
                 expected_version=expected,
             )
         )
-    container.wait_caught_up()
-    out = read_user(container, tenant_id, user_id)
-    set_etag(response, out.version)
-    return out
+    return _answer(container, tenant_id, user_id, response)

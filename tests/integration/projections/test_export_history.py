@@ -24,20 +24,7 @@ from projections.audit.history import HistoryNotFoundError, aggregate_events, st
 from projections.audit.tree import StoredCheckpoint, make_checkpoint
 from tests.integration.projections.conftest import (
     Apps,
-    TenantData,
-    catch_up,
-    populate_tenant,
-    publish_skill,
 )
-
-
-@pytest.fixture(scope="module")
-def pair(proj_settings: Any, proj_db: Any, apps: Apps) -> tuple[TenantData, TenantData]:
-    skill = publish_skill(apps)
-    a, b = populate_tenant(apps, skill), populate_tenant(apps, skill)
-    catch_up(proj_settings, proj_db)
-    return a, b
-
 
 SIGNER = Signer.from_pem("test-key", new_private_pem())
 
@@ -56,8 +43,8 @@ def _export(proj_db: Any, conninfo: str, tenant_id: Any, rls_tenant: Any = None)
         return [json.loads(line) for line in iter_cloudevents(conn, tenant_id, size, batch=7)]
 
 
-def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, pair: Any) -> None:
-    a, b = pair
+def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, two_tenants: Any) -> None:
+    a, b = two_tenants
     events = _export(proj_db, proj_db.system.conninfo, a.tenant_id)
     with psycopg.connect(proj_db.system.conninfo) as conn:
         count = conn.execute(
@@ -78,8 +65,8 @@ def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, pair: Any) -> 
     assert all(x["platinumhash"] == y["platinumprevhash"] for x, y in itertools.pairwise(platform))
 
 
-def test_export_on_the_api_role_cannot_reach_another_tenant(proj_db: Any, pair: Any) -> None:
-    a, b = pair
+def test_export_on_the_api_role_cannot_reach_another_tenant(proj_db: Any, two_tenants: Any) -> None:
+    a, b = two_tenants
     assert _export(proj_db, proj_db.api.conninfo, b.tenant_id, rls_tenant=a.tenant_id) == []
     assert _export(proj_db, proj_db.api.conninfo, a.tenant_id, rls_tenant=a.tenant_id)
 
@@ -181,22 +168,23 @@ def test_each_exported_line_is_its_audit_row_as_json(
     )
     assert (event["platinumseq"], event["platinumprevhash"], event["platinumhash"]) == row
     # the offline verifier rebuilds the line and the row's hash from the line alone
-    assert render_line(json.loads(line, parse_float=Decimal))[0] == line[:-1]
-    assert (
-        hashlib.sha256(row_canonical(json.loads(line, parse_float=Decimal))).hexdigest() == row[2]
-    )
+    parsed = json.loads(line, parse_float=Decimal)
+    assert render_line(parsed)[0] == line[:-1]
+    assert hashlib.sha256(row_canonical(parsed)).hexdigest() == row[2]
 
 
-def test_export_writes_to_a_file_like(proj_db: Any, pair: Any) -> None:
-    a, _ = pair
+def test_export_writes_to_a_file_like(proj_db: Any, two_tenants: Any) -> None:
+    a, _ = two_tenants
     out = io.StringIO()
     with psycopg.connect(proj_db.system.conninfo, autocommit=True) as conn:
         n = export_events(conn, a.tenant_id, _sign(conn, a.tenant_id), out)
     assert n + 1 == len(out.getvalue().splitlines()) > 1  # the rows, then their checkpoint
 
 
-def test_history_lists_an_aggregates_events_in_order(apps: Apps, proj_db: Any, pair: Any) -> None:
-    a, _ = pair
+def test_history_lists_an_aggregates_events_in_order(
+    apps: Apps, proj_db: Any, two_tenants: Any
+) -> None:
+    a, _ = two_tenants
     with psycopg.connect(proj_db.system.conninfo) as conn:
         events = aggregate_events(apps.by_name(), conn, a.tenant_id, a.workflow_id)
     assert [e.type for e in events] == [
@@ -206,8 +194,8 @@ def test_history_lists_an_aggregates_events_in_order(apps: Apps, proj_db: Any, p
     assert events[0].meta["request_id"] == f"req-{a.slug}"
 
 
-def test_history_redacts_credentials(apps: Apps, proj_db: Any, pair: Any) -> None:
-    a, _ = pair
+def test_history_redacts_credentials(apps: Apps, proj_db: Any, two_tenants: Any) -> None:
+    a, _ = two_tenants
     with psycopg.connect(proj_db.system.conninfo) as conn:
         events = aggregate_events(apps.by_name(), conn, a.tenant_id, a.user_id)
         state = state_as_of(apps.by_name(), conn, a.tenant_id, a.user_id)
@@ -215,8 +203,8 @@ def test_history_redacts_credentials(apps: Apps, proj_db: Any, pair: Any) -> Non
     assert state.state["password_hash"] == "********"
 
 
-def test_state_as_of_a_version_and_a_time(apps: Apps, proj_db: Any, pair: Any) -> None:
-    a, _ = pair
+def test_state_as_of_a_version_and_a_time(apps: Apps, proj_db: Any, two_tenants: Any) -> None:
+    a, _ = two_tenants
     by_name = apps.by_name()
     with psycopg.connect(proj_db.system.conninfo) as conn:
         first = state_as_of(by_name, conn, a.tenant_id, a.workflow_id, version=1)
@@ -236,8 +224,8 @@ def test_state_as_of_a_version_and_a_time(apps: Apps, proj_db: Any, pair: Any) -
     assert run.state["status"] == "running"
 
 
-def test_history_is_fenced_by_tenant(apps: Apps, proj_db: Any, pair: Any) -> None:
-    a, b = pair
+def test_history_is_fenced_by_tenant(apps: Apps, proj_db: Any, two_tenants: Any) -> None:
+    a, b = two_tenants
     with psycopg.connect(proj_db.system.conninfo) as conn:
         with pytest.raises(HistoryNotFoundError):
             aggregate_events(apps.by_name(), conn, b.tenant_id, a.workflow_id)
@@ -255,13 +243,13 @@ def test_history_is_fenced_by_tenant(apps: Apps, proj_db: Any, pair: Any) -> Non
 
 
 def test_cli_verify_and_export(
-    proj_settings: Any, proj_db: Any, pair: Any, tmp_path: Any, monkeypatch: Any
+    proj_settings: Any, proj_db: Any, two_tenants: Any, tmp_path: Any, monkeypatch: Any
 ) -> None:
     from typer.testing import CliRunner
 
     from api.cli.main import app
 
-    a, _ = pair
+    a, _ = two_tenants
     monkeypatch.setenv("DATABASE_URL", proj_settings.database_url)
     # verify decrypts every event its rows claim: the deployment's key
     monkeypatch.setenv("PLATINUM_CIPHER_KEY", proj_settings.cipher_key)
@@ -280,9 +268,8 @@ def test_cli_verify_and_export(
     # signed with the key generated into the data folder (or, with no row new since this
     # module's own checkpoints, SIGNER's): the export verifies offline with the public keys
     signer = Signer.from_pem(None, (tmp_path / "audit-signing.key").read_text())
-    (tmp_path / "audit.pem").write_text(
-        public_pem(signer.public_key) + public_pem(SIGNER.public_key)
-    )
+    keys = public_pem(signer.public_key) + public_pem(SIGNER.public_key)
+    (tmp_path / "audit.pem").write_text(keys)
     assert verify_main([str(out), "--key", str(tmp_path / "audit.pem")]) == 0
     signed = runner.invoke(app, ["audit", "checkpoint", "--tenant", a.slug])
     assert signed.exit_code == 0, signed.output
