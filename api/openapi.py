@@ -1,8 +1,14 @@
-"""The OpenAPI document says what the API really answers on errors: problem+json.
+"""The OpenAPI document tells the truth: errors, credentials, bodies and input constraints.
 
-FastAPI documents a 422 ``HTTPValidationError`` (``{detail: [...]}``) that this API never
-sends; every operation instead gets a ``4XX``/``5XX`` problem+json response (RFC 9457), and the
-validation 422 lists ``errors[]`` of ``{pointer, message}``.
+- Errors: FastAPI documents a 422 ``HTTPValidationError`` (``{detail: [...]}``) that this API
+  never sends; every operation instead gets a ``4XX``/``5XX`` problem+json response (RFC 9457),
+  and the validation 422 lists ``errors[]`` of ``{pointer, message}``.
+- Credentials: one HTTP ``bearer`` scheme (a session token, an API key's secret or the platform
+  admin token), on every operation whose route authenticates, so Swagger UI's Authorize works.
+- Bodies read by ``api.bodies.json_or_yaml`` get the real workflow definition JSON Schema
+  (``engine/definition/schema/``) for JSON and YAML, not ``{"type": "object"}``.
+- The input boundary refuses NUL in every string (``api/boundary.py``): every request string
+  without a stricter pattern or a format carries ``NO_NUL``.
 """
 
 from __future__ import annotations
@@ -10,9 +16,27 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from api.auth import authenticate
+from api.bodies import definition_components
 from api.errors import MEDIA_TYPE
+
+BEARER = "bearer"
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": (
+            "A login session's token (`POST /v1/auth/login`), an API key's secret, or the"
+            " platform admin token (`platinum admin-token`)."
+        ),
+    }
+}
+NO_NUL = "^[^\\x00]*$"
+"""The pattern of a request string: no NUL character (PostgreSQL text cannot hold one)."""
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -58,6 +82,10 @@ def install(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Problem"] = PROBLEM_SCHEMA
+        schemas.update(definition_components())
+        doc["components"]["securitySchemes"] = SECURITY_SCHEMES
+        _secure(app, doc)
+        _forbid_nul(doc)
         for item in doc.get("paths", {}).values():
             for operation in item.values():
                 responses = operation.setdefault("responses", {})
@@ -72,3 +100,52 @@ def install(app: FastAPI) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    return any(dep.call is authenticate or _authenticates(dep) for dep in dependant.dependencies)
+
+
+def _secure(app: FastAPI, doc: dict[str, Any]) -> None:
+    """``security: [{bearer: []}]`` on the operations whose route authenticates its caller."""
+    for route in iter_route_contexts(app.routes):  # included routers' routes, prefixed
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        if not _authenticates(route.dependant):
+            continue
+        item = doc.get("paths", {}).get(route.path_format or "", {})
+        for method in route.methods or ():
+            if (operation := item.get(method.lower())) is not None:
+                operation["security"] = [{BEARER: []}]
+
+
+def _no_nul(schema: Any, schemas: dict[str, Any], seen: set[str]) -> None:
+    """Add ``NO_NUL`` to every plain string inside ``schema`` (following ``$ref``s once)."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[1]
+        if name not in seen and name in schemas:
+            seen.add(name)
+            _no_nul(schemas[name], schemas, seen)
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+        schema["pattern"] = NO_NUL
+    children: list[Any] = [schema.get("items"), schema.get("additionalProperties")]
+    children += schema.get("prefixItems", []) + schema.get("anyOf", [])
+    children += schema.get("oneOf", []) + schema.get("allOf", [])
+    children += list(schema.get("properties", {}).values())
+    for child in children:
+        _no_nul(child, schemas, seen)
+
+
+def _forbid_nul(doc: dict[str, Any]) -> None:
+    """``NO_NUL`` on the strings of every parameter and request body (what is sent)."""
+    schemas = doc.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                _no_nul(parameter.get("schema"), schemas, seen)
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _no_nul(media.get("schema"), schemas, seen)
