@@ -22,25 +22,12 @@ from api.boundary import (
     text_problem,
 )
 from api.errors import ProblemError
+from api.schemas import trimmed_text
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 M = TypeVar("M", bound=BaseModel)
 
 DEFINITION = "#/components/schemas/WorkflowDefinition"
-
-
-def trimmed_text(min_len: int, max_len: int) -> dict[str, Any]:
-    """The JSON Schema of ``domain.kernel.validators.text``: ``min_len``..``max_len`` characters
-    once outer whitespace is trimmed, no NUL (as ``json_schema_extra``: documented, while the
-    domain validator stays the one check)."""
-    char, edge = r"[^\x00]", r"[^\s\x00]"
-    body = {0: f"{char}*", 1: f"{char}*{edge}{char}*"}.get(min_len, rf"\s*{edge}{char}*{edge}\s*")
-    return {
-        "minLength": min_len,
-        "maxLength": max_len,
-        "pattern": f"^{body}$",
-        "description": f"{min_len} to {max_len} characters, outer whitespace trimmed; no NUL.",
-    }
 
 
 def definition_components() -> dict[str, Any]:

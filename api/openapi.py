@@ -8,7 +8,8 @@
 - Bodies read by ``api.bodies.json_or_yaml`` get the real workflow definition JSON Schema
   (``engine/definition/schema/``) for JSON and YAML, not ``{"type": "object"}``.
 - The input boundary refuses NUL in every string (``api/boundary.py``): every request string
-  without a stricter pattern or a format carries ``NO_NUL``.
+  without a stricter pattern or a format carries ``NO_NUL``; a parameter is a string or absent,
+  never ``null``.
 """
 
 from __future__ import annotations
@@ -139,6 +140,16 @@ def _no_nul(schema: Any, schemas: dict[str, Any], seen: set[str]) -> None:
         _no_nul(child, schemas, seen)
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without FastAPI's ``{"type": "null"}`` branch of an optional value:
+    a query string or a header is absent or a string, never JSON ``null``."""
+    branches = [b for b in schema.get("anyOf", []) if b != {"type": "null"}]
+    if len(branches) != 1 or len(schema.get("anyOf", [])) != 2:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**branches[0], **rest}
+
+
 def _forbid_nul(doc: dict[str, Any]) -> None:
     """``NO_NUL`` on the strings of every parameter and request body (what is sent)."""
     schemas = doc.get("components", {}).get("schemas", {})
@@ -146,6 +157,7 @@ def _forbid_nul(doc: dict[str, Any]) -> None:
     for item in doc.get("paths", {}).values():
         for operation in item.values():
             for parameter in operation.get("parameters", []):
-                _no_nul(parameter.get("schema"), schemas, seen)
+                parameter["schema"] = _without_null(parameter.get("schema", {}))
+                _no_nul(parameter["schema"], schemas, seen)
             for media in operation.get("requestBody", {}).get("content", {}).values():
                 _no_nul(media.get("schema"), schemas, seen)

@@ -158,6 +158,7 @@ class Settings(BaseSettings):
             )
         return key
 
+
 def _read_or_create(path: Path, make: object) -> str:
     if path.exists():
         return path.read_text().strip()

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from api.schemas import Strict
+from api.schemas import Strict, trimmed_text
 
 RoleName = Literal["admin", "manager", "user", "viewer"]
 UserStatus = Literal["active", "inactive", "invited"]
@@ -49,7 +49,7 @@ class LoginResponse(BaseModel):
 
 class UserCreate(Strict):
     email: str = Field(max_length=255)
-    name: str = Field(max_length=255)
+    name: str = Field(max_length=255, json_schema_extra=trimmed_text(2, 255))
     password: str | None = Field(
         default=None, max_length=1024, description="8+ characters; may be omitted if invited."
     )
@@ -58,7 +58,7 @@ class UserCreate(Strict):
 
 
 class UserUpdate(Strict):
-    name: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255, json_schema_extra=trimmed_text(2, 255))
     role: RoleName | None = None
     status: UserStatus | None = None
     password: str | None = Field(
@@ -104,7 +104,7 @@ class RolePublic(BaseModel):
 
 
 class ApiKeyCreate(Strict):
-    name: str = Field(max_length=255)
+    name: str = Field(max_length=255, json_schema_extra=trimmed_text(1, 255))
     role: RoleName = "user"
 
 
@@ -136,7 +136,9 @@ class PreferencePublic(BaseModel):
 
 
 class ConfigSet(Strict):
-    value: Any = Field(description="Any JSON value but null.")
+    value: Any = Field(
+        description="Any JSON value but null.", json_schema_extra={"not": {"type": "null"}}
+    )
 
     @field_validator("value")
     @classmethod
@@ -155,17 +157,17 @@ class ConfigPublic(BaseModel):
 
 
 class TenantCreate(Strict):
-    name: str = Field(description="2 to 255 characters.")
+    name: str = Field(json_schema_extra=trimmed_text(2, 255))
     slug: str = Field(description="Unique, kebab-case: ^[a-z0-9-]+$.")
     admin_email: str
     admin_password: str = Field(description="The first admin user's password.")
-    admin_name: str = "Administrator"
+    admin_name: str = Field(default="Administrator", json_schema_extra=trimmed_text(2, 255))
     config: dict[str, Any] | None = None
     billing_info: dict[str, Any] | None = None
 
 
 class TenantUpdate(Strict):
-    name: str | None = None
+    name: str | None = Field(default=None, json_schema_extra=trimmed_text(2, 255))
     config: dict[str, Any] | None = None
     billing_info: dict[str, Any] | None = None
     status: str | None = None

@@ -9,18 +9,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Strict
+from api.schemas import Strict, trimmed_text
 
 SkillStatus = Literal["active", "pending", "rejected", "archived"]
 
 
 class SkillCreate(Strict):
-    name: str
-    category: str
+    name: str = Field(json_schema_extra=trimmed_text(2, 255))
+    category: str = Field(json_schema_extra=trimmed_text(1, 100))
     definition: dict[str, Any] = Field(
         description="Optional `config_schema` (JSON Schema) and `implementation` (http/python)."
     )
-    description: str = ""
+    description: str = Field(default="", json_schema_extra=trimmed_text(0, 10_000))
     version: str = Field(default="1.0.0", description="Semantic version.")
     price: Decimal | str = "0.00"
     author: str | None = None
@@ -28,7 +28,7 @@ class SkillCreate(Strict):
 
 
 class SkillReject(Strict):
-    reason: str = ""
+    reason: str = Field(default="", json_schema_extra=trimmed_text(0, 10_000))
 
 
 class SkillPublic(BaseModel):
