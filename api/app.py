@@ -66,4 +66,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.add_middleware(InputBoundary, max_body_bytes=container.settings.max_body_bytes)
     app.add_middleware(ObserveRequests, requests=requests, latency=latency)
     openapi.install(app)  # errors as problem+json, the bearer scheme, real request bodies
+    from api.console import build_console
+
+    app.mount("/ui", build_console(container))  # the web console (its own pages and errors)
     return app
