@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth import authenticate
 from api.bodies import definition_components
 from api.errors import MEDIA_TYPE
+from api.schemas import STORABLE_CHAR
 
 BEARER = "bearer"
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -36,8 +38,28 @@ SECURITY_SCHEMES: dict[str, Any] = {
         ),
     }
 }
-NO_NUL = "^[^\\x00]*$"
-"""The pattern of a request string: no NUL character (PostgreSQL text cannot hold one)."""
+NO_NUL = f"^{STORABLE_CHAR}*$"
+"""The pattern of a request string: no NUL (PostgreSQL text cannot hold one)."""
+_NEGATED = re.compile(r"(?<!\\)\[\^")
+_REFUSED = STORABLE_CHAR[2:-1]  # what a storable character is not
+JSON_VALUE = "#/components/schemas/JsonValue"
+_ANY = {"$ref": JSON_VALUE}
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "title": "JsonValue",
+    "description": (
+        "Any JSON value the input boundary takes: no NUL in a string or a key, integers within"
+        " 64 bits, at most 64 levels deep (api/boundary.py)."
+    ),
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": _ANY},
+        {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": _ANY},
+    ],
+}
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -84,6 +106,7 @@ def install(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas["Problem"] = PROBLEM_SCHEMA
         schemas.update(definition_components())
+        schemas["JsonValue"] = JSON_VALUE_SCHEMA
         doc["components"]["securitySchemes"] = SECURITY_SCHEMES
         _secure(app, doc)
         _forbid_nul(doc)
@@ -120,6 +143,13 @@ def _secure(app: FastAPI, doc: dict[str, Any]) -> None:
                 operation["security"] = [{BEARER: []}]
 
 
+def _free(schema: Any) -> bool:
+    """Whether ``schema`` says nothing of its value (pydantic's ``Any``: maybe a description)."""
+    return isinstance(schema, dict) and not {
+        "type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"
+    } & set(schema)  # fmt: skip
+
+
 def _no_nul(schema: Any, schemas: dict[str, Any], seen: set[str]) -> None:
     """Add ``NO_NUL`` to every plain string inside ``schema`` (following ``$ref``s once)."""
     if not isinstance(schema, dict):
@@ -132,6 +162,15 @@ def _no_nul(schema: Any, schemas: dict[str, Any], seen: set[str]) -> None:
             _no_nul(schemas[name], schemas, seen)
     if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
         schema["pattern"] = NO_NUL
+    elif schema.get("type") == "string" and _REFUSED not in schema.get("pattern", _REFUSED):
+        # a negated class may let one in: it refuses them too (``[^\s@]`` → ``[^\x00...\s@]``)
+        schema["pattern"] = _NEGATED.sub(lambda _m: "[^" + _REFUSED, schema["pattern"])
+    if schema.get("type") == "object" and schema.get("additionalProperties", True) is True:
+        schema["additionalProperties"] = _ANY  # free-form: the boundary's rules all the way down
+        schema.setdefault("propertyNames", {"pattern": NO_NUL})
+    for key, value in schema.get("properties", {}).items():
+        if _free(value):
+            schema["properties"][key] = {**value, **_ANY}
     children: list[Any] = [schema.get("items"), schema.get("additionalProperties")]
     children += schema.get("prefixItems", []) + schema.get("anyOf", [])
     children += schema.get("oneOf", []) + schema.get("allOf", [])

@@ -26,8 +26,8 @@ ConfigKey = Annotated[
     Path(
         min_length=1,
         max_length=100,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="1 to 100 letters, digits, '_', '.', ':' or '-', a letter or digit first.",
     ),
 ]
 

@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from api.schemas import Strict, trimmed_text
 
+SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"  # domain.kernel.validators.SLUG_RE
+EMAIL = {"format": "email", "maxLength": 255}
+PASSWORD = {"minLength": 12, "maxLength": 1024}  # and zxcvbn's strength, which no schema says
 RoleName = Literal["admin", "manager", "user", "viewer"]
 UserStatus = Literal["active", "inactive", "invited"]
 
@@ -48,10 +51,13 @@ class LoginResponse(BaseModel):
 
 
 class UserCreate(Strict):
-    email: str = Field(max_length=255)
+    email: str = Field(max_length=255, json_schema_extra=EMAIL)
     name: str = Field(max_length=255, json_schema_extra=trimmed_text(2, 255))
     password: str | None = Field(
-        default=None, max_length=1024, description="8+ characters; may be omitted if invited."
+        default=None,
+        max_length=1024,
+        description="12+ characters, not easily guessed; may be omitted if invited.",
+        json_schema_extra=PASSWORD,
     )
     role: RoleName = "user"
     status: UserStatus = "active"
@@ -158,9 +164,15 @@ class ConfigPublic(BaseModel):
 
 class TenantCreate(Strict):
     name: str = Field(json_schema_extra=trimmed_text(2, 255))
-    slug: str = Field(description="Unique, kebab-case: ^[a-z0-9-]+$.")
-    admin_email: str
-    admin_password: str = Field(description="The first admin user's password.")
+    slug: str = Field(
+        description="Unique, kebab-case: ^[a-z0-9-]+$.",
+        json_schema_extra={"maxLength": 100, "pattern": SLUG},
+    )
+    admin_email: str = Field(json_schema_extra=EMAIL)
+    admin_password: str = Field(
+        description="The first admin user's password: 12+ characters, not easily guessed.",
+        json_schema_extra=PASSWORD,
+    )
     admin_name: str = Field(default="Administrator", json_schema_extra=trimmed_text(2, 255))
     config: dict[str, Any] | None = None
     billing_info: dict[str, Any] | None = None

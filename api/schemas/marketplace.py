@@ -11,6 +11,19 @@ from pydantic import BaseModel, Field
 
 from api.schemas import Strict, trimmed_text
 
+SEMVER = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+"""semver.org's regular expression (what ``semver.Version.parse`` takes)."""
+PRICE = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 99_999_999},
+        {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$"},
+    ],
+    "description": "0 to 99999999.99, at most 2 decimals (a number or its text).",
+}
 SkillStatus = Literal["active", "pending", "rejected", "archived"]
 
 
@@ -21,8 +34,12 @@ class SkillCreate(Strict):
         description="Optional `config_schema` (JSON Schema) and `implementation` (http/python)."
     )
     description: str = Field(default="", json_schema_extra=trimmed_text(0, 10_000))
-    version: str = Field(default="1.0.0", description="Semantic version.")
-    price: Decimal | str = "0.00"
+    version: str = Field(
+        default="1.0.0",
+        description="Semantic version.",
+        json_schema_extra={"maxLength": 20, "pattern": SEMVER},
+    )
+    price: Decimal | str = Field(default="0.00", json_schema_extra=PRICE)
     author: str | None = None
     is_public: bool = True
 

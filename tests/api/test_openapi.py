@@ -11,6 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from api.openapi import NO_NUL
+from api.schemas import STORABLE_CHAR
 from tests.support.http import MISSING, PROBLEM
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -138,7 +140,19 @@ def test_workflow_bodies_are_the_real_definition_schema_in_json_and_yaml(client,
 
 
 def _without_nul_pattern(schema: Any) -> Any:
-    return json.loads(json.dumps(schema).replace(', "pattern": "^[^\\\\x00]*$"', ""))
+    """``schema`` less what the document adds for the input boundary (``NO_NUL``)."""
+    if isinstance(schema, list):
+        return [_without_nul_pattern(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _without_nul_pattern(v) for k, v in schema.items()}
+    if out.get("pattern") == NO_NUL:
+        del out["pattern"]
+    if isinstance(out.get("pattern"), str):
+        out["pattern"] = out["pattern"].replace("[^" + STORABLE_CHAR[2:-1], "[^")
+    if out.get("$ref") == "#/components/schemas/JsonValue" and len(out) > 1:
+        del out["$ref"]  # a free value ("with", "output"): the boundary's rules all the way down
+    return out
 
 
 def _resolved(schema: Any) -> Any:
