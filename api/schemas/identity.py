@@ -7,12 +7,13 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.config import JsonDict
 
 from api.schemas import Strict, trimmed_text
 
-SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"  # domain.kernel.validators.SLUG_RE
-EMAIL = {"format": "email", "maxLength": 255}
-PASSWORD = {"minLength": 12, "maxLength": 1024}  # and zxcvbn's strength, which no schema says
+SLUG: JsonDict = {"maxLength": 100, "pattern": r"^[a-z0-9]+(?:-[a-z0-9]+)*$"}  # SLUG_RE
+EMAIL: JsonDict = {"format": "email", "maxLength": 255}
+PASSWORD: JsonDict = {"minLength": 12, "maxLength": 1024}  # and zxcvbn: no schema says
 RoleName = Literal["admin", "manager", "user", "viewer"]
 UserStatus = Literal["active", "inactive", "invited"]
 
@@ -166,7 +167,7 @@ class TenantCreate(Strict):
     name: str = Field(json_schema_extra=trimmed_text(2, 255))
     slug: str = Field(
         description="Unique, kebab-case: ^[a-z0-9-]+$.",
-        json_schema_extra={"maxLength": 100, "pattern": SLUG},
+        json_schema_extra=SLUG,
     )
     admin_email: str = Field(json_schema_extra=EMAIL)
     admin_password: str = Field(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
 from api.schemas import Strict, trimmed_text
 
@@ -17,7 +18,7 @@ SEMVER = (
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
 """semver.org's regular expression (what ``semver.Version.parse`` takes)."""
-PRICE = {
+PRICE: JsonDict = {
     "anyOf": [
         {"type": "integer", "minimum": 0, "maximum": 99_999_999},
         {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$"},
