@@ -89,25 +89,27 @@ def _page(template: str, app: FastAPI, request: Request) -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     """Serve ``/docs``, ``/redoc`` and their assets; the app is built with
-    ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not there."""
+    ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not there. Plain routes, like
+    FastAPI's own documentation pages: not API operations, so not in the document or the
+    permission table."""
 
-    @app.get(f"{ASSETS}/swagger-init.js", include_in_schema=False)
-    def swagger_init() -> Response:
+    def swagger_init(_request: Request) -> Response:
         return Response(SWAGGER_INIT, media_type="text/javascript")
 
-    @app.get(f"{ASSETS}/redoc-init.js", include_in_schema=False)
-    def redoc_init() -> Response:
+    def redoc_init(_request: Request) -> Response:
         return Response(REDOC_INIT, media_type="text/javascript")
 
-    app.mount(ASSETS, StaticFiles(directory=_STATIC), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui(request: Request) -> HTMLResponse:
+    def swagger_ui(request: Request) -> Response:
         return _page(_SWAGGER_PAGE, app, request)
 
-    @app.get("/redoc", include_in_schema=False)
-    def redoc(request: Request) -> HTMLResponse:
+    def redoc(request: Request) -> Response:
         return _page(_REDOC_PAGE, app, request)
+
+    app.add_route(f"{ASSETS}/swagger-init.js", swagger_init, include_in_schema=False)
+    app.add_route(f"{ASSETS}/redoc-init.js", redoc_init, include_in_schema=False)
+    app.mount(ASSETS, StaticFiles(directory=_STATIC), name="docs-assets")
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
 
 
 class Home(BaseModel):
