@@ -41,7 +41,7 @@ class SkillCreate(Strict):
         json_schema_extra={"maxLength": 20, "pattern": SEMVER},
     )
     price: Decimal | str = Field(default="0.00", json_schema_extra=PRICE)
-    author: str | None = None
+    author: str | None = Field(default=None, json_schema_extra=trimmed_text(1, 255))
     is_public: bool = True
 
 
