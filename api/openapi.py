@@ -90,7 +90,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Replace ``app.openapi`` with a generator that documents problem+json errors."""
+    """Replace ``app.openapi`` with a generator that adds what the module doc lists."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
