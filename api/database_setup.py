@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+
 def event_tables(app_classes: Iterable[type]) -> list[str]:
     """The library's events table per application (its name lower-cased + ``_events``)."""
     return [f"{cls.name.lower()}_events" for cls in app_classes]  # type: ignore[attr-defined]
@@ -284,7 +285,9 @@ def tidy_version_table(owner: ConnInfo, cfg: object) -> None:
             }
         drop = (recorded - known) | (known & below)
         if drop:
-            conn.execute("DELETE FROM alembic_version WHERE version_num = ANY(%s)", (sorted(drop),))
+            conn.execute(
+                "DELETE FROM alembic_version WHERE version_num = ANY(%s)", (sorted(drop),)
+            )
 
 
 def run_migrations(owner: ConnInfo) -> None:

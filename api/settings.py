@@ -158,7 +158,6 @@ class Settings(BaseSettings):
             )
         return key
 
-
 def _read_or_create(path: Path, make: object) -> str:
     if path.exists():
         return path.read_text().strip()

@@ -62,7 +62,9 @@ def audit_verify(
 @app.command("export")
 def audit_export(
     tenant: Annotated[str, typer.Option(help="Tenant slug.")],
-    out: Annotated[Path | None, typer.Option(help="Write NDJSON here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write NDJSON here instead of stdout.")
+    ] = None,
 ) -> None:
     """Export a tenant's audit events as NDJSON CloudEvents (streamed)."""
     import psycopg

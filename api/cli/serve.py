@@ -21,7 +21,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="In-process step-worker concurrency.")] = 8,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Run no step worker.")] = False,
-    no_projector: Annotated[bool, typer.Option("--no-projector", help="Run no projector.")] = False,
+    no_projector: Annotated[
+        bool, typer.Option("--no-projector", help="Run no projector.")
+    ] = False,
 ) -> None:
     """API + (by default) in-process worker, projector and dispatcher."""
     import uvicorn

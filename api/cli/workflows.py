@@ -88,7 +88,9 @@ def _print(data: Any) -> None:
 def runs_start(
     workflow_id: Annotated[str, typer.Argument(help="The workflow to run (must be active).")],
     token: Token,
-    input_json: Annotated[str, typer.Option("--input", help="The run input as JSON.")] = "{}",
+    input_json: Annotated[
+        str, typer.Option("--input", help="The run input as JSON.")
+    ] = "{}",
     idempotency_key: Annotated[
         str | None, typer.Option("--idempotency-key", help="Same key and input: same run.")
     ] = None,

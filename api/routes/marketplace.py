@@ -178,7 +178,6 @@ def _reviewed(
 
 # -- installations -------------------------------------------------------------------------
 
-
 def read_installation(
     container: Container, tenant_id: UUID, installation_id: UUID
 ) -> dict[str, Any]:

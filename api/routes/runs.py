@@ -158,7 +158,9 @@ def list_runs(
 ) -> Page[RunSummary]:
     """The tenant's runs, newest first (filter by ``workflow_id`` and ``status``)."""
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
-        rows, next_cursor = runs_read.list_runs(conn, page, workflow_id=workflow_id, status=status_)
+        rows, next_cursor = runs_read.list_runs(
+            conn, page, workflow_id=workflow_id, status=status_
+        )
     return Page(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -195,10 +197,7 @@ Steerer = Annotated[Principal, Depends(require("runs:pause"))]
 
 @router.post("/v1/runs/{run_id}/pause", response_model=RunPublic)
 def pause_run(
-    run_id: UUID,
-    principal: Steerer,
-    container: ContainerDep,
-    response: Response,
+    run_id: UUID, principal: Steerer, container: ContainerDep, response: Response,
     expected: IfMatchDep,
 ) -> RunPublic:
     """Pause a running run: no new step starts and timers wait; attempts already running
@@ -211,10 +210,7 @@ def pause_run(
 
 @router.post("/v1/runs/{run_id}/resume", response_model=RunPublic)
 def resume_run(
-    run_id: UUID,
-    principal: Steerer,
-    container: ContainerDep,
-    response: Response,
+    run_id: UUID, principal: Steerer, container: ContainerDep, response: Response,
     expected: IfMatchDep,
 ) -> RunPublic:
     """Resume a paused run: what fell due meanwhile happens now (409 unless the run is
@@ -299,4 +295,6 @@ def reject_step(
     index: ItemIndex = None,
 ) -> RunPublic:
     """Reject a waiting ``approval`` step: it fails (you must hold its role, or a higher one)."""
-    return _decide("reject", run_id, step_id, index, principal, container, body, response, expected)
+    return _decide(
+        "reject", run_id, step_id, index, principal, container, body, response, expected
+    )
