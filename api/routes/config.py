@@ -21,18 +21,6 @@ from projections.queries import config
 router = APIRouter(prefix="/v1/config", tags=["config"])
 
 ConfigAdmin = Annotated[Principal, Depends(require("config:admin"))]
-<<<<<<< HEAD
-=======
-ConfigKey = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-        description="1 to 100 letters, digits, '_', '.', ':' or '-', a letter or digit first.",
-    ),
-]
->>>>>>> wip/openapi
 
 
 def _read(container: Container, principal: Principal, key: str) -> dict[str, Any] | None:

@@ -24,18 +24,6 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
 
 MeReader = Annotated[Principal, Depends(require("me:read"))]
 PreferenceUser = Annotated[Principal, Depends(require_user("preferences:write"))]
-<<<<<<< HEAD
-=======
-PreferenceKey = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-        description="1 to 100 letters, digits, '_', '.', ':' or '-', a letter or digit first.",
-    ),
-]
->>>>>>> wip/openapi
 
 
 @router.get("", response_model=MePublic)
