@@ -11,7 +11,6 @@ restart) is logged and the next pass borrows a new connection: the loop outlives
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -21,6 +20,7 @@ from psycopg.rows import tuple_row
 
 from domain.audit.checkpoint import Signer
 from projections.audit.tree import try_make_checkpoint
+from projections.looping import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def due(rows: int, tree_size: int, age: float | None, every_rows: int, every_s: 
     return new >= every_rows or age is None or age >= every_s
 
 
-class Checkpointer:
+class Checkpointer(LoopThread):
     """The loop; ``start()``, ``stop()``, ``liveness()`` like the process's other services."""
 
     def __init__(
@@ -63,37 +63,28 @@ class Checkpointer:
         self.connect, self.signer, self.log_prefix = connect, signer, log_prefix
         self.every_rows, self.every_s = every_rows, every_s
         self.interval = max(0.2, min(every_s / 2, 5.0))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.heartbeat = time.monotonic()
+        super().__init__()
         self.signed = 0
 
-    def start(self) -> Checkpointer:
-        self._thread = threading.Thread(target=self._run, name="audit-checkpointer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    def _thread_name(self) -> str:
+        return "audit-checkpointer"
 
     def liveness(self) -> dict[str, Any]:
         """Like the projector group's: when the loop last went round (connected or not)."""
-        age = time.monotonic() - self.heartbeat
-        alive = self._thread is not None and self._thread.is_alive()
+        age = time.monotonic() - self.last_beat
+        alive = self.running
         ok = alive and age <= max(60.0, 4 * self.interval)
         loop = {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}
         return {"checkpointer": "audit", "ok": ok, "loops": {"checkpoint": loop}}
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.signed += self.run_once()
             except Exception as exc:  # the database away, a restart: try again next pass
                 log.warning("audit checkpoints: pass failed (%s: %s); retrying",
                             type(exc).__name__, exc)  # fmt: skip
-            self.heartbeat = time.monotonic()
+            self.last_beat = time.monotonic()
             self._stop.wait(self.interval)
 
     def run_once(self) -> int:
