@@ -19,7 +19,15 @@ from api.console.templating import HERE
 
 def build_console(container: Container) -> FastAPI:
     """The console app; mount it at ``/ui``."""
-    from api.console import approvals, auth_views, platform_views, runs_views
+    from api.console import (
+        approvals,
+        auth_views,
+        platform_views,
+        run_commands,
+        run_live,
+        run_view,
+        runs_views,
+    )
 
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.container = container
@@ -39,6 +47,14 @@ def build_console(container: Container) -> FastAPI:
         return RedirectResponse(target, status_code=303)
 
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_views, platform_views, runs_views, approvals):
+    for module in (
+        auth_views,
+        platform_views,
+        runs_views,
+        run_view,
+        run_live,
+        run_commands,
+        approvals,
+    ):
         console.include_router(module.router)
     return console
