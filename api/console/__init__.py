@@ -22,6 +22,7 @@ def build_console(container: Container) -> FastAPI:
     from api.console import (
         approvals,
         auth_views,
+        error_pages,
         platform_views,
         run_commands,
         run_live,
@@ -32,6 +33,7 @@ def build_console(container: Container) -> FastAPI:
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.container = container
     errors.install_error_handlers(console)
+    error_pages.install(console)  # the same answers, as pages for a browser
 
     @console.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:

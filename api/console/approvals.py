@@ -54,4 +54,7 @@ def count(request: Request, principal: Principal = Reader) -> HTMLResponse:
     """The navigation's badge (polled by htmx)."""
     from api.console.templating import render
 
-    return render(request, "_approvals_count.html", principal)
+    return render(
+        request, "_approvals_count.html", principal,
+        nav_approvals=approvals_count(request, principal),
+    )  # fmt: skip

@@ -98,5 +98,5 @@ def state(slot: Mapping[str, Any], items: Iterable[Mapping[str, Any]] | None) ->
         done = sum(1 for i in listed if i.get("status") in ("succeeded", "failed", "skipped"))
         label = f"{done} of {len(listed)}"
     elif waiting:
-        label = f"waiting: {waiting.get('kind')}"
+        label = "waiting"
     return {"status": status, "waiting": (waiting or {}).get("kind"), "label": label}

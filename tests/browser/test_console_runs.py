@@ -41,7 +41,7 @@ def test_every_step_turns_succeeded_on_the_run_page_without_a_reload(
             "data-status", "succeeded", timeout=20_000
         )
     expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "succeeded")
-    expect(page.locator('[data-step-id="each"] text.sub')).to_contain_text("3 of 3")
+    expect(page.locator('[data-step-id="each"] text.sub')).to_have_text("transform \u00d7 · 3 of 3")
     expect(page.get_by_test_id("timeline")).to_contain_text("Succeeded")
     _not_reloaded(page)
     # a step's detail: attempts, input, output and timings
@@ -78,6 +78,8 @@ def test_a_user_cancels_a_waiting_run(page: Any, live: Live, tenant: TenantCtx) 
     run_id = start_run(live.api, headers, active_workflow(live.api, headers, APPROVAL))
     sign_in(page, tenant.slug, tenant.admin.email, tenant.admin.password)
     page.goto(f"/ui/runs/{run_id}")
+    expect(page.get_by_test_id("approve")).to_be_visible()  # an admin holds "manager"
+    screenshot(page, "run-waiting")
     page.get_by_test_id("cancel").click()
     expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "cancelled")
     assert live.api.get(f"/v1/runs/{run_id}", headers=headers).json()["status"] == "cancelled"
