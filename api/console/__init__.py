@@ -37,7 +37,10 @@ def build_console(container: Container) -> FastAPI:
 
     @console.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
-        response = RedirectResponse("/ui/login", status_code=303)
+        if request.headers.get("hx-request") == "true":  # a live part: the whole page goes
+            response: Response = Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
+        else:
+            response = RedirectResponse("/ui/login", status_code=303)
         if request.cookies.get(SESSION_COOKIE):  # expired or revoked: drop it
             clear_cookie(request, response, SESSION_COOKIE)
         return response

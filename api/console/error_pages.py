@@ -7,6 +7,7 @@ them as a page with the same status.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from api.console.templating import render
 
-Handler = Callable[[Request, Any], Awaitable[Response]]
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 def wants_page(request: Request) -> bool:
@@ -27,7 +28,8 @@ def wants_page(request: Request) -> bool:
 
 def _as_page(handler: Handler) -> Handler:
     async def page(request: Request, exc: Any) -> Response:
-        answer = await handler(request, exc)
+        given = handler(request, exc)
+        answer = await given if inspect.isawaitable(given) else given
         if not wants_page(request) or answer.status_code < 400:
             return answer
         body: dict[str, Any] = json.loads(bytes(answer.body))

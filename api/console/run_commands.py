@@ -42,8 +42,10 @@ def _text(value: str, pointer: str) -> str | None:
 @router.post("/runs/{run_id}/cancel")
 def cancel(run_id: UUID, request: Request, principal: Canceller, back: Back = "") -> Response:
     """Cancel the run (``Runs.cancel_run``, as ``POST /v1/runs/{id}/cancel``)."""
+    container = container_of(request)
     with acting_as(principal.actor):
-        container_of(request).runs.cancel_run(tenant_of(principal), run_id, "cancelled")
+        container.runs.cancel_run(tenant_of(principal), run_id, "cancelled")
+    container.wait_caught_up("runs")  # read-your-writes: the lists show it at once
     return _back(back, run_id)
 
 

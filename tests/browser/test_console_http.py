@@ -162,3 +162,10 @@ def test_over_https_the_session_cookie_is_secure(container: Any, tenant: TenantC
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("platinum_session=")
     assert "Secure" in cookie
+
+
+def test_a_live_part_whose_session_ended_sends_the_whole_page_to_sign_in(client: Any) -> None:
+    client.cookies.clear()
+    r = client.get("/ui/runs/rows", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.status_code == 204
+    assert r.headers["hx-redirect"] == "/ui/login"
