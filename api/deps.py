@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from api.boundary import ascii_int
 from api.composition import Container
@@ -52,3 +52,15 @@ def expected_version(if_match: str | None) -> int | None:
     if version is None:
         raise ProblemError(412, f"If-Match {if_match!r} is not an ETag this API issued.")
     return version
+
+
+KeyPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
+    ),
+]
+"""A preference or configuration key in a path."""

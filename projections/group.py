@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ import psycopg
 from eventsourcing import persistence as es
 from psycopg import sql
 
+from projections.looping import LoopThread
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ _CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, es.Opera
                       es.InterfaceError)  # fmt: skip
 
 
-class ProjectorGroup:
+class ProjectorGroup(LoopThread):
     """Runs ``runners`` until stopped; ``conninfo`` (system role) is the session connection."""
 
     def __init__(
@@ -56,27 +56,11 @@ class ProjectorGroup:
         self.connect_timeout_s = connect_timeout_s
         self.error: BaseException | None = None
         self.connected = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._paused: dict[int, tuple[float, float]] = {}  # runner -> (until, last delay)
-        self.last_beat = time.monotonic()
 
-    def start(self) -> ProjectorGroup:
-        self._stop.clear()
-        self.last_beat = time.monotonic()
-        self._thread = threading.Thread(target=self._loop, name="projector-group", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def _thread_name(self) -> str:
+        return "projector-group"
 
     def liveness(self) -> dict[str, Any]:
         """Seconds since the group's loop last went round (connected or reconnecting), and

@@ -15,7 +15,6 @@ fault is parked after ``park_after`` attempts (``projections.parking``).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -28,13 +27,14 @@ from psycopg import sql
 
 from projections import parking
 from projections.batch import BatchProjection
+from projections.looping import LoopThread
 from projections.parking import PARK_AFTER, PARKABLE, Unreadable
 from projections.view import ProjectionView, StalePositionError
 
 log = logging.getLogger(__name__)
 
 
-class ProjectionRunner:
+class ProjectionRunner(LoopThread):
     """Follows one application's events into one projection, in batches, until stopped."""
 
     def __init__(
@@ -57,10 +57,8 @@ class ProjectionRunner:
         self.lock_conninfo = lock_conninfo
         self.on_batch = on_batch
         self.park_after = park_after
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.error: BaseException | None = None
-        self.last_beat = time.monotonic()  # when the loop last went round (liveness)
         self._suspect_until = 0  # after a failed batch: its events go one at a time
 
     @property
@@ -224,15 +222,5 @@ class ProjectionRunner:
         return {"projector": f"{self.projection.name}:{self.app.name}", "ok": ok,
                 "loops": {"project": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
 
-    def start(self) -> ProjectionRunner:
-        self.last_beat = time.monotonic()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"projector-{self.projection.name}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    def _thread_name(self) -> str:
+        return f"projector-{self.projection.name}"

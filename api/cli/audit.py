@@ -1,4 +1,4 @@
-"""``platinum audit verify|export|rebuild``: the audit log's hash chains, export and rebuild."""
+"""``platinum audit verify|export|checkpoint|rebuild``: chains, export, checkpoints, rebuild."""
 
 from __future__ import annotations
 
@@ -62,25 +62,44 @@ def audit_verify(
 @app.command("export")
 def audit_export(
     tenant: Annotated[str, typer.Option(help="Tenant slug.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Write NDJSON here instead of stdout.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write NDJSON here instead of stdout.")] = None,
 ) -> None:
-    """Export a tenant's audit events as NDJSON CloudEvents (streamed)."""
+    """Export a tenant's audit events as NDJSON CloudEvents, ending with a fresh checkpoint."""
     import psycopg
 
+    from api.routes.audit import audit_signer
     from projections.audit.export import export_events
+    from projections.audit.tree import make_checkpoint
 
     configure_logging("WARNING")
-    db = database(settings())
+    current = settings()
+    db = database(current)
     tenant_id = _tenant_by_slug(db.system.conninfo, tenant)
-    with psycopg.connect(db.system.conninfo) as conn:
+    with psycopg.connect(db.system.conninfo, autocommit=True) as conn:
+        cp = make_checkpoint(conn, tenant_id, audit_signer(current), current.audit_log_origin)
         if out is None:
-            n = export_events(conn, tenant_id, sys.stdout)
+            n = export_events(conn, tenant_id, cp, sys.stdout)
         else:
             with out.open("w", encoding="utf-8") as f:
-                n = export_events(conn, tenant_id, f)
+                n = export_events(conn, tenant_id, cp, f)
     typer.echo(f"exported {n} events", err=True)
+
+
+@app.command("checkpoint")
+def audit_checkpoint(tenant: Annotated[str, typer.Option(help="Tenant slug.")]) -> None:
+    """Sign the tenant's audit tree now; print the signed note (keep it to verify later)."""
+    import psycopg
+
+    from api.routes.audit import audit_signer
+    from projections.audit.tree import make_checkpoint
+
+    configure_logging("WARNING")
+    current = settings()
+    db = database(current)
+    tenant_id = _tenant_by_slug(db.system.conninfo, tenant)
+    with psycopg.connect(db.system.conninfo, autocommit=True) as conn:
+        cp = make_checkpoint(conn, tenant_id, audit_signer(current), current.audit_log_origin)
+    typer.echo(cp.note, nl=False)
 
 
 @app.command("rebuild")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -60,6 +61,28 @@ def upgraded(settings: Settings) -> Database:
         return upgrade(settings, application_classes())
     except CipherKeyError as e:
         raise fail(str(e)) from None
+
+
+def long_running(settings: Settings, kind: str, parts: dict[str, int]) -> Database:
+    """Set up a long-running process: logging, its connection budget, SIGTERM, the database."""
+    from api.database import install_sigterm_exit
+
+    configure_logging(settings.log_level)
+    budget(settings, kind, parts)
+    install_sigterm_exit()
+    return upgraded_if_embedded(settings)
+
+
+def until_interrupted(tick: Callable[[], None] | None = None) -> None:
+    """Block until SIGINT (SIGTERM exits through ``install_sigterm_exit``), ticking each second."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        if tick is not None:
+            tick()
 
 
 def upgraded_if_embedded(settings: Settings) -> Database:

@@ -81,25 +81,17 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def project() -> None:
     """Run the projection runners until stopped."""
-    import signal
-    import threading
-
     from api.background import connection_budget, start_background
     from api.composition import Container
-    from api.database import install_sigterm_exit
 
     settings = common.settings()
-    common.configure_logging(settings.log_level)
-    common.budget(settings, "project", connection_budget(settings, read=True, projector=True))
-    install_sigterm_exit()
-    db = common.upgraded_if_embedded(settings)
+    db = common.long_running(
+        settings, "project", connection_budget(settings, read=True, projector=True)
+    )
     container = Container.build(settings, db, role=db.system)
     start_background(container, projector=True, worker=False, dispatcher=False)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while not stop.wait(1.0):
-            pass
+        common.until_interrupted()
     finally:
         container.close()
 
@@ -117,19 +109,13 @@ def dispatch(
     ] = None,
 ) -> None:
     """Deliver queued notifications (email, SMS, push, Slack, Discord) until stopped."""
-    import signal
-    import threading
     from uuid import UUID
 
     from api.background import build_dispatcher, connection_budget
-    from api.database import install_sigterm_exit
     from engine.delivery import DispatcherConfig
 
     settings = common.settings()
-    common.configure_logging(settings.log_level)
-    common.budget(settings, "dispatch", connection_budget(settings, dispatcher=True))
-    install_sigterm_exit()
-    db = common.upgraded_if_embedded(settings)
+    db = common.long_running(settings, "dispatch", connection_budget(settings, dispatcher=True))
     config = DispatcherConfig(
         concurrency=concurrency,
         batch_size=batch_size,
@@ -141,12 +127,13 @@ def dispatch(
         only_tenants=frozenset(UUID(t) for t in tenant) if tenant else None,
     )
     dispatcher = build_dispatcher(settings, db, config).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def check() -> None:
+        if not dispatcher.running:
+            raise common.fail(f"dispatcher stopped: {dispatcher.error!r}")
+
     try:
-        while not stop.wait(1.0):
-            if not dispatcher.running:
-                raise common.fail(f"dispatcher stopped: {dispatcher.error!r}")
+        common.until_interrupted(check)
     finally:
         dispatcher.stop()
         dispatcher.app.close()
@@ -158,26 +145,17 @@ def worker(
     tenant_cap: Annotated[int, typer.Option(help="Leased attempts per tenant (all workers).")] = 64,
 ) -> None:
     """Run a step worker until stopped (SIGINT/SIGTERM)."""
-    import signal
-    import threading
-
     from api.background import connection_budget, start_worker
     from api.composition import Container
-    from api.database import install_sigterm_exit
     from engine.runtime.worker import WorkerConfig
 
     settings = common.settings()
-    common.configure_logging(settings.log_level)
-    common.budget(settings, "worker", connection_budget(settings, read=True, worker=True))
-    install_sigterm_exit()
-    db = common.upgraded_if_embedded(settings)
+    parts = connection_budget(settings, read=True, worker=True)
+    db = common.long_running(settings, "worker", parts)
     container = Container.build(settings, db, role=db.system)
     config = WorkerConfig(concurrency=concurrency, lease_s=lease_seconds, tenant_cap=tenant_cap)
     start_worker(container, config)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while not stop.wait(1.0):
-            pass
+        common.until_interrupted()
     finally:
         container.close()

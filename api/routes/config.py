@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Response
 
 from api.auth import Principal, require
 from api.composition import Container
-from api.deps import ContainerDep
+from api.deps import ContainerDep, KeyPath
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
 from api.redact import redact_entry
@@ -21,15 +21,6 @@ from projections.queries import config
 router = APIRouter(prefix="/v1/config", tags=["config"])
 
 ConfigAdmin = Annotated[Principal, Depends(require("config:admin"))]
-ConfigKey = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
-    ),
-]
 
 
 def _read(container: Container, principal: Principal, key: str) -> dict[str, Any] | None:
@@ -43,7 +34,7 @@ def _public(row: dict[str, Any]) -> ConfigPublic:
 
 @router.get("/{key}", response_model=ConfigPublic)
 def get_config(
-    key: ConfigKey, principal: ConfigAdmin, container: ContainerDep, response: Response
+    key: KeyPath, principal: ConfigAdmin, container: ContainerDep, response: Response
 ) -> ConfigPublic:
     """Read one configuration entry (secret-like keys come back redacted)."""
     row = _read(container, principal, key)
@@ -55,7 +46,7 @@ def get_config(
 
 @router.put("/{key}", response_model=ConfigPublic)
 def put_config(
-    key: ConfigKey,
+    key: KeyPath,
     body: ConfigSet,
     principal: ConfigAdmin,
     container: ContainerDep,

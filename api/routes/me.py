@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
-from api.auth import Principal, require, require_user, user_of
+from api.auth import Principal, require, require_user, tenant_of, user_of
 from api.composition import Container
-from api.deps import ContainerDep
+from api.deps import ContainerDep, KeyPath
 from api.etag import IfMatchDep, check_if_match, set_etag
 from api.readdb import tenant_tx
 from api.routes.users import read_user
@@ -23,15 +24,6 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
 
 MeReader = Annotated[Principal, Depends(require("me:read"))]
 PreferenceUser = Annotated[Principal, Depends(require_user("preferences:write"))]
-PreferenceKey = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
-    ),
-]
 
 
 @router.get("", response_model=MePublic)
@@ -68,9 +60,20 @@ def _read_preference(container: Container, principal: Principal, key: str) -> di
     return row
 
 
+def _check_preference(
+    container: Container, principal: Principal, key: str, expected: int | None
+) -> tuple[UUID, UUID]:
+    """The caller's tenant and user ids, once ``If-Match`` (when given) holds for ``key``."""
+    tenant_id, user_id = tenant_of(principal), user_of(principal)
+    if expected is not None:
+        current = container.platform.get_preference(tenant_id, user_id, key)
+        check_if_match(expected, current.version, "preference")
+    return tenant_id, user_id
+
+
 @router.get("/preferences/{key}", response_model=PreferencePublic)
 def get_preference(
-    key: PreferenceKey, principal: PreferenceUser, container: ContainerDep, response: Response
+    key: KeyPath, principal: PreferenceUser, container: ContainerDep, response: Response
 ) -> PreferencePublic:
     """Read one of the caller's preferences."""
     row = _read_preference(container, principal, key)
@@ -80,7 +83,7 @@ def get_preference(
 
 @router.put("/preferences/{key}", response_model=PreferencePublic)
 def put_preference(
-    key: PreferenceKey,
+    key: KeyPath,
     body: PreferenceSet,
     principal: PreferenceUser,
     container: ContainerDep,
@@ -88,16 +91,10 @@ def put_preference(
     expected: IfMatchDep,
 ) -> PreferencePublic:
     """Create or replace one of the caller's preferences."""
-    assert principal.tenant_id is not None
-    assert principal.user_id is not None
+    tenant_id, user_id = _check_preference(container, principal, key, expected)
     with acting_as(principal.actor):
-        if expected is not None:
-            current = container.platform.get_preference(principal.tenant_id, principal.user_id, key)
-            check_if_match(expected, current.version, "preference")
         container.platform.set_preference(
-            SetPreference(
-                tenant_id=principal.tenant_id, user_id=principal.user_id, key=key, value=body.value
-            )
+            SetPreference(tenant_id=tenant_id, user_id=user_id, key=key, value=body.value)
         )
     container.wait_caught_up()
     row = _read_preference(container, principal, key)
@@ -109,15 +106,11 @@ def put_preference(
     "/preferences/{key}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
 )
 def delete_preference(
-    key: PreferenceKey, principal: PreferenceUser, container: ContainerDep, expected: IfMatchDep
+    key: KeyPath, principal: PreferenceUser, container: ContainerDep, expected: IfMatchDep
 ) -> Response:
     """Delete one of the caller's preferences."""
-    assert principal.tenant_id is not None
-    assert principal.user_id is not None
+    tenant_id, user_id = _check_preference(container, principal, key, expected)
     with acting_as(principal.actor):
-        if expected is not None:
-            current = container.platform.get_preference(principal.tenant_id, principal.user_id, key)
-            check_if_match(expected, current.version, "preference")
-        container.platform.delete_preference(principal.tenant_id, principal.user_id, key)
+        container.platform.delete_preference(tenant_id, user_id, key)
     container.wait_caught_up()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

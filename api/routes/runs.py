@@ -266,35 +266,35 @@ def _check_known_role(container: Container, run: Run, step_id: str, index: int |
         )
 
 
-@router.post("/v1/runs/{run_id}/steps/{step_id}/approve", response_model=RunPublic)
-def approve_step(
-    run_id: UUID,
-    step_id: str,
-    principal: Reader,
-    container: ContainerDep,
-    response: Response,
-    expected: IfMatchDep,
-    body: StepDecision | None = None,
-    index: ItemIndex = None,
-) -> RunPublic:
-    """Approve a waiting ``approval`` step (you must hold its role, or a higher one)."""
-    return _decide(
-        "approve", run_id, step_id, index, principal, container, body, response, expected
+def _add_decision(decision: str, summary: str) -> None:
+    """Register ``POST /v1/runs/{id}/steps/{step}/<decision>`` for an approval step."""
+
+    def route(
+        run_id: UUID,
+        step_id: str,
+        principal: Reader,
+        container: ContainerDep,
+        response: Response,
+        expected: IfMatchDep,
+        body: StepDecision | None = None,
+        index: ItemIndex = None,
+    ) -> RunPublic:
+        return _decide(
+            decision, run_id, step_id, index, principal, container, body, response, expected
+        )
+
+    route.__name__ = route.__qualname__ = f"{decision}_step"
+    route.__doc__ = summary
+    router.post(f"/v1/runs/{{run_id}}/steps/{{step_id}}/{decision}", response_model=RunPublic)(
+        route
     )
 
 
-@router.post("/v1/runs/{run_id}/steps/{step_id}/reject", response_model=RunPublic)
-def reject_step(
-    run_id: UUID,
-    step_id: str,
-    principal: Reader,
-    container: ContainerDep,
-    response: Response,
-    expected: IfMatchDep,
-    body: StepDecision | None = None,
-    index: ItemIndex = None,
-) -> RunPublic:
-    """Reject a waiting ``approval`` step: it fails (you must hold its role, or a higher one)."""
-    return _decide(
-        "reject", run_id, step_id, index, principal, container, body, response, expected
-    )
+for _decision, _doc in (
+    ("approve", "Approve a waiting ``approval`` step (you must hold its role, or a higher one)."),
+    (
+        "reject",
+        "Reject a waiting ``approval`` step: it fails (you must hold its role, or a higher one).",
+    ),
+):
+    _add_decision(_decision, _doc)

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.audit_hooks import USER_PII_FIELDS, audit_sensitive_read
-from api.auth import Principal, require
+from api.auth import Principal, require, tenant_of
 from api.composition import Container
 from api.deps import ContainerDep
 from api.etag import IfMatchDep, check_if_match, set_etag
@@ -59,17 +59,13 @@ def create_user(
     body: UserCreate, principal: UsersAdmin, container: ContainerDep, response: Response
 ) -> UserPublic:
     """Create (or invite) a user in the caller's tenant."""
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
+    tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
         user = container.platform.register_user(
             RegisterUser(tenant_id=tenant_id, **body.model_dump())
         )
-    container.wait_caught_up()
     response.headers["Location"] = f"/v1/users/{user.id}"
-    out = read_user(container, tenant_id, user.id)
-    set_etag(response, out.version)
-    return out
+    return _answer(container, tenant_id, user.id, response)
 
 
 @router.get("", response_model=Page[UserPublic])
@@ -107,6 +103,14 @@ def get_user(
     return out
 
 
+def _answer(container: Container, tenant_id: UUID, user_id: UUID, response: Response) -> UserPublic:
+    """The user as the read model shows it once this command is projected, with its ETag."""
+    container.wait_caught_up()
+    out = read_user(container, tenant_id, user_id)
+    set_etag(response, out.version)
+    return out
+
+
 @router.patch("/{user_id}", response_model=UserPublic)
 def update_user(
     user_id: UUID,
@@ -117,8 +121,7 @@ def update_user(
     expected: IfMatchDep,
 ) -> UserPublic:
     """Change name, role or status; a new password ends the user's sessions."""
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
+    tenant_id = tenant_of(principal)
     fields = body.model_dump(exclude={"password"})
     with acting_as(principal.actor):
         if body.password is not None:
@@ -135,10 +138,7 @@ def update_user(
                     tenant_id=tenant_id, user_id=user_id, expected_version=expected, **fields
                 )
             )
-    container.wait_caught_up()
-    out = read_user(container, tenant_id, user_id)
-    set_etag(response, out.version)
-    return out
+    return _answer(container, tenant_id, user_id, response)
 
 
 @router.put("/{user_id}/roles", response_model=UserPublic)
@@ -151,8 +151,7 @@ def set_user_roles(
     expected: IfMatchDep,
 ) -> UserPublic:
     """Replace the user's role assignments (junction ``user_roles``, with ``assigned_by``)."""
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
+    tenant_id = tenant_of(principal)
     with acting_as(principal.actor):
         user = container.platform.get_user(tenant_id, user_id)
         check_if_match(expected, user.version, "user")
@@ -165,7 +164,4 @@ def set_user_roles(
                 expected_version=expected,
             )
         )
-    container.wait_caught_up()
-    out = read_user(container, tenant_id, user_id)
-    set_etag(response, out.version)
-    return out
+    return _answer(container, tenant_id, user_id, response)

@@ -254,40 +254,29 @@ def _transition(
     return _answer(container, tenant_id, workflow_id, response)
 
 
-@router.post("/{workflow_id}/activate", response_model=WorkflowPublic)
-def activate_workflow(
-    workflow_id: UUID,
-    principal: Writer,
-    container: ContainerDep,
-    response: Response,
-    expected: IfMatchDep,
-) -> WorkflowPublic:
-    """Activate: only active workflows start runs."""
-    return _transition("activate", workflow_id, principal, container, response, expected)
+def _add_transition(action: str, summary: str) -> None:
+    """Register ``POST /v1/workflows/{id}/<action>``: one route per lifecycle command."""
+
+    def route(
+        workflow_id: UUID,
+        principal: Writer,
+        container: ContainerDep,
+        response: Response,
+        expected: IfMatchDep,
+    ) -> WorkflowPublic:
+        return _transition(action, workflow_id, principal, container, response, expected)
+
+    route.__name__ = route.__qualname__ = f"{action}_workflow"
+    route.__doc__ = summary
+    router.post(f"/{{workflow_id}}/{action}", response_model=WorkflowPublic)(route)
 
 
-@router.post("/{workflow_id}/pause", response_model=WorkflowPublic)
-def pause_workflow(
-    workflow_id: UUID,
-    principal: Writer,
-    container: ContainerDep,
-    response: Response,
-    expected: IfMatchDep,
-) -> WorkflowPublic:
-    """Pause: no new runs until activated again."""
-    return _transition("pause", workflow_id, principal, container, response, expected)
-
-
-@router.post("/{workflow_id}/archive", response_model=WorkflowPublic)
-def archive_workflow(
-    workflow_id: UUID,
-    principal: Writer,
-    container: ContainerDep,
-    response: Response,
-    expected: IfMatchDep,
-) -> WorkflowPublic:
-    """Archive for good."""
-    return _transition("archive", workflow_id, principal, container, response, expected)
+for _action, _summary in (
+    ("activate", "Activate: only active workflows start runs."),
+    ("pause", "Pause: no new runs until activated again."),
+    ("archive", "Archive for good."),
+):
+    _add_transition(_action, _summary)
 
 
 @schemas_router.get("/workflow-definition")

@@ -31,8 +31,9 @@ class StepDecision(Strict):
     comment: str | None = Field(default=None, max_length=4000)
 
 
-class StepItemPublic(BaseModel):
-    index: int
+class _Attempted(BaseModel):
+    """What a step and a ``foreach`` item both report: status, attempts, data, error, time."""
+
     status: str
     attempts: int
     input: Any = None
@@ -42,17 +43,14 @@ class StepItemPublic(BaseModel):
     updated_at: datetime
 
 
-class StepPublic(BaseModel):
+class StepItemPublic(_Attempted):
+    index: int
+
+
+class StepPublic(_Attempted):
     id: str
-    status: str
-    attempts: int
-    input: Any = None
-    output: Any = None
-    error: dict[str, Any] | None = None
-    reason: str | None = None
     waiting: dict[str, Any] | None = None
     not_before: datetime | None = None
-    updated_at: datetime
     items: list[StepItemPublic] | None = None
 
 

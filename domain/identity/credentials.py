@@ -12,6 +12,12 @@ from domain.kernel.base import PlatinumAggregate
 from domain.kernel.ids import api_key_id, session_id
 
 
+def _revoke_once(credential: Session | ApiKey) -> None:
+    """Revoke a credential; revoking it again records nothing."""
+    if not credential.revoked:
+        credential._revoked()
+
+
 class Session(PlatinumAggregate):
     """A user's login session; its id is uuid5 of the token's SHA-256."""
 
@@ -42,8 +48,7 @@ class Session(PlatinumAggregate):
         return not self.revoked and now < self.expires_at
 
     def revoke(self) -> None:
-        if not self.revoked:
-            self._revoked()
+        _revoke_once(self)
 
     @event("Revoked")
     def _revoked(self) -> None:
@@ -77,8 +82,7 @@ class ApiKey(PlatinumAggregate):
         self.creator_generation = creator_generation
 
     def revoke(self) -> None:
-        if not self.revoked:
-            self._revoked()
+        _revoke_once(self)
 
     @event("Revoked")
     def _revoked(self) -> None:

@@ -7,8 +7,6 @@ the host through `engine.steps.egress.EgressPolicy.check` and dials a checked ad
 
 from __future__ import annotations
 
-import typing
-from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -36,16 +34,18 @@ class EgressBackend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+        self, host: str, port: int, *options: Any, **named: Any
     ) -> httpcore.NetworkStream:
+        # ``options``: httpcore's timeout, local address and socket options, passed on as given
         addresses = self.policy.check(host, port, self.resolver)
-        return _first(addresses, lambda ip: self._inner.connect_tcp(
-            ip, port, timeout, local_address, socket_options))  # fmt: skip
+        last: Exception | None = None
+        for ip in addresses:
+            try:
+                return self._inner.connect_tcp(ip, port, *options, **named)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                last = e
+        assert last is not None
+        raise last
 
     def connect_unix_socket(self, *_: Any, **__: Any) -> httpcore.NetworkStream:
         raise EgressRefusedError(REFUSED)
@@ -63,20 +63,13 @@ class AsyncEgressBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+        self, host: str, port: int, *options: Any, **named: Any
     ) -> httpcore.AsyncNetworkStream:
         addresses = await anyio.to_thread.run_sync(self.policy.check, host, port, self.resolver)
         last: Exception | None = None
         for ip in addresses:
             try:
-                return await self._inner.connect_tcp(
-                    ip, port, timeout, local_address, socket_options
-                )
+                return await self._inner.connect_tcp(ip, port, *options, **named)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 last = e
         assert last is not None
@@ -87,19 +80,6 @@ class AsyncEgressBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-def _first(
-    addresses: list[str], connect: Callable[[str], httpcore.NetworkStream]
-) -> httpcore.NetworkStream:
-    last: Exception | None = None
-    for ip in addresses:
-        try:
-            return connect(ip)
-        except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
-            last = e
-    assert last is not None
-    raise last
 
 
 def _install(pool: Any, backend: Any) -> None:

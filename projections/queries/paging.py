@@ -8,10 +8,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 from uuid import UUID
 
 import psycopg
+from typing_extensions import Unpack
 
 DEFAULT_LIMIT = 50
 
@@ -49,24 +50,32 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("not a cursor") from None
 
 
+class KeysetOptions(TypedDict, total=False):
+    """How a keyset query filters and orders (column names are trusted code, never input)."""
+
+    where: Sequence[str]
+    """Filters ANDed together, each with ``%s`` placeholders matching ``params``."""
+    params: Sequence[Any]
+    order_column: str
+    """Default ``created_at``."""
+    id_column: str
+    """Default ``id``: the tie-breaker."""
+    descending: bool
+
+
 def keyset_sql(
-    select: str,
-    page: PageRequest,
-    *,
-    where: Sequence[str] = (),
-    params: Sequence[Any] = (),
-    order_column: str = "created_at",
-    id_column: str = "id",
-    descending: bool = False,
+    select: str, page: PageRequest, **options: Unpack[KeysetOptions]
 ) -> tuple[str, list[Any]]:
     """``select`` + ``WHERE`` (filters AND the keyset condition) + ``ORDER BY`` + ``LIMIT n+1``.
 
-    ``select`` has no WHERE of its own (pass filters in ``where``, each with ``%s``
-    placeholders matching ``params``); column names are trusted code, never user input.
+    ``select`` has no WHERE of its own (pass filters in ``where``).
     One extra row is fetched to know whether a next page exists.
     """
-    clauses = [f"({w})" for w in where]
-    args = list(params)
+    order_column = options.get("order_column", "created_at")
+    id_column = options.get("id_column", "id")
+    descending = options.get("descending", False)
+    clauses = [f"({w})" for w in options.get("where", ())]
+    args = list(options.get("params", ()))
     if page.after is not None:
         op = "<" if descending else ">"
         clauses.append(f"({order_column}, {id_column}) {op} (%s, %s)")
@@ -96,18 +105,11 @@ def fetch_page(
     select: str,
     page: PageRequest,
     *,
-    where: Sequence[str] = (),
-    params: Sequence[Any] = (),
-    order_column: str = "created_at",
-    id_column: str = "id",
     row_key: str | None = None,
-    descending: bool = False,
+    **options: Unpack[KeysetOptions],
 ) -> PageOf:
     """Run the keyset query: ``(rows, next_cursor)``. ``row_key`` is the order column's
     name in the rows when ``order_column`` is qualified (``i.installed_at``)."""
-    sql, args = keyset_sql(
-        select, page, where=where, params=params, order_column=order_column,
-        id_column=id_column, descending=descending,
-    )  # fmt: skip
+    sql, args = keyset_sql(select, page, **options)
     rows = conn.execute(sql, args).fetchall()
-    return split_page(rows, page, order_column=row_key or order_column)
+    return split_page(rows, page, order_column=row_key or options.get("order_column", "created_at"))

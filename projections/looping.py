@@ -1,0 +1,39 @@
+"""The lifecycle every projection loop shares: one daemon thread, started, beating, stopped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Self
+
+
+class LoopThread:
+    """Runs ``_loop`` on a daemon thread until :meth:`stop`; ``last_beat`` is its liveness."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_beat = time.monotonic()  # when the loop last went round
+
+    def _thread_name(self) -> str:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._stop.clear()
+        self.last_beat = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, name=self._thread_name(), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
