@@ -12,7 +12,7 @@ from api.composition import Container, application_classes
 from api.database import ConnInfo, Database
 from api.settings import Settings
 from projections.group import ProjectorGroup
-from projections.registry import PROJECTIONS
+from projections.registry import PROCESSES, PROJECTIONS
 from projections.runner import ProjectionRunner
 from projections.view import ProjectionView
 
@@ -55,6 +55,17 @@ def build_projection_runners(
                     park_after=settings.projection_park_after or None,
                 )
             )
+    for name, (process_cls, app_names) in PROCESSES.items():
+        if names and name not in names:
+            continue
+        for app_name in {*app_names, *process_cls.uses}:  # the followed and the acted through
+            if app_name not in shared:
+                shared[app_name] = apps[app_name](env=env)
+        view = projection_view(settings, db.system, name)
+        process = process_cls(*(shared[n] for n in process_cls.uses))
+        runners += [ProjectionRunner(shared[a], process, view, lock_conninfo=db.system.conninfo,
+                                     park_after=settings.projection_park_after or None)
+                    for a in app_names]  # fmt: skip
     return runners
 
 

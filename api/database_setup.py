@@ -309,8 +309,8 @@ def upgrade(settings: Settings, app_classes: Iterable[type] = ()) -> Database:
     harden_event_tables(admin, event_tables(app_classes) + snapshot_tables(app_classes))
     run_migrations(admin)
     record_cipher_key(admin, settings)
-    from projections.registry import PROJECTIONS
+    from projections.registry import PROCESSES, PROJECTIONS
 
-    grant_tracking_tables(admin, create_tracking_tables(db, settings, PROJECTIONS))
+    grant_tracking_tables(admin, create_tracking_tables(db, settings, [*PROJECTIONS, *PROCESSES]))
     seed_builtin_roles(db, settings)
     return db

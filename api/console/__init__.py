@@ -19,15 +19,28 @@ from api.console.templating import HERE
 
 def build_console(container: Container) -> FastAPI:
     """The console app; mount it at ``/ui``."""
-    from api.console import approvals, auth_views, platform_views, runs_views
+    from api.console import (
+        approvals,
+        auth_views,
+        error_pages,
+        platform_views,
+        run_commands,
+        run_live,
+        run_view,
+        runs_views,
+    )
 
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.container = container
     errors.install_error_handlers(console)
+    error_pages.install(console)  # the same answers, as pages for a browser
 
     @console.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
-        response = RedirectResponse("/ui/login", status_code=303)
+        if request.headers.get("hx-request") == "true":  # a live part: the whole page goes
+            response: Response = Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
+        else:
+            response = RedirectResponse("/ui/login", status_code=303)
         if request.cookies.get(SESSION_COOKIE):  # expired or revoked: drop it
             clear_cookie(request, response, SESSION_COOKIE)
         return response
@@ -39,6 +52,14 @@ def build_console(container: Container) -> FastAPI:
         return RedirectResponse(target, status_code=303)
 
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_views, platform_views, runs_views, approvals):
+    for module in (
+        auth_views,
+        platform_views,
+        runs_views,
+        run_view,
+        run_live,
+        run_commands,
+        approvals,
+    ):
         console.include_router(module.router)
     return console

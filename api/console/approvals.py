@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse
 
 from api.auth import Principal
 from api.console.session import allowed, container_of
+from api.console.templating import render
 from api.readdb import tenant_tx
 from api.routes.runs import _roles_held
 from projections.queries import runs as runs_read
@@ -43,8 +44,6 @@ def approvals_count(request: Request, principal: Principal) -> int:
 @router.get("/approvals", response_class=HTMLResponse)
 def inbox(request: Request, principal: Principal = Reader) -> HTMLResponse:
     """The inbox page."""
-    from api.console.templating import render
-
     items = answerable(request, principal)
     return render(request, "approvals.html", principal, items=items, nav_approvals=len(items))
 
@@ -52,6 +51,7 @@ def inbox(request: Request, principal: Principal = Reader) -> HTMLResponse:
 @router.get("/approvals/count", response_class=HTMLResponse)
 def count(request: Request, principal: Principal = Reader) -> HTMLResponse:
     """The navigation's badge (polled by htmx)."""
-    from api.console.templating import render
-
-    return render(request, "_approvals_count.html", principal)
+    return render(
+        request, "_approvals_count.html", principal,
+        nav_approvals=approvals_count(request, principal),
+    )  # fmt: skip

@@ -19,7 +19,6 @@ from api.console.session import (
     _same_origin,
     clear_cookie,
     container_of,
-    csrf_token,
     new_login_nonce,
     set_cookie,
 )
@@ -133,6 +132,3 @@ def landing(request: Request) -> str:
     except ProblemError:
         return "/ui/login"
     return "/ui/platform" if principal.kind == "platform_admin" else "/ui/runs"
-
-
-__all__ = ["csrf_token", "router"]

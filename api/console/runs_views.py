@@ -12,7 +12,6 @@ from api.auth import Principal, tenant_of
 from api.console.session import allowed, container_of
 from api.console.templating import render
 from api.readdb import tenant_tx
-from api.schemas.runs import RunStatus
 from projections.queries import runs as runs_read
 from projections.queries import workflows as workflows_read
 from projections.queries.paging import PageRequest
@@ -69,6 +68,3 @@ def runs_rows(
     workflow_id, status_ = _filters(workflow, status)
     rows, names = _rows(request, principal, workflow_id, status_)
     return render(request, "_runs_rows.html", principal, runs=rows, workflows=names)
-
-
-__all__ = ["RunStatus", "router"]

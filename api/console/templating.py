@@ -53,7 +53,8 @@ def render(
     """A page (or a partial, named ``_*.html``) for this principal."""
     from api.console.approvals import approvals_count
 
-    if principal is not None and principal.kind != "platform_admin":
+    full_page = not name.startswith("_")  # partials carry no navigation
+    if full_page and principal is not None and principal.kind != "platform_admin":
         context.setdefault("nav_approvals", approvals_count(request, principal))
     context.setdefault("nav_approvals", 0)
     html = env.get_template(name).render(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from projections.queries import workflows
@@ -10,12 +10,13 @@ from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_pag
 
 
 class RunDetail(NamedTuple):
-    """A run's row, its step rows (a step's row before its items') and the step ids in the
-    order of the run's definition version."""
+    """A run's row, its step rows (a step's row before its items'), the step ids in the
+    order of the run's definition version, and that definition."""
 
     run: Row
     steps: list[Row]
     step_order: list[str]
+    definition: dict[str, Any]
 
 
 def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
@@ -27,9 +28,10 @@ def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
         (run_id,),
     ).fetchall()
     found = workflows.definition(conn, run["workflow_id"], run["workflow_version"])
-    declared = (found or {}).get("definition", {}).get("steps", [])
+    definition = (found or {}).get("definition") or {}
+    declared = definition.get("steps", [])
     order = [str(s.get("id")) for s in declared if isinstance(s, dict)]
-    return RunDetail(run, steps, order)
+    return RunDetail(run, steps, order, definition)
 
 
 def list_runs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from uuid import UUID
 
+from projections.batch import Cursor
 from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_page
 
 
@@ -48,3 +49,18 @@ def existing(conn: Conn, user_ids: Collection[UUID]) -> set[UUID]:
         return set()
     rows = conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (list(user_ids),))
     return {row["id"] for row in rows}
+
+
+def role_holders(
+    conn: Conn | Cursor, tenant_id: UUID, builtin: Collection[str], role: str
+) -> list[UUID]:
+    """The tenant's active users who hold ``role``: a built-in role in ``builtin`` (the
+    required one and those above it), or a custom role assigned by that name (any case)."""
+    rows = conn.execute(
+        "SELECT u.id FROM users u WHERE u.tenant_id = %s AND u.status = 'active'"
+        " AND (u.role::text = ANY(%s) OR EXISTS (SELECT 1 FROM user_roles ur"
+        " JOIN roles r ON r.id = ur.role_id WHERE ur.tenant_id = u.tenant_id"
+        " AND ur.user_id = u.id AND lower(r.name) = lower(%s))) ORDER BY u.id",
+        (tenant_id, list(builtin), role),
+    ).fetchall()
+    return [UUID(str(row["id"] if isinstance(row, dict) else row[0])) for row in rows]

@@ -554,7 +554,7 @@ def test_a_step_failure_shows_the_targets_retry_after(client, container, tenant)
     run.fail_step("call", None, 1, error_kind="http_status", message="status 429",
                   retryable=True, retry_after_s=30.0)  # fmt: skip
     container.runs.save(run)
-    container.wait_projected(container.runs.recorder.max_notification_id())
+    container.wait_projected(container.runs.recorder.max_notification_id(), app="runs")
     got = client.get(f"/v1/runs/{run_id}", headers=tenant.admin_headers).json()
     (step,) = got["steps"]
     assert step["error"] == {"kind": "http_status", "message": "status 429", "retryable": True,

@@ -124,6 +124,9 @@ def page(browser: Any, live: Live) -> Iterator[Any]:
     problems: list[str] = []
     tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: problems.append(str(e)))
+    tab.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None
+    )
     yield tab
     context.close()
     assert not problems, f"the page logged errors: {problems}"

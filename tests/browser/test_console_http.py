@@ -131,3 +131,41 @@ def test_the_platform_admin_signs_in_with_the_token_and_sees_tenants(
     assert r.status_code == 200
     assert tenant.slug in r.text
     assert client.get("/ui/runs").status_code == 403  # no tenant: no runs
+
+
+def test_another_tenants_run_is_a_404_page(client: Any, tenant: TenantCtx) -> None:
+    from tests.browser.flows import APPROVAL, active_workflow, start_run
+
+    other = create_tenant(client)
+    foreign = start_run(client, other.admin_headers,
+                        active_workflow(client, other.admin_headers, APPROVAL))  # fmt: skip
+    sign_in(client, tenant.slug, tenant.admin.email, tenant.admin.password)
+    for path in ("", "/actions", "/steps/approve", "/live"):
+        r = client.get(f"/ui/runs/{foreign}{path}", headers={"Accept": "text/html"})
+        assert r.status_code == 404, path
+    assert 'data-testid="error"' in r.text
+    page = client.get("/ui/runs")
+    r = client.post(f"/ui/runs/{foreign}/cancel", data={"csrf_token": _nonce(page.text)})
+    assert r.status_code == 404
+    run = client.get(f"/v1/runs/{foreign}", headers=other.admin_headers).json()
+    assert run["status"] == "running"
+
+
+def test_over_https_the_session_cookie_is_secure(container: Any, tenant: TenantCtx) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(container), base_url="https://testserver") as https:
+        r = sign_in(https, tenant.slug, tenant.admin.email, tenant.admin.password)
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("platinum_session=")
+    assert "Secure" in cookie
+
+
+def test_a_live_part_whose_session_ended_sends_the_whole_page_to_sign_in(client: Any) -> None:
+    client.cookies.clear()
+    r = client.get("/ui/runs/rows", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.status_code == 204
+    assert r.headers["hx-redirect"] == "/ui/login"

@@ -11,7 +11,7 @@
       node.setAttribute("data-status", state.status);
       node.classList.toggle("waiting", Boolean(state.waiting));
       var sub = node.querySelector("text.sub");
-      if (sub) { sub.textContent = state.label; }
+      if (sub) { sub.textContent = node.getAttribute("data-uses") + " · " + state.label; }
     });
   }
 
