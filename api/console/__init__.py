@@ -19,7 +19,14 @@ from api.console.templating import HERE
 
 def build_console(container: Container) -> FastAPI:
     """The console app; mount it at ``/ui``."""
-    from api.console import approvals, auth_views, platform_views, runs_views
+    from api.console import (
+        approvals,
+        auth_views,
+        platform_views,
+        runs_views,
+        workflow_commands,
+        workflows_views,
+    )
 
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.container = container
@@ -41,4 +48,6 @@ def build_console(container: Container) -> FastAPI:
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth_views, platform_views, runs_views, approvals):
         console.include_router(module.router)
+    for page in (workflows_views, workflow_commands):
+        console.include_router(page.router)
     return console
