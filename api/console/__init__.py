@@ -21,6 +21,7 @@ def build_console(container: Container) -> FastAPI:
     """The console app; mount it at ``/ui``."""
     from api.console import (
         approvals,
+        audit_views,
         auth_views,
         platform_views,
         runs_views,
@@ -48,6 +49,6 @@ def build_console(container: Container) -> FastAPI:
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth_views, platform_views, runs_views, approvals):
         console.include_router(module.router)
-    for page in (workflows_views, workflow_commands):
+    for page in (workflows_views, workflow_commands, audit_views):
         console.include_router(page.router)
     return console
