@@ -20,9 +20,12 @@ from api.console.templating import HERE
 def build_console(container: Container) -> FastAPI:
     """The console app; mount it at ``/ui``."""
     from api.console import (
+        admin_settings,
+        admin_views,
         approvals,
         audit_views,
         auth_views,
+        notifications_views,
         platform_views,
         runs_views,
         workflow_commands,
@@ -49,6 +52,13 @@ def build_console(container: Container) -> FastAPI:
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth_views, platform_views, runs_views, approvals):
         console.include_router(module.router)
-    for page in (workflows_views, workflow_commands, audit_views):
+    for page in (
+        workflows_views,
+        workflow_commands,
+        audit_views,
+        admin_views,
+        admin_settings,
+        notifications_views,
+    ):
         console.include_router(page.router)
     return console

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.boundary import InputError, parse_json
+
 JSON_FIELD = "__json__"
 """The name of the single JSON textarea (when the schema has no form)."""
 PREFIX = "in."
@@ -83,7 +85,7 @@ def _value(f: Field, raw: str) -> Any:
         number = float(raw)
         return int(number) if number.is_integer() and "." not in raw else number
     if f.kind == "json":
-        return json.loads(raw)
+        return parse_json(raw)
     return raw
 
 
@@ -100,9 +102,9 @@ def read_input(
         if not raw:
             return None, []
         try:
-            return json.loads(raw), []
-        except ValueError as e:
-            return None, [(JSON_FIELD, f"is not JSON: {e}")]
+            return parse_json(raw), []
+        except InputError as e:
+            return None, [(JSON_FIELD, e.message)]
     value: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for f in fields:
