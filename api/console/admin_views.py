@@ -18,8 +18,9 @@ from api.readdb import tenant_tx
 from api.redact import redact_entry
 from api.routes.api_keys import create_api_key, list_api_keys, revoke_api_key
 from api.routes.marketplace import browse_skills, list_installations
-from api.routes.users import create_user, list_users, update_user
-from api.schemas.identity import ApiKeyCreate, UserCreate, UserUpdate
+from api.routes.roles import list_roles
+from api.routes.users import create_user, list_users, set_user_roles, update_user
+from api.schemas.identity import ApiKeyCreate, UserCreate, UserRolesSet, UserUpdate
 from domain.identity.permissions import BUILTIN_ROLES
 from projections.queries import config as config_read
 from projections.queries.paging import PageRequest
@@ -43,6 +44,9 @@ def admin_context(request: Request, principal: Principal) -> dict[str, Any]:
     )
     if principal.can("users:read"):
         out["users"] = list_users(principal, container, ALL).items
+    out["role_choices"] = (
+        list_roles(principal, container, ALL).items if principal.can("users:admin") else []
+    )
     if principal.can("api_keys:admin"):
         out["api_keys"] = list_api_keys(principal, container, ALL).items
     if principal.can("installations:admin"):
@@ -101,6 +105,20 @@ def set_role(
     try:
         update_user(user_id, UserUpdate(role=role), principal, container_of(request),
                     Response(), version)  # fmt: skip
+    except FAILURES as e:
+        return _failed(request, principal, "users", e)
+    return back("users")
+
+
+@router.post("/admin/users/{user_id}/roles", response_class=HTMLResponse)
+def assign_roles(
+    request: Request, user_id: UUID, principal: UsersAdmin, version: Version,
+    role_id: Annotated[list[UUID], Form(max_length=100)] = [],  # noqa: B006 - FastAPI copies it
+) -> Response:  # fmt: skip
+    """Replace the user's role assignments (``PUT /v1/users/{id}/roles``, ``If-Match``)."""
+    try:
+        set_user_roles(user_id, UserRolesSet(role_ids=role_id), principal,
+                       container_of(request), Response(), version)  # fmt: skip
     except FAILURES as e:
         return _failed(request, principal, "users", e)
     return back("users")

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Live, screenshot, sign_in
 from tests.browser.pages_support import csrf, expected, page
-from tests.factories import TenantCtx, UserCtx, bearer, create_tenant
+from tests.factories import TenantCtx, UserCtx, bearer, create_tenant, create_user
 
 __all__ = ["expected", "page"]  # fixtures
 
@@ -42,6 +42,19 @@ def test_an_admin_adds_a_user_changes_its_role_and_deactivates_it(
     row.get_by_test_id("user-role-save").click()
     expect(row).to_have_attribute("data-role", "viewer")
     screenshot(page, "admin")
+
+
+def test_an_admin_assigns_roles_to_a_user(page: Any, live: Live, tenant: TenantCtx) -> None:
+    user = create_user(live.api, tenant, "user", log_in=False)
+    sign_in(page, tenant.slug, tenant.admin.email, tenant.admin.password)
+    page.goto("/ui/admin")
+    row = page.locator(f"[data-testid=users] tr[data-user-id='{user.id}']")
+    row.get_by_test_id("user-roles-open").click()
+    row.locator("input[data-role-name=manager]").check()
+    row.get_by_test_id("user-roles-save").click()
+    expect(row.get_by_test_id("user-roles-open")).to_contain_text("manager")
+    shown = live.api.get(f"/v1/users/{user.id}", headers=tenant.admin_headers).json()
+    assert [r["name"] for r in shown["roles"]] == ["manager"]
 
 
 def test_an_api_key_secret_is_shown_once_and_a_revoked_key_stops_working(
