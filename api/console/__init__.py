@@ -20,14 +20,20 @@ from api.console.templating import HERE
 def build_console(container: Container) -> FastAPI:
     """The console app; mount it at ``/ui``."""
     from api.console import (
+        admin_settings,
+        admin_views,
         approvals,
+        audit_views,
         auth_views,
         error_pages,
+        notifications_views,
         platform_views,
         run_commands,
         run_live,
         run_view,
         runs_views,
+        workflow_commands,
+        workflows_views,
     )
 
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -62,4 +68,13 @@ def build_console(container: Container) -> FastAPI:
         approvals,
     ):
         console.include_router(module.router)
+    for page in (
+        workflows_views,
+        workflow_commands,
+        audit_views,
+        admin_views,
+        admin_settings,
+        notifications_views,
+    ):
+        console.include_router(page.router)
     return console
