@@ -27,7 +27,9 @@ class PostgresSubjectKeys:
         master = env.get("CIPHER_KEY")
         if not master:
             raise ValueError("SUBJECT_KEYS_TOPIC needs CIPHER_KEY (the master key)")
-        self.datastore = factory.datastore
+        # in-memory persistence (``eventsourcing.popo``): the keys live as long as the events
+        self.datastore = getattr(factory, "datastore", None)
+        self._memory: dict[str, bytes | None] = {}
         self.kek = sh.wrapping_key(master)
         self.lookup_key = sh.lookup_key(master)
         self.ttl = float(env.get("PLATINUM_SUBJECT_KEY_TTL") or 5)
@@ -39,6 +41,10 @@ class PostgresSubjectKeys:
             hit = self._cache.get(subject_id)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
+        if self.datastore is None:
+            if create and subject_id not in self._memory:
+                self._memory[subject_id] = sh.new_data_key()
+            return self._memory.get(subject_id)
         with self.datastore.transaction(commit=True) as curs:
             if create:
                 curs.execute(
@@ -58,6 +64,9 @@ class PostgresSubjectKeys:
         return key
 
     def destroy(self, subject_id: str, tenant_id: str | None) -> None:
+        if self.datastore is None:
+            self._memory[subject_id] = None
+            return
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
                 "INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, erased_at)"

@@ -73,7 +73,7 @@ def _uuid_text(value: Any) -> str | None:
 
 def _meta_subject(qualname: str, meta: dict[str, Any], oid: Any) -> str | None:
     """Whose IP and user agent these are: the acting user, else the user acted on (a login)."""
-    if meta.get("kind") == "user":
+    if meta.get("kind") == "user" and meta.get("user_id"):
         return _uuid_text(meta.get("user_id"))
     if qualname.startswith("User.") and not meta.get("user_id"):
         return _uuid_text(oid)
