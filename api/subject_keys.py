@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from domain.kernel import shredding as sh
 
@@ -22,6 +22,11 @@ TOPIC = "api.subject_keys:PostgresSubjectKeys"
 
 class PostgresSubjectKeys:
     """``domain.kernel.personal_data.SubjectKeys`` over the ``subject_keys`` table."""
+
+    # one cache per process, shared by its applications (subject ids are unique UUIDs): an
+    # erasure through one application is seen by the others of the process at once
+    _cache: ClassVar[dict[str, tuple[float, bytes | None]]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, env: Any, factory: Any) -> None:
         master = env.get("CIPHER_KEY")
@@ -33,8 +38,6 @@ class PostgresSubjectKeys:
         self.kek = sh.wrapping_key(master)
         self.lookup_key = sh.lookup_key(master)
         self.ttl = float(env.get("PLATINUM_SUBJECT_KEY_TTL") or 5)
-        self._cache: dict[str, tuple[float, bytes | None]] = {}
-        self._lock = threading.Lock()
 
     def data_key(self, subject_id: str, tenant_id: str | None, *, create: bool) -> bytes | None:
         with self._lock:

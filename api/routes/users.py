@@ -179,6 +179,16 @@ def erase_user(user_id: UUID, principal: UsersAdmin, container: ContainerDep) ->
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def erase_all_users(container: Container, tenant_id: UUID) -> int:
+    """Erase every user of a tenant (its cancellation); returns how many. Idempotent."""
+    container.wait_caught_up()  # every registered user is in the read model
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        ids = users.user_ids(conn)
+    for user_id in ids:
+        container.platform.erase_user(tenant_id, user_id)
+    return len(ids)
+
+
 @router.get("/{user_id}/personal-data")
 def get_personal_data(
     user_id: UUID,

@@ -61,3 +61,9 @@ def existing(conn: Conn, user_ids: Collection[UUID]) -> set[UUID]:
         return set()
     rows = conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (list(user_ids),))
     return {row["id"] for row in rows}
+
+
+def user_ids(conn: Conn) -> list[UUID]:
+    """Every user id the connection can see (its tenant's, under RLS), oldest first."""
+    rows = conn.execute("SELECT id FROM users ORDER BY created_at, id").fetchall()
+    return [row["id"] for row in rows]

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.factories import active_workflow, create_tenant, create_user, login_response
+from tests.factories import (
+    PLATFORM_ADMIN_HEADERS,
+    active_workflow,
+    create_tenant,
+    create_user,
+    login_response,
+)
 from tests.support.polling import wait_until
 
 DEFINITION = {"name": "erasable", "steps": [{"id": "a", "uses": "noop"}]}
@@ -213,3 +219,16 @@ def test_even_the_master_key_no_longer_opens_the_erased_events(
     stored = "\n".join(texts)
     for value in subject["secrets"].values():
         assert value not in stored, value
+
+
+def test_cancelling_a_tenant_erases_every_user_of_it(client, container) -> None:
+    doomed = create_tenant(client)
+    member = create_user(client, doomed, "viewer")
+    r = client.patch(
+        f"/v1/tenants/{doomed.id}", json={"status": "cancelled"}, headers=PLATFORM_ADMIN_HEADERS
+    )
+    assert r.status_code == 200, r.text
+    for user_id in (doomed.admin.id, member.id):
+        assert container.platform.get_user(uuid.UUID(doomed.id), uuid.UUID(user_id)).erased
+    r = client.get(f"/v1/tenants/{doomed.id}", headers=PLATFORM_ADMIN_HEADERS)
+    assert member.email not in r.text
