@@ -91,6 +91,8 @@ class PersonalDataMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         state = dict(vars(domain_event))
         qualname = type(domain_event).__qualname__
+        if qualname == "Snapshot" and isinstance(state.get("topic"), str):
+            qualname = state["topic"].rsplit(":", 1)[-1] + ".Snapshot"  # "User.Snapshot"
         oid = state.get("originator_id")
         tenant = _uuid_text(state.get("tenant_id"))
         rule = RULES.get(qualname)

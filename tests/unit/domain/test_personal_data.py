@@ -96,3 +96,20 @@ def test_tokens_of_an_erased_subject_open_as_the_marker(make_app: MakeApp) -> No
     assert open_tokens(app.subject_keys, token) == "zelda@example.com"
     app.erase_user(tenant.id, user.id)
     assert open_tokens(app.subject_keys, {"email": token}) == {"email": ERASED}
+
+
+def test_a_user_snapshot_holds_the_personal_fields_sealed(make_app: MakeApp) -> None:
+    app, tenant, user = setup(make_app)
+    for _ in range(60):  # a snapshot every 50 versions
+        app.record_login(tenant.id, user.id)
+    assert app.snapshots is not None
+    snapshots = list(app.snapshots.recorder.select_events(user.id))
+    assert snapshots
+    text = json.dumps([vars(app.raw_mapper.to_domain_event(s)) for s in snapshots], default=str)
+    assert "zelda@example.com" not in text
+    assert "Zelda Q" not in text
+    assert '"$pd"' in text
+    loaded = app.get_user(tenant.id, user.id)
+    assert loaded.email == "zelda@example.com"
+    app.erase_user(tenant.id, user.id)
+    assert app.get_user(tenant.id, user.id).email == ERASED
