@@ -75,7 +75,9 @@ class IdentityCommands(PlatformBase):
             batch += [
                 admin,
                 UniqueKey(
-                    key=self._email_key(tenant.id, email), owner_id=admin.id, tenant_id=tenant.id
+                    key=self.email_index_key(tenant.id, email),
+                    owner_id=admin.id,
+                    tenant_id=tenant.id,
                 ),
             ]
         self._save(
@@ -178,7 +180,7 @@ class IdentityCommands(PlatformBase):
             role=role,
             status=status,
         )
-        key = self._email_key(tenant.id, email)
+        key = self.email_index_key(tenant.id, email)
         index = self._find_index(index_id(key))
         if index is not None and index.is_free:  # the address of an erased user
             index.reclaim(owner_id=user.id)
@@ -208,7 +210,7 @@ class IdentityCommands(PlatformBase):
                 return self.get_user(tenant_id, index.owner_id)
         return None
 
-    def _email_key(self, tenant_id: UUID, email: str) -> str:
+    def email_index_key(self, tenant_id: UUID, email: str) -> str:
         """The email index's key: a keyed digest of the address (no address in any event)."""
         if self.subject_keys is None:
             return email_key(tenant_id, email)
@@ -217,7 +219,7 @@ class IdentityCommands(PlatformBase):
     def _email_keys(self, tenant_id: UUID, email: str) -> list[str]:
         """Every key the address may be indexed under: the digest, then the clear-text key of
         users registered before personal data was sealed."""
-        keys = [self._email_key(tenant_id, email), email_key(tenant_id, email)]
+        keys = [self.email_index_key(tenant_id, email), email_key(tenant_id, email)]
         return list(dict.fromkeys(keys))
 
     def _email_taken_before(self, tenant_id: UUID, email: str) -> bool:
