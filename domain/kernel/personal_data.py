@@ -71,13 +71,16 @@ def _uuid_text(value: Any) -> str | None:
         return None
 
 
-def _meta_subject(qualname: str, meta: dict[str, Any], oid: Any) -> str | None:
-    """Whose IP and user agent these are: the acting user, else the user acted on (a login)."""
+def _meta_subject(qualname: str, meta: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """Whose IP and user agent these are: the acting user; for an anonymous request (a login,
+    a failed login), the user the event is about. Other principals' stay in clear."""
     if meta.get("kind") == "user" and meta.get("user_id"):
         return _uuid_text(meta.get("user_id"))
-    if qualname.startswith("User.") and not meta.get("user_id"):
-        return _uuid_text(oid)
-    return None
+    if meta.get("user_id"):
+        return None
+    if qualname.startswith("User."):
+        return _uuid_text(state.get("originator_id"))
+    return _uuid_text(state.get("user_id"))
 
 
 class PersonalDataMapper(Mapper[UUID]):
@@ -103,7 +106,7 @@ class PersonalDataMapper(Mapper[UUID]):
                     self._seal_path(state, path.split("."), subject, tenant)
         meta = state.get("meta")
         if isinstance(meta, dict) and any(meta.get(f) for f in META_FIELDS):
-            subject = _meta_subject(qualname, meta, oid)
+            subject = _meta_subject(qualname, meta, state)
             if subject is not None:
                 state["meta"] = meta = dict(meta)
                 for f in META_FIELDS:

@@ -70,6 +70,13 @@ def subject(client, tenant) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
     user = create_user(client, tenant, "user", email=secrets["email"], name=secrets["name"])
     h = {**user.headers, "User-Agent": secrets["agent"]}
+    # a login and a failed login from their browser: the address is theirs, sealed too
+    for password in (user.password, "not the password"):
+        client.post(
+            "/v1/auth/login",
+            json={"tenant": tenant.slug, "email": user.email, "password": password},
+            headers={"User-Agent": secrets["agent"]},
+        )
     r = client.put("/v1/me/preferences/theme", json={"value": secrets["preference"]}, headers=h)
     assert r.status_code == 200, r.text
     r = client.post(
