@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import ipaddress
 import itertools
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -14,23 +16,36 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.cli.verify import main as verify_main
+from domain.audit.canonical import render_line, row_canonical
+from domain.audit.checkpoint import Signer, new_private_pem, public_pem
 from projections.audit.export import export_events, iter_cloudevents
 from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
+from projections.audit.tree import StoredCheckpoint, make_checkpoint
 from tests.integration.projections.conftest import (
     Apps,
 )
 
+SIGNER = Signer.from_pem("test-key", new_private_pem())
 
-def _export(conninfo: str, tenant_id: Any, rls_tenant: Any = None) -> list[dict[str, Any]]:
+
+def _sign(conn: psycopg.Connection[Any], tenant_id: Any) -> StoredCheckpoint:
+    """A checkpoint now: the export is of the rows in the tenant's tree."""
+    return make_checkpoint(conn, tenant_id, SIGNER, "test.local/audit")
+
+
+def _export(proj_db: Any, conninfo: str, tenant_id: Any, rls_tenant: Any = None) -> list[Any]:
+    with psycopg.connect(proj_db.system.conninfo, autocommit=True) as conn:
+        size = _sign(conn, tenant_id).tree_size
     with psycopg.connect(conninfo) as conn:
         if rls_tenant is not None:
             conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(rls_tenant),))
-        return [json.loads(line) for line in iter_cloudevents(conn, tenant_id, batch=7)]
+        return [json.loads(line) for line in iter_cloudevents(conn, tenant_id, size, batch=7)]
 
 
 def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, two_tenants: Any) -> None:
     a, b = two_tenants
-    events = _export(proj_db.system.conninfo, a.tenant_id)
+    events = _export(proj_db, proj_db.system.conninfo, a.tenant_id)
     with psycopg.connect(proj_db.system.conninfo) as conn:
         count = conn.execute(
             "SELECT count(*) FROM audit_events WHERE tenant_id = %s", (a.tenant_id,)
@@ -52,8 +67,8 @@ def test_export_is_ndjson_cloudevents_of_one_tenant(proj_db: Any, two_tenants: A
 
 def test_export_on_the_api_role_cannot_reach_another_tenant(proj_db: Any, two_tenants: Any) -> None:
     a, b = two_tenants
-    assert _export(proj_db.api.conninfo, b.tenant_id, rls_tenant=a.tenant_id) == []
-    assert _export(proj_db.api.conninfo, a.tenant_id, rls_tenant=a.tenant_id)
+    assert _export(proj_db, proj_db.api.conninfo, b.tenant_id, rls_tenant=a.tenant_id) == []
+    assert _export(proj_db, proj_db.api.conninfo, a.tenant_id, rls_tenant=a.tenant_id)
 
 
 # What a writer could choose and put into an audit row: any text PostgreSQL stores (no NUL).
@@ -125,7 +140,7 @@ def test_each_exported_line_is_its_audit_row_as_json(
             ),
         ).fetchone()
         assert row is not None
-        (line,) = list(iter_cloudevents(conn, tenant))
+        (line,) = list(iter_cloudevents(conn, tenant, _sign(conn, tenant).tree_size))
     assert line.endswith("}\n")
     assert "\n" not in line[:-1]
     event = json.loads(line)
@@ -152,14 +167,18 @@ def test_each_exported_line_is_its_audit_row_as_json(
         1,
     )
     assert (event["platinumseq"], event["platinumprevhash"], event["platinumhash"]) == row
+    # the offline verifier rebuilds the line and the row's hash from the line alone
+    parsed = json.loads(line, parse_float=Decimal)
+    assert render_line(parsed)[0] == line[:-1]
+    assert hashlib.sha256(row_canonical(parsed)).hexdigest() == row[2]
 
 
 def test_export_writes_to_a_file_like(proj_db: Any, two_tenants: Any) -> None:
     a, _ = two_tenants
     out = io.StringIO()
-    with psycopg.connect(proj_db.system.conninfo) as conn:
-        n = export_events(conn, a.tenant_id, out)
-    assert n == len(out.getvalue().splitlines()) > 0
+    with psycopg.connect(proj_db.system.conninfo, autocommit=True) as conn:
+        n = export_events(conn, a.tenant_id, _sign(conn, a.tenant_id), out)
+    assert n + 1 == len(out.getvalue().splitlines()) > 1  # the rows, then their checkpoint
 
 
 def test_history_lists_an_aggregates_events_in_order(
@@ -245,5 +264,15 @@ def test_cli_verify_and_export(
     lines = out.read_text().splitlines()
     assert lines
     assert all(json.loads(x)["tenantid"] == str(a.tenant_id) for x in lines)
+    assert json.loads(lines[-1])["type"] == "com.platinum.audit.Checkpoint"
+    # signed with the key generated into the data folder (or, with no row new since this
+    # module's own checkpoints, SIGNER's): the export verifies offline with the public keys
+    signer = Signer.from_pem(None, (tmp_path / "audit-signing.key").read_text())
+    keys = public_pem(signer.public_key) + public_pem(SIGNER.public_key)
+    (tmp_path / "audit.pem").write_text(keys)
+    assert verify_main([str(out), "--key", str(tmp_path / "audit.pem")]) == 0
+    signed = runner.invoke(app, ["audit", "checkpoint", "--tenant", a.slug])
+    assert signed.exit_code == 0, signed.output
+    assert signed.output.split("\n")[0].endswith(f"/audit/{a.tenant_id}")  # the tenant's log
     unknown = runner.invoke(app, ["audit", "export", "--tenant", "no-such-tenant"])
     assert unknown.exit_code == 1
