@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from api.cli.verify import main as verify_main
 from tests.factories import (
     PLATFORM_ADMIN_HEADERS,
     active_workflow,
@@ -157,10 +158,15 @@ def test_the_audit_log_never_holds_the_plaintext(client, tenant, subject) -> Non
 
 
 def test_erasure_leaves_no_plaintext_anywhere_and_the_chain_verifies(
-    client, tenant, subject, settings
+    client, tenant, subject, settings, tmp_path
 ) -> None:
     user, s = subject["user"], subject["secrets"]
     before = client.get("/v1/audit/verify", headers=tenant.admin_headers).json()
+    # an auditor keeps a signed checkpoint (and its public key) from before the erasure
+    wait_until(lambda: len(all_audit_rows(client, tenant.admin_headers)) >= before["events"])
+    export_before = client.get("/v1/audit/export", headers=tenant.admin_headers).content
+    kept = tmp_path / "kept.json"
+    kept.write_bytes(export_before.splitlines()[-1])
     # erase: 204, idempotent
     r = client.post(f"/v1/users/{user.id}/erase", headers=tenant.admin_headers)
     assert r.status_code == 204, r.text
@@ -205,6 +211,19 @@ def test_erasure_leaves_no_plaintext_anywhere_and_the_chain_verifies(
     after = client.get("/v1/audit/verify", headers=h).json()
     assert after["ok"] is True, after
     assert before["ok"] is True
+    # every row from before the erasure is unchanged: the export after it verifies offline
+    # against the checkpoint kept before it (consistency), signatures and all leaves included
+    keys = client.get("/v1/audit/public-keys", headers=h).json()["keys"]
+    key_file = tmp_path / "audit.pem"
+    key_file.write_text("".join(k["public_key_pem"] for k in keys))
+    client.post("/v1/audit/checkpoints", headers=h)
+    export_file = tmp_path / "after.ndjson"
+    export_file.write_bytes(client.get("/v1/audit/export", headers=h).content)
+    assert verify_main([str(export_file), "--key", str(key_file), "--checkpoint", str(kept)]) == 0
+    assert (
+        export_before.splitlines()[:-1]
+        == export_file.read_bytes().splitlines()[: len(export_before.splitlines()) - 1]
+    )
     # nothing in the database holds it: read model, audit log, outbox, keys, event store
     database = dump(settings)
     for value in s.values():
