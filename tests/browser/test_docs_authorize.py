@@ -28,6 +28,19 @@ def _offline(page: Any) -> list[str]:
     return tried
 
 
+def _try_get_me(page: Any) -> tuple[Any, Any]:
+    """Open ``GET /v1/me`` in Swagger UI, "Try it out", Execute; its operation and status cell."""
+    operation = page.locator(".opblock-get").filter(
+        has=page.locator('.opblock-summary-path[data-path="/v1/me"]')
+    )
+    operation.locator(".opblock-summary").click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table .response .response-col_status").first
+    status.wait_for()
+    return operation, status
+
+
 def test_docs_call_get_me_through_authorize_offline(page: Any, live: Live, tenant: TenantCtx):
     outside = _offline(page)
     page.goto("/docs")
@@ -39,14 +52,7 @@ def test_docs_call_get_me_through_authorize_offline(page: Any, live: Live, tenan
     dialog.locator("button.authorize").click()
     dialog.locator("button.btn-done").click()
     # GET /v1/me: open it, "Try it out", Execute
-    operation = page.locator(".opblock-get").filter(
-        has=page.locator('.opblock-summary-path[data-path="/v1/me"]')
-    )
-    operation.locator(".opblock-summary").click()
-    operation.locator("button.try-out__btn").click()
-    operation.locator("button.execute").click()
-    status = operation.locator(".live-responses-table .response .response-col_status").first
-    status.wait_for()
+    operation, status = _try_get_me(page)
     assert status.inner_text().strip().startswith("200")
     body = operation.locator(".live-responses-table .response-col_description pre").first
     assert tenant.admin.email in body.inner_text()
@@ -62,13 +68,6 @@ def test_docs_without_authorize_gets_401(browser: Any, live: Live) -> None:
     page = context.new_page()
     _offline(page)
     page.goto("/docs")
-    operation = page.locator(".opblock-get").filter(
-        has=page.locator('.opblock-summary-path[data-path="/v1/me"]')
-    )
-    operation.locator(".opblock-summary").click()
-    operation.locator("button.try-out__btn").click()
-    operation.locator("button.execute").click()
-    status = operation.locator(".live-responses-table .response .response-col_status").first
-    status.wait_for()
+    _, status = _try_get_me(page)
     assert status.inner_text().strip().startswith("401")
     context.close()
