@@ -123,6 +123,8 @@ class ConnInfo:
         # always encrypted: there is no clear-text mode (docs/security.md, "Database")
         env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
         env["CIPHER_KEY"] = settings.resolved_cipher_key()
+        # personal data sealed per data subject inside the events (docs/erasure.md)
+        env["SUBJECT_KEYS_TOPIC"] = "api.subject_keys:PostgresSubjectKeys"
         return env
 
 

@@ -27,3 +27,12 @@ class BatchProjection(Protocol):
 def first_column(row: Any) -> Any:
     """The first column, whatever the cursor's row factory (the library's is dict_row)."""
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def mapper_for(app: Any, projection: Any) -> Any:
+    """The mapper a projection decodes with: the application's ``raw_mapper`` (personal data
+    left as sealed tokens) for a projection with ``sealed = True`` — the audit log — else the
+    one that opens them (docs/erasure.md)."""
+    if getattr(projection, "sealed", False):
+        return getattr(app, "raw_mapper", app.mapper)
+    return app.mapper

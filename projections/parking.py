@@ -22,7 +22,7 @@ from eventsourcing import persistence
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 
-from projections.batch import BatchProjection, Cursor, first_column
+from projections.batch import BatchProjection, Cursor, first_column, mapper_for
 
 if TYPE_CHECKING:
     from projections.view import ProjectionView
@@ -118,7 +118,7 @@ def retry_parked(
                 ).fetchall()]  # fmt: skip
                 notifications = [n for i in ids for n in app.recorder.select_notifications(i, 1)
                                  if n.id == i]  # fmt: skip
-                batch = [(app.mapper.to_domain_event(n), Tracking(app.name, n.id))
+                batch = [(mapper_for(app, projection).to_domain_event(n), Tracking(app.name, n.id))
                          for n in notifications]  # fmt: skip
                 if batch:
                     projection.apply(curs, batch)

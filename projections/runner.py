@@ -26,7 +26,7 @@ from eventsourcing.persistence import Tracking
 from psycopg import sql
 
 from projections import parking
-from projections.batch import BatchProjection
+from projections.batch import BatchProjection, mapper_for
 from projections.looping import LoopThread
 from projections.parking import PARK_AFTER, PARKABLE, Unreadable
 from projections.view import ProjectionView, StalePositionError
@@ -84,7 +84,8 @@ class ProjectionRunner(LoopThread):
             return 0
         try:
             batch = [
-                (self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id))
+                (mapper_for(self.app, self.projection).to_domain_event(n),
+                 Tracking(self.app.name, n.id))
                 for n in notifications
             ]
             self.view.write_batch(self.projection, batch)
@@ -116,7 +117,7 @@ class ProjectionRunner(LoopThread):
         if not self.park_after or attempts < self.park_after or not isinstance(exc, PARKABLE):
             return False
         try:
-            event: Any = self.app.mapper.to_domain_event(notification)
+            event: Any = mapper_for(self.app, self.projection).to_domain_event(notification)
         except Exception:  # not even readable: park it under a stand-in
             event = Unreadable(notification.originator_id, notification.originator_version)
         try:

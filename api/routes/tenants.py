@@ -13,6 +13,7 @@ from api.composition import Container
 from api.deps import ContainerDep, expected_version
 from api.readdb import tenant_tx
 from api.redact import redact
+from api.routes.users import erase_all_users
 from api.schemas.identity import (
     TenantCreate,
     TenantCreated,
@@ -85,12 +86,14 @@ def update_tenant(
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> TenantPublic:
-    """Change name, config, billing_info or status (``suspended`` blocks logins and new runs)."""
+    """Change name, config, billing_info or status (``cancelled`` erases its users)."""
     expected = expected_version(if_match)
     with acting_as(admin.actor):
-        container.platform.update_tenant(
+        tenant = container.platform.update_tenant(
             UpdateTenant(tenant_id=tenant_id, expected_version=expected, **body.model_dump())
         )
+        if tenant.status == "cancelled":  # a cancelled tenant's people are erased (GDPR)
+            erase_all_users(container, tenant_id)
     container.wait_caught_up()
     row = read_tenant(container, tenant_id)
     response.headers["ETag"] = f'"{row["version"]}"'

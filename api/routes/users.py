@@ -24,8 +24,10 @@ from api.schemas.identity import (
 from domain.identity.commands import ChangePassword, RegisterUser, SetUserRoles, UpdateUser
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import NotFoundError
+from domain.kernel.personal_data import open_tokens
 from projections.queries import users
 from projections.queries.paging import Conn
+from projections.queries.personal_data import personal_data
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -165,3 +167,51 @@ def set_user_roles(
             )
         )
     return _answer(container, tenant_id, user_id, response)
+
+
+@router.post("/{user_id}/erase", status_code=status.HTTP_204_NO_CONTENT)
+def erase_user(user_id: UUID, principal: UsersAdmin, container: ContainerDep) -> Response:
+    """Erase the user's personal data for good (GDPR Art. 17): their key is destroyed."""
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        container.platform.erase_user(tenant_id, user_id)
+    container.wait_caught_up()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def erase_all_users(container: Container, tenant_id: UUID) -> int:
+    """Erase every user of a tenant (its cancellation); returns how many. Idempotent."""
+    container.wait_caught_up()  # every registered user is in the read model
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        ids = users.user_ids(conn)
+    for user_id in ids:
+        container.platform.erase_user(tenant_id, user_id)
+    return len(ids)
+
+
+@router.get("/{user_id}/personal-data")
+def get_personal_data(
+    user_id: UUID,
+    principal: Annotated[Principal, Depends(require("me:read"))],
+    container: ContainerDep,
+) -> dict[str, Any]:
+    """Every piece of personal data held about the user (GDPR Art. 15 and 20)."""
+    tenant_id = tenant_of(principal)
+    if user_id != principal.user_id and not principal.can("users:admin"):
+        raise NotFoundError("user", user_id)  # someone else's data: as if absent
+    user = container.platform.get_user(tenant_id, user_id)
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        found = personal_data(conn, user_id)
+    if found is None:
+        raise NotFoundError("user", user_id)
+    keys = container.platform.subject_keys
+    for row in found["activity"]:
+        sealed = open_tokens(keys, row.pop("sealed") or {})
+        row.update({f: sealed[k] for k, f in (("ip", "ip_address"), ("user_agent", "user_agent"))
+                    if k in sealed})  # fmt: skip
+    found["user"] = {**found["user"], "email": user.email, "name": user.name}
+    audit_sensitive_read(
+        container, principal, resource_type="user", resource_id=user_id,
+        fields=("personal_data",), tenant_id=tenant_id,
+    )  # fmt: skip
+    return {"subject": {"type": "user", "id": str(user_id)}, "erased": user.erased, **found}

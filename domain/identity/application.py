@@ -22,6 +22,7 @@ from domain.kernel.application import PlatformBase, precondition
 from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
 from domain.kernel.ids import email_key, index_id, preference_id, slug_key
 from domain.kernel.index import UniqueKey
+from domain.kernel.shredding import digest
 
 _role = v.one_of(USER_ROLES)
 _user_status = v.one_of(lifecycle.USER.statuses)
@@ -73,7 +74,11 @@ class IdentityCommands(PlatformBase):
             )
             batch += [
                 admin,
-                UniqueKey(key=email_key(tenant.id, email), owner_id=admin.id, tenant_id=tenant.id),
+                UniqueKey(
+                    key=self.email_index_key(tenant.id, email),
+                    owner_id=admin.id,
+                    tenant_id=tenant.id,
+                ),
             ]
         self._save(
             *batch,
@@ -163,6 +168,10 @@ class IdentityCommands(PlatformBase):
                 resource_type="tenant",
                 resource_id=tenant.id,
             )
+        if self._email_taken_before(tenant.id, email):
+            raise ConflictError(
+                f"email {email!r} is already registered", resource_type="user", resource_id=email
+            )
         user = User(
             tenant_id=tenant.id,
             email=email,
@@ -171,7 +180,12 @@ class IdentityCommands(PlatformBase):
             role=role,
             status=status,
         )
-        index = UniqueKey(key=email_key(tenant.id, email), owner_id=user.id, tenant_id=tenant.id)
+        key = self.email_index_key(tenant.id, email)
+        index = self._find_index(index_id(key))
+        if index is not None and index.is_free:  # the address of an erased user
+            index.reclaim(owner_id=user.id)
+        else:  # a taken key clashes at the save
+            index = UniqueKey(key=key, owner_id=user.id, tenant_id=tenant.id)
         self._save(
             user,
             index,
@@ -190,10 +204,45 @@ class IdentityCommands(PlatformBase):
             normalised = v.email(email, "/email")
         except ValidationError:
             return None
-        index = self._find_index(index_id(email_key(tenant_id, normalised)))
-        if index is None or index.owner_id is None:
-            return None
-        return self.get_user(tenant_id, index.owner_id)
+        for key in self._email_keys(tenant_id, normalised):
+            index = self._find_index(index_id(key))
+            if index is not None and index.owner_id is not None:
+                return self.get_user(tenant_id, index.owner_id)
+        return None
+
+    def email_index_key(self, tenant_id: UUID, email: str) -> str:
+        """The email index's key: a keyed digest of the address (no address in any event)."""
+        if self.subject_keys is None:
+            return email_key(tenant_id, email)
+        return f"email:{tenant_id}:hmac:{digest(self.subject_keys.lookup_key, email)}"
+
+    def _email_keys(self, tenant_id: UUID, email: str) -> list[str]:
+        """Every key the address may be indexed under: the digest, then the clear-text key of
+        users registered before personal data was sealed."""
+        keys = [self.email_index_key(tenant_id, email), email_key(tenant_id, email)]
+        return list(dict.fromkeys(keys))
+
+    def _email_taken_before(self, tenant_id: UUID, email: str) -> bool:
+        """The address is held by a user registered under the old clear-text index key."""
+        legacy = self._find_index(index_id(email_key(tenant_id, email)))
+        return self.subject_keys is not None and legacy is not None and not legacy.is_free
+
+    def erase_user(self, tenant_id: UUID, user_id: UUID) -> User:
+        """Erase a user's personal data (GDPR Art. 17): free their email, end their sessions and
+        API keys, record ``User.Erased``, then destroy their key. Idempotent."""
+        user = self.get_user(tenant_id, user_id)
+        if not user.erased:
+            batch: list[Any] = [user]
+            for key in self._email_keys(tenant_id, user.email):
+                index = self._find_index(index_id(key))
+                if index is not None and index.owner_id == user.id:
+                    index.release()
+                    batch.append(index)
+            user.erase()
+            self._save(*batch)
+        if self.subject_keys is not None:
+            self.subject_keys.destroy(str(user.id), str(tenant_id))
+        return user
 
     def update_user(self, cmd: UpdateUser) -> User:
         """Change name, built-in role and/or status (legal transitions only)."""

@@ -16,7 +16,10 @@ BUILTIN_ROLES: Final = ("viewer", "user", "manager", "admin")
 
 # permission -> (lowest role holding it, what it guards in http-api.md)
 PERMISSIONS: Final[dict[str, tuple[str, str]]] = {
-    "me:read": ("viewer", "GET /v1/me, POST /v1/auth/logout"),
+    "me:read": (
+        "viewer",
+        "GET /v1/me, POST /v1/auth/logout, GET /v1/users/{id}/personal-data (own)",
+    ),
     "preferences:write": ("viewer", "GET/PUT/DELETE /v1/me/preferences/{key} (own)"),
     "notifications:read": ("viewer", "GET /v1/notifications, POST .../{id}/read (own)"),
     "conversations:write": ("viewer", "POST/GET /v1/conversations (own)"),
@@ -32,7 +35,11 @@ PERMISSIONS: Final[dict[str, tuple[str, str]]] = {
     "users:read": ("manager", "GET /v1/users, GET /v1/users/{id}"),
     "notifications:send": ("manager", "POST /v1/notifications"),
     "runs:pause": ("manager", "POST /v1/runs/{id}/pause, POST /v1/runs/{id}/resume"),
-    "users:admin": ("admin", "POST /v1/users, PATCH /v1/users/{id}, PUT /v1/users/{id}/roles"),
+    "users:admin": (
+        "admin",
+        "POST /v1/users, PATCH /v1/users/{id}, PUT /v1/users/{id}/roles, POST .../{id}/erase,"
+        " GET .../{id}/personal-data",
+    ),
     "api_keys:admin": ("admin", "POST/GET /v1/api-keys, DELETE /v1/api-keys/{id}"),
     "config:admin": ("admin", "GET/PUT /v1/config/{key}"),
     "installations:admin": ("admin", "POST/GET /v1/installations, PATCH/DELETE .../{id}"),

@@ -11,6 +11,7 @@ from eventsourcing.domain import event
 from domain.kernel import lifecycle
 from domain.kernel.base import PlatinumAggregate
 from domain.kernel.ids import preference_id
+from domain.kernel.shredding import ERASED
 
 USER_ROLES = ("admin", "manager", "user", "viewer")
 
@@ -37,6 +38,8 @@ class User(PlatinumAggregate):
         self.last_login: datetime | None = None
         self.role_assignments: list[dict[str, Any]] = []
 
+    erased: bool = False
+    """True once the user's personal data was erased (their key destroyed; docs/erasure.md)."""
     session_generation: int = 0
     """Bumped when the user's sessions are revoked: a session records the value it was opened
     under and is dead once they differ (a later reactivation does not revive it)."""
@@ -84,6 +87,19 @@ class User(PlatinumAggregate):
     def _status_changed(self, status: str) -> None:
         self.status = status
 
+    def erase(self) -> None:
+        """Mark the user erased and end every session and API key of theirs (idempotent);
+        the application destroys the subject's key after saving this."""
+        if not self.erased:
+            self.revoke_credentials(api_keys=True)
+            self._erased()
+
+    @event("Erased")
+    def _erased(self) -> None:
+        self.erased = True
+        self.email = ERASED
+        self.name = ERASED
+
     @event("PasswordChanged")
     def change_password(self, password_hash: str) -> None:
         self.password_hash = password_hash
@@ -123,12 +139,23 @@ class UserPreference(PlatinumAggregate):
     def is_deleted(self) -> bool:
         return self.value is None
 
+    class Changed(PlatinumAggregate.Event):
+        """v2 added ``user_id`` (the data subject whose key seals ``value``); v1 reads None."""
+
+        class_version = 2
+        value: str
+        user_id: UUID | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["user_id"] = None
+
     def set_value(self, value: str) -> None:
         if value != self.value:
-            self._changed(value=value)
+            self._changed(value=value, user_id=self.user_id)
 
-    @event("Changed")
-    def _changed(self, value: str) -> None:
+    @event(Changed)
+    def _changed(self, value: str, user_id: UUID | None) -> None:  # noqa: ARG002
         self.value = value
 
     def delete(self) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
@@ -25,6 +25,7 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.kernel.index import UniqueKey
+from domain.kernel.personal_data import ShreddingApplication
 
 A = TypeVar("A", bound=PlatinumAggregate)
 
@@ -55,7 +56,7 @@ def _concurrent_write(aggregate: PlatinumAggregate) -> ConflictError:
     )
 
 
-class PlatformBase(Application[UUID]):
+class PlatformBase(ShreddingApplication):
     """Helpers for the command mixins; not an application on its own."""
 
     def __init__(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType
 
@@ -29,6 +29,7 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.kernel.ids import NAMESPACE
+from domain.kernel.personal_data import ShreddingApplication
 from domain.runs.run import Run
 from domain.runs.tasks import RunTask, TaskChanges, TaskKey, run_tasks, task_changes
 from domain.topics import register_moved_topics
@@ -128,7 +129,7 @@ class RunStart:
 # ------------------------------------------------------------------------------ the application
 
 
-class Runs(Application[UUID]):
+class Runs(ShreddingApplication):
     """Runs of workflows. ``Runs(env=None, *, planner=None, clock=None)``.
 
     Without a planner, runs are recorded but nothing is scheduled (tests, read-only use).

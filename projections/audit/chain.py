@@ -99,7 +99,10 @@ class StoredEvents:
             c.execute(query, (list(positions),))
             rows = c.fetchall()
         return {
-            nid: app.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+            # personal data as the audit row holds it: sealed tokens (docs/erasure.md)
+            nid: getattr(app, "raw_mapper", app.mapper).to_domain_event(
+                StoredEvent(oid, version, topic, bytes(state))
+            )
             for nid, oid, version, topic, state in rows
         }
 

@@ -19,6 +19,7 @@ from eventsourcing.persistence import Tracking
 from psycopg import sql
 
 from domain.kernel.secrets import redact
+from domain.kernel.shredding import is_token
 from projections.batch import Cursor
 from projections.jsonutil import jsonb, text
 
@@ -77,6 +78,9 @@ class AuditProjection:
     """Writes one audit row per event of the application it follows."""
 
     name = "audit"
+    sealed = True
+    """Decodes events with personal data left as sealed tokens: no audit row ever holds the
+    plaintext, so destroying a subject's key changes no row (docs/erasure.md)."""
 
     def apply(self, curs: Cursor, events: Sequence[tuple[Any, Tracking]]) -> None:
         owners: dict[UUID, UUID | None] = {}
@@ -120,6 +124,10 @@ class AuditProjection:
         user_id = _uuid(meta.get("user_id"))
         if meta.get("user_id") is not None and user_id is None:
             details["actor_user"] = str(meta["user_id"])
+        sealed = {k: meta[k] for k in ("ip", "user_agent") if is_token(meta.get(k))}
+        if sealed:  # an inet column cannot hold a token: the sealed values go in the details
+            details["actor_sealed"] = sealed
+            meta = {k: v for k, v in meta.items() if k not in sealed}
         return (
             audit_id(source, e.originator_id, e.originator_version),
             tenant_id, source, GENESIS, GENESIS, t.notification_id,

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Collection
 from uuid import UUID
 
+from domain.kernel.shredding import ERASED
 from projections.batch import Cursor
 from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_page
+from projections.readmodel.identity import ERASED_EMAIL_DOMAIN
+
+
+def _shown(row: Row) -> Row:
+    """An erased user's placeholder address reads as the erased marker."""
+    if str(row.get("email", "")).endswith("@" + ERASED_EMAIL_DOMAIN):
+        row["email"] = ERASED
+    return row
 
 
 def user(conn: Conn, user_id: UUID) -> Row | None:
-    return conn.execute("SELECT * FROM users WHERE id = %s", (user_id,)).fetchone()
+    row = conn.execute("SELECT * FROM users WHERE id = %s", (user_id,)).fetchone()
+    return None if row is None else _shown(row)
 
 
 def list_users(
@@ -25,7 +35,10 @@ def list_users(
     if role is not None:
         where.append("role = %s")
         params.append(role)
-    return fetch_page(conn, "SELECT * FROM users", page, where=where, params=params)
+    found = fetch_page(conn, "SELECT * FROM users", page, where=where, params=params)
+    for row in found[0]:
+        _shown(row)
+    return found
 
 
 def role_assignments(conn: Conn, user_ids: Collection[UUID]) -> dict[UUID, list[Row]]:
@@ -64,3 +77,7 @@ def role_holders(
         (tenant_id, list(builtin), role),
     ).fetchall()
     return [UUID(str(row["id"] if isinstance(row, dict) else row[0])) for row in rows]
+def user_ids(conn: Conn) -> list[UUID]:
+    """Every user id the connection can see (its tenant's, under RLS), oldest first."""
+    rows = conn.execute("SELECT id FROM users ORDER BY created_at, id").fetchall()
+    return [row["id"] for row in rows]

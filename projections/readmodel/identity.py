@@ -6,9 +6,14 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from domain.kernel.shredding import ERASED
 from projections.batch import Cursor
 from projections.jsonutil import dumps, jsonb, text
 from projections.readmodel.handlers import event_name, on, touch
+
+ERASED_EMAIL_DOMAIN = "erased.invalid"
+"""An erased user's read-model email is ``erased+<id>@erased.invalid`` (RFC 2606: never
+routable); the queries show it as ``[erased]``."""
 
 # --- tenants and their configuration ------------------------------------------------------------
 
@@ -92,10 +97,36 @@ def _user_registered(curs: Cursor, e: Any) -> None:
         "INSERT INTO users (id, tenant_id, email, name, role, status, version, created_at,"
         " updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
-            e.originator_id, e.tenant_id, e.email, e.name, e.role, e.status,
-            e.originator_version, e.timestamp, e.timestamp,
+            e.originator_id, e.tenant_id, stored_email(e.originator_id, e.email), e.name,
+            e.role, e.status, e.originator_version, e.timestamp, e.timestamp,
         ),
     )  # fmt: skip
+
+
+@on("User.Erased")
+def _user_erased(curs: Cursor, e: Any) -> None:
+    """Crypto-shredding reaches the read model: every row of personal data of the user reads
+    ``[erased]``, as a rebuild (whose tokens no longer open) would write it (docs/erasure.md)."""
+    touch(curs, "users", e, {"email": stored_email(e.originator_id, ERASED), "name": ERASED})
+    user = e.originator_id
+    curs.execute(
+        "UPDATE user_preferences SET preference_value = %s WHERE user_id = %s", (ERASED, user)
+    )
+    curs.execute(
+        "UPDATE conversations SET input_text = %s, output_text = %s, context_data ="
+        " CASE WHEN context_data IS NULL THEN NULL ELSE to_jsonb(%s::text) END"
+        " WHERE user_id = %s",
+        (ERASED, ERASED, ERASED, user),
+    )
+    curs.execute(
+        "UPDATE notifications SET title = %s, message = %s WHERE recipient_user_id = %s",
+        (ERASED, ERASED, user),
+    )
+
+
+def stored_email(user_id: Any, email: str) -> str:
+    """The ``users.email`` of a user: unique and address-shaped even once erased."""
+    return f"erased+{user_id}@{ERASED_EMAIL_DOMAIN}" if email == ERASED else email
 
 
 @on("User.Updated")

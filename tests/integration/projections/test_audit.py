@@ -51,8 +51,11 @@ def test_audit_rows_carry_the_actor_from_event_metadata(proj_db: Any, tenant: Te
     assert row is not None
     assert (row["resource_type"], row["resource_id"]) == ("user", str(tenant.user_id))
     assert row["user_id"] == tenant.admin_id
-    assert str(row["ip_address"]) == "203.0.113.7"
-    assert (row["user_agent"], row["actor_kind"]) == ("pytest", "user")
+    # a user's address and user agent are personal data: sealed under their key, never in clear
+    assert (row["ip_address"], row["user_agent"], row["actor_kind"]) == (None, None, "user")
+    sealed = row["details"]["actor_sealed"]
+    assert {t["$pd"] for t in sealed.values()} == {str(tenant.admin_id)}
+    assert "203.0.113.7" not in str(sealed)
     assert row["request_id"] == f"req-{tenant.slug}"
     assert row["details"]["fields"] == ["email"]
 
