@@ -10,12 +10,13 @@ from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_pag
 
 
 class RunDetail(NamedTuple):
-    """A run's row, its step rows (a step's row before its items') and the step ids in the
-    order of the run's definition version."""
+    """A run's row, its step rows (a step's row before its items'), the step ids in the
+    order of the run's definition version, and its child runs (in step and item order)."""
 
     run: Row
     steps: list[Row]
     step_order: list[str]
+    children: list[Row] = []
 
 
 def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
@@ -29,7 +30,14 @@ def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
     found = workflows.definition(conn, run["workflow_id"], run["workflow_version"])
     declared = (found or {}).get("definition", {}).get("steps", [])
     order = [str(s.get("id")) for s in declared if isinstance(s, dict)]
-    return RunDetail(run, steps, order)
+    children = conn.execute(
+        "SELECT id, parent_step_id, parent_item_index FROM runs WHERE parent_run_id = %s"
+        " ORDER BY parent_step_id, parent_item_index NULLS FIRST, created_at, id",
+        (run_id,),
+    ).fetchall()
+    position = {step_id: i for i, step_id in enumerate(order)}
+    children.sort(key=lambda c: position.get(str(c["parent_step_id"]), len(position)))
+    return RunDetail(run, steps, order, children)
 
 
 def list_runs(
@@ -48,6 +56,4 @@ def list_runs(
     if status is not None:
         where.append("status = %s")
         params.append(status)
-    return fetch_page(
-        conn, "SELECT * FROM runs", page, where=where, params=params, descending=True
-    )
+    return fetch_page(conn, "SELECT * FROM runs", page, where=where, params=params, descending=True)
