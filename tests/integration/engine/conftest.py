@@ -43,13 +43,22 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     platform = Platform(env=env, password_hasher=cheap)
     made = platform.create_tenant(
-        CreateTenant(name="Engine", slug=f"engine-{uuid.uuid4().hex[:8]}",
-                     admin_email="ada@engine-example.com", admin_password="correct horse battery")
+        CreateTenant(
+            name="Engine",
+            slug=f"engine-{uuid.uuid4().hex[:8]}",
+            admin_email="ada@engine-example.com",
+            admin_password="correct horse battery",
+        )
     )
     tenant_id = made.tenant.id
     manager = platform.register_user(
-        RegisterUser(tenant_id=tenant_id, email="max@engine-example.com", name="Max",
-                     password="correct horse battery", role="manager")
+        RegisterUser(
+            tenant_id=tenant_id,
+            email="max@engine-example.com",
+            name="Max",
+            password="correct horse battery",
+            role="manager",
+        )
     )
     catalog = InstalledSkills(db.system.conninfo)
     runs = build_runs(env, platform=platform, skill_catalog=catalog)
@@ -57,7 +66,10 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     egress.configure(settings.egress_policy())  # the test settings allow loopback explicitly
     try:
         worker = build_worker(
-            env, db.system.conninfo, platform=platform, skill_catalog=catalog,
+            env,
+            db.system.conninfo,
+            platform=platform,
+            skill_catalog=catalog,
             config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
         ).start()
     finally:
@@ -76,3 +88,11 @@ def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     e = build_engine(settings, db)
     yield e
     close_engine(e)
+
+
+@pytest.fixture(scope="module")
+def linked(container):  # type: ignore[no-untyped-def]
+    """A tenant, the API container's projector and an in-process worker, for run links."""
+    from tests.integration.engine.links import linked_engine
+
+    yield from linked_engine(container)

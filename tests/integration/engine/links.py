@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 from domain.runs.application import StartRun
 from domain.runs.run import Run
 from tests.support.polling import wait_until
@@ -22,6 +20,18 @@ class Linked:
     worker: Any
     tenant_id: uuid.UUID
     admin_id: uuid.UUID
+
+    def start_worker(self) -> None:
+        from api.background import start_worker
+        from engine.runtime.worker import WorkerConfig
+
+        self.worker = start_worker(self.container, WorkerConfig(concurrency=16, lease_s=5.0))
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.container.background.remove(self.worker)
+            self.worker = None
 
     @property
     def runs(self) -> Any:
@@ -65,22 +75,15 @@ class Linked:
 
 
 def linked_engine(container: Any) -> Iterator[Linked]:
-    from api.background import start_worker
     from domain.identity.commands import CreateTenant
-    from engine.runtime.worker import WorkerConfig
 
     made = container.platform.create_tenant(
         CreateTenant(name="Links", slug=f"links-{uuid.uuid4().hex[:8]}",
                      admin_email="ada@links-example.com", admin_password="correct horse battery")
     )  # fmt: skip
-    worker = start_worker(container, WorkerConfig(concurrency=16, lease_s=5.0))
+    linked = Linked(container, None, made.tenant.id, made.admin.id)
+    linked.start_worker()
     try:
-        yield Linked(container, worker, made.tenant.id, made.admin.id)
+        yield linked
     finally:
-        worker.stop()
-        container.background.remove(worker)
-
-
-@pytest.fixture(scope="module")
-def linked(container: Any) -> Iterator[Linked]:
-    yield from linked_engine(container)
+        linked.stop_worker()

@@ -11,7 +11,7 @@ import pytest
 from domain.kernel.errors import ValidationError
 from domain.runs.link_commands import RerunRun
 from domain.runs.run import RunStateError
-from tests.integration.engine.links import Linked, linked  # noqa: F401 - the fixture
+from tests.integration.engine.links import Linked
 from tests.integration.engine.support import LocalServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,7 +29,7 @@ def chain(server: LocalServer, prefix: str, flaky_at: int) -> dict[str, Any]:
     return {"name": "chain", "steps": steps, "output": "${{ steps.s10.output.body.id }}"}
 
 
-def rerun(linked: Linked, run: Any, **options: Any) -> Any:  # noqa: F811
+def rerun(linked: Linked, run: Any, **options: Any) -> Any:
     workflow = linked.container.platform.get_workflow(linked.tenant_id, run.workflow_id)
     return linked.runs.rerun(RerunRun(
         tenant_id=linked.tenant_id, run_id=run.id, started_by=linked.admin_id,
@@ -38,7 +38,7 @@ def rerun(linked: Linked, run: Any, **options: Any) -> Any:  # noqa: F811
 
 
 def test_a_run_failed_at_step_7_of_10_reruns_only_steps_7_to_10(
-    linked: Linked,  # noqa: F811
+    linked: Linked,
     http_server: LocalServer,
 ) -> None:
     prefix = f"rerun-{uuid.uuid4().hex[:8]}"
@@ -64,7 +64,7 @@ def test_a_run_failed_at_step_7_of_10_reruns_only_steps_7_to_10(
 
 
 def test_a_rerun_from_a_step_runs_it_and_everything_downstream(
-    linked: Linked,  # noqa: F811
+    linked: Linked,
     http_server: LocalServer,
 ) -> None:
     prefix = f"from-{uuid.uuid4().hex[:8]}"
@@ -78,7 +78,7 @@ def test_a_rerun_from_a_step_runs_it_and_everything_downstream(
     assert calls == [1] * 8 + [2, 2]
 
 
-def test_a_running_run_or_an_unknown_step_cannot_be_rerun(linked: Linked) -> None:  # noqa: F811
+def test_a_running_run_or_an_unknown_step_cannot_be_rerun(linked: Linked) -> None:
     wf, _ = linked.workflow({"name": "w", "steps": [
         {"id": "go", "uses": "signal", "with": {"name": "go"}}]})  # fmt: skip
     run = linked.start(wf)

@@ -9,7 +9,7 @@ import pytest
 from domain.kernel.errors import ValidationError
 from domain.runs.link_commands import SendSignal
 from domain.runs.run import RunStateError
-from tests.integration.engine.links import Linked, linked  # noqa: F401 - the fixture
+from tests.integration.engine.links import Linked
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,13 +24,13 @@ WAITS_FOR_GO = {
 }  # fmt: skip
 
 
-def send(linked: Linked, run_id: object, name: str, payload: object) -> object:  # noqa: F811
+def send(linked: Linked, run_id: object, name: str, payload: object) -> object:
     return linked.runs.signal_run(SendSignal(
         tenant_id=linked.tenant_id, run_id=run_id, name=name, payload=payload, by=linked.admin_id,
     ))  # fmt: skip
 
 
-def test_a_signal_with_a_payload_resumes_its_run(linked: Linked) -> None:  # noqa: F811
+def test_a_signal_with_a_payload_resumes_its_run(linked: Linked) -> None:
     wf, _ = linked.workflow(WAITS_FOR_GO)
     run = linked.start(wf)
     assert run.steps["go"]["waiting"]["name"] == "go"  # it waits from the start's own save
@@ -42,7 +42,7 @@ def test_a_signal_with_a_payload_resumes_its_run(linked: Linked) -> None:  # noq
     assert done.output == {"order": 42, "ok": True}
 
 
-def test_a_signal_sent_before_its_step_waits_is_kept_for_it(linked: Linked) -> None:  # noqa: F811
+def test_a_signal_sent_before_its_step_waits_is_kept_for_it(linked: Linked) -> None:
     definition = {
         "name": "early",
         "steps": [
@@ -62,7 +62,7 @@ def test_a_signal_sent_before_its_step_waits_is_kept_for_it(linked: Linked) -> N
     assert done.signals == []
 
 
-def test_a_signal_that_does_not_come_in_time_fails_with_kind_timeout(linked: Linked) -> None:  # noqa: F811
+def test_a_signal_that_does_not_come_in_time_fails_with_kind_timeout(linked: Linked) -> None:
     definition = {"name": "short", "steps": [
         {"id": "go", "uses": "signal", "with": {"name": "go"}, "timeout_s": 1}]}  # fmt: skip
     wf, _ = linked.workflow(definition)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain.runs.links import MAX_DEPTH
-from tests.integration.engine.links import Linked, linked  # noqa: F401 - the fixture
+from tests.integration.engine.links import Linked
 from tests.integration.engine.support import LocalServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,7 +36,7 @@ def fan_out(name: str, items: str = "[1, 2, 3, 4, 5]", **step: object) -> dict[s
 
 
 def test_a_foreach_of_five_sub_workflows_succeeds_with_their_outputs_in_order(
-    linked: Linked,  # noqa: F811
+    linked: Linked,
 ) -> None:
     _, child = linked.workflow(TIMES_TEN)
     parent_id, _ = linked.workflow(fan_out(child))
@@ -53,7 +53,7 @@ def test_a_foreach_of_five_sub_workflows_succeeds_with_their_outputs_in_order(
     assert all(c.status == "succeeded" and c.reported and c.depth == 1 for c in children)
 
 
-def test_a_childs_failure_fails_the_step_with_the_childs_error_kind(linked: Linked) -> None:  # noqa: F811
+def test_a_childs_failure_fails_the_step_with_the_childs_error_kind(linked: Linked) -> None:
     _, child = linked.workflow(FAILING)
     parent_id, _ = linked.workflow(
         {"name": "p", "steps": [{"id": "sub", "uses": f"workflow:{child}"}]}
@@ -68,7 +68,7 @@ def test_a_childs_failure_fails_the_step_with_the_childs_error_kind(linked: Link
 
 
 def test_a_retried_sub_workflow_step_starts_a_new_child(
-    linked: Linked,  # noqa: F811
+    linked: Linked,
     http_server: LocalServer,
 ) -> None:
     # the child's http call fails once (503, retryable) and succeeds the second time
@@ -95,7 +95,7 @@ def test_a_retried_sub_workflow_step_starts_a_new_child(
     assert http_server.recorder.path_count(path) == 2  # one call per child
 
 
-def test_cancelling_the_parent_cancels_its_running_children(linked: Linked) -> None:  # noqa: F811
+def test_cancelling_the_parent_cancels_its_running_children(linked: Linked) -> None:
     _, child = linked.workflow(SLEEPER)
     parent_id, _ = linked.workflow(fan_out(child, "[1, 2, 3]"))
     run = linked.start(parent_id)
@@ -114,7 +114,7 @@ def test_cancelling_the_parent_cancels_its_running_children(linked: Linked) -> N
     assert linked.run(run.id).status == "cancelled"
 
 
-def test_runs_nest_at_most_max_depth_deep_so_a_cycle_stops(linked: Linked) -> None:  # noqa: F811
+def test_runs_nest_at_most_max_depth_deep_so_a_cycle_stops(linked: Linked) -> None:
     # A -> B is valid when saved; A is then changed to call B's caller: a cycle only the run
     # time depth limit can see (A's own name is not part of its definition)
     from domain.workflows.commands import UpdateDefinition
@@ -135,3 +135,40 @@ def test_runs_nest_at_most_max_depth_deep_so_a_cycle_stops(linked: Linked) -> No
         run, depth = linked.run(child), depth + 1
     assert depth == MAX_DEPTH
     assert run.steps[next(iter(run.steps))]["error"]["kind"] == "depth"
+
+
+def test_a_child_that_ends_while_no_worker_runs_is_reported_by_the_next_worker(
+    linked: Linked,
+) -> None:
+    import psycopg
+
+    from domain.runs.link_commands import SendSignal
+
+    waits = {"name": "waits", "steps": [{"id": "go", "uses": "signal", "with": {"name": "go"}}],
+             "output": "${{ steps.go.output }}"}  # fmt: skip
+    _, child = linked.workflow(waits)
+    parent_id, _ = linked.workflow(
+        {
+            "name": "p",
+            "steps": [{"id": "sub", "uses": f"workflow:{child}"}],
+            "output": "${{ steps.sub.output }}",
+        }
+    )
+    run = linked.wait(linked.start(parent_id).id, lambda r: r.steps["sub"].get("child"))
+    child_id = run.steps["sub"]["child"]
+    linked.stop_worker()
+    # the child ends in the API's own save: its report task is written with its last event
+    linked.runs.signal_run(SendSignal(tenant_id=linked.tenant_id, run_id=child_id, name="go",
+                                      payload={"done": True}, by=linked.admin_id))  # fmt: skip
+    with psycopg.connect(linked.container.db.system.conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT step_id, kind FROM run_tasks WHERE run_id = %s", (child_id,)
+        ).fetchall()
+    assert rows == [("", "timer")]
+    assert linked.run(run.id).steps["sub"]["status"] == "running"
+    # a worker started later finds it and finishes the parent
+    linked.start_worker()
+    done = linked.wait(run.id)
+    assert done.status == "succeeded", done.reason
+    assert done.output == {"done": True}
+    assert linked.run(child_id).reported
