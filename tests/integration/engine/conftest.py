@@ -43,22 +43,13 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     platform = Platform(env=env, password_hasher=cheap)
     made = platform.create_tenant(
-        CreateTenant(
-            name="Engine",
-            slug=f"engine-{uuid.uuid4().hex[:8]}",
-            admin_email="ada@engine-example.com",
-            admin_password="correct horse battery",
-        )
+        CreateTenant(name="Engine", slug=f"engine-{uuid.uuid4().hex[:8]}",
+                     admin_email="ada@engine-example.com", admin_password="correct horse battery")
     )
     tenant_id = made.tenant.id
     manager = platform.register_user(
-        RegisterUser(
-            tenant_id=tenant_id,
-            email="max@engine-example.com",
-            name="Max",
-            password="correct horse battery",
-            role="manager",
-        )
+        RegisterUser(tenant_id=tenant_id, email="max@engine-example.com", name="Max",
+                     password="correct horse battery", role="manager")
     )
     catalog = InstalledSkills(db.system.conninfo)
     runs = build_runs(env, platform=platform, skill_catalog=catalog)
@@ -66,10 +57,7 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     egress.configure(settings.egress_policy())  # the test settings allow loopback explicitly
     try:
         worker = build_worker(
-            env,
-            db.system.conninfo,
-            platform=platform,
-            skill_catalog=catalog,
+            env, db.system.conninfo, platform=platform, skill_catalog=catalog,
             config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
         ).start()
     finally:
