@@ -209,3 +209,8 @@ def _signal_taken(curs: Cursor, e: Any) -> None:
 def _reused(curs: Cursor, e: Any) -> None:
     _step(curs, e, {"status": "succeeded", "output": jsonb(e.output),
                     "reused_from": e.reused_from})  # fmt: skip
+
+
+@on("Run.ParentNotified")
+def _parent_notified(curs: Cursor, e: Any) -> None:
+    _run(curs, e, {})  # nothing to show but the run's version (its ETag) moves
