@@ -99,7 +99,9 @@ class EnginePlanner:
         return PreparedDefinition(compiled.hash, compiled.step_ids)
 
     def advance(self, run: Run, now: datetime) -> None:
-        first = all(step["status"] == StepStatus.PENDING for step in run.steps.values())
+        first = all(  # a rerun's reused steps do not count: nothing ran yet
+            s["status"] == StepStatus.PENDING or s.get("reused") for s in run.steps.values()
+        )
         with evaluation_policy(defer_costly=self.defer_costly_start and first):
             try:
                 self._advance(run, now)
