@@ -38,6 +38,7 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     from engine.scheduling.planner import build_runs
     from engine.steps import egress
     from projections.queries.skills import InstalledSkills
+    from projections.queries.subworkflows import WorkflowsByName
 
     env = db.system.eventsourcing_env(settings)
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
@@ -59,7 +60,8 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
         worker = build_worker(
             env, db.system.conninfo, platform=platform, skill_catalog=catalog,
             config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
-        ).start()
+            workflow_catalog=WorkflowsByName(db.system.conninfo),  # workers of one database
+        ).start()  # serve every run's steps alike: sub-workflows included
     finally:
         egress.configure(before)
     return Engine(platform, runs, worker, tenant_id, made.admin.id, manager.id)
