@@ -364,10 +364,10 @@ class Runs(LinkCommands, Application[UUID]):
             try:
                 self.save_runs([(run, before)])
             except IntegrityError:
-                current = self.get_run(tenant_id, run_id).version
-                if expected_version is not None and current != expected_version:
+                if expected_version is not None:  # the precondition failed at the save
+                    current = self.get_run(tenant_id, run_id).version
                     raise StaleVersionError("run", run_id, expected_version, current) from None
-                continue  # a worker saved this run (or a child run it cascades to) meanwhile
+                continue  # a worker saved this run meanwhile: the command is safe to redo
             return run
         raise ConflictError(
             f"run {run_id} is changing too fast, retry the request",
