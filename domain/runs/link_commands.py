@@ -78,7 +78,8 @@ def downstream(definition: dict[str, Any], roots: set[str]) -> set[str]:
 
 
 def abandoned_children(run: Run) -> list[UUID]:
-    """Child runs whose step this save stops waiting for (failed or cancelled meanwhile)."""
+    """Child runs whose step this save stops waiting for (failed or cancelled meanwhile);
+    some may have ended already (the caller skips those)."""
     found: list[UUID] = []
     for e in run.pending_events:
         if not isinstance(e, Run.StepFailed | Run.StepCancelled):
@@ -87,10 +88,9 @@ def abandoned_children(run: Run) -> list[UUID]:
         slots = [step] if e.index is None else [step["items"][e.index]]
         if e.index is None:
             slots += list(step.get("items") or [])
-        for slot in slots:
-            child = slot.get("child")
-            if child and slot["status"] in (StepStatus.FAILED, StepStatus.CANCELLED):
-                found.append(UUID(str(child)))
+        # a retry recorded in the same save may have made the slot `scheduled` again: the
+        # child of the attempt that failed is abandoned all the same (ended ones are skipped)
+        found += [UUID(str(slot["child"])) for slot in slots if slot.get("child")]
     return found
 
 

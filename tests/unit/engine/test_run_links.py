@@ -228,3 +228,42 @@ def test_malformed_sub_workflow_and_signal_steps_are_problems() -> None:
     assert "/steps/0/uses" in pointers
     assert "/steps/1/with" in pointers
     assert "/steps/2/with/name" in pointers
+
+
+# -- the cascade (in-memory Runs, the engine's planner)
+
+
+def saved_parent_and_child(retry: dict[str, Any] | None = None) -> tuple[Any, Harness, Run]:
+    from domain.runs.application import Runs
+
+    step = {"id": "sub", "uses": "workflow:child", "timeout_s": 30, "with": {"n": 1}}
+    h = Harness(definition({**step, **({"retry": retry} if retry else {})}))
+    child = started_child(h)
+    child_wait = definition({"id": "w", "uses": "signal", "with": {"name": "never"}})
+    runs = Runs(planner=EnginePlanner())
+    # the child waits (a signal that never comes) instead of ending at once
+    child = Run.start(
+        tenant_id="t1", workflow_id="wf-child", workflow_version=1,
+        definition_hash=Harness(child_wait).compiled.hash, step_ids=["w"], input={},
+        started_by="u1", run_id=child.id, parent=child.parent, depth=1,
+    )  # fmt: skip
+    runs.save_runs([(h.run, {}), (child, {})])
+    return runs, h, child
+
+
+def test_a_timed_out_workflow_step_cancels_its_child_even_when_it_is_retried() -> None:
+    runs, h, child = saved_parent_and_child({"max_attempts": 2, "initial_interval_s": 0})
+    parent = runs.load(h.run.id)
+    runs.planner.advance(parent, T0 + timedelta(seconds=31))  # type: ignore[union-attr]
+    assert parent.slot("sub")["status"] == "scheduled"  # the retry, in the same save
+    runs.save_runs([(parent, run_tasks(runs.load(h.run.id)))])
+    stopped = runs.load(child.id)
+    assert stopped.status == "cancelled"
+    assert stopped.reported  # told already: its parent stopped waiting itself
+
+
+def test_cancelling_a_parent_cancels_the_child_it_waits_for_in_the_same_save() -> None:
+    runs, h, child = saved_parent_and_child()
+    runs.cancel_run("t1", h.run.id, "stop")
+    assert runs.load(child.id).status == "cancelled"
+    assert run_tasks(runs.load(child.id)) == {}
