@@ -218,6 +218,12 @@ class BatchSaver:
                 if parent is not None:
                     owner = works[parent_id] = _Work(
                         parent, run_tasks(parent), w.now, cached=not fresh)  # fmt: skip
+            if owner is not None and owner.cached and not owner.dirty:
+                link = w.run.parent or {}
+                if owner.run.waits_for_child(link["step_id"], link.get("index"), w.run.id) is None:
+                    # a cached copy may predate the wait: decide "no longer waits" on the stored
+                    # parent only (a parent saved with changes is checked by its save instead)
+                    self._refresh(owner)
             if report(w.run, None if owner is None else owner.run) and owner is not None:
                 owner.dirty = True
 
