@@ -2,14 +2,14 @@
 run's nesting ``depth``) and a rerun's original (``rerun_of``). ``GET /v1/runs/{id}`` lists a
 run's children by ``parent_run_id``. Rows of older runs keep NULLs (and depth 0).
 
-Revision ID: readmodel_0007
-Revises: readmodel_0006
+Revision ID: readmodel_0008
+Revises: readmodel_0007
 """
 
 from alembic import op
 
-revision = "readmodel_0007"
-down_revision = "readmodel_0006"
+revision = "readmodel_0008"
+down_revision = "readmodel_0007"
 branch_labels = None
 depends_on = None
 
