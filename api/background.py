@@ -232,6 +232,7 @@ def start_worker(container: Container, config: Any = None) -> Any:
     from api.metrics import observe_step_duration
     from engine.runtime.worker import build_worker
     from projections.queries.skills import InstalledSkills
+    from projections.queries.subworkflows import WorkflowsByName
 
     configure_egress(container.settings)  # the worker's HTTP client is made with this policy
     conn = container.db.system
@@ -239,6 +240,7 @@ def start_worker(container: Container, config: Any = None) -> Any:
         conn.eventsourcing_env(container.settings), conn.conninfo,
         platform=container.platform, config=config, observe=observe_step_duration,
         skill_catalog=InstalledSkills(conn.conninfo),
+        workflow_catalog=WorkflowsByName(conn.conninfo),
     )  # fmt: skip
     worker.start()
     container.background.append(worker)

@@ -27,6 +27,7 @@ from engine.runtime.task_store import runs_env
 from engine.scheduling.planner import EnginePlanner, platform_definitions
 from engine.steps.skills import PlatformSkills, matches
 from projections.queries.skills import InstalledSkills, active_versions
+from projections.queries.subworkflows import resolve_named
 from projections.status import projection_failures, projection_lag, projection_parked, wait_for
 
 log = logging.getLogger(__name__)
@@ -165,10 +166,11 @@ def definition_validator(
     """
 
     def validator(definition: dict[str, Any], tenant_id: UUID | None) -> list[Problem]:
-        resolver = None
+        resolver = workflows = None
         if read_pool is not None and tenant_id is not None:
             resolver = installed_skills(read_pool, tenant_id)
-        return validate_definition(definition, skill_resolver=resolver)
+            workflows = named_workflows(read_pool, tenant_id)
+        return validate_definition(definition, skill_resolver=resolver, workflow_resolver=workflows)
 
     return validator
 
@@ -186,6 +188,19 @@ def installed_skills(
             return any(matches(version, version_range) for version in versions)
         except ValueError as e:
             return f"'{version_range}' is not a usable semver range: {e}"
+
+    return resolve
+
+
+def named_workflows(
+    read_pool: ConnectionPool[psycopg.Connection[dict[str, Any]]], tenant_id: UUID
+) -> Callable[[str, int | None], dict[str, Any] | str]:
+    """A workflow resolver for validation (``workflow:<name>[@version]`` steps), read from
+    the read model under the tenant's row-level security."""
+
+    def resolve(name: str, version: int | None) -> dict[str, Any] | str:
+        with tenant_tx(read_pool, tenant_id) as conn:
+            return resolve_named(conn, tenant_id, name, version)
 
     return resolve
 

@@ -1,11 +1,11 @@
-"""Runs: start (idempotent), read, cancel, pause and resume, and answer approvals."""
+"""Runs: start (idempotent), read, cancel, pause and resume, answer approvals, signal, rerun."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
 from api.auth import Principal, require, tenant_of
 from api.bodies import invalid
@@ -20,8 +20,11 @@ from api.schemas.runs import (
     RunCancel,
     RunCreate,
     RunPublic,
+    RunRerun,
+    RunRerunAccepted,
     RunStatus,
     RunSummary,
+    SignalAccepted,
     StepDecision,
     StepItemPublic,
     StepPublic,
@@ -30,6 +33,7 @@ from domain.identity.permissions import BUILTIN_ROLES, role_at_least
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import ConflictError, NotFoundError
 from domain.runs.application import DecideApproval, IdempotencyKeyReusedError, StartRun
+from domain.runs.link_commands import RerunRun, SendSignal
 from domain.runs.run import Run
 from projections.queries import runs as runs_read
 
@@ -55,8 +59,9 @@ def read_run(container: Container, tenant_id: UUID, run_id: UUID) -> RunPublic:
         shown |= {k: row[k] for k in ("input", "output", "error", "reason", "updated_at")}
         if row["item_index"] is None:
             by_step[row["step_id"]] = StepPublic(
-                id=row["step_id"], waiting=row["waiting"], not_before=row["not_before"], **shown
-            )
+                id=row["step_id"], waiting=row["waiting"], not_before=row["not_before"],
+                reused_from=row.get("reused_from"), **shown,
+            )  # fmt: skip
         elif (parent := by_step.get(row["step_id"])) is not None:
             item = StepItemPublic(index=row["item_index"], **shown)
             parent.items = (parent.items or []) + [item]
@@ -64,7 +69,7 @@ def read_run(container: Container, tenant_id: UUID, run_id: UUID) -> RunPublic:
     ordered = sorted(by_step.values(), key=lambda s: (order.get(s.id, len(order)), s.id))
     run = detail.run
     return RunPublic(**_summary(run).model_dump(), input=run["input"], output=run["output"],
-                     steps=ordered)  # fmt: skip
+                     steps=ordered, children=[c["id"] for c in detail.children])  # fmt: skip
 
 
 def _summary(row: dict[str, Any]) -> RunSummary:
@@ -158,9 +163,7 @@ def list_runs(
 ) -> Page[RunSummary]:
     """The tenant's runs, newest first (filter by ``workflow_id`` and ``status``)."""
     with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
-        rows, next_cursor = runs_read.list_runs(
-            conn, page, workflow_id=workflow_id, status=status_
-        )
+        rows, next_cursor = runs_read.list_runs(conn, page, workflow_id=workflow_id, status=status_)
     return Page(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -197,7 +200,10 @@ Steerer = Annotated[Principal, Depends(require("runs:pause"))]
 
 @router.post("/v1/runs/{run_id}/pause", response_model=RunPublic)
 def pause_run(
-    run_id: UUID, principal: Steerer, container: ContainerDep, response: Response,
+    run_id: UUID,
+    principal: Steerer,
+    container: ContainerDep,
+    response: Response,
     expected: IfMatchDep,
 ) -> RunPublic:
     """Pause a running run: no new step starts and timers wait; attempts already running
@@ -210,7 +216,10 @@ def pause_run(
 
 @router.post("/v1/runs/{run_id}/resume", response_model=RunPublic)
 def resume_run(
-    run_id: UUID, principal: Steerer, container: ContainerDep, response: Response,
+    run_id: UUID,
+    principal: Steerer,
+    container: ContainerDep,
+    response: Response,
     expected: IfMatchDep,
 ) -> RunPublic:
     """Resume a paused run: what fell due meanwhile happens now (409 unless the run is
@@ -298,3 +307,64 @@ for _decision, _doc in (
     ),
 ):
     _add_decision(_decision, _doc)
+
+
+# -- signals and reruns ------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/runs/{run_id}/signals/{name}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignalAccepted,
+)
+def send_signal(
+    run_id: UUID,
+    name: Annotated[str, Path(max_length=100, description="The signal's name.")],
+    principal: Starter,
+    container: ContainerDep,
+    payload: Annotated[Any, Body(description="Any JSON: the output of the step it completes.")],
+) -> SignalAccepted:
+    """Send a signal: it completes the ``signal`` step waiting for it, or waits for one (202)."""
+    tenant_id = tenant_of(principal)
+    with acting_as(principal.actor):
+        sent = container.runs.signal_run(SendSignal(
+            tenant_id=tenant_id, run_id=run_id, name=name, payload=payload,
+            by=principal.actor.user_id or principal.subject,
+        ))  # fmt: skip
+    container.wait_caught_up("runs")
+    return SignalAccepted(run_id=run_id, name=name, step_id=sent.step_id, index=sent.index)
+
+
+@router.post(
+    "/v1/runs/{run_id}/rerun",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunRerunAccepted,
+)
+def rerun(
+    run_id: UUID,
+    principal: Starter,
+    container: ContainerDep,
+    response: Response,
+    body: RunRerun | None = None,
+) -> RunRerunAccepted:
+    """Start a new run of an ended run's definition version that reuses the outputs of the
+    steps not downstream of ``from_step`` (default: of the failed steps) (202)."""
+    tenant_id = tenant_of(principal)
+    if not container.platform.get_tenant(tenant_id).is_active:
+        raise ConflictError(f"tenant {tenant_id} is not active: it starts no runs")
+    original = container.runs.get_run(tenant_id, run_id)
+    workflow = container.platform.get_workflow(tenant_id, UUID(original.workflow_id))
+    definition = workflow.definition_at(original.workflow_version)
+    if definition is None:
+        raise ConflictError(f"workflow version {original.workflow_version} is gone")
+    given = body.model_fields_set if body is not None else set()
+    with acting_as(principal.actor):
+        done = container.runs.rerun(RerunRun(
+            tenant_id=tenant_id, run_id=run_id, definition=definition,
+            started_by=principal.actor.user_id or principal.subject,
+            from_step=body.from_step if body else None, new_input="input" in given,
+            input=body.input if body else None,
+        ))  # fmt: skip
+    container.wait_caught_up("runs")
+    response.headers["Location"] = f"/v1/runs/{done.run.id}"
+    return RunRerunAccepted(id=done.run.id, rerun_of=run_id, reused=done.reused)

@@ -52,6 +52,9 @@ class StepPublic(_Attempted):
     waiting: dict[str, Any] | None = None
     not_before: datetime | None = None
     items: list[StepItemPublic] | None = None
+    reused_from: UUID | None = Field(
+        default=None, description="A rerun took this step's output from that run."
+    )
 
 
 class RunSummary(BaseModel):
@@ -65,12 +68,44 @@ class RunSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     ended_at: datetime | None = None
+    parent_run_id: UUID | None = Field(
+        default=None, description="The run whose `workflow:` step started this one."
+    )
+    rerun_of: UUID | None = Field(default=None, description="The run this one reruns.")
 
 
 class RunPublic(RunSummary):
     input: Any = None
     output: Any = None
     steps: list[StepPublic]
+    children: list[UUID] = Field(
+        default_factory=list,
+        description="Child runs started by this run's `workflow:` steps (step, then item order).",
+    )
+
+
+class RunRerun(Strict):
+    from_step: str | None = Field(
+        default=None, max_length=63,
+        description="Run this step and everything downstream again (default: the failed steps).",
+    )  # fmt: skip
+    input: Any = Field(default=None, description="A new input (default: the original's).")
+
+
+class RunRerunAccepted(BaseModel):
+    id: UUID
+    rerun_of: UUID
+    reused: list[str] = Field(description="Steps whose recorded outputs the new run reuses.")
+
+
+class SignalAccepted(BaseModel):
+    run_id: UUID
+    name: str
+    step_id: str | None = Field(
+        description="The waiting step the signal completed; null when none waited and it "
+        "was buffered for the first that will."
+    )
+    index: int | None = None
 
 
 class RunEventPublic(BaseModel):

@@ -30,6 +30,7 @@ from domain.kernel.errors import (
 )
 from domain.kernel.ids import NAMESPACE
 from domain.kernel.personal_data import ShreddingApplication
+from domain.runs.link_commands import LinkCommands
 from domain.runs.run import Run
 from domain.runs.tasks import RunTask, TaskChanges, TaskKey, run_tasks, task_changes
 from domain.topics import register_moved_topics
@@ -129,7 +130,7 @@ class RunStart:
 # ------------------------------------------------------------------------------ the application
 
 
-class Runs(ShreddingApplication):
+class Runs(LinkCommands, ShreddingApplication):
     """Runs of workflows. ``Runs(env=None, *, planner=None, clock=None)``.
 
     Without a planner, runs are recorded but nothing is scheduled (tests, read-only use).
@@ -270,6 +271,7 @@ class Runs(ShreddingApplication):
 
     def reject_step(self, cmd: DecideApproval) -> Run:
         v.storable([cmd.step_id, cmd.comment], "")
+
         def reject(run: Run) -> None:
             self._check_role(run, cmd)
             run.reject(cmd.step_id, by=str(cmd.user_id), comment=cmd.comment, index=cmd.index)
@@ -295,17 +297,17 @@ class Runs(ShreddingApplication):
 
     def save_changes(self, runs: Sequence[Run], changes: TaskChanges) -> list[Recording[UUID]]:
         """Save runs with exactly these task changes (the recorder writes them with the
-        events, in one transaction; the in-memory recorder ignores them)."""
-        return self.save(*runs, task_changes=changes)
+        events, in one transaction; the in-memory recorder ignores them). Child runs the
+        saved runs abandon are cancelled in the same save (``LinkCommands.with_cascade``)."""
+        everything, changes = self.with_cascade(runs, changes)
+        return self.save(*everything, task_changes=changes)
 
     def _planner(self) -> RunPlanner:
         if self.planner is None:
             raise RuntimeError("this Runs application has no planner (the engine wires one)")
         return self.planner
 
-    def _latest_start(
-        self, tenant: str, workflow: str, key: str
-    ) -> tuple[int, Run.Started | None]:
+    def _latest_start(self, tenant: str, workflow: str, key: str) -> tuple[int, Run.Started | None]:
         """The Started event of the latest run of this Idempotency-Key, and its generation.
 
         One single-row read per generation: a key taken again n times costs n + 1 reads.

@@ -33,6 +33,7 @@ class StepEvent(PlatinumAggregate.Event):
         step = run.steps[self.step_id]
         return step if self.index is None else step["items"][self.index]
 
+
 class StepScheduled(StepEvent):
     attempt: int
     not_before: datetime | None
@@ -43,6 +44,7 @@ class StepScheduled(StepEvent):
         slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt, input=self.input)
         slot.update(not_before=self.not_before, error=None, token=None)
 
+
 class RetryScheduled(StepEvent):
     attempt: int
     not_before: datetime | None
@@ -51,6 +53,7 @@ class RetryScheduled(StepEvent):
         slot = self.slot(run)
         slot.update(status=StepStatus.SCHEDULED.value, attempt=self.attempt)
         slot.update(not_before=self.not_before, worker_id=None, token=None)
+
 
 class StepStarted(StepEvent):
     """A worker holds the attempt under fencing token ``token`` (None: no lease, e.g. an
@@ -69,14 +72,26 @@ class StepStarted(StepEvent):
         slot["not_before"] = None
         slot["token"] = getattr(self, "token", None)  # absent from events before tokens
 
+
 class StepWaiting(StepEvent):
+    """The attempt waits: ``kind`` approval, wait, signal (``name``) or workflow (the child
+    run ``child_run_id``; absent, like ``name``, from older events)."""
+
     attempt: int
-    kind: str  # "approval" or "wait"
+    kind: str
     until: datetime | None
     role: str | None
+    name: str | None = None
+    child_run_id: str | None = None
 
     def apply(self, run: Run) -> None:
-        self.slot(run)["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
+        slot = self.slot(run)
+        slot["waiting"] = {"kind": self.kind, "until": self.until, "role": self.role}
+        if self.name is not None:
+            slot["waiting"]["name"] = self.name
+        if self.child_run_id is not None:
+            slot["waiting"]["child_run_id"] = slot["child"] = self.child_run_id
+
 
 class StepSucceeded(StepEvent):
     attempt: int
@@ -86,6 +101,7 @@ class StepSucceeded(StepEvent):
         slot = self.slot(run)
         slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
         slot["waiting"] = None
+
 
 class StepFailed(StepEvent):
     attempt: int
@@ -108,11 +124,13 @@ class StepFailed(StepEvent):
         if self.error_kind == "lease_expired":
             slot["lost"] += 1
 
+
 class StepSkipped(StepEvent):
     reason: str
 
     def apply(self, run: Run) -> None:
         self.slot(run).update(status=StepStatus.SKIPPED.value, reason=self.reason)
+
 
 class StepCancelled(StepEvent):
     reason: str
@@ -124,6 +142,7 @@ class StepCancelled(StepEvent):
             if item["status"] not in STEP_DONE:
                 item.update(status=StepStatus.CANCELLED.value, reason=self.reason)
 
+
 class ForeachExpanded(StepEvent):
     count: int
     items: list[Any]
@@ -133,6 +152,7 @@ class ForeachExpanded(StepEvent):
         slot.update(status=StepStatus.RUNNING.value, attempt=1, item_values=self.items)
         slot["items"] = [new_slot() for _ in range(self.count)]
 
+
 class Approved(StepEvent):
     by: str
     comment: str | None
@@ -141,6 +161,7 @@ class Approved(StepEvent):
         slot = self.slot(run)
         slot.update(status=StepStatus.SUCCEEDED.value, waiting=None)
         slot["output"] = {"approved": True, "by": self.by, "comment": self.comment}
+
 
 class Rejected(StepEvent):
     by: str
@@ -153,13 +174,16 @@ class Rejected(StepEvent):
         slot["error"] = {"kind": "rejected", "message": f"rejected by {self.by}{note}",
                          "retryable": False}  # fmt: skip
 
+
 class Paused(PlatinumAggregate.Event):
     def apply(self, run: Run) -> None:
         run.status = RunStatus.PAUSED.value
 
+
 class Resumed(PlatinumAggregate.Event):
     def apply(self, run: Run) -> None:
         run.status = RunStatus.RUNNING.value
+
 
 class Succeeded(PlatinumAggregate.Event):
     output: Any
@@ -171,8 +195,10 @@ class Succeeded(PlatinumAggregate.Event):
             self.timestamp,
         )
 
+
 class Failed(PlatinumAggregate.Event):
     reason: str
+    error_kind: str | None = None  # the failing step's error kind; absent in older events
 
     def apply(self, run: Run) -> None:
         run.status, run.reason, run.ended_at = (
@@ -180,6 +206,8 @@ class Failed(PlatinumAggregate.Event):
             self.reason,
             self.timestamp,
         )
+        run.error_kind = self.error_kind
+
 
 class Cancelled(PlatinumAggregate.Event):
     reason: str
@@ -190,3 +218,81 @@ class Cancelled(PlatinumAggregate.Event):
             self.reason,
             self.timestamp,
         )
+
+
+# ------------------------------------------------------------------ composition (links.py)
+
+
+class ChildEnded(StepEvent):
+    """The child run a ``workflow:`` step waited for ended: its output, or its error."""
+
+    attempt: int
+    child_run_id: str
+    status: str
+    output: Any
+    error_kind: str | None
+    message: str | None
+    retryable: bool
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(waiting=None)
+        if self.status == RunStatus.SUCCEEDED:
+            slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, error=None)
+            return
+        slot.update(status=StepStatus.FAILED.value, failed_at=self.timestamp)
+        slot["error"] = {"kind": self.error_kind or "child_failed", "message": self.message or "",
+                         "retryable": self.retryable}  # fmt: skip
+
+
+class ParentNotified(PlatinumAggregate.Event):
+    """A child run's end was told to its parent (``delivered``: the parent still waited)."""
+
+    delivered: bool
+
+    def apply(self, run: Run) -> None:
+        run.reported = True
+
+
+class Signalled(PlatinumAggregate.Event):
+    """A signal arrived: it completes the waiting ``signal`` step ``step_id`` (its output is the
+    payload), or, when none waits (``step_id`` None), it is buffered for the first that will."""
+
+    name: str
+    payload: Any
+    by: str
+    step_id: str | None
+    index: int | None
+
+    def apply(self, run: Run) -> None:
+        if self.step_id is None:
+            run.signals = [*run.signals, {"name": self.name, "payload": self.payload}]
+            return
+        step = run.steps[self.step_id]
+        slot = step if self.index is None else step["items"][self.index]
+        slot.update(status=StepStatus.SUCCEEDED.value, output=self.payload, waiting=None)
+
+
+class SignalTaken(StepEvent):
+    """A waiting ``signal`` step took the oldest buffered signal of its name (``payload``)."""
+
+    attempt: int
+    name: str
+    payload: Any
+
+    def apply(self, run: Run) -> None:
+        at = next(i for i, s in enumerate(run.signals) if s["name"] == self.name)
+        run.signals = [s for i, s in enumerate(run.signals) if i != at]
+        slot = self.slot(run)
+        slot.update(status=StepStatus.SUCCEEDED.value, output=self.payload, waiting=None)
+
+
+class StepReused(StepEvent):
+    """A rerun took the output the step recorded in run ``reused_from`` (it is not run)."""
+
+    output: Any
+    reused_from: str
+
+    def apply(self, run: Run) -> None:
+        slot = self.slot(run)
+        slot.update(status=StepStatus.SUCCEEDED.value, output=self.output, reused=self.reused_from)

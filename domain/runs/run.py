@@ -18,7 +18,9 @@ from uuid import UUID, uuid4
 from domain.kernel.base import PlatinumAggregate
 from domain.kernel.errors import NotFoundError
 from domain.runs import events
+from domain.runs.guards import RunGuards
 from domain.runs.limits import MAX_OUTPUT_BYTES, storable_text, too_large
+from domain.runs.links import RunLinks
 from domain.runs.status import (
     RUN_DONE,
     STEP_DONE,
@@ -26,7 +28,7 @@ from domain.runs.status import (
     RunStatus,
     StaleStepResultError,
     StepStatus,
-)
+)  # fmt: skip
 
 __all__ = [
     "MAX_OUTPUT_BYTES", "RUN_DONE", "STEP_DONE", "Run", "RunStateError", "RunStatus",
@@ -35,7 +37,7 @@ __all__ = [
 """The aggregate, and the statuses and errors its users need with it (from ``status``)."""
 
 
-class Run(PlatinumAggregate):
+class Run(RunLinks, RunGuards, PlatinumAggregate):
     """A workflow run. `steps[id]` is a slot dict; a foreach step's slot has `items` slots."""
 
     class Started(PlatinumAggregate.Created):
@@ -47,6 +49,9 @@ class Run(PlatinumAggregate):
         input: Any
         started_by: str
         idempotency_key: str | None
+        parent: dict[str, Any] | None = None  # the step that started this child run
+        depth: int = 0
+        rerun_of: str | None = None
 
     StepEvent = events.StepEvent
     StepScheduled = events.StepScheduled
@@ -65,6 +70,11 @@ class Run(PlatinumAggregate):
     Succeeded = events.Succeeded
     Failed = events.Failed
     Cancelled = events.Cancelled
+    ChildEnded = events.ChildEnded
+    ParentNotified = events.ParentNotified
+    Signalled = events.Signalled
+    SignalTaken = events.SignalTaken
+    StepReused = events.StepReused
 
     def __init__(
         self,
@@ -76,7 +86,11 @@ class Run(PlatinumAggregate):
         input: Any,
         started_by: str,
         idempotency_key: str | None,
+        parent: dict[str, Any] | None = None,
+        depth: int = 0,
+        rerun_of: str | None = None,
     ) -> None:
+        self.parent, self.depth, self.rerun_of = parent, depth, rerun_of
         self.tenant_id = tenant_id
         self.workflow_id = workflow_id
         self.workflow_version = workflow_version
@@ -107,10 +121,12 @@ class Run(PlatinumAggregate):
         idempotency_key: str | None = None,
         run_id: UUID | None = None,
         started_at: datetime | None = None,
+        **links: Any,
     ) -> Run:
         """Start a run of a pinned workflow version (the definition is known by its hash).
 
-        ``started_at`` is the Started event's timestamp (default: now)."""
+        ``started_at`` is the Started event's timestamp (default: now); ``links``: ``parent``
+        and ``depth`` of a child run, ``rerun_of`` of a rerun (``Run.Started``)."""
         if len(set(step_ids)) != len(step_ids) or not step_ids:
             raise ValueError("step_ids must be unique and not empty")
         if (problem := too_large(input, "the run input")) is not None:
@@ -127,6 +143,7 @@ class Run(PlatinumAggregate):
             started_by=started_by,
             idempotency_key=idempotency_key,
             timestamp=started_at,
+            **{k: v for k, v in links.items() if v is not None},
         )
         return run
 
@@ -159,9 +176,10 @@ class Run(PlatinumAggregate):
         else:
             self.trigger_event(self.Succeeded, output=output)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, error_kind: str | None = None) -> None:
+        """End the run failed; ``error_kind``: the kind of the error that failed it."""
         self._require(not self.is_done, f"cannot fail a {self.status} run")
-        self.trigger_event(self.Failed, reason=storable_text(reason))
+        self.trigger_event(self.Failed, reason=storable_text(reason), error_kind=error_kind)
 
     # ---------------------------------------------------------------- commands: steps
 
@@ -244,13 +262,18 @@ class Run(PlatinumAggregate):
         role: str | None = None,
         worker_id: str = "",
         token: int | None = None,
+        name: str | None = None,
+        child_run_id: str | None = None,
     ) -> None:
-        """An `approval` or `wait` step now waits (until: wake-up time or approval deadline)."""
-        self._require(kind in ("approval", "wait"), f"cannot wait for {kind!r}")
+        """A step now waits (``until``: wake-up time or deadline): ``approval`` (``role``),
+        ``wait``, ``signal`` (``name``) or ``workflow`` (its child run ``child_run_id``)."""
+        waits = ("approval", "wait", "signal", "workflow")
+        self._require(kind in waits, f"cannot wait for {kind!r}")
         self._implicit_start(step_id, index, attempt, worker_id, token)
+        extra = {k: v for k, v in (("name", name), ("child_run_id", child_run_id)) if v}
         self.trigger_event(
             self.StepWaiting, step_id=step_id, index=index, attempt=attempt,
-            kind=kind, until=until, role=role,
+            kind=kind, until=until, role=role, **extra,
         )  # fmt: skip
 
     def complete_step(
@@ -336,59 +359,3 @@ class Run(PlatinumAggregate):
     ) -> None:
         self._waiting_approval(step_id, index)
         self.trigger_event(self.Rejected, step_id=step_id, index=index, by=by, comment=comment)
-
-    # ---------------------------------------------------------------- guards
-
-    def _require(self, condition: bool, message: str) -> None:
-        if not condition:
-            raise RunStateError(self.id, message)
-
-    def _active_slot(
-        self, step_id: str, index: int | None, allowed: set[StepStatus]
-    ) -> dict[str, Any]:
-        self._require(not self.is_done, f"the run is {self.status}")
-        slot = self.slot(step_id, index)
-        if slot["status"] not in allowed:
-            where = step_id if index is None else f"{step_id}[{index}]"
-            raise RunStateError(self.id, f"step {where} is {slot['status']}")
-        return slot
-
-    def _current_attempt(
-        self, step_id: str, index: int | None, attempt: int, allowed: set[StepStatus]
-    ) -> dict[str, Any]:
-        if self.is_done:
-            raise StaleStepResultError(
-                self.id, step_id, index, attempt, f"the run is {self.status}"
-            )
-        slot = self.slot(step_id, index)
-        if slot["attempt"] != attempt or slot["status"] not in allowed:
-            why = f"the step is {slot['status']} at attempt {slot['attempt']}"
-            raise StaleStepResultError(self.id, step_id, index, attempt, why)
-        return slot
-
-    def _implicit_start(
-        self, step_id: str, index: int | None, attempt: int, worker_id: str, token: int | None
-    ) -> None:
-        """Fencing: a result made under ``token`` is stale if the attempt was started since
-        under a larger token (its lease was lost and the attempt claimed again). A result
-        without a token (inline kinds, approvals) is not fenced."""
-        slot = self._current_attempt(
-            step_id, index, attempt, {StepStatus.SCHEDULED, StepStatus.RUNNING}
-        )
-        held = slot.get("token") if slot["status"] == StepStatus.RUNNING else None
-        if token is not None and held is not None and token < held:
-            why = f"fencing token {token} is stale: the attempt was claimed again ({held})"
-            raise StaleStepResultError(self.id, step_id, index, attempt, why)
-        if slot["status"] == StepStatus.SCHEDULED or (
-            token is not None and held is not None and token > held
-        ):
-            self.trigger_event(
-                self.StepStarted, step_id=step_id, index=index, attempt=attempt,
-                worker_id=worker_id, lease_until=None, token=token,
-            )  # fmt: skip
-
-    def _waiting_approval(self, step_id: str, index: int | None) -> None:
-        slot = self._active_slot(step_id, index, {StepStatus.RUNNING})
-        waiting = slot["waiting"]
-        if not waiting or waiting["kind"] != "approval":
-            raise RunStateError(self.id, f"step {step_id} is not waiting for an approval")

@@ -44,17 +44,21 @@ class RunTask:
 
 START_TASK_STEP = ""
 """The ``step_id`` of a run's start task: a ``timer`` due now that has a worker advance a run
-whose start was recorded alone (every step still pending)."""
+whose start was recorded alone (every step still pending, or reused by a rerun). A child run
+that ended keeps a timer of the same key, its *report task*, until its parent was told."""
 
 
 def run_tasks(run: Run) -> dict[TaskKey, RunTask]:
     """The tasks implied by the run's state (a pure function: the work queue is derived data)."""
     if run.status in RUN_DONE:
-        return {}
+        if not run.needs_report:
+            return {}
+        report = RunTask(run.id, run.tenant_id, START_TASK_STEP, None, 0, "timer", None)
+        return {report.key: report}
     paused = run.status == RunStatus.PAUSED
     tasks: dict[TaskKey, RunTask] = {}
     if run.status == RunStatus.RUNNING and all(
-        step["status"] == StepStatus.PENDING for step in run.steps.values()
+        step["status"] == StepStatus.PENDING or step.get("reused") for step in run.steps.values()
     ):
         start = RunTask(run.id, run.tenant_id, START_TASK_STEP, None, 0, "timer", None)
         return {start.key: start}

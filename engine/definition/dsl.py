@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,12 +23,23 @@ from engine.definition.errors import DefinitionTextError
 STEP_ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_STEPS = 500
 """Most steps a definition may have (checked first, before any work per step or on the graph)."""
-BUILTIN_KINDS: tuple[str, ...] = ("noop", "transform", "http", "notify", "wait", "approval", "fail")
+BUILTIN_KINDS: tuple[str, ...] = (
+    "noop", "transform", "http", "notify", "wait", "approval", "fail", "signal",
+)  # fmt: skip
 """The built-in step kinds: the one list (`engine.steps.registry` implements exactly these)."""
 SKILL_PREFIX = "skill:"
 _SKILL_NAME = r"[a-z][a-z0-9_.-]{0,62}"
 SKILL_NAME_PATTERN = rf"^{_SKILL_NAME}$"
-USES_PATTERN = rf"^({'|'.join(BUILTIN_KINDS)}|{SKILL_PREFIX}{_SKILL_NAME}(@[^\s@]+)?)$"
+WORKFLOW_PREFIX = "workflow:"
+_WORKFLOW_NAME = r"[^\s@][^@]{0,254}"
+WORKFLOW_USES_PATTERN = (
+    rf"^{WORKFLOW_PREFIX}(?P<name>{_WORKFLOW_NAME})(@(?P<version>[1-9][0-9]{{0,8}}))?$"
+)
+"""``workflow:<name>[@<definition version>]``: a sub-workflow (a child run)."""
+USES_PATTERN = (
+    rf"^({'|'.join(BUILTIN_KINDS)}|{SKILL_PREFIX}{_SKILL_NAME}(@[^\s@]+)?"
+    rf"|{WORKFLOW_PREFIX}{_WORKFLOW_NAME}(@[1-9][0-9]{{0,8}})?)$"
+)
 SCHEMA_PATH = Path(__file__).parent / "schema" / "workflow-definition.json"
 SCHEMA_ID = "/v1/schemas/workflow-definition"
 
@@ -67,7 +79,8 @@ class Step(_Model):
 
     id: StepId
     uses: str = Field(
-        description="A built-in kind or `skill:<name>[@<semver range>]`.",
+        description="A built-in kind, `skill:<name>[@<semver range>]` or "
+        "`workflow:<name>[@<version>]` (a sub-workflow: a child run of that workflow).",
         json_schema_extra={"pattern": USES_PATTERN},
     )
     name: str | None = Field(default=None, max_length=200)
@@ -98,6 +111,16 @@ def parse_uses(uses: str) -> tuple[str, str | None]:
     """The skill name and semver range (None when absent) of ``skill:<name>[@<range>]``."""
     name, _, version_range = uses.removeprefix(SKILL_PREFIX).partition("@")
     return name, version_range or None
+
+
+def parse_workflow_uses(uses: str) -> tuple[str, int | None] | None:
+    """The workflow name and definition version (None: its current) of ``workflow:<name>[@n]``,
+    or None when ``uses`` is not a well-formed sub-workflow reference."""
+    m = re.match(WORKFLOW_USES_PATTERN, uses)
+    if m is None or not m.group("name").strip():
+        return None
+    version = m.group("version")
+    return m.group("name").rstrip(), int(version) if version else None
 
 
 def ancestor_sets(graph: nx.DiGraph[str]) -> dict[str, frozenset[str]]:

@@ -17,14 +17,17 @@ import pydantic
 
 from domain.kernel.errors import Problem
 from domain.kernel.pointers import escape as _escape
+from domain.runs.links import SIGNAL_NAME
 from engine.definition.dsl import (
     BUILTIN_KINDS,
     SKILL_NAME_PATTERN,
     SKILL_PREFIX,
     STEP_ID_PATTERN,
+    WORKFLOW_PREFIX,
     Definition,
     Step,
     parse_uses,
+    parse_workflow_uses,
 )
 from engine.scheduling.retry import never_retried
 
@@ -178,12 +181,17 @@ def _uses_problems(
 ) -> Iterator[Problem]:
     if uses in BUILTIN_KINDS:
         return
+    if uses.startswith(WORKFLOW_PREFIX):  # resolved by `engine.definition.subworkflows`
+        if parse_workflow_uses(uses) is None:
+            yield Problem(at, f"{name} uses '{uses}': write '{WORKFLOW_PREFIX}<name>[@<version>]'")
+        return
     if not uses.startswith(SKILL_PREFIX):
-        choices = [*BUILTIN_KINDS, f"{SKILL_PREFIX}<name>"]
+        choices = [*BUILTIN_KINDS, f"{SKILL_PREFIX}<name>", f"{WORKFLOW_PREFIX}<name>"]
         yield Problem(
             at,
             f"{name} uses '{uses}', which is neither a built-in kind ({', '.join(BUILTIN_KINDS)}) "
-            f"nor '{SKILL_PREFIX}<name>[@<range>]'" + suggest(uses, choices),
+            f"nor '{SKILL_PREFIX}<name>[@<range>]' nor '{WORKFLOW_PREFIX}<name>[@<version>]'"
+            + suggest(uses, choices),
         )
         return
     skill, version_range = parse_uses(uses)
@@ -208,11 +216,12 @@ def _kind_input_problems(uses: str, step: dict[str, Any], at: str, name: str) ->
     """The built-in kinds' required inputs (only where `with` is a literal object)."""
     given = step.get("with")
     if given is not None and not isinstance(given, dict):
-        if uses in ("http", "notify", "wait", "approval") and not _is_template(given):
+        if uses in ("http", "notify", "wait", "approval", "signal") and not _is_template(given):
             yield Problem(f"{at}/with", f"{name} ({uses}) needs an object as its with")
         return
     keys = set(given or {})
-    required = {"http": ["url"], "approval": ["role"], "notify": ["message"]}.get(uses, [])
+    required = {"http": ["url"], "approval": ["role"], "notify": ["message"],
+                "signal": ["name"]}.get(uses, [])  # fmt: skip
     for key in required:
         if key not in keys:
             yield Problem(f"{at}/with", f"{name} ({uses}) needs with.{key}")
@@ -220,6 +229,11 @@ def _kind_input_problems(uses: str, step: dict[str, Any], at: str, name: str) ->
     empty = not isinstance(role, str) or not role.strip()
     if uses == "approval" and "role" in keys and not _is_template(role) and empty:
         yield Problem(f"{at}/with/role", f"{name} (approval) needs a role name in with.role")
+    signal = (given or {}).get("name")
+    named = isinstance(signal, str) and SIGNAL_NAME.match(signal)
+    if uses == "signal" and "name" in keys and not _is_template(signal) and not named:
+        yield Problem(f"{at}/with/name", f"{name} (signal): a signal name is 1-100 letters, "
+                      "digits, '_', '.', ':' or '-'")  # fmt: skip
     if uses == "wait" and len(keys & {"seconds", "until"}) != 1:
         yield Problem(f"{at}/with", f"{name} (wait) needs exactly one of with.seconds, with.until")
 

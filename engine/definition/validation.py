@@ -33,6 +33,7 @@ from engine.definition.step_checks import (
     step_problems,
     suggest,
 )
+from engine.definition.subworkflows import WorkflowResolver, workflow_problems
 from engine.definition.templates import template_expressions, unwrap
 from engine.definition.typecheck import TypeChecker
 
@@ -40,9 +41,15 @@ _RUN_FIELD = re.compile(r"(?<![\w.])run\s*\.\s*([A-Za-z_]\w*)")
 
 
 def validate_definition(
-    definition: Any, *, skill_resolver: SkillResolver | None = None
+    definition: Any,
+    *,
+    skill_resolver: SkillResolver | None = None,
+    workflow_resolver: WorkflowResolver | None = None,
 ) -> list[Problem]:
-    """Every problem of a submitted definition (plain JSON data); [] when it is valid."""
+    """Every problem of a submitted definition (plain JSON data); [] when it is valid.
+
+    ``workflow_resolver`` finds the tenant's workflows for ``workflow:`` steps (without one,
+    their names are not looked up)."""
     if not isinstance(definition, dict):
         return [Problem("", "a workflow definition must be a JSON object")]
     steps = definition.get("steps")
@@ -53,6 +60,7 @@ def validate_definition(
     if isinstance(steps, list):
         problems += step_problems(steps, skill_resolver)
         problems += _expression_problems(definition, steps)
+        problems += workflow_problems(definition, workflow_resolver)
     schema = definition.get("input_schema")
     if isinstance(schema, dict):
         problems += _input_schema_problems(schema)

@@ -20,6 +20,7 @@ from uuid import UUID
 from domain.runs.application import Runs
 from domain.runs.run import Run, RunStateError, StepStatus
 from domain.runs.tasks import Fence, RunTask, TaskChanges, TaskKey, run_tasks, task_changes
+from engine.runtime.children import report, start_child
 from engine.runtime.config import Counters, WorkerConfig
 from engine.runtime.executor import Message, Result
 from engine.runtime.leases import Leases
@@ -28,7 +29,7 @@ from engine.runtime.run_cache import RunCache
 from engine.scheduling.errors import DefinitionUnavailableError
 from engine.scheduling.planner import EnginePlanner, apply_outcome
 from engine.scheduling.retry import LEASE_EXPIRED
-from engine.steps import StepCall
+from engine.steps import StartChild, StepCall
 
 Dispatch = Callable[[StepCall, int], None]
 
@@ -104,8 +105,9 @@ class BatchSaver:
                     continue
                 if isinstance(m, Claimed):
                     self._take_claim(m, w, b)
-                else:
-                    self._take_result(m, w, b)
+                elif (child := self._take_result(m, w, b)) is not None:
+                    works[child.id] = _Work(child, {}, now, dirty=True)
+            self._report_children(works, fresh)
             self._dispatch_early(works, b, now)
             self._save(works, msgs, now, b)
         except BaseException:
@@ -172,15 +174,24 @@ class BatchSaver:
             b.dispatch[m.key] = m.fence
             w.dirty = True
 
-    def _take_result(self, m: Result, w: _Work, b: _Asks) -> None:
+    def _apply(self, m: Result, w: _Work) -> Run | None:
+        """Record the result on its run; a ``StartChild`` also makes the child run."""
+        if isinstance(m.outcome, StartChild):
+            return start_child(w.run, m.call, m.outcome, self.planner, w.now,
+                               worker_id=self.worker_id, token=m.token)  # fmt: skip
+        apply_outcome(w.run, m.call, m.outcome, self.worker_id, m.token)
+        return None
+
+    def _take_result(self, m: Result, w: _Work, b: _Asks) -> Run | None:
+        """Apply a result; returns the child run it started, if any (saved in this batch)."""
         try:
             try:
-                apply_outcome(w.run, m.call, m.outcome, self.worker_id, m.token)
+                child = self._apply(m, w)
             except RunStateError:
                 if not (w.cached and not w.dirty):
                     raise
                 self._refresh(w)  # our copy may be behind: decide on the stored state
-                apply_outcome(w.run, m.call, m.outcome, self.worker_id, m.token)
+                child = self._apply(m, w)
         except RunStateError:  # stale: cancelled run, another worker's copy won, or fenced
             self.counters.add("stale")
             c = m.call
@@ -188,10 +199,33 @@ class BatchSaver:
             if implied is None or implied.attempt != c.attempt:  # the row outlived its attempt
                 b.extra_done.append(RunTask(c.run_id, c.tenant_id, c.step_id, c.index,
                                             c.attempt, "step", None))  # fmt: skip
-            return
+            return None
         if m.token is not None:
             b.fences.append((m.key, m.call.attempt, m.token))
         w.dirty = True
+        return child
+
+    def _report_children(self, works: dict[UUID, _Work | None], fresh: bool) -> None:
+        """Children that ended earlier and whose report task fired: tell their parents (the
+        parent joins this batch's save)."""
+        for w in list(works.values()):
+            if w is None or not w.dirty or not w.run.needs_report:
+                continue
+            parent_id = UUID(str((w.run.parent or {}).get("run_id")))
+            owner = works.get(parent_id)
+            if owner is None:
+                parent = self.cache.take(parent_id, fresh=fresh)
+                if parent is not None:
+                    owner = works[parent_id] = _Work(
+                        parent, run_tasks(parent), w.now, cached=not fresh)  # fmt: skip
+            if owner is not None and owner.cached and not owner.dirty:
+                link = w.run.parent or {}
+                if owner.run.waits_for_child(link["step_id"], link.get("index"), w.run.id) is None:
+                    # a cached copy may predate the wait: decide "no longer waits" on the stored
+                    # parent only (a parent saved with changes is checked by its save instead)
+                    self._refresh(owner)
+            if report(w.run, None if owner is None else owner.run) and owner is not None:
+                owner.dirty = True
 
     def _save(
         self, works: dict[UUID, _Work | None], msgs: list[Message], now: datetime, b: _Asks

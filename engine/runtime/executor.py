@@ -18,12 +18,22 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from domain.runs.tasks import TaskKey
-from engine.definition.dsl import SKILL_PREFIX
+from engine.definition.dsl import SKILL_PREFIX, WORKFLOW_PREFIX
 from engine.runtime.config import Counters
 from engine.runtime.leases import Leases
 from engine.runtime.ports import Claimed
-from engine.steps import Failed, Kind, KindContext, Outcome, StepCall, Succeeded, Waiting
+from engine.steps import (
+    Failed,
+    Kind,
+    KindContext,
+    Outcome,
+    StartChild,
+    StepCall,
+    Succeeded,
+    Waiting,
+)  # fmt: skip
 from engine.steps.skills import run_skill
+from engine.steps.subworkflow import subworkflow
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +120,8 @@ class Executor:
             return None
         if call.uses.startswith(SKILL_PREFIX):
             return with_deadline(lambda: run_skill(call, self.ctx), call.timeout_s)
+        if call.uses.startswith(WORKFLOW_PREFIX):
+            return subworkflow(call, self.ctx)
         kind = self.kinds.get(call.uses)
         if kind is None:
             return Failed("unknown_kind", f"no step kind {call.uses!r} in this worker", False)
@@ -119,10 +131,11 @@ class Executor:
         if self.observe is None:
             return
         kind = "skill" if call.uses.startswith(SKILL_PREFIX) else call.uses
+        kind = "workflow" if kind.startswith(WORKFLOW_PREFIX) else kind
         match outcome:
             case Succeeded():
                 label = "succeeded"
-            case Waiting():
+            case Waiting() | StartChild():
                 label = "waiting"
             case _:
                 label = "failed"

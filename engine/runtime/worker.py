@@ -47,6 +47,7 @@ from engine.scheduling.planner import EnginePlanner
 from engine.steps import KindContext
 from engine.steps import registry as kind_registry
 from engine.steps.skills import SkillCatalog
+from engine.steps.subworkflow import WorkflowCatalog
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,11 @@ class Worker:
                 self.tasks.release(self.id, left)
         if self._on_stop is not None:
             self._on_stop()
-        log.info("worker %s stopped: %s", self.id,
-                 " ".join(f"{k}={v:g}" for k, v in self.stats().items()))
+        log.info(
+            "worker %s stopped: %s",
+            self.id,
+            " ".join(f"{k}={v:g}" for k, v in self.stats().items()),
+        )
 
     def stats(self) -> dict[str, float]:
         out = self.counters.snapshot()
@@ -204,12 +208,14 @@ def build_worker(
     inline_kinds: Any = None,
     skill_catalog: SkillCatalog | None = None,
     observe: StepObserver | None = None,
+    workflow_catalog: WorkflowCatalog | None = None,
 ) -> Worker:
     """A worker with its own Runs application (task recorder), queue and HTTP client.
 
     ``es_env`` is the eventsourcing environment of the role the worker uses (platinum_system);
     ``platform`` (a ``domain.platform.Platform``) serves definitions, notify and skills (found
-    through ``skill_catalog``, the read model's port); ``observe`` is told each attempt's
+    through ``skill_catalog``, the read model's port); ``workflow_catalog`` (the read model's
+    port too) finds the workflows of ``workflow:`` steps; ``observe`` is told each attempt's
     duration (the composition root passes the metric's).
     """
     from engine.runtime.task_store import PgTaskQueue, runs_env
@@ -223,7 +229,8 @@ def build_worker(
     runs = Runs(env=runs_env(es_env), planner=planner)
     tasks = PgTaskQueue(conninfo, getattr(runs.recorder, "datastore", None))
     http = client()
-    ctx = KindContext(platform=platform, http=http, skills=planner.skills)
+    ctx = KindContext(platform=platform, http=http, skills=planner.skills,
+                      workflows=workflow_catalog)  # fmt: skip
 
     def close() -> None:
         http.close()

@@ -6,7 +6,7 @@ them as the Run's pending events (nothing is saved here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +69,17 @@ class CompleteRun:
 @dataclass(frozen=True)
 class FailRun:
     reason: str
+    error_kind: str | None = field(default=None, compare=False)  # the failing step's
+
+
+@dataclass(frozen=True)
+class TakeSignal:
+    """A waiting ``signal`` step takes the oldest buffered signal of its name."""
+
+    step_id: str
+    index: int | None
+    attempt: int
+    name: str
 
 
 Decision = (
@@ -80,9 +91,8 @@ Decision = (
     | ExpandForeach
     | CompleteRun
     | FailRun
+    | TakeSignal
 )
-
-
 
 
 def apply_decisions(run: Run, decisions: list[Decision]) -> None:
@@ -107,4 +117,6 @@ def apply_decisions(run: Run, decisions: list[Decision]) -> None:
             case CompleteRun():
                 run.succeed(d.output)
             case FailRun():
-                run.fail(d.reason)
+                run.fail(d.reason, d.error_kind)
+            case TakeSignal():
+                run.take_signal(d.step_id, d.index, d.attempt, d.name)

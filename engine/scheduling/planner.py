@@ -65,7 +65,8 @@ def apply_outcome(
                           retry_after_s=outcome.retry_after_s, token=token)  # fmt: skip
         case Waiting():
             run.wait_step(sid, idx, attempt, kind=outcome.kind, until=outcome.until,
-                          role=outcome.role, worker_id=worker_id, token=token)  # fmt: skip
+                          role=outcome.role, worker_id=worker_id, token=token,
+                          name=outcome.name)  # fmt: skip
 
 
 class EnginePlanner:
@@ -98,7 +99,9 @@ class EnginePlanner:
         return PreparedDefinition(compiled.hash, compiled.step_ids)
 
     def advance(self, run: Run, now: datetime) -> None:
-        first = all(step["status"] == StepStatus.PENDING for step in run.steps.values())
+        first = all(  # a rerun's reused steps do not count: nothing ran yet
+            s["status"] == StepStatus.PENDING or s.get("reused") for s in run.steps.values()
+        )
         with evaluation_policy(defer_costly=self.defer_costly_start and first):
             try:
                 self._advance(run, now)
@@ -128,15 +131,18 @@ class EnginePlanner:
             return found
         if self.definitions is None:
             raise DefinitionUnavailableError(
-                run.id, f"definition {run.definition_hash} is unknown here")
+                run.id, f"definition {run.definition_hash} is unknown here"
+            )
         data = self.definitions(run.tenant_id, run.workflow_id, run.workflow_version)
         if data is None:
             raise DefinitionUnavailableError(
-                run.id, f"workflow version {run.workflow_version} is gone")
+                run.id, f"workflow version {run.workflow_version} is gone"
+            )
         compiled = CompiledDefinition.of(data)
         if compiled.hash != run.definition_hash:
             raise DefinitionUnavailableError(
-                run.id, f"workflow version {run.workflow_version} changed")
+                run.id, f"workflow version {run.workflow_version} changed"
+            )
         return compiled
 
     def skill_configs(self, run: Run, compiled: CompiledDefinition) -> dict[str, Any]:
@@ -151,9 +157,7 @@ class EnginePlanner:
                     configs[name] = found.public_config  # secrets never reach expressions
         return configs
 
-    def call_for(
-        self, run: Run, step_id: str, index: int | None, now: datetime
-    ) -> StepCall | None:
+    def call_for(self, run: Run, step_id: str, index: int | None, now: datetime) -> StepCall | None:
         """The attempt a task stands for, if the run still wants it executed."""
         compiled = self.compiled_for(run)
         try:
@@ -171,9 +175,7 @@ class EnginePlanner:
             input=slot["input"], timeout_s=cs.timeout_s, started_by=run.started_by, now=now,
         )  # fmt: skip
 
-    def inline_calls(
-        self, run: Run, compiled: CompiledDefinition, now: datetime
-    ) -> list[StepCall]:
+    def inline_calls(self, run: Run, compiled: CompiledDefinition, now: datetime) -> list[StepCall]:
         """Scheduled, due attempts of pure kinds (run them now rather than queue them)."""
         if run.is_done or not self.inline_kinds:
             return []

@@ -20,7 +20,7 @@ included), then the run fails.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from engine.scheduling.decisions import (
     RetryStep,
     ScheduleStep,
     SkipStep,
+    TakeSignal,
     apply_decisions,
 )
 from engine.scheduling.errors import DefinitionMismatchError, NoFixedPointError
@@ -61,18 +62,15 @@ class RunView:
     started_by: str
     started_at: datetime
     steps: Mapping[str, Mapping[str, Any]]
+    signals: Sequence[Mapping[str, Any]] = ()
+    """Signals received while no step waited for them (oldest first)."""
 
     @classmethod
     def of(cls, run: Run) -> RunView:
         return cls(
-            run.id,
-            run.status,
-            run.definition_hash,
-            run.input,
-            run.started_by,
-            run.started_at,
-            run.steps,
-        )
+            run.id, run.status, run.definition_hash, run.input, run.started_by, run.started_at,
+            run.steps, run.signals,
+        )  # fmt: skip
 
     def scope(self) -> Scope:
         """The expression scope; `steps` is a fresh dict the caller may update."""
@@ -121,6 +119,7 @@ class _Pass:
         self.decisions: list[Decision] = []
         self.overlay: dict[str, str] = {}
         self._scope: Scope | None = None
+        self.buffered = list(state.signals)  # the signals not yet taken in this pass
         self.failing: str | None = next(
             (sid for sid in definition.order if self._fails_the_run(sid)), None
         )
@@ -208,6 +207,14 @@ class _Pass:
         waiting, attempt = slot["waiting"], int(slot["attempt"])
         if waiting is None:
             return
+        name = waiting.get("name")
+        taken = next((s for s in self.buffered if s["name"] == name), None)
+        if waiting["kind"] == "signal" and taken is not None:
+            self.buffered.remove(taken)
+            self.decisions.append(TakeSignal(cs.id, index, attempt, str(name)))
+            if index is None:
+                self.mark(cs.id, StepStatus.SUCCEEDED, taken["payload"])
+            return
         until = waiting["until"]
         if until is None or self.now < until:
             return
@@ -217,8 +224,15 @@ class _Pass:
             if index is None:
                 self.mark(cs.id, StepStatus.SUCCEEDED, output)
         else:
-            message = f"no decision before the deadline {until.isoformat()}"
-            self.fail(cs, index, attempt, "timeout", message, retryable=False)
+            what = {"signal": f"no signal {waiting.get('name')!r}",
+                    "workflow": f"child run {waiting.get('child_run_id')} did not end"}  # fmt: skip
+            message = f"{what.get(waiting['kind'], 'no decision')} before the deadline " + (
+                until.isoformat()
+            )
+            # a child run that timed out may be retried (a new child); a decision or signal not
+            # given in time would not come sooner
+            retryable = waiting["kind"] == "workflow"
+            self.fail(cs, index, attempt, "timeout", message, retryable=retryable)
 
     def fail(
         self,
@@ -340,7 +354,9 @@ class _Pass:
         if self.failing is not None:
             error = self.state.steps[self.failing]["error"] or {}
             message = error.get("message", "")
-            self.decisions.append(FailRun(f"step '{self.failing}' failed: {message}"))
+            self.decisions.append(
+                FailRun(f"step '{self.failing}' failed: {message}", error.get("kind"))
+            )
             return
         try:
             output = self.defn.evaluate_output(self.scope())

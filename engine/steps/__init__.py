@@ -56,14 +56,28 @@ class Failed:
 
 @dataclass(frozen=True)
 class Waiting:
-    """The step now waits: a ``wait`` timer (``until``) or an ``approval`` (``role``)."""
+    """The step now waits: a ``wait`` timer (``until``), an ``approval`` (``role``) or a
+    ``signal`` (``name``)."""
 
     kind: str
     until: datetime | None
     role: str | None = None
+    name: str | None = None
 
 
-Outcome = Succeeded | Failed | Waiting
+@dataclass(frozen=True)
+class StartChild:
+    """A ``workflow:`` step resolved its workflow: the worker starts the child run (in the
+    save that records the step waiting for it) and the step waits for its end."""
+
+    workflow_id: str
+    workflow_version: int
+    definition: dict[str, Any]
+    input: Any
+    until: datetime | None
+
+
+Outcome = Succeeded | Failed | Waiting | StartChild
 
 
 @dataclass
@@ -73,19 +87,21 @@ class KindContext:
     platform: Any = None  # domain.platform.Platform, for notify and skill lookup
     http: Any = None  # an httpx.Client
     skills: Any = None  # engine.steps.skills.SkillDirectory
+    workflows: Any = None  # engine.steps.subworkflow.WorkflowCatalog
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 Kind = Callable[[StepCall, KindContext], Outcome]
 
-PURE_KINDS = frozenset({"noop", "transform", "fail", "wait", "approval"})
+PURE_KINDS = frozenset({"noop", "transform", "fail", "wait", "approval", "signal"})
 
 
 def registry() -> dict[str, Kind]:
     """The built-in kinds by name: each function is named after the kind it implements, one for
     each of `engine.definition.dsl.BUILTIN_KINDS` (skills are resolved separately)."""
-    from engine.steps.basic import approval, fail, noop, transform, wait
+    from engine.steps.basic import approval, fail, noop, signal, transform, wait
     from engine.steps.http import http
     from engine.steps.notify import notify
 
-    return {kind.__name__: kind for kind in (noop, transform, fail, wait, approval, http, notify)}
+    kinds = (noop, transform, fail, wait, approval, http, notify, signal)
+    return {kind.__name__: kind for kind in kinds}

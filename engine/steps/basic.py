@@ -1,9 +1,10 @@
-"""The pure kinds: noop, transform, fail, wait, approval (no I/O; may run inline)."""
+"""The pure kinds: noop, transform, fail, wait, approval, signal (no I/O; may run inline)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from domain.runs.links import SIGNAL_NAME
 from engine.steps import Failed, KindContext, Outcome, StepCall, Succeeded, Waiting
 
 
@@ -56,3 +57,14 @@ def approval(call: StepCall, ctx: KindContext) -> Outcome:  # noqa: ARG001
         return Failed("invalid_input", "approval: with.role must name a role", False)
     until = call.now + timedelta(seconds=call.timeout_s) if call.timeout_s else None
     return Waiting("approval", until, role.strip())
+
+
+def signal(call: StepCall, ctx: KindContext) -> Outcome:  # noqa: ARG001
+    """Waits for the signal ``with.name`` (``POST /v1/runs/{id}/signals/{name}``; its payload
+    is the output); the deadline is timeout_s (then it fails with kind ``timeout``)."""
+    given = call.input if isinstance(call.input, dict) else {}
+    name = given.get("name")
+    if not isinstance(name, str) or not SIGNAL_NAME.match(name):
+        return Failed("invalid_input", "signal: with.name must name a signal", False)
+    until = call.now + timedelta(seconds=call.timeout_s) if call.timeout_s else None
+    return Waiting("signal", until, name=name)

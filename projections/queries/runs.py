@@ -11,12 +11,14 @@ from projections.queries.paging import Conn, PageOf, PageRequest, Row, fetch_pag
 
 class RunDetail(NamedTuple):
     """A run's row, its step rows (a step's row before its items'), the step ids in the
-    order of the run's definition version, and that definition."""
+    order of the run's definition version, that definition, and its child runs (in step and
+    item order)."""
 
     run: Row
     steps: list[Row]
     step_order: list[str]
     definition: dict[str, Any]
+    children: list[Row] = []
 
 
 def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
@@ -31,7 +33,14 @@ def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
     definition = (found or {}).get("definition") or {}
     declared = definition.get("steps", [])
     order = [str(s.get("id")) for s in declared if isinstance(s, dict)]
-    return RunDetail(run, steps, order, definition)
+    children = conn.execute(
+        "SELECT id, parent_step_id, parent_item_index FROM runs WHERE parent_run_id = %s"
+        " ORDER BY parent_step_id, parent_item_index NULLS FIRST, created_at, id",
+        (run_id,),
+    ).fetchall()
+    position = {step_id: i for i, step_id in enumerate(order)}
+    children.sort(key=lambda c: position.get(str(c["parent_step_id"]), len(position)))
+    return RunDetail(run, steps, order, definition, children)
 
 
 def list_runs(

@@ -16,9 +16,7 @@ from projections.readmodel.handlers import on
 def _run(curs: Cursor, e: Any, sets: dict[str, Any]) -> None:
     cols = {**sets, "version": e.originator_version, "updated_at": e.timestamp}
     assignments = ", ".join(f"{k} = %s" for k in cols)
-    curs.execute(
-        f"UPDATE runs SET {assignments} WHERE id = %s", (*cols.values(), e.originator_id)
-    )
+    curs.execute(f"UPDATE runs SET {assignments} WHERE id = %s", (*cols.values(), e.originator_id))
 
 
 def _step(curs: Cursor, e: Any, sets: dict[str, Any], *, raw: str = "") -> None:
@@ -35,14 +33,17 @@ def _step(curs: Cursor, e: Any, sets: dict[str, Any], *, raw: str = "") -> None:
 
 @on("Run.Started")
 def _started(curs: Cursor, e: Any) -> None:
+    parent = getattr(e, "parent", None) or {}  # links are absent from older events
     curs.execute(
         "INSERT INTO runs (id, tenant_id, workflow_id, workflow_version, definition_hash,"
-        " status, input, started_by, idempotency_key, version, created_at, updated_at)"
-        " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s)",
+        " status, input, started_by, idempotency_key, version, created_at, updated_at,"
+        " parent_run_id, parent_step_id, parent_item_index, depth, rerun_of)"
+        " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             e.originator_id, e.tenant_id, e.workflow_id, e.workflow_version, e.definition_hash,
             jsonb(e.input), text(e.started_by), e.idempotency_key, e.originator_version,
-            e.timestamp, e.timestamp,
+            e.timestamp, e.timestamp, parent.get("run_id"), parent.get("step_id"),
+            parent.get("index"), getattr(e, "depth", 0) or 0, getattr(e, "rerun_of", None),
         ),
     )  # fmt: skip
     curs.executemany(
@@ -82,6 +83,9 @@ def _step_started(curs: Cursor, e: Any) -> None:
 @on("Run.StepWaiting")
 def _waiting(curs: Cursor, e: Any) -> None:
     waiting = {"kind": e.kind, "until": e.until, "role": e.role}
+    for extra in ("name", "child_run_id"):  # signal and workflow steps (absent before them)
+        if getattr(e, extra, None) is not None:
+            waiting[extra] = getattr(e, extra)
     _step(curs, e, {"lease_until": None, "waiting": jsonb(waiting)})
 
 
@@ -126,9 +130,7 @@ def _step_cancelled(curs: Cursor, e: Any) -> None:
 @on("Run.ForeachExpanded")
 def _foreach(curs: Cursor, e: Any) -> None:
     _step(curs, e, {"status": "running", "attempt": 1, "item_values": jsonb(e.items)})
-    curs.execute(
-        "SELECT tenant_id FROM runs WHERE id = %s", (e.originator_id,)
-    )
+    curs.execute("SELECT tenant_id FROM runs WHERE id = %s", (e.originator_id,))
     row = curs.fetchone()
     if row is None:
         return
@@ -178,3 +180,37 @@ def _ended(curs: Cursor, e: Any) -> None:
     _run(curs, e, {"status": status, "reason": text(e.reason), "ended_at": e.timestamp})
 
 
+@on("Run.ChildEnded")
+def _child_ended(curs: Cursor, e: Any) -> None:
+    if e.status == "succeeded":
+        _step(curs, e, {"status": "succeeded", "waiting": None, "output": jsonb(e.output),
+                        "error": None})  # fmt: skip
+        return
+    error = {"kind": e.error_kind or "child_failed", "message": e.message or "",
+             "retryable": e.retryable}  # fmt: skip
+    _step(curs, e, {"status": "failed", "waiting": None, "failed_at": e.timestamp,
+                    "error": jsonb(error)})  # fmt: skip
+
+
+@on("Run.Signalled")
+def _signalled(curs: Cursor, e: Any) -> None:
+    if e.step_id is None:  # buffered: only the run's version moves
+        _run(curs, e, {})
+        return
+    _step(curs, e, {"status": "succeeded", "waiting": None, "output": jsonb(e.payload)})
+
+
+@on("Run.SignalTaken")
+def _signal_taken(curs: Cursor, e: Any) -> None:
+    _step(curs, e, {"status": "succeeded", "waiting": None, "output": jsonb(e.payload)})
+
+
+@on("Run.StepReused")
+def _reused(curs: Cursor, e: Any) -> None:
+    _step(curs, e, {"status": "succeeded", "output": jsonb(e.output),
+                    "reused_from": e.reused_from})  # fmt: skip
+
+
+@on("Run.ParentNotified")
+def _parent_notified(curs: Cursor, e: Any) -> None:
+    _run(curs, e, {})  # nothing to show but the run's version (its ETag) moves

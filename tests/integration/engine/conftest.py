@@ -39,6 +39,7 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     from engine.scheduling.planner import build_runs
     from engine.steps import egress
     from projections.queries.skills import InstalledSkills
+    from projections.queries.subworkflows import WorkflowsByName
 
     env = db.system.eventsourcing_env(settings)
     platform = Platform(env=env, password_hasher=CHEAP_HASHER)
@@ -71,7 +72,8 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
             platform=platform,
             skill_catalog=catalog,
             config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
-        ).start()
+            workflow_catalog=WorkflowsByName(db.system.conninfo),  # workers of one database
+        ).start()  # serve every run's steps alike: sub-workflows included
     finally:
         egress.configure(before)
     return Engine(platform, runs, worker, tenant_id, made.admin.id, manager.id)
@@ -106,3 +108,11 @@ def run_when(
         until=until or (lambda run: run.is_done),
         message=f"run {run_id}",
     )
+
+
+@pytest.fixture(scope="module")
+def linked(container):  # type: ignore[no-untyped-def]
+    """A tenant, the API container's projector and an in-process worker, for run links."""
+    from tests.integration.engine.links import linked_engine
+
+    yield from linked_engine(container)
