@@ -32,7 +32,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     errors.install_error_handlers(app)
 
     from api import metrics, openapi
-    from api.routes import api_keys, config, me, roles, sessions, tenants, users
+    from api.routes import api_keys, config, hooks, me, roles, schedules, sessions, tenants, users
 
     app.include_router(health.router)
     app.include_router(tenants.router)
@@ -52,6 +52,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(marketplace.installations_router)
     app.include_router(messaging.notifications_router)
     app.include_router(messaging.conversations_router)
+    app.include_router(schedules.router)
+    app.include_router(hooks.router)
     app.include_router(audit.router)
     app.include_router(audit.history_router)
     requests, latency = metrics.install(app)  # collectors + GET /metrics

@@ -47,6 +47,7 @@ class Run(PlatinumAggregate):
         input: Any
         started_by: str
         idempotency_key: str | None
+        trigger: dict[str, Any] | None  # {"kind": "schedule", ...}; older events lack it
 
     StepEvent = events.StepEvent
     StepScheduled = events.StepScheduled
@@ -76,6 +77,7 @@ class Run(PlatinumAggregate):
         input: Any,
         started_by: str,
         idempotency_key: str | None,
+        trigger: dict[str, Any] | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.workflow_id = workflow_id
@@ -84,6 +86,7 @@ class Run(PlatinumAggregate):
         self.input = input
         self.started_by = started_by
         self.idempotency_key = idempotency_key
+        self.trigger = trigger
         self.started_at: datetime = self.created_on
         self.status: str = RunStatus.RUNNING.value
         self.steps: dict[str, dict[str, Any]] = {sid: events.new_slot() for sid in step_ids}
@@ -107,6 +110,7 @@ class Run(PlatinumAggregate):
         idempotency_key: str | None = None,
         run_id: UUID | None = None,
         started_at: datetime | None = None,
+        trigger: dict[str, Any] | None = None,
     ) -> Run:
         """Start a run of a pinned workflow version (the definition is known by its hash).
 
@@ -127,6 +131,7 @@ class Run(PlatinumAggregate):
             started_by=started_by,
             idempotency_key=idempotency_key,
             timestamp=started_at,
+            trigger=trigger,
         )
         return run
 

@@ -37,12 +37,12 @@ def _step(curs: Cursor, e: Any, sets: dict[str, Any], *, raw: str = "") -> None:
 def _started(curs: Cursor, e: Any) -> None:
     curs.execute(
         "INSERT INTO runs (id, tenant_id, workflow_id, workflow_version, definition_hash,"
-        " status, input, started_by, idempotency_key, version, created_at, updated_at)"
-        " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s)",
+        " status, input, started_by, idempotency_key, version, created_at, updated_at, trigger)"
+        " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s)",
         (
             e.originator_id, e.tenant_id, e.workflow_id, e.workflow_version, e.definition_hash,
             jsonb(e.input), text(e.started_by), e.idempotency_key, e.originator_version,
-            e.timestamp, e.timestamp,
+            e.timestamp, e.timestamp, jsonb(getattr(e, "trigger", None)),
         ),
     )  # fmt: skip
     curs.executemany(
