@@ -24,6 +24,7 @@ from api.composition import Container
 from api.deps import ContainerDep
 from api.errors import ProblemError
 from api.pagination import Page, PageDep
+from api.permission_matrix import signature_credential
 from api.readdb import tenant_tx
 from api.routes.workflows import read_workflow
 from api.schemas.triggers import HookCreate, HookCreated, HookDelivered, HookPublic
@@ -197,6 +198,7 @@ def _start(container: Container, hook: Hook, delivery: str, run_input: Any) -> t
     status_code=status.HTTP_202_ACCEPTED,
     response_model=HookDelivered,
     responses={200: {"model": HookDelivered, "description": "A delivery id seen before."}},
+    dependencies=[Depends(signature_credential)],
 )
 def deliver(
     hook_id: UUID,

@@ -147,6 +147,7 @@ def populate_tenant(
     from domain.marketplace.commands import InstallSkill
     from domain.messaging.commands import RecordConversation, SendNotification
     from domain.runs.run import Run
+    from domain.triggers.commands import CreateHook, CreateSchedule, UpdateSchedule
     from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 
     p = apps.platform
@@ -182,6 +183,11 @@ def populate_tenant(
                                              definition={"steps": [{"id": "a"}, {"id": "b"}]},
                                              updated_by=admin.id))
         p.activate_workflow(tid, wf.id)
+        s = p.create_schedule(CreateSchedule(tenant_id=tid, workflow_id=wf.id, cron="0 9 * * 1-5",
+                                             timezone="Europe/Paris", input={"n": 1}))
+        p.update_schedule(UpdateSchedule(tenant_id=tid, schedule_id=s.id,
+                                         changes={"status": "paused"}))
+        p.create_hook(CreateHook(tenant_id=tid, workflow_id=wf.id, mapping="input.order"))
         p.install_skill(InstallSkill(tenant_id=tid, skill_id=skill_id, config={"x": 1},
                                      installed_by=admin.id))
         n = p.send_notification(SendNotification(tenant_id=tid, recipient_user_id=user.id,
@@ -199,7 +205,7 @@ def populate_tenant(
             step_ids = [f"s{i}" for i in range(steps)]
             run = Run.start(tenant_id=str(tid), workflow_id=str(wf.id), workflow_version=2,
                             definition_hash="h" * 64, step_ids=step_ids, input={"n": 1.5},
-                            started_by=str(admin.id))
+                            started_by=str(admin.id), trigger={"kind": "schedule", "id": "x"})
             for sid in step_ids[:-1]:
                 run.schedule_step(sid, None, 1, None, {"in": sid})
                 run.complete_step(sid, None, 1, {"out": sid}, worker_id="w1")
