@@ -107,6 +107,10 @@ class Ticker(LoopThread):
             conn.close()
 
     def liveness(self) -> dict[str, Any]:
+        """Seconds since the loop last went round; a thread that died is started again."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            log.error("ticker: thread died; starting it again")
+            self.start()
         age = time.monotonic() - self.last_beat
         ok = self.running and age <= 60.0
         return {"ticker": "schedules", "ok": ok, "connected": self.connected,
