@@ -16,6 +16,7 @@ import pytest
 
 from tests.api.test_runs import APPROVAL, QUICK, active_workflow
 from tests.support.http import MISSING, PROBLEM
+from tests.support.polling import wait_until
 
 
 def event_counts(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -181,3 +182,20 @@ def test_hook_management_needs_a_manager_and_stays_in_its_tenant(
                         headers=users["manager"].headers)  # fmt: skip
         assert r.status_code == 422, (mapping, r.text)
     assert event_counts(db) == before
+
+
+def test_the_secret_stays_out_of_audit_and_history(client, tenant, users, workflow) -> None:
+    created = new_hook(client, users["manager"].headers, workflow)
+    admin = tenant.admin_headers
+
+    def audited() -> Any:
+        r = client.get("/v1/audit/events", params={"resource_id": created["id"]}, headers=admin)
+        assert r.status_code == 200, r.text
+        return r if "Hook.Created" in [e["action"] for e in r.json()["items"]] else None
+
+    audit = wait_until(audited, message="the hook's audit row")
+    assert created["secret"] not in audit.text
+    for path in (f"/v1/history/hook/{created['id']}", f"/v1/history/hook/{created['id']}?as_of=1"):
+        r = client.get(path, headers=admin)
+        assert r.status_code == 200, r.text
+        assert created["secret"] not in r.text
