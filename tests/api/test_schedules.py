@@ -156,3 +156,17 @@ def test_another_tenants_schedule_and_workflow_are_404(
     assert create(client, theirs, workflow).status_code == 404
     assert client.get(f"/v1/workflows/{workflow}/schedules", headers=theirs).status_code == 404
     assert create(client, users["manager"].headers, MISSING).status_code == 404
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_no_active_schedule(client, tenant, db):  # type: ignore[no-untyped-def]
+    """Other modules' servers run tickers on this database: pause what this module made."""
+    yield
+    with psycopg.connect(db.owner.conninfo) as conn:
+        ids = conn.execute(
+            "SELECT id::text FROM schedules WHERE tenant_id = %s AND status = 'active'",
+            (tenant.id,),
+        ).fetchall()
+    for (sid,) in ids:
+        client.patch(f"/v1/schedules/{sid}", json={"status": "paused"},
+                     headers=tenant.admin_headers)  # fmt: skip
