@@ -146,7 +146,12 @@ def verify(hook: Hook | None, timestamp: str | None, signature: str | None, body
     good = hmac.compare_digest(
         ("sha256=" + digest.hexdigest()).encode(), given.encode("utf-8", "replace")
     )
-    fresh = ts.isdigit() and len(ts) <= 12 and abs(time.time() - int(ts)) <= REPLAY_WINDOW_S
+    fresh = (
+        ts.isascii()
+        and ts.isdigit()
+        and len(ts) <= 12
+        and abs(time.time() - int(ts)) <= REPLAY_WINDOW_S
+    )
     if hook is None or not good or not fresh:
         raise _refused()
     return hook
