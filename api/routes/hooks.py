@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import Annotated, Any
 from uuid import UUID
@@ -20,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from api.auth import Principal, require, tenant_of
 from api.bodies import invalid
+from api.boundary import InputError, invalid_input, parse_json
 from api.composition import Container
 from api.deps import ContainerDep
 from api.errors import ProblemError
@@ -158,10 +158,10 @@ def verify(hook: Hook | None, timestamp: str | None, signature: str | None, body
 
 
 def _run_input(hook: Hook, body: bytes) -> Any:
-    try:
-        payload = json.loads(body) if body.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        raise invalid([("", "the body is not JSON")]) from None
+    try:  # bounded like every JSON body (depth, integers, NUL), whatever the content type
+        payload = parse_json(body) if body.strip() else None
+    except InputError as e:
+        raise invalid_input(e) from None
     expression = _compiled_mapping(hook.mapping)
     if expression is None:
         return payload

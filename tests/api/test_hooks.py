@@ -199,3 +199,15 @@ def test_the_secret_stays_out_of_audit_and_history(client, tenant, users, workfl
         r = client.get(path, headers=admin)
         assert r.status_code == 200, r.text
         assert created["secret"] not in r.text
+
+
+def test_a_deeply_nested_or_huge_number_payload_is_422_whatever_the_media_type(
+    client, hook, db
+) -> None:
+    before = event_counts(db)
+    for body in (b"[" * 5000 + b"]" * 5000, b'{"n": ' + b"9" * 5000 + b"}"):
+        headers = {**sign(hook["secret"], body), "Content-Type": "text/plain",
+                   "X-Platinum-Delivery": str(uuid.uuid4())}  # fmt: skip
+        r = client.post(f"/v1/hooks/{hook['id']}", content=body, headers=headers)
+        assert r.status_code == 422, r.text
+    assert event_counts(db) == before
