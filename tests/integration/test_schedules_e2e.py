@@ -181,3 +181,71 @@ def _pause_this_modules_schedules(client, tenant, db):  # type: ignore[no-untype
     for (sid,) in ids:
         client.patch(f"/v1/schedules/{sid}", json={"status": "paused"},
                      headers=tenant.admin_headers)  # fmt: skip
+
+
+def _schedule_process(settings, tmp_path, name: str):  # type: ignore[no-untyped-def]
+    """``platinum schedule`` in a process of its own on the session's database."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLATINUM_")},
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "DATABASE_URL": settings.database_url, "PLATINUM_DATA_DIR": str(tmp_path / name),
+        "PLATINUM_ADMIN_TOKEN": settings.admin_token, "PLATINUM_CIPHER_KEY": settings.cipher_key,
+        "PLATINUM_POOL_SIZE": "1", "PLATINUM_POOL_MAX_OVERFLOW": "2",
+        "PLATINUM_READ_POOL_SIZE": "1", "PLATINUM_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    return subprocess.Popen(  # stopped by the test, by this handle only
+        [sys.executable, "-c", "from api.cli.main import main; main()", "schedule"],
+        env=env, stdout=(tmp_path / f"{name}.log").open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _stop(proc) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_two_schedule_processes_one_run_per_tick_and_catch_up_after_a_stop(
+    client, container, settings, db, tenant, tmp_path
+) -> None:
+    s = schedule(client, tenant, QUICK, cron="* * * * * *", overlap="allow", catchup="all")
+
+    def count() -> int:
+        container.wait_caught_up("runs")
+        return len(fired(db, s["id"]))
+
+    procs = [_schedule_process(settings, tmp_path, f"ticker-{i}") for i in range(2)]
+    try:
+        wait_until(lambda: count() >= 10, timeout=90, interval=0.5, message="ten ticks")
+    finally:
+        for p in procs:
+            _stop(p)
+    stopped_at = max(tick_time(t) for t, _, _ in fired(db, s["id"]))
+    # both down for longer than the 10 s grace: `none` would skip those ticks, `all` fires them
+    wait_until(lambda: datetime.now(UTC) > stopped_at + timedelta(seconds=13), timeout=40,
+               interval=0.2, message="ticks without a ticker")  # fmt: skip
+    again = _schedule_process(settings, tmp_path, "ticker-again")
+    try:
+        back = datetime.now(UTC)
+        wait_until(lambda: count() and max(tick_time(t) for t, _, _ in fired(db, s["id"])) > back,
+                   timeout=60, interval=0.5, message="a tick after the restart")  # fmt: skip
+    finally:
+        _stop(again)
+        client.patch(f"/v1/schedules/{s['id']}", json={"status": "paused"},
+                     headers=tenant.admin_headers)  # fmt: skip
+    container.wait_caught_up("runs")
+    ticks = [tick_time(t) for t, _, _ in fired(db, s["id"])]
+    assert len(set(ticks)) == len(ticks), "a tick started two runs"
+    first, last = min(ticks), max(ticks)
+    every_second = {first + timedelta(seconds=n) for n in range(int((last - first).seconds) + 1)}
+    assert set(ticks) == every_second, "a tick was lost, during the stop included"
