@@ -11,6 +11,7 @@ from api import errors, health
 from api.boundary import InputBoundary
 from api.composition import Container
 from api.middleware import ObserveRequests
+from api.routing import MethodNotAllowed
 
 
 def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
@@ -27,13 +28,17 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         version="1.0.0",
         description="Event-sourced, multi-tenant workflow engine.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs instead of from a CDN
+        redoc_url=None,
     )
     app.state.container = container
     errors.install_error_handlers(app)
 
-    from api import metrics, openapi
+    from api import docs, metrics, openapi
     from api.routes import api_keys, config, hooks, me, roles, schedules, sessions, tenants, users
 
+    docs.install_home(app)  # GET /
+    docs.install(app)  # /docs, /redoc and their assets
     app.include_router(health.router)
     app.include_router(tenants.router)
     app.include_router(sessions.router)
@@ -57,8 +62,13 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(audit.history_router)
     requests, latency = metrics.install(app)  # collectors + GET /metrics
+    # innermost: a method the path lacks is a 405 before any route (authentication) runs
+    app.add_middleware(MethodNotAllowed)
     # inside ObserveRequests: a refused request is still logged, counted and given an id
     app.add_middleware(InputBoundary, max_body_bytes=container.settings.max_body_bytes)
     app.add_middleware(ObserveRequests, requests=requests, latency=latency)
-    openapi.install(app)  # errors documented as problem+json
+    openapi.install(app)  # errors as problem+json, the bearer scheme, real request bodies
+    from api.console import build_console
+
+    app.mount("/ui", build_console(container))  # the web console (its own pages and errors)
     return app

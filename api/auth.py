@@ -15,6 +15,7 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
+from api.composition import Container
 from api.deps import ContainerDep, bearer_token, request_actor
 from api.errors import ProblemError
 from domain.identity.permissions import permissions_for_role
@@ -51,7 +52,12 @@ def _unauthorized() -> ProblemError:
 
 def authenticate(request: Request, container: ContainerDep) -> Principal:
     """Resolve the bearer token; any failure is the same 401."""
-    token = bearer_token(request)
+    return principal_for_token(bearer_token(request), request, container)
+
+
+def principal_for_token(token: str, request: Request, container: Container) -> Principal:
+    """Who holds ``token`` (a session, an API key or the admin token); else the one 401.
+    The console resolves its session cookie through this too."""
     platform = container.platform
     admin_token = container.settings.resolved_admin_token()
     if secrets.compare_digest(token.encode(), admin_token.encode()):

@@ -197,6 +197,7 @@ def start_background(
             connect_timeout_s=container.settings.connect_timeout_s,
         ).start()  # fmt: skip
         container.background.append(_RunnerService(group))
+        container.background.append(start_checkpointer(container))
     if worker:
         from engine.runtime.worker import WorkerConfig
 
@@ -218,6 +219,19 @@ def start_ticker(container: Container) -> Any:
     ).start()  # fmt: skip
     container.background.append(ticker)
     return ticker
+
+
+def start_checkpointer(container: Container) -> Any:
+    """The audit checkpoint loop (system role): signs each tenant's tree every N rows or T s."""
+    from api.routes.audit import audit_signer, system_connection
+    from projections.audit.checkpointer import Checkpointer
+
+    settings = container.settings
+    audit_signer(settings)  # a bad key fails the start, not the first pass
+    return Checkpointer(
+        system_connection(container), lambda: audit_signer(settings), settings.audit_log_origin,
+        every_rows=settings.audit_checkpoint_rows, every_s=settings.audit_checkpoint_seconds,
+    ).start()  # fmt: skip
 
 
 def start_worker(container: Container, config: Any = None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -21,20 +22,62 @@ from api.boundary import (
     text_problem,
 )
 from api.errors import ProblemError
+from api.schemas import trimmed_text
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 M = TypeVar("M", bound=BaseModel)
 
-BODY_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "application/yaml": {"schema": {"type": "object"}},
-        },
+DEFINITION = "#/components/schemas/WorkflowDefinition"
+
+
+def definition_components() -> dict[str, Any]:
+    """OpenAPI components: ``WorkflowDefinition`` (the published JSON Schema, its ``$defs`` as
+    ``WorkflowDefinition<Name>``) and the JSON bodies that carry one."""
+    from engine.definition.dsl import published_json_schema
+
+    text = json.dumps(published_json_schema())
+    text = text.replace('"#/$defs/', '"#/components/schemas/WorkflowDefinition')
+    schema = json.loads(text)
+    defs = schema.pop("$defs", {})
+    schema.pop("$schema", None)
+    schema.pop("$id", None)
+    components = {f"WorkflowDefinition{name}": d for name, d in defs.items()}
+    components["WorkflowDefinition"] = schema
+    given = {
+        "anyOf": [
+            {"$ref": DEFINITION},
+            {"type": "string", "description": "The definition as JSON or YAML text."},
+        ]
     }
-}
-"""``openapi_extra`` of a route whose body is read by ``json_or_yaml``."""
+    components["WorkflowCreate"] = {
+        "type": "object",
+        "title": "WorkflowCreate",
+        "additionalProperties": False,
+        "required": ["name", "definition"],
+        "properties": {"name": {"type": "string", **trimmed_text(2, 255)}, "definition": given},
+    }
+    components["DefinitionSubmit"] = {
+        "type": "object",
+        "title": "DefinitionSubmit",
+        "additionalProperties": False,
+        "required": ["definition"],
+        "properties": {"definition": given},
+    }
+    return components
+
+
+def definition_body(json_body: str) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body ``json_or_yaml`` reads: the JSON body is the
+    ``json_body`` component, a YAML body the definition itself."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{json_body}"}},
+                "application/yaml": {"schema": {"$ref": DEFINITION}},
+            },
+        }
+    }
 
 
 def is_yaml(request: Request) -> bool:

@@ -59,8 +59,8 @@ KeyPath = Annotated[
     Path(
         min_length=1,
         max_length=100,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="1 to 100 letters, digits, '_', '.', ':' or '-'.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="1 to 100 letters, digits, '_', '.', ':' or '-', a letter or digit first.",
     ),
 ]
 """A preference or configuration key in a path."""

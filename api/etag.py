@@ -16,6 +16,16 @@ from fastapi import Depends, Header, Response
 from api.deps import expected_version
 from api.errors import ProblemError
 
+ETAG_PATTERN = r'^\s*(W/)?"*[0-9]{1,18}"*\s*$'
+"""What ``expected_version`` reads as an ETag (documented on the header; anything else is 412)."""
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        description='The ETag of the version this write is based on, e.g. "3".',
+        json_schema_extra={"pattern": ETAG_PATTERN},
+    ),
+]
+
 
 def etag(version: int) -> str:
     return f'"{version}"'
@@ -26,20 +36,14 @@ def set_etag(response: Response, version: int) -> None:
 
 
 def if_match(
-    if_match: Annotated[
-        str | None,
-        Header(description='The ETag of the version this write is based on, e.g. "3".'),
-    ] = None,
+    if_match: IfMatchHeader = None,
 ) -> int | None:
     """The version the client based its write on (None without ``If-Match``)."""
     return expected_version(if_match)
 
 
 def required_if_match(
-    if_match: Annotated[
-        str | None,
-        Header(description='The ETag of the version this write is based on, e.g. "3".'),
-    ] = None,
+    if_match: IfMatchHeader = None,
 ) -> int:
     version = expected_version(if_match)
     if version is None:

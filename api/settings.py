@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CIPHER_KEY_FILE = "cipher.key"
+AUDIT_KEY_FILE = "audit-signing.key"
 _reported: set[Path] = set()  # key files already reported by this process
 
 
@@ -93,6 +94,23 @@ class Settings(BaseSettings):
         " The embedded mode (DATABASE_URL unset) adds loopback.",
     )
 
+    audit_signing_key: str | None = Field(
+        default=None, description="Ed25519 private key (PEM) signing audit checkpoints."
+    )
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="File holding that key. Neither: data_dir/audit-signing.key."
+    )
+    audit_signing_key_id: str | None = Field(
+        default=None, description="The key's id (rotate: new key, new id). Unset: derived."
+    )
+    audit_log_origin: str = Field(
+        default="platinum.local/audit", description="Checkpoint origin prefix (+ /<tenant id>)."
+    )
+    audit_checkpoint_rows: int = Field(default=1000, ge=1, description="Sign every N new rows.")
+    audit_checkpoint_seconds: float = Field(
+        default=60.0, gt=0, description="...or when a row is older than this unsigned."
+    )
+
     @field_validator("egress_allow")
     @classmethod
     def _check_egress_allow(cls, value: str) -> str:
@@ -157,6 +175,30 @@ class Settings(BaseSettings):
                 path,
             )
         return key
+
+    def resolved_audit_signing_key(self) -> tuple[str | None, str]:
+        """(key id or None, PEM private key): the setting, else its file, else
+        ``data_dir/audit-signing.key`` (generated once, logged like the cipher key)."""
+        if self.audit_signing_key:
+            return self.audit_signing_key_id, self.audit_signing_key
+        if self.audit_signing_key_file is not None:
+            return self.audit_signing_key_id, self.audit_signing_key_file.read_text()
+        from domain.audit.checkpoint import new_private_pem
+
+        path = (self.data_dir / AUDIT_KEY_FILE).resolve()
+        existed = path.exists()
+        pem = _read_or_create(path, new_private_pem)
+        if path not in _reported:
+            _reported.add(path)
+            log.warning(
+                "PLATINUM_AUDIT_SIGNING_KEY(_FILE) is not set: audit checkpoints are signed with"
+                " the Ed25519 key %s %s. Keep it apart from the database; auditors verify with"
+                " its public key (GET /v1/audit/public-keys).",
+                "generated into" if not existed else "read from",
+                path,
+            )
+        return self.audit_signing_key_id, pem + "\n"
+
 
 def _read_or_create(path: Path, make: object) -> str:
     if path.exists():

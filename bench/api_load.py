@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -60,14 +59,7 @@ def live_server(env: BenchEnv) -> Iterator[str]:
     """``platinum serve`` on 127.0.0.1 against the bench database; stopped (SIGTERM) after."""
     port = _free_port()
     platinum = Path(sys.executable).parent / "platinum"
-    server_env = {
-        **os.environ,
-        "DATABASE_URL": env.info.conninfo,
-        "PLATINUM_DATA_DIR": str(env.data_dir),
-        "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PLATINUM_CIPHER_KEY": env.settings.cipher_key or "",
-        "PLATINUM_LOG_LEVEL": "WARNING",
-    }
+    server_env = env.process_env()
     log = env.data_dir / "serve.log"
     with open(log, "w") as logf:
         proc = subprocess.Popen([str(platinum), "serve", "--host", "127.0.0.1", "--port",

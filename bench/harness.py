@@ -141,6 +141,17 @@ class BenchEnv:
     def connect(self, **kw: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.info.conninfo, **kw)
 
+    def process_env(self, log_level: str = "WARNING") -> dict[str, str]:
+        """The environment of a ``platinum`` process (serve, worker) on this database."""
+        return {
+            **os.environ,
+            "DATABASE_URL": self.info.conninfo,
+            "PLATINUM_DATA_DIR": str(self.data_dir),
+            "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
+            "PLATINUM_CIPHER_KEY": self.settings.cipher_key or "",
+            "PLATINUM_LOG_LEVEL": log_level,
+        }
+
     def db_stats(self) -> dict[str, int]:
         """Cumulative commit and tuple counters of this database (pg_stat_database)."""
         with self.connect(autocommit=True) as conn:

@@ -144,12 +144,17 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
         except ImportError:
             out["tenant_export"] = unavailable("projections.audit.export is not there yet")
         else:
+            from domain.audit.checkpoint import Signer, new_private_pem
+            from projections.audit.tree import make_checkpoint
+
             samples, exported = [], 0
+            signer = Signer.from_pem("bench", new_private_pem())
             for _ in range(profile.repeats):
-                with psycopg.connect(env.db.system.conninfo) as conn:
+                with psycopg.connect(env.db.system.conninfo, autocommit=True) as conn:
+                    cp = make_checkpoint(conn, big_id, signer, "bench.local/audit")
                     sink = io.StringIO()
                     t0 = time.perf_counter()
-                    exported = export_events(conn, big_id, sink)
+                    exported = export_events(conn, big_id, cp, sink)
                     samples.append(exported / (time.perf_counter() - t0))
             out["tenant_export"] = with_ratio(
                 figure(samples, "events/s", events=exported), decoded,

@@ -32,15 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    ADMIN_TOKEN,
-    BenchEnv,
-    Profile,
-    figure,
-    percentile,
-    unavailable,
-    with_ratio,
-)
+from bench.harness import BenchEnv, Profile, figure, percentile, unavailable, with_ratio
 
 IN_FLIGHT = 8
 WORKER_CONCURRENCY = 8
@@ -153,14 +145,7 @@ class Harness:
     def set_workers(self, n: int) -> None:
         self.stop_workers()
         platinum = Path(sys.executable).parent / "platinum"
-        worker_env = {
-            **os.environ,
-            "DATABASE_URL": self.env.info.conninfo,
-            "PLATINUM_DATA_DIR": str(self.env.data_dir),
-            "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PLATINUM_CIPHER_KEY": self.env.settings.cipher_key or "",
-            "PLATINUM_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
-        }
+        worker_env = self.env.process_env(os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"))
         for i in range(n):
             log = open(self.env.data_dir / f"worker{i}.log", "ab")  # noqa: SIM115
             self.procs.append(subprocess.Popen(

@@ -2,6 +2,12 @@
 
 ``PLATINUM_TEST_DATABASE_URL`` names a server to create the database on; without it the tests
 start an embedded PostgreSQL of their own in a temporary folder.
+
+Shared test code lives in one place each: HTTP factories (tenants, users, keys, workflows) in
+``tests/factories.py``; waiting in ``tests/support/polling.py`` (``wait_until``, never a sleep);
+the domain's doubles (clock, hasher) in ``tests/support/doubles.py``; ports and server processes
+in ``tests/support/servers.py``; concurrent races in ``tests/support/racing.py``; problem+json
+constants in ``tests/support/http.py``. Each test domain's ``conftest.py`` adds its own fixtures.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pytest
 from psycopg import sql
 
 from api.database import ConnInfo, Database
+from tests.support.doubles import FakeClock
 
 ADMIN_TOKEN = "test-platform-admin-token"
 
@@ -114,6 +121,12 @@ def client(container):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(container)) as c:
         yield c
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A settable clock for the domain (unit and PostgreSQL tests alike), fresh per test."""
+    return FakeClock()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ Stable signatures (both API test suites use them)::
     user = create_user(client, tenant, role="manager")  # -> UserCtx (logged in)
     users = create_users(client, tenant)                # -> {"viewer": UserCtx, ..., "admin": ...}
     key = create_api_key(client, tenant, role="user")   # -> ApiKeyCtx
+    wf_id = active_workflow(client, headers, definition)  # -> str (created and activated)
     bearer(token)                                       # -> {"Authorization": f"Bearer {token}"}
 
 Every factory asserts the expected status, so a failing setup names the step that broke.
@@ -176,3 +177,16 @@ def create_api_key(
     return ApiKeyCtx(
         id=body["id"], name=name, role=role, secret=body["secret"], headers=bearer(body["secret"])
     )
+
+
+def active_workflow(
+    client: Any, headers: dict[str, str], definition: dict[str, Any], *, name: str | None = None
+) -> str:
+    """Create a workflow through ``POST /v1/workflows``, activate it, and return its id."""
+    name = name or f"WF {uuid.uuid4().hex[:6]}"
+    r = client.post("/v1/workflows", json={"name": name, "definition": definition}, headers=headers)
+    assert r.status_code == 201, f"create workflow {name}: {r.status_code} {r.text}"
+    wf_id: str = r.json()["id"]
+    r = client.post(f"/v1/workflows/{wf_id}/activate", headers=headers)
+    assert r.status_code == 200, f"activate workflow {name}: {r.status_code} {r.text}"
+    return wf_id

@@ -1,10 +1,12 @@
-"""``platinum audit verify|export|rebuild``: the audit log's hash chains, export and rebuild."""
+"""``platinum audit verify|export|checkpoint|rebuild``: chains, export, checkpoints, rebuild."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,28 +61,46 @@ def audit_verify(
         raise fail(f"audit chain broken at row {b.id} (seq {b.seq}, {b.source}): {b.reason}")
 
 
+@contextmanager
+def _checkpointed(tenant: str) -> Iterator[tuple[Any, str, Any]]:
+    """A system connection, the tenant's id and a checkpoint signed now over its audit tree."""
+    import psycopg
+
+    from api.routes.audit import audit_signer
+    from projections.audit.tree import make_checkpoint
+
+    configure_logging("WARNING")
+    current = settings()
+    db = database(current)
+    tenant_id = _tenant_by_slug(db.system.conninfo, tenant)
+    with psycopg.connect(db.system.conninfo, autocommit=True) as conn:
+        yield conn, tenant_id, make_checkpoint(
+            conn, tenant_id, audit_signer(current), current.audit_log_origin
+        )
+
+
 @app.command("export")
 def audit_export(
     tenant: Annotated[str, typer.Option(help="Tenant slug.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Write NDJSON here instead of stdout.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write NDJSON here instead of stdout.")] = None,
 ) -> None:
-    """Export a tenant's audit events as NDJSON CloudEvents (streamed)."""
-    import psycopg
-
+    """Export a tenant's audit events as NDJSON CloudEvents, ending with a fresh checkpoint."""
     from projections.audit.export import export_events
 
-    configure_logging("WARNING")
-    db = database(settings())
-    tenant_id = _tenant_by_slug(db.system.conninfo, tenant)
-    with psycopg.connect(db.system.conninfo) as conn:
+    with _checkpointed(tenant) as (conn, tenant_id, cp):
         if out is None:
-            n = export_events(conn, tenant_id, sys.stdout)
+            n = export_events(conn, tenant_id, cp, sys.stdout)
         else:
             with out.open("w", encoding="utf-8") as f:
-                n = export_events(conn, tenant_id, f)
+                n = export_events(conn, tenant_id, cp, f)
     typer.echo(f"exported {n} events", err=True)
+
+
+@app.command("checkpoint")
+def audit_checkpoint(tenant: Annotated[str, typer.Option(help="Tenant slug.")]) -> None:
+    """Sign the tenant's audit tree now; print the signed note (keep it to verify later)."""
+    with _checkpointed(tenant) as (_, _, cp):
+        typer.echo(cp.note, nl=False)
 
 
 @app.command("rebuild")

@@ -1,10 +1,11 @@
-"""Auditors: the tenant's audit log (filter, verify, export) and any aggregate's history."""
+"""Auditors: the tenant's audit log (filter, verify, export, checkpoints, proofs) and history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -21,13 +22,24 @@ from api.readdb import tenant_tx
 from api.schemas.audit import (
     AuditEventPublic,
     BrokenLinkPublic,
+    CheckpointPublic,
+    CheckpointsPublic,
+    ConsistencyProofPublic,
     HistoryEventPublic,
     HistoryPublic,
+    InclusionProofPublic,
+    PublicKeyPublic,
+    PublicKeysPublic,
     StatePublic,
     VerifyPublic,
 )
+from api.settings import Settings
+from domain.audit import merkle
+from domain.audit.checkpoint import ALGORITHM, Signer, public_pem
 from domain.kernel.errors import NotFoundError
+from projections.audit import tree
 from projections.audit.history import HistoryNotFoundError, aggregate_events, state_as_of
+from projections.audit.tree import StoredCheckpoint, make_checkpoint
 from projections.queries import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -88,18 +100,19 @@ def verify_audit_chain(principal: Auditor, container: ContainerDep) -> VerifyPub
     responses={200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON"}},
 )
 def export_audit_events(principal: Auditor, container: ContainerDep) -> StreamingResponse:
-    """The tenant's audit events as NDJSON CloudEvents (streamed, chain order)."""
-    from projections.audit.export import iter_cloudevents
+    """The tenant's audit rows as NDJSON CloudEvents, ending with a fresh signed checkpoint."""
+    from projections.audit.export import iter_verifiable_export
 
     tenant_id = tenant_of(principal)
     audit_sensitive_read(
         container, principal, resource_type="audit_log", resource_id=tenant_id, fields=("export",)
     )
+    cp = _checkpoint_now(container, tenant_id)  # covers every row exported, and no other
 
     def lines() -> Iterator[str]:
         # the connection stays checked out only while the client reads the stream
         with tenant_tx(container.read_pool, tenant_id) as conn:
-            yield from iter_cloudevents(conn, tenant_id)
+            yield from iter_verifiable_export(conn, tenant_id, cp)
 
     return StreamingResponse(
         lines(),
@@ -163,4 +176,121 @@ def _audit_history_read(
     audit_sensitive_read(
         container, principal, resource_type=resource_type[:100], resource_id=resource_id,
         fields=[f"history.{part}"],
+    )  # fmt: skip
+
+
+_signers: dict[tuple[str | None, str], Signer] = {}
+
+
+def audit_signer(settings: Settings) -> Signer:
+    """This process's checkpoint signer (settings, key file, or the data folder's key)."""
+    key_id, pem = settings.resolved_audit_signing_key()
+    if (key_id, pem) not in _signers:
+        _signers[(key_id, pem)] = Signer.from_pem(key_id, pem)
+    return _signers[(key_id, pem)]
+
+
+def system_connection(container: Container) -> Callable[[], AbstractContextManager[Any]]:
+    """An autocommit system-role connection from the process's event-store pool (the API's
+    role may not write checkpoints; no connection is added to the process's budget)."""
+    recorder: Any = container.platform.recorder
+    return cast("Callable[[], AbstractContextManager[Any]]", recorder.datastore.get_connection)
+
+
+def _checkpoint_now(container: Container, tenant_id: UUID) -> StoredCheckpoint:
+    settings = container.settings
+    with system_connection(container)() as conn:
+        return make_checkpoint(conn, tenant_id, audit_signer(settings), settings.audit_log_origin)
+
+
+def _public(cp: StoredCheckpoint) -> CheckpointPublic:
+    return CheckpointPublic(**cp.as_dict())
+
+
+@router.get("/public-keys", response_model=PublicKeysPublic)
+def list_public_keys(principal: Auditor, container: ContainerDep) -> PublicKeysPublic:
+    """Every public key that signs (or signed) checkpoints, old ones kept after a rotation."""
+    signer = audit_signer(container.settings)
+    with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
+        keys = tree.public_keys(conn)
+    if signer.key_id not in {k["key_id"] for k in keys}:
+        keys.append({"key_id": signer.key_id, "algorithm": ALGORITHM,
+                     "public_key_pem": public_pem(signer.public_key)})  # fmt: skip
+    return PublicKeysPublic(keys=[PublicKeyPublic(**k) for k in keys])
+
+
+SizeQuery = Annotated[int | None, Query(ge=0, le=2**62, description="A tree size.")]
+
+
+@router.get("/checkpoints", response_model=CheckpointsPublic)
+def list_checkpoints(
+    principal: Auditor, container: ContainerDep, from_size: SizeQuery = None,
+    to_size: SizeQuery = None,
+) -> CheckpointsPublic:  # fmt: skip
+    """The latest signed checkpoint, or those whose tree size is in ``[from_size, to_size]``."""
+    ranged = from_size is not None or to_size is not None
+    with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
+        found = tree.list_checkpoints(conn, tenant_of(principal), from_size=from_size,
+                                      to_size=to_size, limit=100 if ranged else 1)  # fmt: skip
+    return CheckpointsPublic(checkpoints=[_public(c) for c in found])
+
+
+@router.post("/checkpoints", response_model=CheckpointPublic)
+def create_checkpoint(principal: Auditor, container: ContainerDep) -> CheckpointPublic:
+    """Sign the tenant's tree now (every row projected so far) and return the checkpoint."""
+    return _public(_checkpoint_now(container, tenant_of(principal)))
+
+
+def _size_at_most(conn: Any, tenant_id: UUID, size: int | None, pointer: str) -> int:
+    latest = tree.list_checkpoints(conn, tenant_id, limit=1)
+    top = latest[0].tree_size if latest else 0
+    if size is None:
+        return top
+    if size > top:
+        raise invalid([(pointer, f"the tree has {top} rows signed; make a checkpoint first")])
+    return size
+
+
+@router.get("/proofs/inclusion", response_model=InclusionProofPublic)
+def inclusion_proof(
+    principal: Auditor, container: ContainerDep, event_id: UUID, tree_size: SizeQuery = None
+) -> InclusionProofPublic:
+    """The audit path (RFC 9162) of an audit row in the tenant's tree of ``tree_size`` rows."""
+    tenant_id = tenant_of(principal)
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        index = tree.leaf_index_of(conn, tenant_id, event_id)
+        if index is None:
+            raise NotFoundError("audit_event", event_id)
+        size = _size_at_most(conn, tenant_id, tree_size, "#query/tree_size")
+        if index >= size:
+            raise invalid([("#query/tree_size", f"the row is leaf {index}: the size must be"
+                            f" more than {index}")])  # fmt: skip
+        hashes = tree.leaf_hashes(conn, tenant_id, size)
+        signed = tree.list_checkpoints(conn, tenant_id, from_size=size, to_size=size, limit=1)
+    return InclusionProofPublic(
+        event_id=event_id, leaf_index=index, tree_size=size, leaf_hash=hashes[index].hex(),
+        root_hash=merkle.root(hashes).hex(),
+        audit_path=[h.hex() for h in merkle.inclusion_proof(index, hashes)],
+        checkpoint=_public(signed[0]) if signed else None,
+    )  # fmt: skip
+
+
+@router.get("/proofs/consistency", response_model=ConsistencyProofPublic)
+def consistency_proof(
+    principal: Auditor,
+    container: ContainerDep,
+    from_size: Annotated[int, Query(ge=1, le=2**62)],
+    to_size: Annotated[int, Query(ge=1, le=2**62)],
+) -> ConsistencyProofPublic:
+    """The proof (RFC 9162) that the tree of ``from_size`` rows is a prefix of ``to_size``'s."""
+    if from_size > to_size:
+        raise invalid([("#query/from_size", "must not be more than to_size")])
+    tenant_id = tenant_of(principal)
+    with tenant_tx(container.read_pool, tenant_id) as conn:
+        size = _size_at_most(conn, tenant_id, to_size, "#query/to_size")
+        hashes = tree.leaf_hashes(conn, tenant_id, size)
+    return ConsistencyProofPublic(
+        from_size=from_size, to_size=to_size, from_root=merkle.root(hashes[:from_size]).hex(),
+        to_root=merkle.root(hashes).hex(),
+        proof=[h.hex() for h in merkle.consistency_proof(from_size, hashes)],
     )  # fmt: skip

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from api.auth import UNAUTHORIZED, Principal, require_user
+from api.composition import Container
 from api.deps import ContainerDep, request_actor
 from api.errors import ProblemError
 from api.ratelimit import SharedLoginLimiter, login_limiter
 from api.schemas.identity import LoginRequest, LoginResponse, RoleAssignmentPublic, UserPublic
+from domain.identity.authentication import LoginResult
 from domain.identity.commands import Login
 from domain.identity.users import User
 from domain.kernel.actor import acting_as
@@ -57,6 +59,19 @@ def login(
     body: LoginRequest, request: Request, container: ContainerDep, limiter: Limiter
 ) -> LoginResponse:
     """Exchange tenant slug, email and password for a session token."""
+    result = log_in(body, request, container, limiter)
+    return LoginResponse(
+        token=result.token,
+        expires_at=result.session.expires_at,
+        user=user_from_aggregate(container.platform, result.user),
+    )
+
+
+def log_in(
+    body: LoginRequest, request: Request, container: Container, limiter: SharedLoginLimiter
+) -> LoginResult:
+    """A login, throttled and recorded: 401 for bad credentials, 429 when throttled (the
+    console's sign-in form comes through here too)."""
     account = limiter.account_key(body.tenant, body.email)
     ip = request.client.host if request.client else "unknown"
     wait, attempt = limiter.attempt(account, ip)
@@ -84,11 +99,7 @@ def login(
         limiter.abandoned(attempt)
         raise
     limiter.succeeded(account, attempt)
-    return LoginResponse(
-        token=result.token,
-        expires_at=result.session.expires_at,
-        user=user_from_aggregate(container.platform, result.user),
-    )
+    return result
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

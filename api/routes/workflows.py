@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.auth import Principal, require, tenant_of
-from api.bodies import BODY_OPENAPI, invalid, is_yaml, json_or_yaml, model_from
+from api.bodies import definition_body, invalid, is_yaml, json_or_yaml, model_from
 from api.bodies import parse_definition_text as parse_text
 from api.composition import Container
 from api.deps import ContainerDep
@@ -122,7 +122,7 @@ def _answer(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=WorkflowPublic,
-    openapi_extra=BODY_OPENAPI,
+    openapi_extra=definition_body("WorkflowCreate"),
 )
 def create_workflow(
     request: Request,
@@ -148,7 +148,9 @@ def create_workflow(
     return _answer(container, tenant_id, workflow.id, response)
 
 
-@router.post("/validate", response_model=ValidationResult, openapi_extra=BODY_OPENAPI)
+@router.post(
+    "/validate", response_model=ValidationResult, openapi_extra=definition_body("DefinitionSubmit")
+)
 def validate_workflow(
     request: Request, raw: Body, principal: Validator, container: ContainerDep
 ) -> ValidationResult:
@@ -200,7 +202,11 @@ def get_workflow(
     return _public(row)
 
 
-@router.put("/{workflow_id}/definition", response_model=WorkflowPublic)
+@router.put(
+    "/{workflow_id}/definition",
+    response_model=WorkflowPublic,
+    openapi_extra=definition_body("DefinitionSubmit"),
+)
 def update_definition(
     workflow_id: UUID,
     request: Request,

@@ -1,4 +1,4 @@
-"""Response models of the audit log (events, verification) and of aggregate history."""
+"""Response models of the audit log (events, verification, checkpoints, proofs) and history."""
 
 from __future__ import annotations
 
@@ -63,3 +63,43 @@ class StatePublic(BaseModel):
     version: int
     time: datetime
     state: dict[str, Any]
+
+
+class CheckpointPublic(BaseModel):
+    tree_size: int
+    root_hash: str  # hex
+    key_id: str
+    note: str  # the C2SP signed note (checkpoint text, blank line, signature lines)
+    created_at: datetime
+
+
+class CheckpointsPublic(BaseModel):
+    checkpoints: list[CheckpointPublic]
+
+
+class PublicKeyPublic(BaseModel):
+    key_id: str
+    algorithm: str
+    public_key_pem: str
+
+
+class PublicKeysPublic(BaseModel):
+    keys: list[PublicKeyPublic]
+
+
+class InclusionProofPublic(BaseModel):
+    event_id: UUID
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    root_hash: str
+    audit_path: list[str]
+    checkpoint: CheckpointPublic | None = None
+
+
+class ConsistencyProofPublic(BaseModel):
+    from_size: int
+    to_size: int
+    from_root: str
+    to_root: str
+    proof: list[str]

@@ -7,9 +7,13 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.config import JsonDict
 
-from api.schemas import Strict
+from api.schemas import Strict, trimmed_text
 
+SLUG: JsonDict = {"maxLength": 100, "pattern": r"^[a-z0-9]+(?:-[a-z0-9]+)*$"}  # SLUG_RE
+EMAIL: JsonDict = {"format": "email", "maxLength": 255}
+PASSWORD: JsonDict = {"minLength": 12, "maxLength": 1024}  # and zxcvbn: no schema says
 RoleName = Literal["admin", "manager", "user", "viewer"]
 UserStatus = Literal["active", "inactive", "invited"]
 
@@ -48,17 +52,20 @@ class LoginResponse(BaseModel):
 
 
 class UserCreate(Strict):
-    email: str = Field(max_length=255)
-    name: str = Field(max_length=255)
+    email: str = Field(max_length=255, json_schema_extra=EMAIL)
+    name: str = Field(max_length=255, json_schema_extra=trimmed_text(2, 255))
     password: str | None = Field(
-        default=None, max_length=1024, description="8+ characters; may be omitted if invited."
+        default=None,
+        max_length=1024,
+        description="12+ characters, not easily guessed; may be omitted if invited.",
+        json_schema_extra=PASSWORD,
     )
     role: RoleName = "user"
     status: UserStatus = "active"
 
 
 class UserUpdate(Strict):
-    name: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255, json_schema_extra=trimmed_text(2, 255))
     role: RoleName | None = None
     status: UserStatus | None = None
     password: str | None = Field(
@@ -104,7 +111,7 @@ class RolePublic(BaseModel):
 
 
 class ApiKeyCreate(Strict):
-    name: str = Field(max_length=255)
+    name: str = Field(max_length=255, json_schema_extra=trimmed_text(1, 255))
     role: RoleName = "user"
 
 
@@ -136,7 +143,9 @@ class PreferencePublic(BaseModel):
 
 
 class ConfigSet(Strict):
-    value: Any = Field(description="Any JSON value but null.")
+    value: Any = Field(
+        description="Any JSON value but null.", json_schema_extra={"not": {"type": "null"}}
+    )
 
     @field_validator("value")
     @classmethod
@@ -155,17 +164,23 @@ class ConfigPublic(BaseModel):
 
 
 class TenantCreate(Strict):
-    name: str = Field(description="2 to 255 characters.")
-    slug: str = Field(description="Unique, kebab-case: ^[a-z0-9-]+$.")
-    admin_email: str
-    admin_password: str = Field(description="The first admin user's password.")
-    admin_name: str = "Administrator"
+    name: str = Field(json_schema_extra=trimmed_text(2, 255))
+    slug: str = Field(
+        description="Unique, kebab-case: ^[a-z0-9-]+$.",
+        json_schema_extra=SLUG,
+    )
+    admin_email: str = Field(json_schema_extra=EMAIL)
+    admin_password: str = Field(
+        description="The first admin user's password: 12+ characters, not easily guessed.",
+        json_schema_extra=PASSWORD,
+    )
+    admin_name: str = Field(default="Administrator", json_schema_extra=trimmed_text(2, 255))
     config: dict[str, Any] | None = None
     billing_info: dict[str, Any] | None = None
 
 
 class TenantUpdate(Strict):
-    name: str | None = None
+    name: str | None = Field(default=None, json_schema_extra=trimmed_text(2, 255))
     config: dict[str, Any] | None = None
     billing_info: dict[str, Any] | None = None
     status: str | None = None

@@ -8,27 +8,45 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
-from api.schemas import Strict
+from api.schemas import Strict, trimmed_text
 
+SEMVER = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+"""semver.org's regular expression (what ``semver.Version.parse`` takes)."""
+PRICE: JsonDict = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 99_999_999},
+        {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$"},
+    ],
+    "description": "0 to 99999999.99, at most 2 decimals (a number or its text).",
+}
 SkillStatus = Literal["active", "pending", "rejected", "archived"]
 
 
 class SkillCreate(Strict):
-    name: str
-    category: str
+    name: str = Field(json_schema_extra=trimmed_text(2, 255))
+    category: str = Field(json_schema_extra=trimmed_text(1, 100))
     definition: dict[str, Any] = Field(
         description="Optional `config_schema` (JSON Schema) and `implementation` (http/python)."
     )
-    description: str = ""
-    version: str = Field(default="1.0.0", description="Semantic version.")
-    price: Decimal | str = "0.00"
-    author: str | None = None
+    description: str = Field(default="", json_schema_extra=trimmed_text(0, 10_000))
+    version: str = Field(
+        default="1.0.0",
+        description="Semantic version.",
+        json_schema_extra={"maxLength": 20, "pattern": SEMVER},
+    )
+    price: Decimal | str = Field(default="0.00", json_schema_extra=PRICE)
+    author: str | None = Field(default=None, json_schema_extra=trimmed_text(1, 255))
     is_public: bool = True
 
 
 class SkillReject(Strict):
-    reason: str = ""
+    reason: str = Field(default="", json_schema_extra=trimmed_text(0, 10_000))
 
 
 class SkillPublic(BaseModel):

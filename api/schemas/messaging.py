@@ -8,15 +8,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Strict
+from api.schemas import Strict, trimmed_text
+from domain.kernel.validators import LONG_TEXT_MAX
 
 
 class NotificationCreate(Strict):
     recipient_user_id: UUID
     channel: Literal["email", "sms", "push", "slack", "discord"]
-    type: str = Field(max_length=50)
-    title: str = Field(max_length=255)
-    message: str
+    type: str = Field(max_length=50, json_schema_extra=trimmed_text(1, 50))
+    title: str = Field(max_length=255, json_schema_extra=trimmed_text(1, 255))
+    message: str = Field(json_schema_extra=trimmed_text(1, LONG_TEXT_MAX))
     priority: Literal["low", "medium", "high", "urgent"] = "medium"
 
 
@@ -38,9 +39,9 @@ class NotificationPublic(BaseModel):
 
 
 class ConversationCreate(Strict):
-    session_id: str = Field(max_length=255)
-    input_text: str
-    output_text: str
+    session_id: str = Field(max_length=255, json_schema_extra=trimmed_text(1, 255))
+    input_text: str = Field(json_schema_extra=trimmed_text(1, LONG_TEXT_MAX))
+    output_text: str = Field(json_schema_extra=trimmed_text(1, LONG_TEXT_MAX))
     context_data: dict[str, Any] | None = None
 
 

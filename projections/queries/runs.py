@@ -51,3 +51,16 @@ def list_runs(
     return fetch_page(
         conn, "SELECT * FROM runs", page, where=where, params=params, descending=True
     )
+
+
+def waiting_approvals(conn: Conn, limit: int = 500) -> list[Row]:
+    """Approval steps (and foreach items) waiting for a decision in runs still going, oldest
+    first, each with its run's workflow."""
+    return conn.execute(
+        "SELECT s.run_id, s.step_id, s.item_index, s.waiting, s.updated_at, r.workflow_id,"
+        " r.workflow_version, w.name AS workflow_name FROM run_steps s"
+        " JOIN runs r ON r.id = s.run_id LEFT JOIN workflows w ON w.id = r.workflow_id"
+        " WHERE s.waiting ->> 'kind' = 'approval' AND r.status IN ('running', 'paused')"
+        " ORDER BY s.updated_at, s.run_id, s.step_id, s.item_index NULLS FIRST LIMIT %s",
+        (limit,),
+    ).fetchall()

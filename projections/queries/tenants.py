@@ -20,3 +20,13 @@ def tenant_id_by_slug(conn: psycopg.Connection[Any], slug: str) -> UUID | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute("SELECT id FROM tenants WHERE slug = %s", (slug,)).fetchone()
     return None if row is None else UUID(str(row["id"]))
+
+
+def list_all(conn: psycopg.Connection[Any], limit: int = 500) -> list[Row]:
+    """Every tenant, newest first (for the platform admin: a connection that sees them all)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, slug, name, status, created_at FROM tenants"
+            " ORDER BY created_at DESC, id LIMIT %s",
+            (limit,),
+        ).fetchall()

@@ -114,6 +114,11 @@ def _user_password(curs: Cursor, e: Any) -> None:
     touch(curs, "users", e, {})  # the hash never leaves the event store
 
 
+@on("User.CredentialsRevoked")
+def _user_credentials_revoked(curs: Cursor, e: Any) -> None:
+    touch(curs, "users", e, {})  # only the version moves: the ETag the next write must send
+
+
 @on("User.LoggedIn")
 def _user_logged_in(curs: Cursor, e: Any) -> None:
     touch(curs, "users", e, {"last_login": e.at})

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,8 +19,10 @@ import httpx
 import pytest
 
 from engine.definition import validation
-from tests.factories import create_tenant
+from tests.factories import active_workflow, create_tenant
 from tests.support.http import PROBLEM
+from tests.support.polling import wait_until
+from tests.support.servers import free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,17 +51,6 @@ def alias_bomb(levels: int = 7) -> str:
 def many_steps(n: int = 10_000) -> dict[str, Any]:
     steps = [{"id": f"s{i}", "uses": "noop", "needs": [f"s{i - 1}"] if i else []} for i in range(n)]
     return {"name": "huge", "steps": steps}
-
-
-def bomb_workflow(client: Any, headers: dict[str, str]) -> str:
-    r = client.post(
-        "/v1/workflows", json={"name": f"bomb {uuid.uuid4().hex[:6]}",
-                               "definition": BOMB_DEFINITION}, headers=headers,
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    wf_id: str = r.json()["id"]
-    assert client.post(f"/v1/workflows/{wf_id}/activate", headers=headers).status_code == 200
-    return wf_id
 
 
 # -- each bomb alone ---------------------------------------------------------------------------
@@ -122,7 +111,7 @@ def test_a_large_json_body_is_parsed_once(client, tenant, monkeypatch) -> None: 
 
 def test_starting_a_run_with_the_expression_bomb_only_records_the_start(client, tenant) -> None:  # type: ignore[no-untyped-def]
     h = tenant.admin_headers
-    wf_id = bomb_workflow(client, h)
+    wf_id = active_workflow(client, h, BOMB_DEFINITION)
     r = client.post(f"/v1/workflows/{wf_id}/runs", json={"input": BOMB_INPUT}, headers=h)
     assert r.status_code == 202, r.text
     # nothing was evaluated in the request: the step waits for a worker (none runs here)
@@ -138,9 +127,7 @@ def test_starting_a_run_with_the_expression_bomb_only_records_the_start(client, 
 def server(settings, client, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """`platinum serve` on 127.0.0.1 in a process of its own (API + step worker), on the test
     session's database; the session's projector keeps the read model (so: --no-projector)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
@@ -159,24 +146,10 @@ def server(settings, client, tmp_path_factory) -> Iterator[str]:  # type: ignore
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "platinum serve exited"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "platinum serve did not start"
-            time.sleep(0.1)
+        wait_healthy(proc, url)
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, signal.SIGTERM)
 
 
 SAMPLES, SPACING_S = 40, 0.03
@@ -269,7 +242,7 @@ class Attacker:
                 self.answers[kind].append(r.status_code)
                 if kind == "expression" and r.status_code == 202:
                     self.run_ids.append(r.json()["id"])
-                time.sleep(0.5)
+                time.sleep(0.5)  # spreads the bombs over the victim's sampling window
 
 
 def test_one_tenants_bombs_leave_another_tenants_latency_within_twice_idle(  # type: ignore[no-untyped-def]
@@ -280,10 +253,9 @@ def test_one_tenants_bombs_leave_another_tenants_latency_within_twice_idle(  # t
     http = httpx.Client(base_url=server, timeout=120)
     # warm up: a first run start in the server process
     quick = {"name": "quick", "steps": [{"id": "a", "uses": "noop"}]}
-    r = client.post("/v1/workflows", json={"name": "quick", "definition": quick}, headers=a)
-    client.post(f"/v1/workflows/{r.json()['id']}/activate", headers=a)
-    assert http.post(f"/v1/workflows/{r.json()['id']}/runs", json={}, headers=a).status_code == 202
-    bombs = Attacker(server, a, bomb_workflow(client, a))
+    warm = active_workflow(client, a, quick)
+    assert http.post(f"/v1/workflows/{warm}/runs", json={}, headers=a).status_code == 202
+    bombs = Attacker(server, a, active_workflow(client, a, BOMB_DEFINITION))
 
     # three rounds, idle then under attack, so that the machine's own load (2 shared cores)
     # weighs on both alike; the victim samples 40 requests in 1.2 s in each
@@ -305,12 +277,12 @@ def test_one_tenants_bombs_leave_another_tenants_latency_within_twice_idle(  # t
     assert bombs.answers == {"expression": [202] * 6, "yaml": [422] * 6, "steps": [200] * 6}
 
     # the worker fails a bomb's step with kind `expression`, within its time budget
-    deadline = time.monotonic() + 60
-    while True:
-        run = http.get(f"/v1/runs/{bombs.run_ids[0]}", headers=a).json()
-        if run["status"] != "running" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    run = wait_until(
+        lambda: http.get(f"/v1/runs/{bombs.run_ids[0]}", headers=a).json(),
+        60,
+        until=lambda run: run["status"] != "running",
+        message="the bomb's run to end",
+    )
     assert run["status"] == "failed", run
     assert run["steps"][0]["error"]["kind"] == "expression"
     assert "budget" in run["steps"][0]["error"]["message"]

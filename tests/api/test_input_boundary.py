@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.factories import create_api_key, create_tenant
+from tests.factories import active_workflow, create_api_key, create_tenant
 from tests.support.http import PROBLEM
 
 JSON = {"Content-Type": "application/json"}
@@ -33,10 +33,7 @@ APPROVAL = {
 def cancelled_run(client, tenant, users) -> str:  # type: ignore[no-untyped-def]
     """A run that has ended (cancelled while it waited for an approval)."""
     h = tenant.admin_headers
-    r = client.post("/v1/workflows", json={"name": "Approve", "definition": APPROVAL}, headers=h)
-    assert r.status_code == 201, r.text
-    wf = r.json()["id"]
-    assert client.post(f"/v1/workflows/{wf}/activate", headers=h).status_code == 200
+    wf = active_workflow(client, h, APPROVAL)
     r = client.post(f"/v1/workflows/{wf}/runs", json={"input": {}}, headers=h)
     assert r.status_code == 202, r.text
     run_id: str = r.json()["id"]
@@ -267,8 +264,11 @@ def test_the_body_limit_is_a_setting(container) -> None:  # type: ignore[no-unty
 
 def test_a_body_under_the_limit_still_works(client, users) -> None:  # type: ignore[no-untyped-def]
     text = "é" * 50_000  # well under 1 MiB in UTF-8
-    r = client.post("/v1/conversations", json={"session_id": "s", "input_text": text,
-                                              "output_text": "b"}, headers=users["user"].headers)
+    r = client.post(
+        "/v1/conversations",
+        json={"session_id": "s", "input_text": text, "output_text": "b"},
+        headers=users["user"].headers,
+    )
     assert r.status_code == 201, r.text[:300]
     assert r.json()["input_text"] == text
 

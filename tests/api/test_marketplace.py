@@ -8,6 +8,7 @@ import pytest
 
 from tests.factories import PLATFORM_ADMIN_HEADERS, create_tenant
 from tests.support.http import MISSING
+from tests.support.polling import wait_until
 
 CONFIG_SCHEMA = {
     "type": "object",
@@ -282,21 +283,18 @@ def test_installations_never_return_secret_config(client, tenant, users) -> None
 
 
 def test_installation_reads_are_audited(client, tenant, users) -> None:
-    import time
-
     skill = approved(client, users["user"].headers)
     h = tenant.admin_headers
     inst = client.post("/v1/installations",
                        json={"skill_id": skill["id"], "config": {"api_url": "https://x.example"}},
                        headers=h).json()  # fmt: skip
     assert client.get(f"/v1/installations/{inst['id']}", headers=h).status_code == 200
-    deadline = time.monotonic() + 10
-    rows: list = []  # type: ignore[type-arg]
-    while not rows and time.monotonic() < deadline:
-        rows = client.get(
+    rows = wait_until(
+        lambda: client.get(
             f"/v1/audit/events?action=SensitiveRead.Recorded&resource_id={inst['id']}",
             headers=h,
-        ).json()["items"]
-        time.sleep(0.1)
-    assert rows, "the installation read was not audited"
+        ).json()["items"],
+        10,
+        message="the installation read to be audited",
+    )
     assert rows[0]["resource_type"] == "installation"

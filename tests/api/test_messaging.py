@@ -8,6 +8,7 @@ import pytest
 
 from tests.factories import create_api_key, create_tenant, create_users
 from tests.support.http import MISSING
+from tests.support.polling import wait_until
 
 
 def notify(client, headers, recipient, **over):  # type: ignore[no-untyped-def]
@@ -121,18 +122,14 @@ def test_conversation_reads_are_audited(client, tenant, users) -> None:
     session = uuid.uuid4().hex
     turn(client, users["user"].headers, session)
     client.get(f"/v1/conversations?session_id={session}", headers=users["user"].headers)
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = client.get(
+    rows = wait_until(
+        lambda: client.get(
             f"/v1/audit/events?resource_type=conversation&resource_id=session:{session}",
             headers=tenant.admin_headers,
-        ).json()["items"]
-        if rows:
-            break
-        time.sleep(0.1)
-    assert rows, "the read was not audited"
+        ).json()["items"],
+        10,
+        message="the read to be audited",
+    )
     assert rows[0]["user_id"] == users["user"].id
     assert rows[0]["action"] == "SensitiveRead.Recorded"
 

@@ -6,11 +6,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,8 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, create_database, drop_database
+from tests.support.polling import wait_until
+from tests.support.servers import free_port, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
@@ -31,13 +30,6 @@ def walkthrough() -> str:
     match = re.search(r"```sh\n(.*?)```", section, re.S)
     assert match, "the README walkthrough has no sh block"
     return match.group(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -62,24 +54,10 @@ def live_server(pg_server, tmp_path) -> Iterator[tuple[str, dict[str, str]]]:  #
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "platinum serve did not come up"
-            time.sleep(0.2)
+        wait_healthy(proc, base, log=tmp_path / "serve.log")
         yield base, env
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         drop_database(pg_server, info)
 
@@ -103,12 +81,12 @@ def test_readme_walkthrough_runs_as_written(live_server) -> None:  # type: ignor
     headers = {"Authorization": f"Bearer {token}"}
 
     # the worker finishes the run after the approval (ship, tell, each_line)
-    deadline = time.monotonic() + 30
-    while True:
-        run: dict[str, Any] = httpx.get(f"{base}/v1/runs/{run_id}", headers=headers).json()
-        if run["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    run: dict[str, Any] = wait_until(
+        lambda: httpx.get(f"{base}/v1/runs/{run_id}", headers=headers).json(),
+        30,
+        until=lambda run: run["status"] in ("succeeded", "failed", "cancelled"),
+        message=f"run {run_id} to finish",
+    )
     assert run["status"] == "succeeded", json.dumps(run, indent=2)
     steps = {s["id"]: s for s in run["steps"]}
     assert steps["approve"]["output"]["comment"] == "fine by me"

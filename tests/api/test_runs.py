@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.factories import create_api_key, create_tenant, login
+from tests.factories import active_workflow, create_api_key, create_tenant, login
 from tests.support.http import MISSING, PROBLEM
 
 APPROVAL = {
@@ -32,21 +32,9 @@ QUICK = {
 }
 
 
-def active_workflow(client, headers, definition=None) -> str:  # type: ignore[no-untyped-def]
-    r = client.post(
-        "/v1/workflows",
-        json={"name": f"WF {uuid.uuid4().hex[:6]}", "definition": definition or APPROVAL},
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    wf_id: str = r.json()["id"]
-    assert client.post(f"/v1/workflows/{wf_id}/activate", headers=headers).status_code == 200
-    return wf_id
-
-
 @pytest.fixture(scope="module")
 def workflow(client, tenant) -> str:  # type: ignore[no-untyped-def]
-    return active_workflow(client, tenant.admin_headers)
+    return active_workflow(client, tenant.admin_headers, APPROVAL)
 
 
 def start(client, headers, workflow_id, input=None, **extra):  # type: ignore[no-untyped-def]
@@ -211,7 +199,7 @@ def test_a_run_shows_every_step(client, users, workflow) -> None:
 
 def test_list_filters_by_workflow_and_status_newest_first(client) -> None:
     tenant = create_tenant(client)
-    slow = active_workflow(client, tenant.admin_headers)
+    slow = active_workflow(client, tenant.admin_headers, APPROVAL)
     quick = active_workflow(client, tenant.admin_headers, QUICK)
     a = start(client, tenant.admin_headers, slow).json()["id"]
     b = start(client, tenant.admin_headers, quick, input={}).json()["id"]
@@ -369,8 +357,12 @@ def test_decision_body_is_validated(client, users, workflow) -> None:
 
 @pytest.mark.parametrize(
     ("path", "body"),
-    [("cancel", {"reason": "late"}), ("pause", {}), ("steps/approve/approve", {}),
-     ("steps/approve/reject", {})],
+    [
+        ("cancel", {"reason": "late"}),
+        ("pause", {}),
+        ("steps/approve/approve", {}),
+        ("steps/approve/reject", {}),
+    ],
 )
 def test_a_stale_if_match_on_a_run_write_is_412_and_changes_nothing(
     client, users, workflow, path, body
@@ -392,6 +384,7 @@ def test_a_stale_if_match_on_a_run_write_is_412_and_changes_nothing(
     ok = client.post(f"/v1/runs/{run_id}/{path}", json=body, headers={**h, "If-Match": etag})
     assert ok.status_code == 200, ok.text
     assert ok.headers["etag"] != etag
+
 
 def _approval_definition(role: object) -> dict:  # type: ignore[type-arg]
     return {
@@ -566,6 +559,7 @@ def test_a_step_failure_shows_the_targets_retry_after(client, container, tenant)
     (step,) = got["steps"]
     assert step["error"] == {"kind": "http_status", "message": "status 429", "retryable": True,
                              "retry_after_s": 30.0}  # fmt: skip
+
 
 # -- secrets ------------------------------------------------------------------------------------
 

@@ -139,6 +139,26 @@ def test_patch_user_changes_name_and_role_with_if_match(client) -> None:
     assert stale.headers["content-type"].startswith(PROBLEM)
 
 
+def test_the_etag_after_a_role_change_is_the_one_the_next_write_needs(client) -> None:
+    # a role change also revokes the user's sessions (a second event): the ETag counts it
+    tenant = create_tenant(client)
+    user = create_user(client, tenant, "viewer", log_in=False)
+    etag = client.get(f"/v1/users/{user.id}", headers=tenant.admin_headers).headers["etag"]
+    promoted = client.patch(
+        f"/v1/users/{user.id}",
+        json={"role": "manager"},
+        headers={**tenant.admin_headers, "If-Match": etag},
+    )
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["version"] == int(promoted.headers["etag"].strip('"'))
+    deactivated = client.patch(
+        f"/v1/users/{user.id}",
+        json={"status": "inactive"},
+        headers={**tenant.admin_headers, "If-Match": promoted.headers["etag"]},
+    )
+    assert deactivated.status_code == 200, deactivated.text
+
+
 def test_patch_user_validation_errors(client) -> None:
     tenant = create_tenant(client)
     user = create_user(client, tenant, "viewer", log_in=False)

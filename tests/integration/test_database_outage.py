@@ -9,6 +9,7 @@ is the same, see docs/scaling.md). Notifications go to a local HTTP server on 12
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,9 +28,10 @@ import pytest
 
 from api.database import ConnInfo
 from tests.conftest import ADMIN_TOKEN, create_database, drop_database, make_settings
-from tests.factories import create_tenant
+from tests.factories import active_workflow, create_tenant
 from tests.integration.test_notification_delivery import Provider
 from tests.support.polling import wait_until
+from tests.support.servers import free_port, stop
 
 STOP_S = float(os.environ.get("PLATINUM_OUTAGE_STOP_S", "8"))
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90 + 2 * STOP_S)]
@@ -39,12 +41,6 @@ QUICK = {"name": "quick", "steps": [
     {"id": "one", "uses": "noop"},
     {"id": "two", "uses": "transform", "needs": ["one"], "with": {"m": 2}},
 ]}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -116,12 +112,7 @@ class Process:
 
     def stop(self) -> None:
         if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop(self.proc, signal.SIGTERM)
 
 
 @pytest.fixture
@@ -166,7 +157,9 @@ def delivered_once(provider: Provider, notification_id: Any, timeout: float) -> 
     wait_until(
         lambda: provider.for_key(notification_id), timeout, message=f"delivery of {notification_id}"
     )
-    time.sleep(1.0)  # a second send would come now (a lease lost, a retry): none may
+    # Not an ordering: an absence cannot be polled, so let the time pass in which a second
+    # send would come (a lease lost, a retry); none may.
+    time.sleep(1.0)
     assert len(provider.for_key(notification_id)) == 1
 
 
@@ -181,7 +174,7 @@ def test_serve_holds_at_most_twenty_connections_under_load(
     def sample() -> None:
         while not stop.is_set():
             peak.append(database.connections())
-            time.sleep(0.05)
+            time.sleep(0.05)  # the sampling period; nothing is asserted until the sampler stops
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -189,10 +182,7 @@ def test_serve_holds_at_most_twenty_connections_under_load(
         # load: concurrent run starts (worker, projector, read-your-writes) and reads
         tenant = create_tenant(client)
         h = tenant.admin_headers
-        r = client.post("/v1/workflows", json={"name": "quick", "definition": QUICK}, headers=h)
-        assert r.status_code == 201, r.text
-        wf = r.json()["id"]
-        assert client.post(f"/v1/workflows/{wf}/activate", headers=h).status_code == 200
+        wf = active_workflow(client, h, QUICK)
 
         def burst(n: int) -> list[str]:
             out = []
@@ -231,9 +221,7 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
     provider = Provider().start()
     try:
         slack_to(platform, tenant.id, provider)
-        r = client.post("/v1/workflows", json={"name": "quick", "definition": QUICK}, headers=h)
-        wf = r.json()["id"]
-        assert client.post(f"/v1/workflows/{wf}/activate", headers=h).status_code == 200
+        wf = active_workflow(client, h, QUICK)
 
         def notify(title: str) -> str:
             r = client.post("/v1/notifications", headers=h, json={
@@ -246,6 +234,7 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
         before = notify("before")
         database.stop()
         t_stop = time.monotonic()
+        # Not a poll: the outage lasts STOP_S, and every request during it must answer 503.
         while time.monotonic() - t_stop < STOP_S:
             for method, path in (("GET", "/readyz"), ("GET", "/v1/notifications"),
                                  ("POST", f"/v1/workflows/{wf}/runs")):  # fmt: skip
@@ -257,7 +246,7 @@ def test_serve_answers_503_during_an_outage_and_every_part_recovers_by_itself(
                 assert r.headers["retry-after"]
                 if path != "/readyz":
                     assert r.headers["content-type"].startswith("application/problem+json")
-            time.sleep(0.5)
+            time.sleep(0.5)  # the period of the probes during the outage
         database.start()
         t_back = time.monotonic()
         # every process part is back by itself: API (and its pools), projector, dispatcher
@@ -305,13 +294,16 @@ def test_dispatch_and_project_processes_survive_a_database_restart(
 
     try:
         tenant = platform.create_tenant(CreateTenant(name="Outage", slug="outage")).tenant
-        user = platform.register_user(RegisterUser(
-            tenant_id=tenant.id, email="ada@outage.example.com", name="Ada", status="invited"))
+        user = platform.register_user(
+            RegisterUser(
+                tenant_id=tenant.id, email="ada@outage.example.com", name="Ada", status="invited"
+            )
+        )
         slack_to(platform, tenant.id, provider)
         delivered_once(provider, send("first"), 30)
         # restart the database; a notification is queued as soon as it is back
         database.stop()
-        time.sleep(min(STOP_S, 3.0))
+        time.sleep(min(STOP_S, 3.0))  # the outage's length; the processes must outlive it
         database.start()
         t_back = time.monotonic()
         queued = wait_until(lambda: _try(lambda: send("after the restart")), 10, message="a save")
@@ -365,9 +357,10 @@ def test_the_pools_check_refuses_a_connection_the_server_closed_without_a_round_
 
     info = create_database(pg_server, "cheapcheck")
     try:
-        with psycopg.connect(info.conninfo, autocommit=True) as conn, psycopg.connect(
-            info.conninfo, autocommit=True
-        ) as killer:
+        with (
+            psycopg.connect(info.conninfo, autocommit=True) as conn,
+            psycopg.connect(info.conninfo, autocommit=True) as killer,
+        ):
             check_cheaply(conn)  # a live idle connection passes
             pid = conn.info.backend_pid
             killer.execute("SELECT pg_terminate_backend(%s)", (pid,))

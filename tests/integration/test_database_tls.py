@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from api.database import ConnInfo
+from tests.support.servers import free_port
 from tests.tls import Pki, make_pki
 
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -33,13 +33,6 @@ class TlsServer:
         query = {"sslmode": "verify-full", "sslrootcert": str(ca or self.pki.ca_cert), **params}
         tail = "&".join(f"{k}={v}" for k, v in query.items())
         return f"postgresql://postgres@{host}:{self.port}/postgres?{tail}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _as_postgres(args: list[str]) -> None:
@@ -60,7 +53,7 @@ def tls_server() -> Iterator[TlsServer]:
         shutil.chown(folder, "postgres")
         for path in (folder / "pki", *(folder / "pki").iterdir()):
             shutil.chown(path, "postgres")
-    port = _free_port()
+    port = free_port()
     _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--no-sync"])  # fmt: skip
     with (data / "postgresql.conf").open("a") as conf:

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.support.polling import wait_until
+from tests.support.servers import free_port, wait_healthy
+
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent / "platinum"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_pids(pgdata: Path) -> list[int]:
@@ -44,19 +39,15 @@ class Serve:
         env["PLATINUM_DATA_DIR"] = str(cwd / ".platinum")
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--port", str(self.port), "--no-worker"],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, self.proc.stdout.read().decode()  # type: ignore[union-attr]
-            time.sleep(0.2)
-        raise AssertionError("platinum serve did not become ready")
+        output = self.proc.stdout
+        assert output is not None
+        wait_healthy(self.proc, self.url, path="/readyz", log=lambda: output.read().decode())
 
     def token(self) -> str:
         return (self.cwd / ".platinum" / "admin-token").read_text().strip()
@@ -70,8 +61,12 @@ def create_tenant(serve: Serve, slug: str) -> str:
     r = httpx.post(
         serve.url + "/v1/tenants",
         headers={"Authorization": f"Bearer {serve.token()}"},
-        json={"name": "Acme", "slug": slug, "admin_email": "a@acme.io",
-              "admin_password": "correct horse battery"},
+        json={
+            "name": "Acme",
+            "slug": slug,
+            "admin_email": "a@acme.io",
+            "admin_password": "correct horse battery",
+        },
         timeout=30,
     )
     assert r.status_code == 201, r.text
@@ -89,16 +84,14 @@ def test_sigkill_then_restart_adopts_the_server_and_keeps_acknowledged_data(tmp_
     second = Serve(tmp_path)
     got = httpx.get(
         f"{second.url}/v1/tenants/{tenant_id}",
-        headers={"Authorization": f"Bearer {second.token()}"}, timeout=10,
+        headers={"Authorization": f"Bearer {second.token()}"},
+        timeout=10,
     )
     assert got.status_code == 200
     assert got.json()["slug"] == "acme"
     second.kill(signal.SIGTERM)
     assert second.proc.returncode == 0, "SIGTERM is a graceful stop"
-    deadline = time.monotonic() + 10
-    while postgres_pids(pgdata) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert postgres_pids(pgdata) == [], "SIGTERM must stop the embedded server"
+    wait_until(lambda: not postgres_pids(pgdata), 10, message="the embedded server to stop")
 
 
 def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
@@ -107,7 +100,4 @@ def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
     create_tenant(serve, "solo")
     serve.kill(signal.SIGTERM)
     assert serve.proc.returncode == 0, "SIGTERM is a graceful stop"
-    deadline = time.monotonic() + 10
-    while postgres_pids(pgdata) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert postgres_pids(pgdata) == []
+    wait_until(lambda: not postgres_pids(pgdata), 10, message="the embedded server to stop")

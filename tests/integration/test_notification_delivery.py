@@ -39,6 +39,7 @@ from domain.messaging.notifications import Notification
 from engine.delivery import Dispatcher, DispatcherConfig
 from engine.delivery.channels import default_channels
 from tests.support.polling import wait_until
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
@@ -104,7 +105,7 @@ class Provider:
                     scripted = provider.script.get(hit.key or "", [])
                     status, headers = scripted.pop(0) if scripted else (0, {})
                 if provider.delay_s:
-                    time.sleep(provider.delay_s)
+                    time.sleep(provider.delay_s)  # a slow provider, as scripted
                 if not status:
                     status, payload = provider.answer(hit)
                 else:
@@ -163,12 +164,6 @@ def provider() -> Iterator[Provider]:
 # --- a local SMTP server with STARTTLS and AUTH --------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("tls")
@@ -212,7 +207,7 @@ def smtp(tls_cert: tuple[Path, Path]) -> Iterator[tuple[Inbox, int]]:
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(tls_cert[0]), str(tls_cert[1]))
-    port = _free_port()
+    port = free_port()
     controller = Controller(
         inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
         authenticator=authenticate, auth_require_tls=True, server_hostname="127.0.0.1",

@@ -10,19 +10,27 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    probe: Callable[[], T],
     timeout: float = 15.0,
     *,
+    until: Callable[[T], object] = bool,
     interval: float = 0.05,
     message: str = "",
 ) -> T:
-    """Call ``predicate`` every ``interval`` seconds until it returns something truthy, and
-    return that; raise AssertionError naming ``message`` once ``timeout`` seconds have passed."""
+    """Call ``probe`` every ``interval`` seconds until ``until(value)`` holds (by default: the
+    value is truthy), and return that value; once ``timeout`` seconds have passed, raise
+    AssertionError naming ``message`` and the last value seen.
+
+    A probe may raise to mean "not yet" only by catching that itself and returning a falsy
+    value: exceptions propagate, so a broken probe fails at once instead of at the deadline.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if value:
+        value = probe()
+        if until(value):
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {message or probe}; last seen: {value!r}"
+            )
         time.sleep(interval)

@@ -17,16 +17,12 @@ import pytest
 
 from api.database import Database
 from domain.platform import Platform
-from tests.integration.domain.pg_support import CHEAP_HASHER, FixedClock, MakePlatform
+from tests.integration.domain.pg_support import MakePlatform
+from tests.support.doubles import CHEAP_HASHER, FakeClock
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def make_platform(settings: Any, db: Database, clock: FixedClock) -> Iterator[MakePlatform]:
+def make_platform(settings: Any, db: Database, clock: FakeClock) -> Iterator[MakePlatform]:
     """A Platform per call, each with its own pool (as ``platinum_system``); closed at teardown."""
     opened: list[Platform] = []
 

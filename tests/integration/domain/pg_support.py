@@ -5,34 +5,21 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from argon2 import PasswordHasher, profiles
 
 from domain.identity.commands import CreateTenant, RegisterUser
 from domain.identity.users import User
 from domain.platform import Platform
+from tests.support.doubles import PASSWORD
 
-CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
-PASSWORD = "correct horse battery"
 EVENTS_TABLE = "platform_events"
 SNAPSHOTS_TABLE = "platform_snapshots"
 
 MakePlatform = Callable[..., Platform]
 """``make_platform(**kwargs)``: a new Platform as the API role, with its own pool."""
-
-
-class FixedClock:
-    """A settable clock, so times read back from the database can be compared exactly."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def unique_slug(prefix: str = "pg") -> str:

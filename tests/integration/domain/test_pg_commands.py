@@ -35,13 +35,12 @@ from domain.messaging.commands import RecordConversation, SendNotification
 from domain.platform import Platform
 from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from tests.integration.domain.pg_support import (
-    PASSWORD,
-    FixedClock,
     create_tenant,
     register,
     unique_email,
     unique_slug,
 )
+from tests.support.doubles import PASSWORD, FakeClock
 
 Fresh = Callable[[], Platform]
 
@@ -144,7 +143,7 @@ def test_registered_user_and_its_updates_are_read_back(app: Platform, fresh: Fre
 
 
 def test_login_and_password_change_are_read_back(
-    app: Platform, fresh: Fresh, clock: FixedClock
+    app: Platform, fresh: Fresh, clock: FakeClock
 ) -> None:
     slug = unique_slug()
     tenant_id = create_tenant(app, slug=slug)
@@ -172,7 +171,7 @@ def test_login_and_password_change_are_read_back(
 
 
 def test_roles_and_their_assignment_are_read_back(
-    app: Platform, fresh: Fresh, clock: FixedClock
+    app: Platform, fresh: Fresh, clock: FakeClock
 ) -> None:
     tenant_id = create_tenant(app)
     user = register(app, tenant_id)
@@ -227,7 +226,7 @@ def test_preferences_set_change_delete_and_revive_are_read_back(
 
 
 def test_workflow_lifecycle_and_definition_versions_are_read_back(
-    app: Platform, fresh: Fresh, clock: FixedClock
+    app: Platform, fresh: Fresh, clock: FakeClock
 ) -> None:
     tenant_id = create_tenant(app)
     first = {"steps": [{"id": "a", "kind": "echo"}]}
@@ -312,7 +311,7 @@ def test_installation_lifecycle_is_read_back(app: Platform, fresh: Fresh) -> Non
 # --- notifications and conversations ------------------------------------------------------------
 
 
-def test_notification_delivery_is_read_back(app: Platform, fresh: Fresh, clock: FixedClock) -> None:
+def test_notification_delivery_is_read_back(app: Platform, fresh: Fresh, clock: FakeClock) -> None:
     tenant_id = create_tenant(app)
     user = register(app, tenant_id)
     n = app.send_notification(

@@ -7,16 +7,12 @@ one command wins and the other gets the domain's ``ConflictError``, in every rou
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import IntegrityError
+import pytest
 
 from domain.identity.commands import CreateTenant, SetPreference, UpdateTenant
 from domain.kernel.errors import ConflictError, StaleVersionError
@@ -31,79 +27,9 @@ from tests.integration.domain.pg_support import (
     register,
     unique_slug,
 )
+from tests.support.racing import Outcome, SaveSpy, race, spying
 
 ROUNDS = 5
-TIMEOUT_S = 30
-
-
-@dataclass
-class Outcome:
-    value: Any = None
-    error: BaseException | None = None
-
-
-def race(*calls: Callable[[], Any]) -> list[Outcome]:
-    """Run ``calls`` in threads released together; each call's result or exception."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [Outcome() for _ in calls]
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        barrier.wait(timeout=TIMEOUT_S)
-        try:
-            outcomes[i].value = call()
-        except Exception as e:
-            outcomes[i].error = e
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT_S)
-    assert not any(t.is_alive() for t in threads), "a racing command hung"
-    return outcomes
-
-
-@dataclass
-class SaveSpy:
-    """Wraps ``app.save``: records what each call tried to save and every IntegrityError.
-
-    With ``gate``, the first save waits there, so both racers have finished reading before
-    either writes (the clash is then certain, not left to thread scheduling).
-    """
-
-    app: Platform
-    gate: threading.Barrier | None = None
-    attempted_ids: list[uuid.UUID] = field(default_factory=list)
-    clashes: int = 0
-
-    def __post_init__(self) -> None:
-        self._save = self.app.save
-        self.app.save = self  # type: ignore[method-assign]
-
-    def restore(self) -> None:
-        self.app.save = self._save  # type: ignore[method-assign]
-
-    def __call__(self, *aggregates: Any, **kwargs: Any) -> Any:
-        self.attempted_ids += [a.id for a in aggregates]
-        if self.gate is not None:
-            gate, self.gate = self.gate, None
-            gate.wait(timeout=TIMEOUT_S)
-        try:
-            return self._save(*aggregates, **kwargs)
-        except IntegrityError:
-            self.clashes += 1
-            raise
-
-
-@contextmanager
-def spying(apps: tuple[Platform, ...], *, gated: bool = False) -> Iterator[list[SaveSpy]]:
-    gate = threading.Barrier(len(apps)) if gated else None
-    spies = [SaveSpy(app, gate) for app in apps]
-    try:
-        yield spies
-    finally:
-        for spy in spies:
-            spy.restore()
 
 
 def refused_by_the_database(spies: list[SaveSpy], loser: int) -> None:
@@ -112,11 +38,32 @@ def refused_by_the_database(spies: list[SaveSpy], loser: int) -> None:
     assert [spy.clashes for spy in spies] == [int(i == loser) for i in range(len(spies))]
 
 
-def two_warm_platforms(make_platform: MakePlatform) -> tuple[Platform, Platform]:
+Racers = tuple[Platform, Platform]
+
+
+@pytest.fixture
+def apps(make_platform: MakePlatform) -> Racers:
+    """Two Platforms, each on a pool of its own, connected before any race starts."""
     a, b = make_platform(), make_platform()
     for app in (a, b):
         app.recorder.max_notification_id()  # open a connection now, not inside the race
     return a, b
+
+
+@pytest.fixture
+def reader(make_platform: MakePlatform) -> Platform:
+    """A Platform with no aggregate cache: every read through it goes to the database."""
+    return make_platform()
+
+
+def approved_skill(app: Platform, name: str) -> Any:
+    """A python skill published under ``name`` and approved: installable by any tenant."""
+    implementation = {"kind": "python", "entry_point": "echo"}
+    skill = app.publish_skill(
+        PublishSkill(name=name, category="utility", definition={"implementation": implementation})
+    )
+    app.approve_skill(skill.id)
+    return skill
 
 
 def rows_of(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int:
@@ -136,10 +83,8 @@ def winner_and_loser(outcomes: list[Outcome]) -> tuple[int, int]:
 
 
 def test_concurrent_creates_of_one_slug_let_exactly_one_tenant_win(
-    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+    apps: Racers, reader: Platform, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    apps = two_warm_platforms(make_platform)
-    reader = make_platform()  # no aggregate cache: every read below goes to the database
     for _ in range(ROUNDS):
         slug = unique_slug()
         with spying(apps) as spies:
@@ -164,10 +109,8 @@ def test_concurrent_creates_of_one_slug_let_exactly_one_tenant_win(
 
 
 def test_concurrent_registrations_of_one_email_let_exactly_one_user_win(
-    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+    apps: Racers, reader: Platform, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    apps = two_warm_platforms(make_platform)
-    reader = make_platform()
     tenant_id = create_tenant(apps[0])
     for n in range(ROUNDS):
         local = f"ann-{n}-{uuid.uuid4().hex[:8]}"
@@ -193,10 +136,8 @@ def test_concurrent_registrations_of_one_email_let_exactly_one_user_win(
 
 
 def test_concurrent_updates_of_one_tenant_lose_no_write(
-    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+    apps: Racers, reader: Platform, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    apps = two_warm_platforms(make_platform)
-    reader = make_platform()
     tenant_id = create_tenant(apps[0])
     for n in range(ROUNDS):
         names = [f"Name {n}-a", f"Name {n}-b"]
@@ -217,11 +158,10 @@ def test_concurrent_updates_of_one_tenant_lose_no_write(
 
 
 def test_concurrent_updates_with_one_etag_lose_with_stale_version_at_the_save(
-    make_platform: MakePlatform,
+    apps: Racers,
 ) -> None:
     """Both racers pass the If-Match check on load; the loser's save is refused by the
     database. That is a failed precondition (412), not a plain conflict (409)."""
-    apps = two_warm_platforms(make_platform)
     tenant_id = create_tenant(apps[0])
     for n in range(ROUNDS):
         version = apps[0].get_tenant(tenant_id).version
@@ -242,14 +182,9 @@ def test_concurrent_updates_with_one_etag_lose_with_stale_version_at_the_save(
 
 
 def test_concurrent_installation_changes_with_one_etag_lose_with_stale_version(
-    make_platform: MakePlatform,
+    apps: Racers,
 ) -> None:
-    apps = two_warm_platforms(make_platform)
-    skill = apps[0].publish_skill(
-        PublishSkill(name="Etag", category="utility", definition={"implementation": {
-            "kind": "python", "entry_point": "echo"}})
-    )  # fmt: skip
-    apps[0].approve_skill(skill.id)
+    skill = approved_skill(apps[0], "Etag")
     for _ in range(ROUNDS):
         tenant_id = create_tenant(apps[0])
         installed = apps[0].install_skill(InstallSkill(tenant_id, skill.id))
@@ -267,14 +202,12 @@ def test_concurrent_installation_changes_with_one_etag_lose_with_stale_version(
 
 
 def test_concurrent_first_writes_of_one_preference_key_let_exactly_one_win(
-    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+    apps: Racers, reader: Platform, owner_conn: psycopg.Connection[Any]
 ) -> None:
     """Both racers find no preference and try to create it: one wins, the other gets a
     ConflictError, and the key's aggregate holds exactly the winner's ``Set``."""
-    apps = two_warm_platforms(make_platform)
     tenant_id = create_tenant(apps[0])
     user = register(apps[0], tenant_id)
-    reader = make_platform()
     for n in range(ROUNDS):
         key = f"theme-{n}"
         values = ["dark", "light"]
@@ -297,15 +230,9 @@ def test_concurrent_first_writes_of_one_preference_key_let_exactly_one_win(
 
 
 def test_concurrent_installs_of_one_skill_in_one_tenant_let_exactly_one_win(
-    make_platform: MakePlatform, owner_conn: psycopg.Connection[Any]
+    apps: Racers, reader: Platform, owner_conn: psycopg.Connection[Any]
 ) -> None:
-    apps = two_warm_platforms(make_platform)
-    reader = make_platform()
-    skill = apps[0].publish_skill(
-        PublishSkill(name="Echo", category="utility", definition={"implementation": {
-            "kind": "python", "entry_point": "echo"}})
-    )  # fmt: skip
-    apps[0].approve_skill(skill.id)
+    skill = approved_skill(apps[0], "Echo")
     for _ in range(ROUNDS):
         tenant_id = create_tenant(apps[0])
         outcomes = race(

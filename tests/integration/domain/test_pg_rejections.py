@@ -19,13 +19,13 @@ from domain.kernel.errors import (
 from domain.platform import Platform
 from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 from tests.integration.domain.pg_support import (
-    PASSWORD,
     count_events,
     create_tenant,
     register,
     unique_email,
     unique_slug,
 )
+from tests.support.doubles import PASSWORD
 
 DEFINITION = {"steps": [{"id": "a", "kind": "echo"}]}
 

@@ -19,11 +19,11 @@ from domain.identity.tenants import Tenant
 from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     SNAPSHOTS_TABLE,
-    FixedClock,
     MakePlatform,
     create_tenant,
     register,
 )
+from tests.support.doubles import FakeClock
 
 CONFIG_CHANGES = 520  # Created + 520 ConfigSet = version 521; snapshots at 50, 100, ..., 500
 INTERVAL = 50
@@ -103,7 +103,7 @@ def test_the_events_read_stay_under_the_interval_as_history_grows(
 
 
 def test_a_user_loaded_from_its_snapshot_equals_the_user_replayed_from_events(
-    app: Platform, make_platform: MakePlatform, clock: FixedClock
+    app: Platform, make_platform: MakePlatform, clock: FakeClock
 ) -> None:
     tenant_id = create_tenant(app)
     user = register(app, tenant_id)
@@ -125,5 +125,5 @@ def test_a_user_loaded_from_its_snapshot_equals_the_user_replayed_from_events(
     assert vars(from_snapshot) == vars(replayed)
     assert (from_snapshot.version, from_snapshot.last_login) == (55, clock.now)
     assert from_snapshot.role_assignments == [
-        {"role_id": role.id, "assigned_by": admin_id, "assigned_at": FixedClock().now}
+        {"role_id": role.id, "assigned_by": admin_id, "assigned_at": FakeClock.START}
     ]

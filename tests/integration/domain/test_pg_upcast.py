@@ -12,20 +12,20 @@ from domain.messaging.notifications import Notification
 from domain.platform import Platform
 from tests.integration.domain.pg_support import (
     EVENTS_TABLE,
-    FixedClock,
     MakePlatform,
     create_tenant,
     decrypt_state,
     encrypt_state,
     register,
 )
+from tests.support.doubles import FakeClock
 
 
 def test_a_v1_sent_row_is_upcast_to_v2_when_read(
     app: Platform,
     make_platform: MakePlatform,
     owner_conn: psycopg.Connection[Any],
-    clock: FixedClock,
+    clock: FakeClock,
 ) -> None:
     tenant_id = create_tenant(app)
     user = register(app, tenant_id)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
 from tests.integration.engine.support import LocalServer
+from tests.support.doubles import CHEAP_HASHER, PASSWORD
+from tests.support.polling import wait_until
 
 
 @dataclass
@@ -40,16 +41,24 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     from projections.queries.skills import InstalledSkills
 
     env = db.system.eventsourcing_env(settings)
-    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    platform = Platform(env=env, password_hasher=cheap)
+    platform = Platform(env=env, password_hasher=CHEAP_HASHER)
     made = platform.create_tenant(
-        CreateTenant(name="Engine", slug=f"engine-{uuid.uuid4().hex[:8]}",
-                     admin_email="ada@engine-example.com", admin_password="correct horse battery")
+        CreateTenant(
+            name="Engine",
+            slug=f"engine-{uuid.uuid4().hex[:8]}",
+            admin_email="ada@engine-example.com",
+            admin_password=PASSWORD,
+        )
     )
     tenant_id = made.tenant.id
     manager = platform.register_user(
-        RegisterUser(tenant_id=tenant_id, email="max@engine-example.com", name="Max",
-                     password="correct horse battery", role="manager")
+        RegisterUser(
+            tenant_id=tenant_id,
+            email="max@engine-example.com",
+            name="Max",
+            password=PASSWORD,
+            role="manager",
+        )
     )
     catalog = InstalledSkills(db.system.conninfo)
     runs = build_runs(env, platform=platform, skill_catalog=catalog)
@@ -57,7 +66,10 @@ def build_engine(settings, db, worker_config: Any = None) -> Engine:  # type: ig
     egress.configure(settings.egress_policy())  # the test settings allow loopback explicitly
     try:
         worker = build_worker(
-            env, db.system.conninfo, platform=platform, skill_catalog=catalog,
+            env,
+            db.system.conninfo,
+            platform=platform,
+            skill_catalog=catalog,
             config=worker_config or WorkerConfig(concurrency=16, lease_s=5.0),
         ).start()
     finally:
@@ -76,3 +88,21 @@ def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     e = build_engine(settings, db)
     yield e
     close_engine(e)
+
+
+def run_when(
+    engine: Engine,
+    run_id: uuid.UUID,
+    until: Callable[[Any], object] | None = None,
+    *,
+    timeout: float = 20,
+    tenant_id: uuid.UUID | None = None,
+) -> Any:
+    """The run as soon as ``until(run)`` holds (by default: the run is done), read through the
+    API-side Runs app; fails the test, naming the run's last state, after ``timeout`` seconds."""
+    return wait_until(
+        lambda: engine.runs.get_run(tenant_id or engine.tenant_id, run_id),
+        timeout,
+        until=until or (lambda run: run.is_done),
+        message=f"run {run_id}",
+    )

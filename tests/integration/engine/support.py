@@ -1,4 +1,5 @@
-"""A local HTTP server for engine tests (127.0.0.1 only) that records every request."""
+"""A local HTTP server for engine tests (127.0.0.1 only) that records every request, and the
+environment of the worker processes the chaos tests start."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -70,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
             if n == 1 and query.get("pid"):
                 os.kill(int(query["pid"]), signal.SIGSTOP)
             else:
-                time.sleep(float(query.get("s", "0")))
+                time.sleep(float(query.get("s", "0")))  # the server's own latency, as asked
             self._reply(200, {"n": n})
         elif url.path.startswith("/order/"):
             if query.get("flaky") and self.server.recorder.path_count(url.path) == 1:
@@ -92,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._reply(200, {"ok": True})
         elif url.path == "/slow":
-            time.sleep(float(query.get("s", "2")))
+            time.sleep(float(query.get("s", "2")))  # a slow endpoint, as asked
             self._reply(200, {"slow": True})
         elif url.path == "/fail503":
             self._reply(503, {"error": "down"})
@@ -142,3 +144,21 @@ class LocalServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def worker_env(
+    settings: Any, conninfo: str, data_dir: Path, pool: int, overflow: int
+) -> dict[str, str]:
+    """The environment of a ``platinum worker`` process on the database ``conninfo``, with its
+    pool sizes; loopback egress allowed (its targets are local servers), as in every test."""
+    return {
+        **os.environ,
+        "PLATINUM_DATABASE_URL": conninfo,
+        "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
+        "PLATINUM_DATA_DIR": str(data_dir),
+        "PLATINUM_LOG_LEVEL": "WARNING",
+        "PLATINUM_POOL_SIZE": str(pool),
+        "PLATINUM_POOL_MAX_OVERFLOW": str(overflow),
+        "PLATINUM_READ_POOL_SIZE": "1",
+        "PLATINUM_EGRESS_ALLOW": settings.egress_allow,
+    }

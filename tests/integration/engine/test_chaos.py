@@ -8,7 +8,6 @@ one this test starts itself (embedded, in a temporary folder), never a shared on
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_settings
-from tests.integration.engine.support import LocalServer
+from tests.integration.engine.support import LocalServer, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -31,9 +30,15 @@ WORKERS = 3
 
 def dag(url: str) -> dict[str, Any]:
     """1 step, two parallel branches of 4, 1 join; one step has an `if`."""
+
     def http(sid: str, needs: list[str], **extra: Any) -> dict[str, Any]:
-        return {"id": sid, "uses": "http", "needs": needs,
-                "with": {"method": "POST", "url": url, "json": {"step": sid}}, **extra}
+        return {
+            "id": sid,
+            "uses": "http",
+            "needs": needs,
+            "with": {"method": "POST", "url": url, "json": {"step": sid}},
+            **extra,
+        }
 
     steps = [http("a", [])]
     for branch in ("b", "c"):
@@ -50,7 +55,9 @@ def dag(url: str) -> dict[str, Any]:
 def spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker", "--concurrency", "8", "--lease-seconds", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
     )
 
 
@@ -84,12 +91,7 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
                 CreateWorkflow(tenant_id=tenant.id, name="chaos", definition=definition)
             )
             runs = build_runs(env_es, platform=platform)
-            env = {**os.environ, "PLATINUM_DATABASE_URL": info.conninfo,
-                   "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
-                   "PLATINUM_DATA_DIR": str(tmp_path / "data"), "PLATINUM_LOG_LEVEL": "WARNING",
-                   "PLATINUM_POOL_SIZE": "3", "PLATINUM_POOL_MAX_OVERFLOW": "4",
-                   "PLATINUM_READ_POOL_SIZE": "1",
-                   "PLATINUM_EGRESS_ALLOW": settings.egress_allow}  # fmt: skip
+            env = worker_env(settings, info.conninfo, tmp_path / "data", pool=3, overflow=4)
             log = tmp_path / "workers.log"
             procs = [spawn(env, log) for _ in range(WORKERS)]
             ids = [
@@ -103,7 +105,7 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
             kills, restarted, t0 = 0, False, time.monotonic()
             pending = set(ids)
             while pending and time.monotonic() - t0 < 120:
-                time.sleep(1.0)
+                time.sleep(1.0)  # the kill cadence: one worker a second; asserts come after
                 victim = random.randrange(WORKERS)
                 procs[victim].send_signal(signal.SIGKILL)
                 procs[victim].wait()
@@ -111,7 +113,7 @@ def test_runs_survive_killed_workers_and_a_database_restart(tmp_path: Path) -> N
                 kills += 1
                 if not restarted and kills == 3:
                     server.stop()
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the database stays down a moment: a real outage
                     server.start()
                     restarted = True
                 for run_id in list(pending):

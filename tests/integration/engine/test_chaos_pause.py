@@ -15,7 +15,6 @@ worker's late one. Its own database on the test server: no other worker may clai
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import psycopg
 import pytest
 
 from tests.conftest import create_database, drop_database, make_settings
-from tests.integration.engine.support import LocalServer
+from tests.integration.engine.support import LocalServer, worker_env
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,13 +70,7 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
         CreateTenant(name="Pause", slug=f"pause-{uuid.uuid4().hex[:8]}")
     ).tenant
     runs = build_runs(env_es, platform=platform)
-    env = {**os.environ, "PLATINUM_DATABASE_URL": info.conninfo,
-           "PLATINUM_CIPHER_KEY": settings.cipher_key or "",
-           "PLATINUM_DATA_DIR": str(tmp_path / "data"), "PLATINUM_LOG_LEVEL": "WARNING",
-           "PLATINUM_POOL_SIZE": "2", "PLATINUM_POOL_MAX_OVERFLOW": "2",
-           "PLATINUM_READ_POOL_SIZE": "1",
-           # the target is a local HTTP server: loopback egress allowed, as for every test
-           "PLATINUM_EGRESS_ALLOW": settings.egress_allow}  # fmt: skip
+    env = worker_env(settings, info.conninfo, tmp_path / "data", pool=2, overflow=2)
     paused = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker", "--concurrency", "4",
          "--lease-seconds", str(LEASE_S)],
@@ -141,7 +134,9 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             taker = None
             resumed = time.time()
             paused.send_signal(signal.SIGCONT)
-            time.sleep(LEASE_S + 1.0)  # its late result reaches its committer
+            # Not an ordering: an absence cannot be polled. Let the lease run out and the late
+            # result reach its committer, which must refuse it.
+            time.sleep(LEASE_S + 1.0)
             assert runs.load(r1).version == version  # nothing committed by the paused worker
             assert [t for t in calls.times(key1) if t >= resumed] == []
             assert len(calls.times(key1)) == 2
@@ -179,7 +174,7 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             wait_until(lambda: admin.execute(
                 "SELECT worker_id FROM run_tasks WHERE run_id = %s", (r3,)).fetchone()[0],
                 timeout=20, message="the paused worker's lease")  # fmt: skip
-            time.sleep(LEASE_S + 0.3)
+            time.sleep(LEASE_S + 0.3)  # the paused worker's lease must expire (the point here)
             taker = new_holder()
             wait_until(lambda: calls.times(key3), timeout=20, message="the new holder's call")
             resumed = time.time()
@@ -187,7 +182,7 @@ def test_a_paused_worker_neither_calls_nor_commits_after_losing_its_lease(
             run = done(r3)
             assert run.status == "succeeded"
             assert run.steps["k"]["worker_id"] == taker.id
-            time.sleep(1.0)
+            time.sleep(1.0)  # an absence cannot be polled: the window for a late call
             assert [t for t in calls.times(key3) if t >= resumed] == [], (
                 "the paused worker called after its lease was lost"
             )

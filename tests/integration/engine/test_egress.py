@@ -3,8 +3,6 @@ or closed port looks like a blocked one, a tenant's list narrows, 408/429 honour
 
 from __future__ import annotations
 
-import socket
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +14,10 @@ from domain.runs.application import StartRun
 from domain.runs.run import Run
 from domain.workflows.commands import CreateWorkflow
 from tests.conftest import create_database, drop_database, make_settings
-from tests.integration.engine.conftest import Engine, build_engine, close_engine
+from tests.integration.engine.conftest import Engine, build_engine, close_engine, run_when
 from tests.integration.engine.support import LocalServer
+from tests.support.doubles import PASSWORD
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -45,12 +45,6 @@ def strict_engine(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         drop_database(pg_server, info)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(engine: Engine, steps: list[dict[str, Any]], tenant_id: uuid.UUID | None = None) -> Run:
     tenant = tenant_id or engine.tenant_id
     definition = {"name": f"egress-{uuid.uuid4().hex[:6]}", "steps": steps}
@@ -61,15 +55,6 @@ def start(engine: Engine, steps: list[dict[str, Any]], tenant_id: uuid.UUID | No
         StartRun(tenant_id=tenant, workflow_id=workflow.id, workflow_version=1,
                  definition=definition, input={}, started_by=engine.admin_id)
     )  # fmt: skip
-
-
-def wait_done(engine: Engine, run: Run, tenant_id: uuid.UUID | None = None) -> Run:
-    deadline = time.monotonic() + 30
-    while True:
-        got: Run = engine.runs.get_run(tenant_id or engine.tenant_id, run.id)
-        if got.is_done or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
 
 
 def call(url: str, sid: str = "call") -> dict[str, Any]:
@@ -93,7 +78,7 @@ def test_http_steps_to_loopback_are_refused_without_the_allow_setting(
     before = len(http_server.recorder.requests)
     run = start(strict_engine, [
         call(f"http://127.0.0.1:{port}/metrics", "open"),
-        call(f"http://127.0.0.1:{closed_port()}/", "closed"),
+        call(f"http://127.0.0.1:{free_port()}/", "closed"),
         call(f"http://localhost:{port}/", "name"),
         call(f"http://2130706433:{port}/", "decimal"),
         call(f"http://0x7f.1:{port}/", "hex"),
@@ -102,7 +87,7 @@ def test_http_steps_to_loopback_are_refused_without_the_allow_setting(
         call(f"http://[::1]:{port}/", "v6"),
         call("http://169.254.169.254/latest/meta-data/", "metadata"),
     ])  # fmt: skip
-    run = wait_done(strict_engine, run)
+    run = run_when(strict_engine, run.id, timeout=30)
     assert run.status == "failed"
     assert len(http_server.recorder.requests) == before  # nothing reached the server
     seen = errors(run)
@@ -113,21 +98,23 @@ def test_http_steps_to_loopback_are_refused_without_the_allow_setting(
 def test_a_refused_port_reads_like_a_blocked_one_where_loopback_is_allowed(
     engine: Engine, strict_engine: Engine, http_server: LocalServer
 ) -> None:
-    closed = closed_port()
-    allowed = wait_done(engine, start(engine, [call(f"http://127.0.0.1:{closed}/")]))
-    blocked = wait_done(strict_engine, start(strict_engine, [call(f"http://127.0.0.1:{closed}/")]))
+    closed = free_port()
+    allowed = run_when(engine, start(engine, [call(f"http://127.0.0.1:{closed}/")]).id, timeout=30)
+    blocked = run_when(
+        strict_engine, start(strict_engine, [call(f"http://127.0.0.1:{closed}/")]).id, timeout=30
+    )
     assert errors(allowed) == errors(blocked)
     retryable = {r.steps["call"]["error"]["retryable"] for r in (allowed, blocked)}
     assert len(retryable) == 1
     # and the allowed engine does reach an open loopback port
-    ok = wait_done(engine, start(engine, [call(http_server.url("/reached"))]))
+    ok = run_when(engine, start(engine, [call(http_server.url("/reached"))]).id, timeout=30)
     assert ok.status == "succeeded", ok.reason
 
 
 def _tenant(engine: Engine, allow: Any) -> uuid.UUID:
     made = engine.platform.create_tenant(CreateTenant(
         name="Narrow", slug=f"narrow-{uuid.uuid4().hex[:8]}",
-        admin_email="ada@narrow-example.com", admin_password="correct horse battery"))  # fmt: skip
+        admin_email="ada@narrow-example.com", admin_password=PASSWORD))  # fmt: skip
     if allow is not None:
         engine.platform.set_tenant_config(made.tenant.id, "egress.allow", allow)
     return made.tenant.id  # type: ignore[no-any-return]
@@ -139,17 +126,19 @@ def test_a_tenant_allow_list_narrows_the_platform_list(
     url = http_server.url("/narrow")
     # the platform (test settings) allows loopback; this tenant allows only one public name
     narrow = _tenant(engine, ["api.example.com"])
-    run = wait_done(engine, start(engine, [call(url)], narrow), narrow)
+    run = run_when(engine, start(engine, [call(url)], narrow).id, tenant_id=narrow, timeout=30)
     assert run.status == "failed"
     assert errors(run)["call"] == ("connection", "GET <url>: could not connect to the endpoint")
     # a tenant whose list names loopback reaches it, as does one with no list
     for allow in (["127.0.0.1/32", "api.example.com"], "127.0.0.0/8", None):
         tenant = _tenant(engine, allow)
-        run = wait_done(engine, start(engine, [call(url)], tenant), tenant)
+        run = run_when(engine, start(engine, [call(url)], tenant).id, tenant_id=tenant, timeout=30)
         assert run.status == "succeeded", (allow, run.reason)
     # a tenant list never widens: loopback stays refused where the platform refuses it
     wide = _tenant(strict_engine, ["127.0.0.0/8", "localhost"])
-    run = wait_done(strict_engine, start(strict_engine, [call(url)], wide), wide)
+    run = run_when(
+        strict_engine, start(strict_engine, [call(url)], wide).id, tenant_id=wide, timeout=30
+    )
     assert run.status == "failed"
     assert errors(run)["call"][0] == "connection"
 
@@ -158,7 +147,12 @@ def test_a_malformed_tenant_allow_list_fails_the_step_closed(
     engine: Engine, http_server: LocalServer
 ) -> None:
     tenant = _tenant(engine, ["not a host!"])
-    run = wait_done(engine, start(engine, [call(http_server.url("/x"))], tenant), tenant)
+    run = run_when(
+        engine,
+        start(engine, [call(http_server.url("/x"))], tenant).id,
+        tenant_id=tenant,
+        timeout=30,
+    )
     assert run.status == "failed"
     assert run.steps["call"]["error"]["kind"] == "invalid_config"
 
@@ -188,7 +182,7 @@ def test_408_and_429_are_retried_no_sooner_than_retry_after(
 ) -> None:
     path = f"/limited/{uuid.uuid4().hex[:8]}"
     run = start(engine, retrying(http_server.url(f"{path}?status={status}&{query}")))
-    run = wait_done(engine, run)
+    run = run_when(engine, run.id, timeout=30)
     assert run.status == "succeeded", run.reason
     assert run.steps["call"]["attempt"] == 2
     assert gap(http_server, path) >= at_least  # the backoff alone would be 0.05 s
@@ -197,7 +191,7 @@ def test_408_and_429_are_retried_no_sooner_than_retry_after(
 def test_retry_after_is_capped_by_max_interval(engine: Engine, http_server: LocalServer) -> None:
     path = f"/limited/{uuid.uuid4().hex[:8]}"
     url = http_server.url(f"{path}?status=429&after=3600")
-    run = wait_done(engine, start(engine, retrying(url, max_interval_s=1.0)))
+    run = run_when(engine, start(engine, retrying(url, max_interval_s=1.0)).id, timeout=30)
     assert run.status == "succeeded", run.reason  # an hour was asked for; the cap is 1 s
     assert gap(http_server, path) >= 0.95
     failed = [e for e in engine.runs.events.get(run.id) if type(e).__name__ == "StepFailed"]

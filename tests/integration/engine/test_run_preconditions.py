@@ -8,23 +8,21 @@ conflict (409) when it no longer fits the run.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 
 from domain.kernel.errors import ConflictError, StaleVersionError
 from domain.runs.application import DecideApproval, StartRun
 from domain.runs.run import Run
 from tests.integration.engine.conftest import Engine
+from tests.support.racing import race, spying
 
 pytestmark = pytest.mark.timeout(60)
 
-TIMEOUT_S = 30
 ROUNDS = 4
 APPROVAL = {
     "name": "approve-me",
@@ -78,55 +76,6 @@ def decide(run: Run, engine: Engine, expected: int | None) -> DecideApproval:
     )  # fmt: skip
 
 
-class GatedSave:
-    """Holds each app's first save at a barrier, so both racers have loaded the run (at the
-    same version) before either writes: the clash is then found at the save, not before."""
-
-    def __init__(self, apps: list[Any]) -> None:
-        self.gate = threading.Barrier(len(apps))
-        self.refused = [0] * len(apps)
-        self.apps = apps
-        self.first = [True] * len(apps)
-        self.saves = [app.save for app in apps]
-        for i, app in enumerate(apps):
-            app.save = partial(self._save, i)
-
-    def _save(self, i: int, *args: Any, **kwargs: Any) -> Any:
-        if self.first[i]:  # only the first save waits: a retry must not block
-            self.first[i] = False
-            self.gate.wait(timeout=TIMEOUT_S)
-        try:
-            return self.saves[i](*args, **kwargs)
-        except IntegrityError:
-            self.refused[i] += 1
-            raise
-
-    def restore(self) -> None:
-        for app, save in zip(self.apps, self.saves, strict=True):
-            app.save = save
-
-
-def race(*calls: Callable[[], Any]) -> list[BaseException | None]:
-    """Run ``calls`` in threads released together; each call's exception (None: it won)."""
-    barrier = threading.Barrier(len(calls))
-    errors: list[BaseException | None] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        barrier.wait(timeout=TIMEOUT_S)
-        try:
-            call()
-        except Exception as e:
-            errors[i] = e
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT_S)
-    assert not any(t.is_alive() for t in threads), "a racing command hung"
-    return errors
-
-
 def decisions(engine: Engine, run_id: uuid.UUID) -> list[str]:
     kinds = ("Approved", "Rejected", "Cancelled")
     return [type(e).__name__ for e in engine.runs.events.get(run_id) if type(e).__name__ in kinds]
@@ -138,18 +87,16 @@ def test_a_precondition_that_fails_at_the_save_is_412_not_409(
     apps = [engine.runs, second_runs]
     for _ in range(ROUNDS):
         run = waiting_run(engine, workflow_id)
-        gated = GatedSave(apps)
-        try:
-            errors = race(
+        with spying(apps, gated=True) as spies:
+            outcomes = race(
                 partial(apps[0].approve_step, decide(run, engine, run.version)),
                 partial(apps[1].reject_step, decide(run, engine, run.version)),
             )
-        finally:
-            gated.restore()
+        errors = [o.error for o in outcomes]
         lost = [i for i, e in enumerate(errors) if e is not None]
         assert len(lost) == 1, errors
         # the loser passed the check on load; the database refused its save; that is a 412
-        assert gated.refused == [int(i == lost[0]) for i in range(2)]
+        assert [spy.clashes for spy in spies] == [int(i == lost[0]) for i in range(2)]
         assert isinstance(errors[lost[0]], StaleVersionError), errors
         assert len(decisions(engine, run.id)) == 1
 
@@ -159,11 +106,12 @@ def test_racing_writers_with_one_etag_lose_with_412_whatever_the_timing(
 ) -> None:
     for _ in range(ROUNDS):
         run = waiting_run(engine, workflow_id)
-        errors = race(
+        outcomes = race(
             partial(engine.runs.approve_step, decide(run, engine, run.version)),
             partial(second_runs.cancel_run, engine.tenant_id, run.id,
                     expected_version=run.version),
         )  # fmt: skip
+        errors = [o.error for o in outcomes]
         lost = [e for e in errors if e is not None]
         assert len(lost) == 1, errors
         assert isinstance(lost[0], StaleVersionError), errors
@@ -175,14 +123,12 @@ def test_racing_writers_without_a_precondition_get_a_409_conflict(
 ) -> None:
     apps = [engine.runs, second_runs]
     run = waiting_run(engine, workflow_id)
-    gated = GatedSave(apps)
-    try:
-        errors = race(*(partial(app.approve_step, decide(run, engine, None)) for app in apps))
-    finally:
-        gated.restore()
+    with spying(apps, gated=True) as spies:
+        outcomes = race(*(partial(app.approve_step, decide(run, engine, None)) for app in apps))
+    errors = [o.error for o in outcomes]
     lost = [e for e in errors if e is not None]
     # the loser's save was refused, it reloaded, and the step no longer waits: a conflict
-    assert sum(gated.refused) == 1
+    assert sum(spy.clashes for spy in spies) == 1
     assert len(lost) == 1, errors
     assert isinstance(lost[0], ConflictError)
     assert not isinstance(lost[0], StaleVersionError)

@@ -21,7 +21,7 @@ from domain.runs.application import (
     run_id_for,
 )
 from domain.runs.run import Run
-from tests.integration.engine.conftest import Engine
+from tests.integration.engine.conftest import Engine, run_when
 from tests.integration.engine.support import LocalServer
 from tests.unit.engine.example import EXAMPLE
 
@@ -40,23 +40,24 @@ def start(engine: Engine, definition: dict[str, Any], input: Any, key: str | Non
     from domain.workflows.commands import CreateWorkflow
 
     workflow = engine.platform.create_workflow(
-        CreateWorkflow(tenant_id=engine.tenant_id, name=f"wf-{uuid.uuid4().hex[:6]}",
-                       definition=definition, created_by=engine.admin_id)
+        CreateWorkflow(
+            tenant_id=engine.tenant_id,
+            name=f"wf-{uuid.uuid4().hex[:6]}",
+            definition=definition,
+            created_by=engine.admin_id,
+        )
     )
     return engine.runs.start_run(  # type: ignore[no-any-return]
-        StartRun(tenant_id=engine.tenant_id, workflow_id=workflow.id, workflow_version=1,
-                 definition=definition, input=input, started_by=engine.admin_id,
-                 idempotency_key=key)
+        StartRun(
+            tenant_id=engine.tenant_id,
+            workflow_id=workflow.id,
+            workflow_version=1,
+            definition=definition,
+            input=input,
+            started_by=engine.admin_id,
+            idempotency_key=key,
+        )
     )
-
-
-def wait_for(engine: Engine, run_id: uuid.UUID, check: Any = None, timeout: float = 20) -> Run:
-    deadline = time.monotonic() + timeout
-    while True:
-        run: Run = engine.runs.get_run(engine.tenant_id, run_id)
-        if (check(run) if check else run.is_done) or time.monotonic() > deadline:
-            return run
-        time.sleep(0.05)
 
 
 def statuses(run: Run) -> dict[str, str]:
@@ -66,7 +67,7 @@ def statuses(run: Run) -> dict[str, str]:
 def test_small_order_skips_the_approval_and_ships(engine: Engine, http_server: LocalServer) -> None:
     url = http_server.url("/order/o-1?total=500")
     run = start(engine, example(http_server), {"order_url": url})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "succeeded", run.reason
     assert statuses(run) == {
         "fetch": "succeeded", "small": "succeeded", "approve": "skipped",
@@ -79,7 +80,9 @@ def test_small_order_skips_the_approval_and_ships(engine: Engine, http_server: L
     note_id = uuid.UUID(run.steps["tell"]["output"]["notification_id"])
     note = engine.platform.get_notification(engine.tenant_id, note_id)
     assert (note.title, note.message, note.recipient_user_id) == (
-        "Shipped", "Order o-1 shipped", engine.admin_id
+        "Shipped",
+        "Order o-1 shipped",
+        engine.admin_id,
     )
     # every http attempt carried its idempotency key <run>:<step>:<attempt>
     assert http_server.recorder.keys("/ship")[f"{run.id}:ship:1"] == 1
@@ -88,22 +91,30 @@ def test_small_order_skips_the_approval_and_ships(engine: Engine, http_server: L
 def test_large_order_waits_for_a_manager_approval(engine: Engine, http_server: LocalServer) -> None:
     url = http_server.url("/order/o-2?total=5000")
     run = start(engine, example(http_server), {"order_url": url})
-    run = wait_for(engine, run.id, lambda r: r.steps["approve"]["waiting"] is not None)
+    run = run_when(engine, run.id, lambda r: r.steps["approve"]["waiting"] is not None)
     assert statuses(run)["approve"] == "running"
     assert run.steps["approve"]["waiting"]["role"] == "manager"
-    decide = DecideApproval(tenant_id=engine.tenant_id, run_id=run.id, step_id="approve",
-                            user_id=engine.admin_id, roles={"user"}, comment="no")
+    decide = DecideApproval(
+        tenant_id=engine.tenant_id,
+        run_id=run.id,
+        step_id="approve",
+        user_id=engine.admin_id,
+        roles={"user"},
+        comment="no",
+    )
     # a user without the role cannot decide
     with pytest.raises(PermissionDeniedError):
         engine.runs.approve_step(decide)
     engine.runs.approve_step(DecideApproval(
         tenant_id=engine.tenant_id, run_id=run.id, step_id="approve",
         user_id=engine.manager_id, roles={"manager"}, comment="fine"))  # fmt: skip
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "succeeded", run.reason
     assert statuses(run)["small"] == "skipped"
     assert run.steps["approve"]["output"] == {
-        "approved": True, "by": str(engine.manager_id), "comment": "fine"
+        "approved": True,
+        "by": str(engine.manager_id),
+        "comment": "fine",
     }
     assert run.output == {"shipped": True}
 
@@ -111,11 +122,11 @@ def test_large_order_waits_for_a_manager_approval(engine: Engine, http_server: L
 def test_a_rejected_approval_fails_the_run(engine: Engine, http_server: LocalServer) -> None:
     url = http_server.url("/order/o-3?total=5000")
     run = start(engine, example(http_server), {"order_url": url})
-    wait_for(engine, run.id, lambda r: r.steps["approve"]["waiting"] is not None)
+    run_when(engine, run.id, lambda r: r.steps["approve"]["waiting"] is not None)
     engine.runs.reject_step(DecideApproval(
         tenant_id=engine.tenant_id, run_id=run.id, step_id="approve",
         user_id=engine.manager_id, roles={"manager"}, comment="too big"))  # fmt: skip
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "failed"
     assert run.steps["approve"]["error"]["kind"] == "rejected"
     assert statuses(run)["ship"] == "skipped"  # any_success: no need succeeded
@@ -124,7 +135,7 @@ def test_a_rejected_approval_fails_the_run(engine: Engine, http_server: LocalSer
 def test_a_503_is_retried_with_the_next_attempt(engine: Engine, http_server: LocalServer) -> None:
     order = f"/order/flaky-{uuid.uuid4().hex[:6]}"
     run = start(engine, example(http_server), {"order_url": http_server.url(order + "?flaky=1")})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "succeeded", run.reason
     assert run.steps["fetch"]["attempt"] == 2
     assert http_server.recorder.keys(order) == {f"{run.id}:fetch:1": 1, f"{run.id}:fetch:2": 1}
@@ -135,11 +146,15 @@ def test_an_attempt_past_its_timeout_fails_with_kind_timeout(
 ) -> None:
     definition = example(http_server, timeout_s=0.5, retry={"max_attempts": 1})
     run = start(engine, definition, {"order_url": http_server.url("/slow?s=3")})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "failed"
     assert run.steps["fetch"]["error"]["kind"] == "timeout"
     assert {s for s, st in statuses(run).items() if st == "skipped"} == {
-        "small", "approve", "ship", "tell", "each_line"
+        "small",
+        "approve",
+        "ship",
+        "tell",
+        "each_line",
     }
 
 
@@ -148,7 +163,7 @@ def test_a_foreach_of_100_items_gathers_every_output(
 ) -> None:
     url = http_server.url("/order/o-100?total=10&lines=100")
     run = start(engine, example(http_server), {"order_url": url})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "succeeded", run.reason
     assert run.steps["each_line"]["output"] == [{"sku": f"sku-{i}", "n": i} for i in range(100)]
     assert all(item["status"] == "succeeded" for item in run.steps["each_line"]["items"])
@@ -165,7 +180,7 @@ def test_a_foreach_of_http_items_runs_in_parallel_bounded(
         "output": {"n": "${{ size(steps.call.output) }}"},
     }  # fmt: skip
     run = start(engine, definition, {"items": list(range(100))})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "succeeded", run.reason
     assert run.output == {"n": 100}
     keys = http_server.recorder.keys("/item")
@@ -179,7 +194,7 @@ def test_a_wait_step_is_a_durable_timer(engine: Engine) -> None:
     t0 = time.monotonic()
     run = start(engine, definition, {})
     assert run.steps["nap"]["waiting"]["kind"] == "wait"
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "succeeded"
     assert time.monotonic() - t0 >= 0.5
     assert run.steps["after"]["output"] == {"x": 1}
@@ -188,15 +203,30 @@ def test_a_wait_step_is_a_durable_timer(engine: Engine) -> None:
 def test_a_duplicate_start_returns_the_first_run(engine: Engine, http_server: LocalServer) -> None:
     definition = {"name": "dup", "steps": [{"id": "a", "uses": "noop"}]}
     first = start(engine, definition, {"n": 1}, key="k-1")
-    again = engine.runs.start_run(StartRun(
-        tenant_id=engine.tenant_id, workflow_id=first.workflow_id, workflow_version=1,
-        definition=definition, input={"n": 1}, started_by=engine.admin_id, idempotency_key="k-1"))
+    again = engine.runs.start_run(
+        StartRun(
+            tenant_id=engine.tenant_id,
+            workflow_id=first.workflow_id,
+            workflow_version=1,
+            definition=definition,
+            input={"n": 1},
+            started_by=engine.admin_id,
+            idempotency_key="k-1",
+        )
+    )
     assert again.id == first.id
     with pytest.raises(IdempotencyKeyReusedError):
-        engine.runs.start_run(StartRun(
-            tenant_id=engine.tenant_id, workflow_id=first.workflow_id, workflow_version=1,
-            definition=definition, input={"n": 2}, started_by=engine.admin_id,
-            idempotency_key="k-1"))
+        engine.runs.start_run(
+            StartRun(
+                tenant_id=engine.tenant_id,
+                workflow_id=first.workflow_id,
+                workflow_version=1,
+                definition=definition,
+                input={"n": 2},
+                started_by=engine.admin_id,
+                idempotency_key="k-1",
+            )
+        )
 
 
 def test_an_idempotency_key_is_taken_again_once_its_run_is_24_hours_old(
@@ -229,7 +259,7 @@ def test_an_idempotency_key_is_taken_again_once_its_run_is_24_hours_old(
     third = engine.runs.start(dataclasses.replace(cmd, input={"n": 3}))
     assert third.replayed is False
     assert third.run.id == run_id_for(str(engine.tenant_id), first.workflow_id, key, 2)
-    assert wait_for(engine, third.run.id).status == "succeeded"
+    assert run_when(engine, third.run.id).status == "succeeded"
 
 
 def test_another_tenants_run_is_not_found(engine: Engine) -> None:

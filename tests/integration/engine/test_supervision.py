@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from domain.runs.run import Run
-from tests.integration.engine.conftest import Engine
+from tests.integration.engine.conftest import Engine, run_when
 from tests.integration.engine.support import LocalServer
-from tests.integration.engine.test_runtime import start, wait_for
+from tests.integration.engine.test_runtime import start
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,14 +25,16 @@ def chain(server: LocalServer, n: int = 3, path: str = "/step") -> dict[str, Any
 
 
 def test_an_executing_http_step_is_running(engine: Engine, http_server: LocalServer) -> None:
-    definition = {"name": "slow", "steps": [
-        {"id": "call", "uses": "http", "with": {"url": http_server.url("/slow?s=1.5")}}]}
+    definition = {
+        "name": "slow",
+        "steps": [{"id": "call", "uses": "http", "with": {"url": http_server.url("/slow?s=1.5")}}],
+    }
     run = start(engine, definition, {})
     # while the server holds the request, the step is `running` (stored, not just in memory)
-    seen = wait_for(engine, run.id, lambda r: r.steps["call"]["status"] == "running", 10)
+    seen = run_when(engine, run.id, lambda r: r.steps["call"]["status"] == "running", timeout=10)
     assert seen.steps["call"]["status"] == "running"
     assert seen.steps["call"]["worker_id"] == engine.worker.id
-    done = wait_for(engine, run.id)
+    done = run_when(engine, run.id)
     assert done.status == "succeeded"
     # scheduled -> running -> succeeded, the start saved before the result
     events = [e for e in engine.runs.events.get(run.id) if getattr(e, "step_id", None) == "call"]
@@ -58,9 +60,9 @@ def test_a_planner_error_in_one_run_fails_that_run_and_no_other(
     good = [start(engine, definition, {"n": i}) for i in range(6)]
     # the other runs complete
     for run in good:
-        assert wait_for(engine, run.id).status == "succeeded"
+        assert run_when(engine, run.id).status == "succeeded"
     # the faulty run ends visibly: failed, its step failed with kind internal, error recorded
-    failed = wait_for(engine, bad.id)
+    failed = run_when(engine, bad.id)
     assert failed.status == "failed"
     assert "injected planner fault" in (failed.reason or "")
     error = failed.steps["s0"]["error"]
@@ -72,7 +74,7 @@ def test_a_planner_error_in_one_run_fails_that_run_and_no_other(
     assert engine.worker.stats()["quarantined"] >= 1
     monkeypatch.undo()
     after = start(engine, definition, {"n": 99})
-    assert wait_for(engine, after.id).status == "succeeded"
+    assert run_when(engine, after.id).status == "succeeded"
 
 
 def test_an_unexpected_error_in_the_claimer_does_not_stop_claiming(
@@ -91,7 +93,7 @@ def test_an_unexpected_error_in_the_claimer_does_not_stop_claiming(
     monkeypatch.setattr(worker.claimer, "claim_once", claim_once)
     worker.leases.capacity.set()
     run = start(engine, chain(http_server, 1), {"n": uuid.uuid4().hex})  # claimed, not self-claimed
-    assert wait_for(engine, run.id).status == "succeeded"
+    assert run_when(engine, run.id).status == "succeeded"
     assert failures["left"] == 0
     assert worker.liveness()["loops"]["claim"]["alive"]
 

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from domain.kernel import validators as v
-from tests.integration.engine.conftest import Engine
+from tests.integration.engine.conftest import Engine, run_when
 from tests.integration.engine.support import LocalServer
-from tests.integration.engine.test_runtime import start, wait_for
+from tests.integration.engine.test_runtime import start
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,7 +62,7 @@ def test_an_output_jsonb_cannot_store_fails_the_step_and_the_run_visibly(
     engine: Engine, http_server: LocalServer, db: Any, readmodel: Any, v_: str, why: str
 ) -> None:
     run = start(engine, one_http_step(http_server.url(f"/unstorable?v={v_}")), {})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "failed", run.status
     slot = run.steps["get"]
     error = slot["error"]
@@ -90,7 +90,7 @@ def test_an_error_message_from_the_target_keeps_its_text_with_nul_replaced(
     engine: Engine, http_server: LocalServer, db: Any, readmodel: Any
 ) -> None:
     run = start(engine, one_http_step(http_server.url("/unstorable_text")), {})
-    run = wait_for(engine, run.id)
+    run = run_when(engine, run.id)
     assert run.status == "failed"
     error = run.steps["get"]["error"]
     assert error["kind"] == "http_status"
@@ -107,9 +107,9 @@ def test_an_error_message_from_the_target_keeps_its_text_with_nul_replaced(
 
 def test_the_worker_runs_the_next_run_as_usual(engine: Engine, http_server: LocalServer) -> None:
     run = start(engine, one_http_step(http_server.url("/unstorable?v=nul")), {})
-    assert wait_for(engine, run.id).status == "failed"
+    assert run_when(engine, run.id).status == "failed"
     ok = start(engine, one_http_step(http_server.url("/order/o-9")), {})
-    ok = wait_for(engine, ok.id)
+    ok = run_when(engine, ok.id)
     assert ok.status == "succeeded", ok.reason
     assert ok.output == {"status": 200}
     assert engine.worker.liveness()["ok"]

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from api.database import ConnInfo, Database
 from domain.runs.application import Runs
 from tests.conftest import create_database, drop_database, make_settings
+from tests.support.doubles import PASSWORD
 
 
 def app_classes() -> list[type]:
@@ -154,7 +155,7 @@ def populate_tenant(
     slug = f"t-{uuid.uuid4().hex[:10]}"
     created = p.create_tenant(
         CreateTenant(name=f"Tenant {slug}", slug=slug, admin_email="ada@example.com",
-                     admin_password="correct horse battery", config={"theme": "dark"})
+                     admin_password=PASSWORD, config={"theme": "dark"})
     )  # fmt: skip
     tid, admin = created.tenant.id, created.admin
     actor = Actor(user_id=str(admin.id), tenant_id=str(tid), ip="203.0.113.7",
@@ -164,48 +165,101 @@ def populate_tenant(
             p.set_tenant_config(tid, "limit", i)
         p.set_tenant_config(tid, "gone", True)
         p.unset_tenant_config(tid, "gone")
-        user = p.register_user(RegisterUser(tenant_id=tid, email="bob@example.com", name="Bob",
-                                            password="another good one", role="manager"))
+        user = p.register_user(
+            RegisterUser(
+                tenant_id=tid,
+                email="bob@example.com",
+                name="Bob",
+                password="another good one",
+                role="manager",
+            )
+        )
         roles = [r.id for r in p.seed_builtin_roles()[:2]]
-        p.set_user_roles(SetUserRoles(tenant_id=tid, user_id=user.id, role_ids=roles,
-                                      assigned_by=admin.id))
-        p.login(Login(tenant_slug=slug, email="bob@example.com", password="another good one",
-                      ttl=timedelta(hours=1)))
+        p.set_user_roles(
+            SetUserRoles(tenant_id=tid, user_id=user.id, role_ids=roles, assigned_by=admin.id)
+        )
+        p.login(
+            Login(
+                tenant_slug=slug,
+                email="bob@example.com",
+                password="another good one",
+                ttl=timedelta(hours=1),
+            )
+        )
         p.create_api_key(CreateApiKey(tenant_id=tid, name="ci", role="user", created_by=admin.id))
         p.set_preference(SetPreference(tenant_id=tid, user_id=user.id, key="lang", value="en"))
         p.delete_preference(tid, user.id, "lang")
         p.set_preference(SetPreference(tenant_id=tid, user_id=user.id, key="lang", value="fr"))
         p.set_preference(SetPreference(tenant_id=tid, user_id=user.id, key="tz", value="UTC"))
-        wf = p.create_workflow(CreateWorkflow(tenant_id=tid, name="Flow",
-                                              definition={"steps": [{"id": "a"}]},
-                                              created_by=admin.id))
-        p.update_definition(UpdateDefinition(tenant_id=tid, workflow_id=wf.id,
-                                             definition={"steps": [{"id": "a"}, {"id": "b"}]},
-                                             updated_by=admin.id))
+        wf = p.create_workflow(
+            CreateWorkflow(
+                tenant_id=tid, name="Flow", definition={"steps": [{"id": "a"}]}, created_by=admin.id
+            )
+        )
+        p.update_definition(
+            UpdateDefinition(
+                tenant_id=tid,
+                workflow_id=wf.id,
+                definition={"steps": [{"id": "a"}, {"id": "b"}]},
+                updated_by=admin.id,
+            )
+        )
         p.activate_workflow(tid, wf.id)
-        s = p.create_schedule(CreateSchedule(tenant_id=tid, workflow_id=wf.id, cron="0 9 * * 1-5",
-                                             timezone="Europe/Paris", input={"n": 1}))
-        p.update_schedule(UpdateSchedule(tenant_id=tid, schedule_id=s.id,
-                                         changes={"status": "paused"}))
+        s = p.create_schedule(
+            CreateSchedule(
+                tenant_id=tid,
+                workflow_id=wf.id,
+                cron="0 9 * * 1-5",
+                timezone="Europe/Paris",
+                input={"n": 1},
+            )
+        )
+        p.update_schedule(
+            UpdateSchedule(tenant_id=tid, schedule_id=s.id, changes={"status": "paused"})
+        )
         p.create_hook(CreateHook(tenant_id=tid, workflow_id=wf.id, mapping="input.order"))
-        p.install_skill(InstallSkill(tenant_id=tid, skill_id=skill_id, config={"x": 1},
-                                     installed_by=admin.id))
-        n = p.send_notification(SendNotification(tenant_id=tid, recipient_user_id=user.id,
-                                                 type="info", title="Hello", message="Hi Bob",
-                                                 channel="email", priority="high"))
+        p.install_skill(
+            InstallSkill(tenant_id=tid, skill_id=skill_id, config={"x": 1}, installed_by=admin.id)
+        )
+        n = p.send_notification(
+            SendNotification(
+                tenant_id=tid,
+                recipient_user_id=user.id,
+                type="info",
+                title="Hello",
+                message="Hi Bob",
+                channel="email",
+                priority="high",
+            )
+        )
         p.mark_notification_sent(tid, n.id, provider_id="smtp-1")
         p.mark_notification_read(tid, n.id)
-        p.record_conversation(RecordConversation(tenant_id=tid, user_id=user.id,
-                                                 session_id="s-1", input_text="hi",
-                                                 output_text="hello", context_data={"k": 1}))
-        record_sensitive_read(p, tenant_id=tid, resource_type="user", resource_id=user.id,
-                              fields=["email"])
+        p.record_conversation(
+            RecordConversation(
+                tenant_id=tid,
+                user_id=user.id,
+                session_id="s-1",
+                input_text="hi",
+                output_text="hello",
+                context_data={"k": 1},
+            )
+        )
+        record_sensitive_read(
+            p, tenant_id=tid, resource_type="user", resource_id=user.id, fields=["email"]
+        )
         run_ids = []
         for _ in range(runs):
             step_ids = [f"s{i}" for i in range(steps)]
-            run = Run.start(tenant_id=str(tid), workflow_id=str(wf.id), workflow_version=2,
-                            definition_hash="h" * 64, step_ids=step_ids, input={"n": 1.5},
-                            started_by=str(admin.id), trigger={"kind": "schedule", "id": "x"})
+            run = Run.start(
+                tenant_id=str(tid),
+                workflow_id=str(wf.id),
+                workflow_version=2,
+                definition_hash="h" * 64,
+                step_ids=step_ids,
+                input={"n": 1.5},
+                started_by=str(admin.id),
+                trigger={"kind": "schedule", "id": "x"},
+            )
             for sid in step_ids[:-1]:
                 run.schedule_step(sid, None, 1, None, {"in": sid})
                 run.complete_step(sid, None, 1, {"out": sid}, worker_id="w1")
@@ -229,3 +283,20 @@ def dump(conninfo: str) -> dict[str, list[str]]:
             t: [r[0] for r in conn.execute(f"SELECT to_jsonb(x)::text FROM {t} x ORDER BY 1")]
             for t in tables
         }
+
+
+@pytest.fixture(scope="module")
+def tenant(proj_settings: Any, proj_db: Database, apps: Apps) -> TenantData:
+    """A tenant of this test module with rows in every tenant-scoped table, projected."""
+    t = populate_tenant(apps, publish_skill(apps))
+    catch_up(proj_settings, proj_db)
+    return t
+
+
+@pytest.fixture(scope="module")
+def two_tenants(proj_settings: Any, proj_db: Database, apps: Apps) -> tuple[TenantData, TenantData]:
+    """Two such tenants of this test module (one skill installed by both), projected."""
+    skill_id = publish_skill(apps)
+    a, b = populate_tenant(apps, skill_id), populate_tenant(apps, skill_id)
+    catch_up(proj_settings, proj_db)
+    return a, b

@@ -14,16 +14,7 @@ from tests.integration.projections.conftest import (
     Apps,
     TenantData,
     catch_up,
-    populate_tenant,
-    publish_skill,
 )
-
-
-@pytest.fixture(scope="module")
-def tenant(proj_settings: Any, proj_db: Any, apps: Apps) -> TenantData:
-    t = populate_tenant(apps, publish_skill(apps))
-    catch_up(proj_settings, proj_db)
-    return t
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from projections.audit.chain import StoredEvents, verify_chain
 from projections.audit.projection import GENESIS
 from tests.integration.projections.conftest import Apps, catch_up
+from tests.support.doubles import PASSWORD
 
 # The only tables the API's role may write: the login throttle's shared windows.
 API_WRITES = {"login_failures"}
@@ -109,7 +110,7 @@ def audited_tenant(forgery: Forgery) -> tuple[uuid.UUID, str]:
     slug = f"forge-{uuid.uuid4().hex[:8]}"
     created = apps.platform.create_tenant(
         CreateTenant(name="Forgery target", slug=slug, admin_email="ada@example.com",
-                     admin_password="correct horse battery")
+                     admin_password=PASSWORD)
     )  # fmt: skip
     catch_up(forgery.settings, forgery.db)
     return created.tenant.id, slug

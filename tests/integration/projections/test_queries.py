@@ -16,21 +16,8 @@ from api.readdb import open_pool, tenant_tx
 from projections.queries import audit, metrics, runs, tenants, users, workflows
 from projections.queries.paging import PageRequest, decode_cursor
 from tests.integration.projections.conftest import (
-    Apps,
     TenantData,
-    catch_up,
-    populate_tenant,
-    publish_skill,
 )
-
-
-@pytest.fixture(scope="module")
-def two_tenants(proj_settings: Any, proj_db: Any, apps: Apps) -> tuple[TenantData, TenantData]:
-    skill_id = publish_skill(apps)
-    a = populate_tenant(apps, skill_id)
-    b = populate_tenant(apps, skill_id)
-    catch_up(proj_settings, proj_db)
-    return a, b
 
 
 @pytest.fixture(scope="module")

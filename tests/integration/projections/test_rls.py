@@ -8,13 +8,6 @@ import psycopg
 import pytest
 
 from projections.readmodel.projection import TABLES
-from tests.integration.projections.conftest import (
-    Apps,
-    TenantData,
-    catch_up,
-    populate_tenant,
-    publish_skill,
-)
 
 GLOBAL = {"roles", "marketplace_skills", "marketplace_skill_versions"}
 TENANT_TABLES = [
@@ -25,15 +18,6 @@ TENANT_TABLES = [
 
 def tenant_column(table: str) -> str:
     return "id" if table == "tenants" else "tenant_id"
-
-
-@pytest.fixture(scope="module")
-def two_tenants(proj_settings: Any, proj_db: Any, apps: Apps) -> tuple[TenantData, TenantData]:
-    skill_id = publish_skill(apps)
-    a = populate_tenant(apps, skill_id)
-    b = populate_tenant(apps, skill_id)
-    catch_up(proj_settings, proj_db)
-    return a, b
 
 
 def _select_all(conninfo: str, table: str, tenant: Any) -> list[dict[str, Any]]:
@@ -69,9 +53,7 @@ def test_api_role_sees_only_the_current_tenants_rows(
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-def test_api_role_sees_nothing_without_a_tenant(
-    proj_db: Any, two_tenants: Any, table: str
-) -> None:
+def test_api_role_sees_nothing_without_a_tenant(proj_db: Any, two_tenants: Any, table: str) -> None:
     assert _select_all(proj_db.api.conninfo, table, None) == []
 
 

@@ -5,7 +5,6 @@ problem+json, and no projection stalls or parks an event (issue 12, "one input b
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -13,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import PLATFORM_ADMIN_HEADERS, create_tenant, create_users
+from tests.factories import PLATFORM_ADMIN_HEADERS, active_workflow, create_tenant, create_users
 from tests.support.http import PROBLEM
+from tests.support.polling import wait_until
 
 CHARS = st.one_of(
     st.characters(),
@@ -50,10 +50,7 @@ def world(client: Any) -> dict[str, Any]:
     h = tenant.admin_headers
     definition = {"name": "w", "steps": [{"id": "ok", "uses": "approval",
                                           "with": {"role": "manager"}}]}  # fmt: skip
-    wf = client.post("/v1/workflows", json={"name": "Prop", "definition": definition}, headers=h)
-    assert wf.status_code == 201, wf.text
-    wf_id = wf.json()["id"]
-    assert client.post(f"/v1/workflows/{wf_id}/activate", headers=h).status_code == 200
+    wf_id = active_workflow(client, h, definition, name="Prop")
     run = client.post(f"/v1/workflows/{wf_id}/runs", json={"input": {}}, headers=h)
     assert run.status_code == 202, run.text
     skill_body = {"name": "Prop skill", "category": "test", "definition": {}}
@@ -145,13 +142,14 @@ def test_no_write_route_answers_500_to_any_unicode_or_size(
 
 
 def test_no_projection_is_stuck_or_parked_afterwards(client: Any) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        checks = client.get("/readyz").json()["checks"]
-        behind = sum(n for apps in checks["projections"].values() for n in apps.values())
-        if behind == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    def behind(checks: dict[str, Any]) -> int:
+        return sum(n for apps in checks["projections"].values() for n in apps.values())
+
+    checks = wait_until(
+        lambda: client.get("/readyz").json()["checks"],
+        10,
+        until=lambda checks: behind(checks) == 0,
+        message="the projections to catch up",
+    )
     assert checks["stuck"] == []
     assert checks["parked"] == []
-    assert behind == 0

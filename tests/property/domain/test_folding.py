@@ -8,7 +8,6 @@ from functools import reduce
 from typing import Any
 from uuid import UUID
 
-from argon2 import PasswordHasher, profiles
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,9 +17,7 @@ from domain.kernel.base import PlatinumAggregate
 from domain.kernel.errors import DomainError
 from domain.platform import Platform
 from domain.workflows.commands import CreateWorkflow, UpdateDefinition
-
-IN_MEMORY = {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"}
-CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+from tests.support.doubles import CHEAP_HASHER, IN_MEMORY
 
 
 def new_platform() -> Platform:

@@ -8,13 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher, profiles
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 
 from api.database import ConnInfo
 from api.settings import Settings
 from domain.kernel.compression import SmallWindowZlibCompressor
+from tests.support.doubles import CHEAP_HASHER, PASSWORD
 
 URL = "postgresql://platinum@db.example.internal:5432/platinum"
 
@@ -56,10 +56,10 @@ def test_password_hashes_are_stored_encrypted_without_a_configured_key(tmp_path:
 
     env = ConnInfo.from_url(URL).eventsourcing_env(_settings(tmp_path))
     env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
-    hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    hasher = CHEAP_HASHER
     app = Platform(env, password_hasher=hasher)
     app.create_tenant(CreateTenant(name="Clear", slug="clear-co", admin_email="ada@example.com",
-                                   admin_password="correct horse battery"))  # fmt: skip
+                                   admin_password=PASSWORD))  # fmt: skip
     states = [n.state for n in app.recorder.select_notifications(start=1, limit=100)]
     compressor = SmallWindowZlibCompressor()
     cipher = AESCipher(Environment(env={"CIPHER_KEY": env["CIPHER_KEY"]}))

@@ -9,17 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.errors import install_error_handlers
-from domain.kernel.errors import (
-    AuthenticationError,
-    ConflictError,
-    DomainError,
-    NotFoundError,
-    PermissionDeniedError,
-    Problem,
-    StaleVersionError,
-    TransitionError,
-    ValidationError,
-)
+from domain.kernel import errors as err
 from engine.errors import EngineError
 
 
@@ -28,13 +18,15 @@ class _PlanError(EngineError):
 
 
 RAISED: dict[str, Exception] = {
-    "validation": ValidationError([Problem("/name", "is required"), Problem("/steps/0", "bad")]),
-    "missing": NotFoundError("workflow", "w-1"),
-    "conflict": ConflictError("already ended"),
-    "transition": TransitionError("workflow", "w-1", "archived", "active"),
-    "stale": StaleVersionError("workflow", "w-1", 3, 2),
-    "denied": PermissionDeniedError("runs:approve", "u-1"),
-    "other": AuthenticationError(),
+    "validation": err.ValidationError(
+        [err.Problem("/name", "is required"), err.Problem("/steps/0", "bad")]
+    ),
+    "missing": err.NotFoundError("workflow", "w-1"),
+    "conflict": err.ConflictError("already ended"),
+    "transition": err.TransitionError("workflow", "w-1", "archived", "active"),
+    "stale": err.StaleVersionError("workflow", "w-1", 3, 2),
+    "denied": err.PermissionDeniedError("runs:approve", "u-1"),
+    "other": err.AuthenticationError(),
     "engine": _PlanError("run r-1: the definition is gone"),
 }
 
@@ -92,9 +84,9 @@ def test_a_validation_error_lists_every_problem(client: TestClient) -> None:
 
 
 def test_every_domain_error_is_answered() -> None:
-    """A DomainError subclass the table does not name is still a problem, never a 500."""
+    """A err.DomainError subclass the table does not name is still a problem, never a 500."""
 
-    class NewRefusalError(DomainError):
+    class NewRefusalError(err.DomainError):
         pass
 
     app = FastAPI()

@@ -1,41 +1,19 @@
-"""Fixtures for domain unit tests: an in-memory Platform with a cheap hasher and a fake clock."""
+"""Fixtures for domain unit tests: an in-memory Platform with a cheap hasher and the fake clock
+(``clock``, from ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
-from argon2 import PasswordHasher, profiles
 
 from domain.identity.application import TenantWithAdmin
 from domain.identity.commands import CreateTenant, RegisterUser
 from domain.identity.users import User
 from domain.platform import Platform
-
-# in-memory store whatever the shell exports; the prefixed name beats unprefixed ones
-IN_MEMORY = {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"}
-CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
-PASSWORD = "correct horse battery"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
+from tests.support.doubles import CHEAP_HASHER, IN_MEMORY, PASSWORD, FakeClock
 
 MakeApp = Callable[..., Platform]
 

@@ -29,7 +29,7 @@ from domain.runs.application import (
 )
 from domain.runs.run import Run, RunStateError
 from domain.runs.tasks import START_TASK_STEP, RunTask, TaskChanges, run_tasks, task_changes
-from tests.unit.domain.conftest import FakeClock
+from tests.support.doubles import FakeClock
 
 WF = uuid.UUID("00000000-0000-4000-8000-00000000000a")
 
@@ -198,8 +198,15 @@ def test_approvals_need_the_steps_role() -> None:
                             user_id="u2", roles={"user"})  # fmt: skip
     with pytest.raises(PermissionDeniedError):
         runs.approve_step(decide)
-    ok = DecideApproval(tenant_id="t1", run_id=run.id, step_id="approve:Manager", user_id="u2",
-                        roles={"manager"}, comment="fine", expected_version=run.version)
+    ok = DecideApproval(
+        tenant_id="t1",
+        run_id=run.id,
+        step_id="approve:Manager",
+        user_id="u2",
+        roles={"manager"},
+        comment="fine",
+        expected_version=run.version,
+    )
     after = runs.approve_step(ok)
     assert after.steps["approve:Manager"]["status"] == "succeeded"
     with pytest.raises(RunStateError):  # not waiting any more: the run's own check (409)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from uuid import UUID
 import httpx
 import psycopg
 import pytest
-from argon2 import PasswordHasher, profiles
 
 from domain.identity.commands import CreateTenant, SetPreference
 from domain.messaging.commands import SendNotification
@@ -26,6 +24,8 @@ from engine.delivery.channels import (
     TransientDeliveryError,
 )
 from engine.delivery.outbox import OutboxRow, OutboxStore
+from tests.support.doubles import PASSWORD
+from tests.support.polling import wait_until
 
 AT = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -84,18 +84,10 @@ class Recording:
 
 
 @pytest.fixture
-def platform() -> Platform:
-    return Platform(
-        {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"},
-        password_hasher=PasswordHasher.from_parameters(profiles.CHEAPEST),
-    )
-
-
-@pytest.fixture
 def acme(platform: Platform) -> Any:
     made = platform.create_tenant(
         CreateTenant(name="Acme", slug="acme", admin_email="boss@acme.io",
-                     admin_password="correct horse battery")
+                     admin_password=PASSWORD)
     )  # fmt: skip
     platform.set_tenant_config(made.tenant.id, "notifications.slack", {"webhook_url": "https://x"})
     return made
@@ -323,9 +315,7 @@ def test_start_and_stop_run_the_loop_on_a_thread(platform: Platform) -> None:
     d = Fake(platform, "", DispatcherConfig(worker_id="w"), channels=lambda c: {})
     outbox.dispatcher = d  # its first idle wait stops the loop
     d.start()
-    deadline = time.monotonic() + 10  # poll inline: there is no shared polling helper here
-    while d.running and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not d.running, 10, interval=0.01, message="the loop to stop itself")
     d.stop(timeout=10)
     assert not d.running
     assert ("close",) in outbox.calls

@@ -11,7 +11,6 @@ from uuid import UUID
 
 import httpx
 import pytest
-from argon2 import PasswordHasher, profiles
 
 from domain.identity.commands import CreateTenant
 from domain.platform import Platform
@@ -21,6 +20,7 @@ from engine.steps.basic import approval, fail, wait
 from engine.steps.http import http, retry_after
 from engine.steps.notify import notify
 from engine.steps.skills import PlatformSkills, ResolvedSkill, matches, run_skill
+from tests.support.doubles import PASSWORD
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -120,7 +120,7 @@ def test_a_tenants_malformed_egress_list_fails_its_http_steps(platform: Platform
     from engine.steps.http import client as egress_client
 
     made = platform.create_tenant(CreateTenant(name="Narrow", slug="narrow", admin_email="a@n.io",
-                                               admin_password="correct horse battery"))  # fmt: skip
+                                               admin_password=PASSWORD))  # fmt: skip
     platform.set_tenant_config(made.tenant.id, "egress.allow", ["not a host!"])
     with egress_client() as shared:
         outcome = http(call("http", {"url": "https://api.test"}, tenant=str(made.tenant.id)),
@@ -132,17 +132,9 @@ def test_a_tenants_malformed_egress_list_fails_its_http_steps(platform: Platform
 # ----------------------------------------------------------------------------------- notify
 
 
-@pytest.fixture
-def platform() -> Platform:
-    return Platform(
-        {"PLATFORM_PERSISTENCE_MODULE": "eventsourcing.popo"},
-        password_hasher=PasswordHasher.from_parameters(profiles.CHEAPEST),
-    )
-
-
 def test_notify_queues_a_notification_for_the_run_starter(platform: Platform) -> None:
     made = platform.create_tenant(CreateTenant(name="Acme", slug="acme", admin_email="a@acme.io",
-                                               admin_password="correct horse battery"))  # fmt: skip
+                                               admin_password=PASSWORD))  # fmt: skip
     c = call("notify", {"message": "done", "channel": "slack"}, tenant=str(made.tenant.id),
              started_by=str(made.admin.id))  # fmt: skip
     outcome = notify(c, KindContext(platform=platform))

@@ -18,6 +18,7 @@ from engine.runtime.executor import Executor, Message, Result, with_deadline
 from engine.runtime.leases import Leases
 from engine.runtime.ports import FIRST_TOKEN
 from engine.steps import Failed, KindContext, StepCall, Succeeded, Waiting
+from tests.support.polling import wait_until
 from tests.unit.engine.runtime_rig import Rig, steps
 
 pytestmark = pytest.mark.timeout(30)
@@ -97,9 +98,7 @@ def test_settle_forgets_what_a_save_consumed_and_holds_what_it_leased() -> None:
 # ------------------------------------------------------------------------------ executor
 
 
-def executor(
-    kinds: dict[str, Any], observe: Any = None
-) -> tuple[Executor, queue.Queue[Message]]:
+def executor(kinds: dict[str, Any], observe: Any = None) -> tuple[Executor, queue.Queue[Message]]:
     leases = Leases(WorkerConfig(lease_s=30.0))
     inbox: queue.Queue[Message] = queue.Queue()
     ex = Executor(kinds, KindContext(), leases, inbox, Counters(), concurrency=1,
@@ -188,10 +187,7 @@ def test_with_deadline_times_out_abandons_and_reports_errors() -> None:
 def _loop_until(target: Any, stop: threading.Event, check: Any) -> None:
     t = threading.Thread(target=target, daemon=True)
     t.start()
-    deadline = time.monotonic() + 10
-    while not check():
-        assert time.monotonic() < deadline, "the loop never got there"
-        time.sleep(0.01)
+    wait_until(check, 10, interval=0.01, message="the loop to get there")
     stop.set()
     t.join(5)
     assert not t.is_alive()

@@ -14,6 +14,7 @@ from domain.runs.run import Run
 from domain.runs.tasks import run_tasks
 from engine.runtime.ports import FIRST_TOKEN, Claimed
 from engine.scheduling.retry import MAX_CLAIMS
+from tests.support.polling import wait_until
 from tests.unit.engine.runtime_rig import Rig, steps
 
 pytestmark = pytest.mark.timeout(30)
@@ -43,8 +44,12 @@ def test_a_run_goes_from_claim_to_execution_to_success_and_leaves_no_row() -> No
 
 def test_the_queue_always_equals_what_the_stored_runs_imply() -> None:
     rig = Rig()
-    run = rig.start(steps({"id": "a", "uses": "noop"}, {"id": "w", "uses": "wait",
-                                                        "with": {"seconds": 3600}, "needs": ["a"]}))
+    run = rig.start(
+        steps(
+            {"id": "a", "uses": "noop"},
+            {"id": "w", "uses": "wait", "with": {"seconds": 3600}, "needs": ["a"]},
+        )
+    )
     for _ in range(3):
         rig.claim()
         rig.commit()
@@ -247,10 +252,12 @@ def test_a_worker_with_its_threads_runs_runs_and_stops_cleanly() -> None:
     worker = Worker(rig.runs, rig.planner, rig.store, config=rig.worker.config).start()
     try:
         runs = [rig.start(A_THEN_B) for _ in range(5)]
-        deadline = time.monotonic() + 20
-        while not all(rig.run(r.id).is_done for r in runs):
-            assert time.monotonic() < deadline, "runs did not finish"
-            time.sleep(0.01)
+        wait_until(
+            lambda: all(rig.run(r.id).is_done for r in runs),
+            20,
+            interval=0.01,
+            message="the runs to finish",
+        )
         live = worker.liveness()
         assert live["ok"], live
         assert set(live["loops"]) == {"commit", "claim", "heartbeat"}

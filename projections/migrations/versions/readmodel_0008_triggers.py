@@ -6,14 +6,14 @@ schedule or hook is a deleted row. ``runs.trigger`` is what started a run beside
 (``{"kind": "schedule", "id", "tick"}`` or ``{"kind": "hook", "id", "delivery"}``), NULL for
 the others and for runs started before it existed.
 
-Revision ID: readmodel_0007
-Revises: readmodel_0006
+Revision ID: readmodel_0008
+Revises: readmodel_0007
 """
 
 from alembic import op
 
-revision = "readmodel_0007"
-down_revision = "readmodel_0006"
+revision = "readmodel_0008"
+down_revision = "readmodel_0007"
 branch_labels = None
 depends_on = None
 

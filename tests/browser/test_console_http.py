@@ -1,0 +1,133 @@
+"""The console over HTTP without a browser: sign-in cookie, CSRF, permissions, CSP, assets."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.factories import TenantCtx, UserCtx, create_tenant, create_users
+
+HTMX_SHA256 = "e209dda5c8235479f3166defc7750e1dbcd5a5c1808b7792fc2e6733768fb447"
+"""htmx.org 2.0.4's dist/htmx.min.js, as published; the file shipped must be exactly it."""
+STATIC = Path(__file__).resolve().parents[2] / "api" / "console" / "static"
+
+
+@pytest.fixture(scope="module")
+def tenant(client: Any) -> TenantCtx:
+    return create_tenant(client)
+
+
+@pytest.fixture(scope="module")
+def users(client: Any, tenant: TenantCtx) -> dict[str, UserCtx]:
+    return create_users(client, tenant)
+
+
+def _nonce(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def sign_in(client: Any, tenant: str, email: str, password: str) -> Any:
+    """A fresh cookie jar signed in through the form; returns the client."""
+    client.cookies.clear()
+    page = client.get("/ui/login")
+    assert page.status_code == 200
+    return client.post(
+        "/ui/login",
+        data={"tenant": tenant, "email": email, "password": password,
+              "csrf_token": _nonce(page.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+
+
+def test_the_shipped_htmx_is_the_pinned_release() -> None:
+    from api.console.templating import HTMX
+
+    assert hashlib.sha256((STATIC / HTMX).read_bytes()).hexdigest() == HTMX_SHA256
+
+
+def test_ui_root_sends_a_stranger_to_sign_in(client: Any) -> None:
+    client.cookies.clear()
+    r = client.get("/ui/", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/login"
+    r = client.get("/ui/runs", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/login"
+
+
+def test_signing_in_sets_a_strict_http_only_session_cookie(client: Any, tenant: TenantCtx) -> None:
+    r = sign_in(client, tenant.slug, tenant.admin.email, tenant.admin.password)
+    assert r.status_code == 303, r.text
+    cookie = next(v for k, v in r.headers.multi_items()
+                  if k == "set-cookie" and v.startswith("platinum_session="))  # fmt: skip
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert "Secure" not in cookie  # plain http here; https requests get Secure
+    assert client.get("/ui/", follow_redirects=False).headers["location"] == "/ui/runs"
+    page = client.get("/ui/runs")
+    assert page.status_code == 200
+    assert 'data-testid="nav-approvals-count"' in page.text
+
+
+def test_a_wrong_password_shows_the_form_again(client: Any, tenant: TenantCtx) -> None:
+    r = sign_in(client, tenant.slug, tenant.admin.email, "not the password")
+    assert r.status_code == 401
+    assert 'data-testid="login-submit"' in r.text
+
+
+def test_a_login_post_without_the_form_nonce_is_refused(client: Any, tenant: TenantCtx) -> None:
+    client.cookies.clear()
+    r = client.post("/ui/login", data={"tenant": tenant.slug, "email": tenant.admin.email,
+                                       "password": tenant.admin.password})  # fmt: skip
+    assert r.status_code == 403
+
+
+def test_pages_carry_a_strict_content_security_policy(client: Any) -> None:
+    client.cookies.clear()
+    r = client.get("/ui/login")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "<script>" not in r.text
+    assert " style=" not in r.text
+
+
+def test_logout_ends_the_session(client: Any, tenant: TenantCtx, users: dict[str, UserCtx]) -> None:
+    viewer = users["viewer"]
+    sign_in(client, tenant.slug, viewer.email, viewer.password)
+    page = client.get("/ui/runs")
+    r = client.post("/ui/logout", data={"csrf_token": _nonce(page.text)},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    assert client.get("/ui/runs", follow_redirects=False).status_code == 303
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+    client: Any, tenant: TenantCtx, users: dict[str, UserCtx]
+) -> None:
+    viewer = users["viewer"]
+    sign_in(client, tenant.slug, viewer.email, viewer.password)
+    assert client.post("/ui/logout", data={}).status_code == 403
+    assert client.post("/ui/logout", data={"csrf_token": "0" * 64}).status_code == 403
+
+
+def test_the_platform_admin_signs_in_with_the_token_and_sees_tenants(
+    client: Any, tenant: TenantCtx
+) -> None:
+    client.cookies.clear()
+    page = client.get("/ui/login")
+    r = client.post("/ui/login/platform",
+                    data={"token": ADMIN_TOKEN, "csrf_token": _nonce(page.text)},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    r = client.get("/ui/platform")
+    assert r.status_code == 200
+    assert tenant.slug in r.text
+    assert client.get("/ui/runs").status_code == 403  # no tenant: no runs
