@@ -35,7 +35,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     errors.install_error_handlers(app)
 
     from api import docs, metrics, openapi
-    from api.routes import api_keys, config, me, roles, sessions, tenants, users
+    from api.routes import api_keys, config, hooks, me, roles, schedules, sessions, tenants, users
 
     docs.install_home(app)  # GET /
     docs.install(app)  # /docs, /redoc and their assets
@@ -57,6 +57,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(marketplace.installations_router)
     app.include_router(messaging.notifications_router)
     app.include_router(messaging.conversations_router)
+    app.include_router(schedules.router)
+    app.include_router(hooks.router)
     app.include_router(audit.router)
     app.include_router(audit.history_router)
     requests, latency = metrics.install(app)  # collectors + GET /metrics

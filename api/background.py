@@ -138,6 +138,7 @@ def connection_budget(
     projector: bool = False,
     worker: bool = False,
     dispatcher: bool = False,
+    ticker: bool = False,
 ) -> dict[str, int]:
     """The most PostgreSQL connections each part of a process can hold (docs/scaling.md).
 
@@ -158,6 +159,8 @@ def connection_budget(
         parts["worker claimer (LISTEN) + heartbeat"] = 2
     if dispatcher:
         parts["dispatcher outbox + LISTEN"] = 2
+    if ticker:  # and the process's event store pool, for the runs it starts
+        parts["schedule ticker session (reads, advisory locks)"] = 1
     return parts
 
 
@@ -195,6 +198,7 @@ def start_background(
     worker: bool = True,
     worker_concurrency: int = 8,
     dispatcher: bool = True,
+    ticker: bool = False,
 ) -> None:
     """Start the in-process services the flags ask for; ``container.close()`` stops them."""
     if projector:
@@ -212,6 +216,20 @@ def start_background(
     if dispatcher:
         service = build_dispatcher(container.settings, container.db).start()
         container.background.append(_DispatcherService(service))
+    if ticker:
+        start_ticker(container)
+
+
+def start_ticker(container: Container) -> Any:
+    """The schedule ticker (``api/ticker.py``) on the system role, in this process."""
+    from api.ticker import Ticker
+
+    ticker = Ticker(
+        container.platform, container.runs, container.db.system.conninfo,
+        connect_timeout_s=container.settings.connect_timeout_s,
+    ).start()  # fmt: skip
+    container.background.append(ticker)
+    return ticker
 
 
 def start_checkpointer(container: Container) -> Any:

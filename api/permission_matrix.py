@@ -18,6 +18,16 @@ from api.auth import PLATFORM_ADMIN
 from domain.identity.permissions import PERMISSIONS
 
 PUBLIC = "public"
+SIGNATURE = "hook:signature"
+"""Pseudo-permission of a webhook delivery: no bearer token, the request's HMAC signature
+under the hook's secret is the credential (``api/routes/hooks.py``); anyone else gets 401."""
+
+
+def signature_credential() -> None:
+    """Marks a route whose credential is a signature it checks itself (see ``SIGNATURE``)."""
+
+
+signature_credential.permission = SIGNATURE  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class RouteRule:
             return "anyone"
         if self.permission == PLATFORM_ADMIN:
             return "platform admin"
+        if self.permission == SIGNATURE:
+            return "anyone holding the hook's secret (no bearer token)"
         return PERMISSIONS[self.permission][0]
 
 

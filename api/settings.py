@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     pool_max_overflow: int = 4
     read_pool_size: int = 4
     max_connections: int = Field(
-        default=20, description="A process refuses to start if its pools could exceed this."
+        default=21, description="A process refuses to start if its pools could exceed this."
     )
     pool_timeout_s: float = Field(
         default=1.0, description="Longest wait for a pooled connection (then 503)."

@@ -17,6 +17,7 @@ from domain.identity.users import User
 from domain.marketplace.application import MarketplaceCommands
 from domain.messaging.application import MessagingCommands
 from domain.topics import register_moved_topics
+from domain.triggers.application import TriggerCommands
 from domain.workflows.application import WorkflowCommands
 
 
@@ -26,8 +27,10 @@ class Platform(
     MessagingCommands,
     WorkflowCommands,
     MarketplaceCommands,
+    TriggerCommands,
 ):
-    """Tenants, users, roles, credentials, workflows, marketplace, notifications, conversations.
+    """Tenants, users, roles, credentials, workflows, marketplace, notifications, conversations,
+    schedules and hooks.
 
     ``Platform(env=None, *, definition_validator=None, password_hasher=None, clock=None)``.
     Persistence, encryption and compression come from ``env``/``os.environ`` as usual for

@@ -38,7 +38,7 @@ def serve(
     # the port first: a busy one fails at once, before any database work or thread
     sock = _bind(host, port)
     parts = connection_budget(settings, api=True, read=True, projector=not no_projector,
-                              worker=not no_worker, dispatcher=True)  # fmt: skip
+                              worker=not no_worker, dispatcher=True, ticker=True)  # fmt: skip
     common.budget(settings, "serve", parts)
     # uvicorn re-raises the signal it caught after a graceful shutdown; with Python's default
     # SIGTERM action that would skip atexit, and with it the embedded server's stop.
@@ -46,8 +46,9 @@ def serve(
     db = common.upgraded(settings)
     container = Container.build(settings, db)
     start_background(
-        container, projector=not no_projector, worker=not no_worker, worker_concurrency=workers
-    )
+        container, projector=not no_projector, worker=not no_worker, worker_concurrency=workers,
+        ticker=True,
+    )  # fmt: skip
     web = create_app(container, own_container=True)
     where = f"embedded PostgreSQL in {settings.data_dir}" if settings.embedded else "DATABASE_URL"
     scheme = "https" if settings.tls else "http"
@@ -90,6 +91,23 @@ def project() -> None:
     )
     container = Container.build(settings, db, role=db.system)
     start_background(container, projector=True, worker=False, dispatcher=False)
+    try:
+        common.until_interrupted()
+    finally:
+        container.close()
+
+
+def schedule() -> None:
+    """Run the schedule ticker until stopped (any number may run: one run per tick)."""
+    from api.background import connection_budget, start_ticker
+    from api.composition import Container
+
+    settings = common.settings()
+    parts = connection_budget(settings, read=True, worker=False, ticker=True)
+    parts["event store pool (system role)"] = settings.pool_size + settings.pool_max_overflow
+    db = common.long_running(settings, "schedule", parts)
+    container = Container.build(settings, db, role=db.system)
+    start_ticker(container)
     try:
         common.until_interrupted()
     finally:

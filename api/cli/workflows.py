@@ -77,7 +77,7 @@ def _call(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
         except (ValueError, AttributeError, KeyError, TypeError):
             detail, errors = r.text.strip(), ""
         raise fail(f"HTTP {r.status_code}: {detail}{' (' + errors + ')' if errors else ''}")
-    return r.json()
+    return r.json() if r.content else None
 
 
 def _print(data: Any) -> None:

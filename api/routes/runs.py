@@ -69,7 +69,8 @@ def read_run(container: Container, tenant_id: UUID, run_id: UUID) -> RunPublic:
     ordered = sorted(by_step.values(), key=lambda s: (order.get(s.id, len(order)), s.id))
     run = detail.run
     return RunPublic(**_summary(run).model_dump(), input=run["input"], output=run["output"],
-                     steps=ordered, children=[c["id"] for c in detail.children])  # fmt: skip
+                     steps=ordered, children=[c["id"] for c in detail.children],
+                     trigger=run.get("trigger"))  # fmt: skip
 
 
 def _summary(row: dict[str, Any]) -> RunSummary:

@@ -77,6 +77,9 @@ class RunSummary(BaseModel):
 class RunPublic(RunSummary):
     input: Any = None
     output: Any = None
+    trigger: dict[str, Any] | None = Field(
+        default=None, description='What started it besides a caller: {"kind": "schedule", ...}.'
+    )
     steps: list[StepPublic]
     children: list[UUID] = Field(
         default_factory=list,

@@ -34,6 +34,7 @@ PERMISSIONS: Final[dict[str, tuple[str, str]]] = {
     "workflows:write": ("manager", "POST /v1/workflows, PUT .../definition, activate/pause/..."),
     "users:read": ("manager", "GET /v1/users, GET /v1/users/{id}"),
     "notifications:send": ("manager", "POST /v1/notifications"),
+    "triggers:manage": ("manager", "POST/GET .../{id}/schedules, /hooks; /v1/schedules/{id}"),
     "runs:pause": ("manager", "POST /v1/runs/{id}/pause, POST /v1/runs/{id}/resume"),
     "users:admin": (
         "admin",

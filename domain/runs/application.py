@@ -76,6 +76,7 @@ class StartRun:
     input: Any
     started_by: UUID | str
     idempotency_key: str | None = None
+    trigger: dict[str, Any] | None = None  # e.g. {"kind": "schedule", "id", "tick"}
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ class Runs(LinkCommands, ShreddingApplication):
                     tenant_id=tenant, workflow_id=workflow,
                     workflow_version=cmd.workflow_version, definition_hash=prepared.hash,
                     step_ids=prepared.step_ids, input=cmd.input, started_by=str(cmd.started_by),
-                    idempotency_key=key, run_id=run_id, started_at=now,
+                    idempotency_key=key, run_id=run_id, started_at=now, trigger=cmd.trigger,
                 )  # fmt: skip
             except ValueError as e:
                 raise ValidationError.one("/input", str(e)) from None

@@ -52,6 +52,7 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         parent: dict[str, Any] | None = None  # the step that started this child run
         depth: int = 0
         rerun_of: str | None = None
+        trigger: dict[str, Any] | None = None  # {"kind": "schedule", ...}; older events lack it
 
     StepEvent = events.StepEvent
     StepScheduled = events.StepScheduled
@@ -89,6 +90,7 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         parent: dict[str, Any] | None = None,
         depth: int = 0,
         rerun_of: str | None = None,
+        trigger: dict[str, Any] | None = None,
     ) -> None:
         self.parent, self.depth, self.rerun_of = parent, depth, rerun_of
         self.tenant_id = tenant_id
@@ -98,6 +100,7 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         self.input = input
         self.started_by = started_by
         self.idempotency_key = idempotency_key
+        self.trigger = trigger
         self.started_at: datetime = self.created_on
         self.status: str = RunStatus.RUNNING.value
         self.steps: dict[str, dict[str, Any]] = {sid: events.new_slot() for sid in step_ids}

@@ -14,10 +14,17 @@ from typing import Any, cast
 from eventsourcing.persistence import Tracking
 
 from projections.batch import Cursor
-from projections.readmodel import identity, marketplace, messaging, runs, workflows
+from projections.readmodel import (
+    identity,
+    marketplace,
+    messaging,
+    runs,
+    triggers,
+    workflows,
+)
 from projections.readmodel.handlers import HANDLERS, BatchWriter, event_name
 
-CONTEXTS = (identity, marketplace, messaging, runs, workflows)
+CONTEXTS = (identity, marketplace, messaging, runs, triggers, workflows)
 """The handler modules, one per bounded context: importing them registers their handlers."""
 
 # Tables written from each application's events, parents first (see reset()).
@@ -26,7 +33,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "tenants", "tenant_config", "users", "roles", "user_roles", "sessions", "api_keys",
         "user_preferences", "preference_identities", "workflows", "workflow_versions",
         "marketplace_skills", "marketplace_skill_versions", "installed_skills", "notifications",
-        "conversations",
+        "conversations", "schedules", "hooks",
     ),
     "runs": ("runs", "run_steps"),
 }  # fmt: skip

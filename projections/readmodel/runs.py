@@ -37,13 +37,14 @@ def _started(curs: Cursor, e: Any) -> None:
     curs.execute(
         "INSERT INTO runs (id, tenant_id, workflow_id, workflow_version, definition_hash,"
         " status, input, started_by, idempotency_key, version, created_at, updated_at,"
-        " parent_run_id, parent_step_id, parent_item_index, depth, rerun_of)"
-        " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " parent_run_id, parent_step_id, parent_item_index, depth, rerun_of, trigger)"
+        " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             e.originator_id, e.tenant_id, e.workflow_id, e.workflow_version, e.definition_hash,
             jsonb(e.input), text(e.started_by), e.idempotency_key, e.originator_version,
             e.timestamp, e.timestamp, parent.get("run_id"), parent.get("step_id"),
             parent.get("index"), getattr(e, "depth", 0) or 0, getattr(e, "rerun_of", None),
+            jsonb(getattr(e, "trigger", None)),
         ),
     )  # fmt: skip
     curs.executemany(

@@ -86,6 +86,9 @@ UNEXPRESSED: dict[str, str] = {
     "POST /v1/marketplace/skills": "`definition` holds a JSON Schema and an implementation",
     "POST /v1/installations": "the skill must exist and be installable (else 422 on skill_id)",
     "POST /v1/notifications": "the recipient must be a user of the tenant (else 422)",
+    "POST /v1/workflows/{workflow_id}/schedules": "`cron` must parse, `timezone` be an IANA zone",
+    "PATCH /v1/schedules/{schedule_id}": "`cron` must parse, `timezone` be an IANA zone",
+    "POST /v1/workflows/{workflow_id}/hooks": "`mapping` must compile and read only `input`",
     "GET /v1/history/{resource_type}/{resource_id}": (
         "`as_of` is a version or an RFC 3339 time with an offset: not yet in its schema"
     ),

@@ -148,6 +148,7 @@ def populate_tenant(
     from domain.marketplace.commands import InstallSkill
     from domain.messaging.commands import RecordConversation, SendNotification
     from domain.runs.run import Run
+    from domain.triggers.commands import CreateHook, CreateSchedule, UpdateSchedule
     from domain.workflows.commands import CreateWorkflow, UpdateDefinition
 
     p = apps.platform
@@ -204,6 +205,19 @@ def populate_tenant(
             )
         )
         p.activate_workflow(tid, wf.id)
+        s = p.create_schedule(
+            CreateSchedule(
+                tenant_id=tid,
+                workflow_id=wf.id,
+                cron="0 9 * * 1-5",
+                timezone="Europe/Paris",
+                input={"n": 1},
+            )
+        )
+        p.update_schedule(
+            UpdateSchedule(tenant_id=tid, schedule_id=s.id, changes={"status": "paused"})
+        )
+        p.create_hook(CreateHook(tenant_id=tid, workflow_id=wf.id, mapping="input.order"))
         p.install_skill(
             InstallSkill(tenant_id=tid, skill_id=skill_id, config={"x": 1}, installed_by=admin.id)
         )
@@ -244,6 +258,7 @@ def populate_tenant(
                 step_ids=step_ids,
                 input={"n": 1.5},
                 started_by=str(admin.id),
+                trigger={"kind": "schedule", "id": "x"},
             )
             for sid in step_ids[:-1]:
                 run.schedule_step(sid, None, 1, None, {"in": sid})
