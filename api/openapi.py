@@ -25,10 +25,21 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth import authenticate
 from api.bodies import definition_components
 from api.errors import MEDIA_TYPE
+from api.permission_matrix import signature_credential
 from api.schemas import STORABLE_CHAR
 
 BEARER = "bearer"
+HOOK_SIGNATURE = "hookSignature"
 SECURITY_SCHEMES: dict[str, Any] = {
+    HOOK_SIGNATURE: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Platinum-Signature",
+        "description": (
+            "A webhook delivery's `sha256=<hex HMAC-SHA256(secret, timestamp + \".\" + body)>`,"
+            " with `X-Platinum-Timestamp` and `X-Platinum-Delivery` (docs/api.md)."
+        ),
+    },
     BEARER: {
         "type": "http",
         "scheme": "bearer",
@@ -130,17 +141,26 @@ def _authenticates(dependant: Dependant) -> bool:
     return any(dep.call is authenticate or _authenticates(dep) for dep in dependant.dependencies)
 
 
+def _signed(dependant: Dependant) -> bool:
+    return any(dep.call is signature_credential for dep in dependant.dependencies)
+
+
 def _secure(app: FastAPI, doc: dict[str, Any]) -> None:
-    """``security: [{bearer: []}]`` on the operations whose route authenticates its caller."""
+    """``security: [{bearer: []}]`` on the operations whose route authenticates its caller,
+    ``[{hookSignature: []}]`` on a webhook delivery (its signature is its credential)."""
     for route in iter_route_contexts(app.routes):  # included routers' routes, prefixed
         if not isinstance(route.original_route, APIRoute):
             continue
-        if not _authenticates(route.dependant):
+        if _authenticates(route.dependant):
+            scheme = BEARER
+        elif _signed(route.dependant):
+            scheme = HOOK_SIGNATURE
+        else:
             continue
         item = doc.get("paths", {}).get(route.path_format or "", {})
         for method in route.methods or ():
             if (operation := item.get(method.lower())) is not None:
-                operation["security"] = [{BEARER: []}]
+                operation["security"] = [{scheme: []}]
 
 
 def _free(schema: Any) -> bool:

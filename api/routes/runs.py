@@ -320,7 +320,15 @@ for _decision, _doc in (
 )
 def send_signal(
     run_id: UUID,
-    name: Annotated[str, Path(max_length=100, description="The signal's name.")],
+    name: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=100,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+            description="The signal's name: 1 to 100 letters, digits, '_', '.', ':' or '-'.",
+        ),
+    ],
     principal: Starter,
     container: ContainerDep,
     payload: Annotated[Any, Body(description="Any JSON: the output of the step it completes.")],

@@ -89,6 +89,8 @@ UNEXPRESSED: dict[str, str] = {
     "POST /v1/workflows/{workflow_id}/schedules": "`cron` must parse, `timezone` be an IANA zone",
     "PATCH /v1/schedules/{schedule_id}": "`cron` must parse, `timezone` be an IANA zone",
     "POST /v1/workflows/{workflow_id}/hooks": "`mapping` must compile and read only `input`",
+    "GET /v1/audit/proofs/consistency": "`to_size` must not pass the signed tree (else 422)",
+    "GET /v1/audit/proofs/inclusion": "`tree_size` must not pass the signed tree (else 422)",
     "GET /v1/history/{resource_type}/{resource_id}": (
         "`as_of` is a version or an RFC 3339 time with an offset: not yet in its schema"
     ),

@@ -45,7 +45,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """``platinum serve`` on a fresh database, up and answering ``/healthz``."""
     info = create_database(pg_server, prefix="platinum_browser")
@@ -92,7 +92,7 @@ def live(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         drop_database(pg_server, info)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Chromium, headless. Missing: fail under CI=true, else skip with the reason."""
     if not Path(CHROMIUM).exists():
@@ -132,12 +132,12 @@ def page(browser: Any, live: Live) -> Iterator[Any]:
     assert not problems, f"the page logged errors: {problems}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tenant(live: Live) -> TenantCtx:
     return create_tenant(live.api)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def users(live: Live, tenant: TenantCtx) -> dict[str, UserCtx]:
     return create_users(live.api, tenant)
 
