@@ -169,7 +169,7 @@ def _run_page(
 
 
 def _step_changes(c: httpx.Client, base: str, token: str, wf: str, n: int) -> dict[str, Any]:
-    if not Path(CHROMIUM).exists():
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
         return {"step_change_ms": unavailable(f"no Chromium at {CHROMIUM}")}
     try:
         from playwright.sync_api import sync_playwright
@@ -232,7 +232,13 @@ def run(env: BenchEnv, profile: Profile) -> dict[str, Any]:
                 profile.repeats,
             )
         )
-        out.update(
-            _step_changes(c, base, ctx["token"], ctx["workflow_id"], CHANGES.get(profile.name, 3))
-        )
+        try:
+            changes = _step_changes(
+                c, base, ctx["token"], ctx["workflow_id"], CHANGES.get(profile.name, 3)
+            )
+        except Exception as exc:  # the run page's figures stand; this one says what broke
+            changes = {
+                "step_change_ms": {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+            }
+        out.update(changes)
     return out
