@@ -18,7 +18,7 @@ from typing import Any
 from bench import report
 from bench.harness import Profile, bench_server, fresh_database, machine, section
 
-SECTIONS = ("ceiling", "append", "replay", "runs", "scaling", "api")
+SECTIONS = ("ceiling", "append", "replay", "runs", "scaling", "api", "console")
 # its history sizes are its subject: it starts from an empty database of its own
 OWN_DATABASE = {"scaling"}
 RESULTS = Path(__file__).resolve().parent / "results"
