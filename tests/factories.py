@@ -190,3 +190,17 @@ def active_workflow(
     r = client.post(f"/v1/workflows/{wf_id}/activate", headers=headers)
     assert r.status_code == 200, f"activate workflow {name}: {r.status_code} {r.text}"
     return wf_id
+
+
+def pause_active_schedules(client: Any, tenant: Any, db: Any) -> None:
+    """Pause the tenant's active schedules: other modules' servers run tickers on this database."""
+    import psycopg
+
+    with psycopg.connect(db.owner.conninfo) as conn:
+        ids = conn.execute(
+            "SELECT id::text FROM schedules WHERE tenant_id = %s AND status = 'active'",
+            (tenant.id,),
+        ).fetchall()
+    for (sid,) in ids:
+        client.patch(f"/v1/schedules/{sid}", json={"status": "paused"},
+                     headers=tenant.admin_headers)  # fmt: skip

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.api.test_runs import QUICK, active_workflow
+from tests.factories import pause_active_schedules
 from tests.support.http import MISSING, PROBLEM
 
 
@@ -162,11 +163,4 @@ def test_another_tenants_schedule_and_workflow_are_404(
 def _leave_no_active_schedule(client, tenant, db):  # type: ignore[no-untyped-def]
     """Other modules' servers run tickers on this database: pause what this module made."""
     yield
-    with psycopg.connect(db.owner.conninfo) as conn:
-        ids = conn.execute(
-            "SELECT id::text FROM schedules WHERE tenant_id = %s AND status = 'active'",
-            (tenant.id,),
-        ).fetchall()
-    for (sid,) in ids:
-        client.patch(f"/v1/schedules/{sid}", json={"status": "paused"},
-                     headers=tenant.admin_headers)  # fmt: skip
+    pause_active_schedules(client, tenant, db)

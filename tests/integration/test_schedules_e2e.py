@@ -13,7 +13,7 @@ from api.background import start_ticker
 from api.composition import Container
 from api.ticker import Ticker
 from tests.api.test_runs import APPROVAL, QUICK, active_workflow
-from tests.factories import TenantCtx, create_tenant
+from tests.factories import TenantCtx, create_tenant, pause_active_schedules
 from tests.support.polling import wait_until
 
 
@@ -173,14 +173,7 @@ def test_a_scheduled_run_says_which_tick_started_it(client, container, db, tenan
 def _pause_this_modules_schedules(client, tenant, db):  # type: ignore[no-untyped-def]
     """After each test, pause the schedules it left active (later passes skip them)."""
     yield
-    with psycopg.connect(db.owner.conninfo) as conn:
-        ids = conn.execute(
-            "SELECT id::text FROM schedules WHERE tenant_id = %s AND status = 'active'",
-            (tenant.id,),
-        ).fetchall()
-    for (sid,) in ids:
-        client.patch(f"/v1/schedules/{sid}", json={"status": "paused"},
-                     headers=tenant.admin_headers)  # fmt: skip
+    pause_active_schedules(client, tenant, db)
 
 
 def _schedule_process(settings, tmp_path, name: str):  # type: ignore[no-untyped-def]

@@ -6,21 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.browser.flows import APPROVAL, active_workflow, start_run
-from tests.factories import TenantCtx, UserCtx, create_tenant, create_users
+from tests.factories import TenantCtx, UserCtx
 from tests.support.polling import wait_until
-
-
-@pytest.fixture(scope="module")
-def tenant(client: Any) -> TenantCtx:
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client: Any, tenant: TenantCtx) -> dict[str, UserCtx]:
-    return create_users(client, tenant)
 
 
 def _approval_notices(client: Any, user: UserCtx, run_id: str) -> list[dict[str, Any]]:

@@ -7,24 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import ADMIN_TOKEN
-from tests.factories import TenantCtx, UserCtx, create_tenant, create_users
+from tests.factories import TenantCtx, UserCtx, create_tenant
 
 HTMX_SHA256 = "e209dda5c8235479f3166defc7750e1dbcd5a5c1808b7792fc2e6733768fb447"
 """htmx.org 2.0.4's dist/htmx.min.js, as published; the file shipped must be exactly it."""
 STATIC = Path(__file__).resolve().parents[2] / "api" / "console" / "static"
-
-
-@pytest.fixture(scope="module")
-def tenant(client: Any) -> TenantCtx:
-    return create_tenant(client)
-
-
-@pytest.fixture(scope="module")
-def users(client: Any, tenant: TenantCtx) -> dict[str, UserCtx]:
-    return create_users(client, tenant)
 
 
 def _nonce(page: str) -> str:
