@@ -48,9 +48,10 @@ def test_docs_call_get_me_through_authorize_offline(page: Any, live: Live, tenan
     # Authorize: paste the tenant admin's session token into the bearer scheme
     page.locator("button.authorize").first.click()
     dialog = page.locator(".dialog-ux .modal-ux")
-    dialog.locator("input[type=text], input[type=password]").first.fill(tenant.admin.token)
-    dialog.locator("button.authorize").click()
-    dialog.locator("button.btn-done").click()
+    bearer = dialog.locator("form").filter(has_text="bearer (http, Bearer)")
+    bearer.locator("input[type=text], input[type=password]").first.fill(tenant.admin.token)
+    bearer.locator("button.authorize").click()
+    bearer.locator("button.btn-done").click()
     # GET /v1/me: open it, "Try it out", Execute
     operation, status = _try_get_me(page)
     assert status.inner_text().strip().startswith("200")
