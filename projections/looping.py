@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import Self
 
 
-class LoopThread:
+class LoopThread(ABC):
     """Runs ``_loop`` on a daemon thread until :meth:`stop`; ``last_beat`` is its liveness."""
 
     def __init__(self) -> None:
@@ -15,11 +16,13 @@ class LoopThread:
         self._thread: threading.Thread | None = None
         self.last_beat = time.monotonic()  # when the loop last went round
 
+    @abstractmethod
     def _thread_name(self) -> str:
-        raise NotImplementedError
+        """The thread's name, as logs and ``py-spy`` show it."""
 
+    @abstractmethod
     def _loop(self) -> None:
-        raise NotImplementedError
+        """Go round until ``self._stop`` is set, updating ``last_beat`` each time."""
 
     def start(self) -> Self:
         self._stop.clear()
