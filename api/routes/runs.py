@@ -33,7 +33,7 @@ from domain.identity.permissions import BUILTIN_ROLES, role_at_least
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import ConflictError, NotFoundError
 from domain.runs.application import DecideApproval, IdempotencyKeyReusedError, StartRun
-from domain.runs.link_commands import RerunRun, SendSignal
+from domain.runs.link_commands import RerunKeyReusedError, RerunRun, SendSignal
 from domain.runs.run import Run
 from projections.queries import runs as runs_read
 
@@ -355,6 +355,14 @@ def rerun(
     container: ContainerDep,
     response: Response,
     body: RunRerun | None = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="The same key and body rerun this run once: a retry gets that rerun.",
+        ),
+    ] = None,
 ) -> RunRerunAccepted:
     """Start a new run of an ended run's definition version that reuses the outputs of the
     steps not downstream of ``from_step`` (default: of the failed steps) (202)."""
@@ -367,13 +375,20 @@ def rerun(
     if definition is None:
         raise ConflictError(f"workflow version {original.workflow_version} is gone")
     given = body.model_fields_set if body is not None else set()
-    with acting_as(principal.actor):
-        done = container.runs.rerun(RerunRun(
-            tenant_id=tenant_id, run_id=run_id, definition=definition,
-            started_by=principal.actor.user_id or principal.subject,
-            from_step=body.from_step if body else None, new_input="input" in given,
-            input=body.input if body else None,
-        ))  # fmt: skip
+    try:
+        with acting_as(principal.actor):
+            done = container.runs.rerun(RerunRun(
+                tenant_id=tenant_id, run_id=run_id, definition=definition,
+                started_by=principal.actor.user_id or principal.subject,
+                from_step=body.from_step if body else None, new_input="input" in given,
+                input=body.input if body else None, idempotency_key=idempotency_key,
+            ))  # fmt: skip
+    except RerunKeyReusedError as e:
+        raise invalid(
+            [("#header/idempotency-key", "already used with another body")], detail=str(e)
+        ) from None
     container.wait_caught_up("runs")
     response.headers["Location"] = f"/v1/runs/{done.run.id}"
+    if done.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return RunRerunAccepted(id=done.run.id, rerun_of=run_id, reused=done.reused)

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.persistence import IntegrityError
 
 from domain.kernel import validators as v
-from domain.kernel.errors import NotFoundError, ValidationError
+from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
+from domain.kernel.ids import NAMESPACE
 from domain.runs.limits import too_large
 from domain.runs.links import SIGNAL_NAME
 from domain.runs.run import Run, RunStateError, StepStatus
@@ -56,12 +59,31 @@ class RerunRun:
     from_step: str | None = None
     new_input: bool = False
     input: Any = None
+    idempotency_key: str | None = None
+
+
+class RerunKeyReusedError(ConflictError):
+    """The Idempotency-Key already reran this run with another ``from_step`` or input."""
+
+    def __init__(self, run_id: UUID, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} already reran this run as run {run_id} with another body",
+            resource_type="run",
+            resource_id=run_id,
+        )
+        self.run_id, self.key = run_id, key
+
+
+def rerun_id_for(tenant_id: str, run_id: UUID, idempotency_key: str) -> UUID:
+    """The id of the rerun an Idempotency-Key starts: a repeated rerun clashes on it."""
+    return uuid5(NAMESPACE, f"rerun:{tenant_id}:{run_id}:{idempotency_key}")
 
 
 @dataclass(frozen=True)
 class Rerun:
     run: Run
     reused: list[str]
+    replayed: bool = False
 
 
 def downstream(definition: dict[str, Any], roots: set[str]) -> set[str]:
@@ -151,14 +173,22 @@ class LinkCommands:
             raise RunStateError(original.id, "its workflow version changed: it cannot be rerun")
         from domain.runs.application import AdvanceDeferred
 
-        now, run_id = self.clock(), uuid4()
+        key = cmd.idempotency_key
+        if key:
+            v.text(key, "/idempotency_key", max_len=255)
+        now = self.clock()
+        run_id = rerun_id_for(str(original.tenant_id), original.id, key) if key else uuid4()
+        if key:
+            earlier = self._earlier_rerun(run_id, value, reused, key)
+            if earlier is not None:
+                return earlier
 
         def record() -> Run:
             run = Run.start(
                 tenant_id=original.tenant_id, workflow_id=original.workflow_id,
                 workflow_version=original.workflow_version, definition_hash=prepared.hash,
                 step_ids=prepared.step_ids, input=value, started_by=str(cmd.started_by),
-                run_id=run_id, started_at=now, rerun_of=str(original.id),
+                run_id=run_id, started_at=now, rerun_of=str(original.id), idempotency_key=key,
             )  # fmt: skip
             for sid in reused:
                 run.reuse_step(sid, original.steps[sid]["output"], original.id)
@@ -169,8 +199,27 @@ class LinkCommands:
             planner.advance(run, now)
         except AdvanceDeferred:
             run = record()  # a worker takes its start task and advances it
-        self.save_runs([(run, {})])
+        try:
+            self.save_runs([(run, {})])
+        except IntegrityError:
+            earlier = self._earlier_rerun(run_id, value, reused, key) if key else None
+            if earlier is None:
+                raise
+            return earlier  # a concurrent rerun with the same key won the race
         return Rerun(run, reused)
+
+    def _earlier_rerun(
+        self, run_id: UUID, value: Any, reused: list[str], key: str
+    ) -> Rerun | None:
+        """The rerun this key already started (replayed), or None; another body is refused."""
+        try:
+            earlier = self.load(run_id)
+        except NotFoundError:
+            return None
+        kept = sorted(sid for sid, slot in earlier.steps.items() if slot.get("reused"))
+        if earlier.input != value or kept != sorted(reused):
+            raise RerunKeyReusedError(earlier.id, key)
+        return Rerun(earlier, kept, replayed=True)
 
     def with_cascade(
         self, runs: Sequence[Run], changes: TaskChanges

@@ -181,3 +181,24 @@ def test_reruns_are_refused_while_running_for_unknown_steps_and_across_tenants(
     extra = client.post(f"/v1/runs/{run_id}/rerun", json={"form_step": "go"},
                         headers=tenant.admin_headers)  # fmt: skip
     assert extra.status_code == 422
+
+
+def test_a_rerun_with_an_idempotency_key_happens_once(client, tenant) -> None:
+    definition = {"name": "once", "steps": [
+        {"id": "a", "uses": "transform", "with": {"x": 1}},
+        {"id": "b", "uses": "fail", "needs": ["a"], "with": {"message": "no"}},
+    ]}  # fmt: skip
+    first = start(client, tenant.admin_headers, active_workflow(client, tenant.admin_headers,
+                                                                definition))  # fmt: skip
+    keyed = {**tenant.admin_headers, "Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    one = client.post(f"/v1/runs/{first}/rerun", json={}, headers=keyed)
+    again = client.post(f"/v1/runs/{first}/rerun", json={}, headers=keyed)
+    assert (one.status_code, again.status_code) == (202, 202), again.text
+    assert again.json() == one.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in one.headers
+    other_body = client.post(f"/v1/runs/{first}/rerun", json={"from_step": "a"}, headers=keyed)
+    assert other_body.status_code == 422
+    assert other_body.headers["content-type"] == PROBLEM
+    fresh = client.post(f"/v1/runs/{first}/rerun", json={}, headers=tenant.admin_headers)
+    assert fresh.json()["id"] != one.json()["id"]
