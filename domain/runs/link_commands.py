@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4, uuid5
@@ -22,7 +22,7 @@ from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
 from domain.kernel.ids import NAMESPACE
 from domain.runs.limits import too_large
 from domain.runs.links import SIGNAL_NAME
-from domain.runs.run import Run, RunStateError, StepStatus
+from domain.runs.run import Run, RunStateError, RunStatus, StepStatus
 from domain.runs.tasks import TaskChanges, run_tasks, task_changes
 
 if TYPE_CHECKING:
@@ -114,6 +114,19 @@ def abandoned_children(run: Run) -> list[UUID]:
         # child of the attempt that failed is abandoned all the same (ended ones are skipped)
         found += [UUID(str(slot["child"])) for slot in slots if slot.get("child")]
     return found
+
+
+def held_children(run: Run) -> tuple[str, list[UUID]] | None:
+    """When this save pauses or resumes ``run``: ``("pause"|"resume", its children's ids``
+    — every child run a step or item of it started and still waits for)."""
+    turn = next((e for e in reversed(run.pending_events)
+                 if isinstance(e, Run.Paused | Run.Resumed)), None)  # fmt: skip
+    if turn is None:
+        return None
+    slots = [slot for step in run.steps.values() for slot in [step, *(step.get("items") or [])]]
+    ids = [UUID(str(slot["child"])) for slot in slots
+           if slot.get("child") and slot.get("status") == StepStatus.RUNNING]  # fmt: skip
+    return ("pause" if isinstance(turn, Run.Paused) else "resume"), ids
 
 
 class LinkCommands:
@@ -224,25 +237,49 @@ class LinkCommands:
     def with_cascade(
         self, runs: Sequence[Run], changes: TaskChanges
     ) -> tuple[list[Run], TaskChanges]:
-        """``runs`` plus the child runs they abandon, cancelled (with their task changes)."""
+        """``runs`` plus the child runs they abandon, cancelled, and the children of runs
+        paused or resumed, paused or resumed alike (with their task changes)."""
         by_id = {run.id: run for run in runs}
         todo = list(runs)
         while todo:
-            for child_id in abandoned_children(todo.pop()):
-                child = by_id.get(child_id)
-                if child is None:
-                    try:
-                        child = self.load(child_id)
-                    except NotFoundError:
-                        continue
-                if child.is_done:
-                    continue
+            run = todo.pop()
+            for child in self._children(by_id, abandoned_children(run)):
                 before = run_tasks(child)
                 parent = child.parent or {}
                 child.cancel(f"its parent run {parent.get('run_id')} stopped waiting for it")
                 child.notify_parent(delivered=False)
-                implied = task_changes(before, run_tasks(child))
-                changes = changes.plus(implied.add, implied.done)
+                changes = self._changed(changes, before, child)
+                by_id[child.id] = child
+                todo.append(child)
+            held = held_children(run)
+            for child in self._children(by_id, held[1] if held else []):
+                before = run_tasks(child)
+                if held and held[0] == "pause" and child.status == RunStatus.RUNNING:
+                    child.pause()
+                elif held and held[0] == "resume" and child.status == RunStatus.PAUSED:
+                    child.resume()
+                    if self.planner is not None:
+                        self.planner.advance(child, self.clock())
+                else:
+                    continue
+                changes = self._changed(changes, before, child)
                 by_id[child.id] = child
                 todo.append(child)
         return list(by_id.values()), changes
+
+    def _children(self, by_id: dict[UUID, Run], ids: list[UUID]) -> Iterator[Run]:
+        """The child runs of ``ids`` that have not ended (the ones in this save first)."""
+        for child_id in ids:
+            child = by_id.get(child_id)
+            if child is None:
+                try:
+                    child = self.load(child_id)
+                except NotFoundError:
+                    continue
+            if not child.is_done:
+                yield child
+
+    @staticmethod
+    def _changed(changes: TaskChanges, before: Any, child: Run) -> TaskChanges:
+        implied = task_changes(before, run_tasks(child))
+        return changes.plus(implied.add, implied.done)

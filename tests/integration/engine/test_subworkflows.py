@@ -114,6 +114,26 @@ def test_cancelling_the_parent_cancels_its_running_children(linked: Linked) -> N
     assert linked.run(run.id).status == "cancelled"
 
 
+def test_pausing_the_parent_pauses_its_running_children_and_resuming_resumes_them(
+    linked: Linked,
+) -> None:
+    _, child = linked.workflow(SLEEPER)
+    parent_id, _ = linked.workflow(fan_out(child, "[1, 2]"))
+    run = linked.start(parent_id)
+    run = linked.wait(run.id, lambda r: all(
+        (i.get("waiting") or {}).get("child_run_id") for i in r.steps["fan"].get("items") or [{}]
+    ) and len(r.steps["fan"].get("items") or []) == 2)  # fmt: skip
+    children = [item["child"] for item in run.steps["fan"]["items"]]
+    linked.runs.pause_run(linked.tenant_id, run.id)
+    # the pause's own save paused them
+    assert [linked.run(c).status for c in children] == ["paused", "paused"]
+    linked.runs.resume_run(linked.tenant_id, run.id)
+    assert [linked.run(c).status for c in children] == ["running", "running"]
+    assert linked.run(run.id).status == "running"
+    linked.runs.cancel_run(linked.tenant_id, run.id, "enough")
+    assert [linked.run(c).status for c in children] == ["cancelled", "cancelled"]
+
+
 def test_runs_nest_at_most_max_depth_deep_so_a_cycle_stops(linked: Linked) -> None:
     # A -> B is valid when saved; A is then changed to call B's caller: a cycle only the run
     # time depth limit can see (A's own name is not part of its definition)
