@@ -24,8 +24,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy domain engine projections api
 
+# Two phases: every test but the serial ones on two processes, then the serial ones alone
+# (tests/conftest.py: SERIAL says which and why).
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -p no:randomly
+	$(BIN)/python -m pytest -q -p no:randomly -n 2 -m "not serial"
+	$(BIN)/python -m pytest -q -p no:randomly -m serial
 
 # Unit coverage of the engine and the domain: in-memory store only (no PostgreSQL is given)
 coverage: $(STAMP)

@@ -30,6 +30,33 @@ from tests.support.doubles import FakeClock
 
 ADMIN_TOKEN = "test-platform-admin-token"
 
+SERIAL = (
+    "tests/browser/",
+    "tests/integration/engine/test_chaos.py",
+    "tests/integration/engine/test_chaos_pause.py",
+    "tests/integration/test_database_outage.py",
+    "tests/integration/test_schedule_outage.py",
+    "tests/integration/test_schedules_e2e.py",
+    "tests/integration/test_embedded_server.py",
+    "tests/integration/test_notification_delivery.py",
+    "tests/integration/projections/test_crash_and_rebuild.py",
+    "tests/integration/test_bench_smoke.py",
+    "tests/api/test_bounded_evaluation.py",
+)
+"""Tests that kill processes, restart the database, hold leases against the clock, drive a
+browser against a live server or compare latencies: ``make test`` runs every other test on two
+processes (pytest-xdist), then these alone (``-m serial``), so no neighbour's load makes a
+lease expire or a latency bound fail."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of ``SERIAL`` (paths relative to the repository) ``serial``."""
+    root = Path(__file__).resolve().parent.parent
+    for item in items:
+        where = item.path.resolve().relative_to(root).as_posix()
+        if where.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[ConnInfo]:

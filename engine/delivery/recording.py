@@ -106,6 +106,9 @@ class DeliveryRecords:
         tenant = self._tenant(row.tenant_id)
         if not tenant.is_active:
             raise PermanentDeliveryError(f"tenant is {tenant.status}")
+        recipient = self.app.get_user(n.tenant_id, n.recipient_user_id)
+        if recipient.erased:  # their address and the message's text are gone with their key
+            raise PermanentDeliveryError("the recipient was erased")
         mute_key = MUTE_KEY.format(channel=n.channel)
         if truthy(self._preference(n, mute_key)):
             raise PermanentDeliveryError(f"muted by the recipient ({mute_key})")
@@ -118,7 +121,7 @@ class DeliveryRecords:
         if n.channel in ADDRESSED_CHANNELS:
             to = self._preference(n, ADDRESS_KEY.format(channel=n.channel))
         if to is None and n.channel == "email":
-            to = self.app.get_user(n.tenant_id, n.recipient_user_id).email
+            to = recipient.email
         only = None
         entries = tenant.config.get(egress.TENANT_CONFIG_KEY)
         if entries is not None:

@@ -533,6 +533,19 @@ def test_muted_channel_and_unconfigured_channel_fail_without_sending(
     assert "not configured" in (u.failure_reason or "")
 
 
+def test_a_notification_queued_for_a_user_erased_since_is_failed_without_sending(
+    platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider
+) -> None:
+    t = new_tenant(**webhook_config(provider))
+    queued = send(platform, t, "slack")
+    platform.erase_user(t.id, t.user_id)
+    dispatchers(t)
+    wait_until(settled(platform, t, [queued]), message="failed")
+    assert provider.hits == []
+    n = platform.get_notification(t.id, queued)
+    assert (n.status, n.failure_reason) == ("failed", "the recipient was erased")
+
+
 def test_tenant_rate_limit_spaces_out_outgoing_messages(
     platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider
 ) -> None:
