@@ -172,8 +172,9 @@ def test_the_loop_signs_new_rows_and_outlives_a_database_outage(
         assert loop.liveness()["ok"]  # an outage is not a dead loop
         state["down"] = False
         with _system(proj_db) as conn:
-            wait_until(
-                lambda: list_checkpoints(conn, tenant.tenant_id, limit=1)[0].key_id == "loop"
+            wait_until(  # none at first: the loop may not have signed yet
+                lambda: [c.key_id for c in list_checkpoints(conn, tenant.tenant_id, limit=1)]
+                == ["loop"]
             )
             latest = list_checkpoints(conn, tenant.tenant_id, limit=1)[0]
             rows = conn.execute(
