@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.factories import TenantCtx, UserCtx, create_tenant, create_users
+from tests.support.servers import served_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +26,12 @@ def users(client, tenant: TenantCtx) -> dict[str, UserCtx]:  # type: ignore[no-u
 def other_tenant(client) -> TenantCtx:  # type: ignore[no-untyped-def]
     """A second tenant of this test module, whose data ``tenant`` must never reach."""
     return create_tenant(client)
+
+
+@pytest.fixture(scope="module")
+def live_url(container) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The session's app served by uvicorn on a loopback port: for clients over real HTTP."""
+    from api.app import create_app
+
+    with served_in_thread(create_app(container)) as base:
+        yield base
