@@ -71,3 +71,19 @@ def test_tokens_are_kept_per_server_in_a_file_only_its_owner_reads(
     assert remote.forget("http://b:8000")
     assert remote.token_for("http://b:8000", None) is None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from api.cli.common import stderr_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert stderr_progress().disable
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert not stderr_progress().disable
