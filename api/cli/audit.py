@@ -1,16 +1,18 @@
-"""``platinum audit verify|export|checkpoint|rebuild``: chains, export, checkpoints, rebuild."""
+"""``platinum audit verify|export|checkpoint|rebuild`` (on the database) and ``audit history``
+(through the HTTP API): chains, export, checkpoints, rebuild, an aggregate's history."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import configure_logging, database, fail, settings
+from api.cli.common import configure_logging, database, fail, settings, stderr_progress
+from api.cli.remote import AsJson, Token, Url, connected, print_json
 
 app = typer.Typer(help="Audit log: verify hash chains, export events.", no_args_is_help=True)
 
@@ -50,8 +52,10 @@ def audit_verify(
     env = db.system.eventsourcing_env(small)
     apps = {c.name.lower(): c(env=env) for c in application_classes()}
     try:
-        with psycopg.connect(db.system.conninfo) as conn:
-            result = verify_chain(conn, tenant_id, events=StoredEvents(apps))
+        with psycopg.connect(db.system.conninfo) as conn, stderr_progress() as progress:
+            task = progress.add_task("verifying audit rows", total=None)
+            result = verify_chain(conn, tenant_id, events=StoredEvents(apps),
+                                  on_batch=lambda n: progress.advance(task, n))  # fmt: skip
     finally:
         for a in apps.values():
             a.close()
@@ -85,15 +89,15 @@ def audit_export(
     out: Annotated[Path | None, typer.Option(help="Write NDJSON here instead of stdout.")] = None,
 ) -> None:
     """Export a tenant's audit events as NDJSON CloudEvents, ending with a fresh checkpoint."""
-    from projections.audit.export import export_events
+    from projections.audit.export import iter_verifiable_export
 
-    with _checkpointed(tenant) as (conn, tenant_id, cp):
-        if out is None:
-            n = export_events(conn, tenant_id, cp, sys.stdout)
-        else:
-            with out.open("w", encoding="utf-8") as f:
-                n = export_events(conn, tenant_id, cp, f)
-    typer.echo(f"exported {n} events", err=True)
+    with _checkpointed(tenant) as (conn, tenant_id, cp), stderr_progress() as progress:
+        task = progress.add_task("exporting audit events", total=cp.tree_size + 1)
+        with (nullcontext(sys.stdout) if out is None else out.open("w", encoding="utf-8")) as f:
+            for line in iter_verifiable_export(conn, tenant_id, cp):
+                f.write(line)
+                progress.advance(task)
+    typer.echo(f"exported {cp.tree_size} events", err=True)
 
 
 @app.command("checkpoint")
@@ -119,3 +123,28 @@ def audit_rebuild() -> None:
         total += runner.catch_up()
         runner.app.close()
     typer.echo(f"audit log rebuilt from {total} events", err=True)
+
+
+@app.command("history")
+def audit_history(
+    resource_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="run, workflow, user, tenant, schedule...")
+    ],
+    resource_id: Annotated[str, typer.Argument(metavar="ID", help="The resource's id.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(metavar="VERSION|TIME", help="Its state at a version or RFC 3339 time."),
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """A resource's events from the audit log (through the HTTP API), or its state then."""
+    with connected(url, token) as client:
+        found = (client.audit.history(resource_type, resource_id) if as_of is None else
+                 client.audit.state_as_of(resource_type, resource_id, as_of))  # fmt: skip
+    if as_json or as_of is not None:
+        print_json(found)
+        return
+    for e in found.events:
+        typer.echo(f"{e.version:>4}  {e.time.isoformat()}  {e.type}")

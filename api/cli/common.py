@@ -10,6 +10,8 @@ import typer
 from api.settings import Settings
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from api.database import Database
 
 
@@ -21,6 +23,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """One line on stderr, non-zero exit."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def stderr_progress() -> Progress:
+    """Rich progress bars on stderr, drawn only when stderr is a terminal (never in a pipe,
+    a file or a script's captured output)."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), disable=not sys.stderr.isatty())
 
 
 def configure_logging(level: str) -> None:

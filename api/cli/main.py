@@ -6,9 +6,14 @@ import logging
 
 import typer
 
-from api.cli import audit, db, projections, serve
-from api.cli.triggers import hooks_app, schedules_app
-from api.cli.workflows import runs_app, workflows_app
+from api.cli import help as clean_help
+
+clean_help.install()
+
+from api.cli import audit, db, projections, serve, session  # noqa: E402 (after the help fix)
+from api.cli.runs import runs_app  # noqa: E402
+from api.cli.triggers import hooks_app, schedules_app  # noqa: E402
+from api.cli.workflows import workflows_app  # noqa: E402
 
 app = typer.Typer(
     help="Platinum: event-sourced, multi-tenant workflow engine.", no_args_is_help=True
@@ -19,9 +24,13 @@ app.command("worker")(serve.worker)
 app.command("dispatch")(serve.dispatch)
 app.command("schedule")(serve.schedule)
 app.command("admin-token")(serve.admin_token)
+app.command("login")(session.login)
+app.command("logout")(session.logout)
+app.command("whoami")(session.whoami)
 app.add_typer(db.app, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(audit.app, name="audit")
+app.add_typer(session.tenants_app, name="tenants")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedules_app, name="schedules")

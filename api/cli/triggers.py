@@ -8,15 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.common import fail
-from api.cli.workflows import DEFAULT_URL, Token, Url
-from api.cli.workflows import _call as call
-from api.cli.workflows import _print as show
+from api.cli.remote import Token, Url, connected, print_json
 
 schedules_app = typer.Typer(help="Schedules (through the HTTP API).", no_args_is_help=True)
 hooks_app = typer.Typer(help="Signed webhook endpoints (through the HTTP API).",
                         no_args_is_help=True)  # fmt: skip
 
-Id = Annotated[str, typer.Argument(help="The schedule's id.")]
+Id = Annotated[str, typer.Argument(metavar="SCHEDULE_ID", help="The schedule's id.")]
+WorkflowId = Annotated[str, typer.Argument(metavar="WORKFLOW_ID", help="The workflow.")]
 
 
 def _json(text: str, option: str) -> Any:
@@ -28,78 +27,90 @@ def _json(text: str, option: str) -> Any:
 
 @schedules_app.command("create")
 def schedules_create(
-    workflow_id: Annotated[str, typer.Argument(help="The workflow to start.")],
-    cron: Annotated[str, typer.Argument(help="5 fields, or 6 with seconds first.")],
-    token: Token,
-    timezone: Annotated[str, typer.Option(help="An IANA time zone.")] = "UTC",
-    input_json: Annotated[str, typer.Option("--input", help="Each run's input (JSON).")] = "{}",
+    workflow_id: WorkflowId,
+    cron: Annotated[str, typer.Argument(metavar="CRON", help="5 fields, or 6 with seconds first.")],
+    timezone: Annotated[str, typer.Option(metavar="ZONE", help="An IANA time zone.")] = "UTC",
+    input_json: Annotated[
+        str, typer.Option("--input", metavar="JSON", help="Each run's input.")
+    ] = "{}",
     overlap: Annotated[str, typer.Option(help="skip, allow or cancel_previous.")] = "skip",
     catchup: Annotated[str, typer.Option(help="none, last or all.")] = "none",
-    url: Url = DEFAULT_URL,
+    url: Url = None,
+    token: Token = None,
 ) -> None:
     """Create a schedule; prints it with its next fire times."""
-    body = {"cron": cron, "timezone": timezone, "input": _json(input_json, "--input"),
-            "overlap": overlap, "catchup": catchup}  # fmt: skip
-    show(call("POST", url, token, f"/v1/workflows/{workflow_id}/schedules", json=body))
+    with connected(url, token) as client:
+        print_json(client.schedules.create(
+            workflow_id, cron, timezone=timezone, input=_json(input_json, "--input"),
+            overlap=overlap, catchup=catchup))  # fmt: skip
 
 
 @schedules_app.command("list")
-def schedules_list(
-    workflow_id: Annotated[str, typer.Argument(help="The workflow.")],
-    token: Token,
-    url: Url = DEFAULT_URL,
-) -> None:
-    """The workflow's schedules (first page)."""
-    show(call("GET", url, token, f"/v1/workflows/{workflow_id}/schedules")["items"])
+def schedules_list(workflow_id: WorkflowId, url: Url = None, token: Token = None) -> None:
+    """The workflow's schedules, oldest first."""
+    with connected(url, token) as client:
+        print_json(list(client.schedules.list(workflow_id)))
 
 
 @schedules_app.command("show")
-def schedules_show(schedule_id: Id, token: Token, url: Url = DEFAULT_URL) -> None:
-    show(call("GET", url, token, f"/v1/schedules/{schedule_id}"))
+def schedules_show(schedule_id: Id, url: Url = None, token: Token = None) -> None:
+    """One schedule with its next fire times."""
+    with connected(url, token) as client:
+        print_json(client.schedules.get(schedule_id))
 
 
 @schedules_app.command("pause")
-def schedules_pause(schedule_id: Id, token: Token, url: Url = DEFAULT_URL) -> None:
-    show(call("PATCH", url, token, f"/v1/schedules/{schedule_id}", json={"status": "paused"}))
+def schedules_pause(schedule_id: Id, url: Url = None, token: Token = None) -> None:
+    """Pause a schedule: no tick fires until it is resumed."""
+    with connected(url, token) as client:
+        print_json(client.schedules.pause(schedule_id))
 
 
 @schedules_app.command("resume")
-def schedules_resume(schedule_id: Id, token: Token, url: Url = DEFAULT_URL) -> None:
-    show(call("PATCH", url, token, f"/v1/schedules/{schedule_id}", json={"status": "active"}))
+def schedules_resume(schedule_id: Id, url: Url = None, token: Token = None) -> None:
+    """Resume a paused schedule."""
+    with connected(url, token) as client:
+        print_json(client.schedules.resume(schedule_id))
 
 
 @schedules_app.command("delete")
-def schedules_delete(schedule_id: Id, token: Token, url: Url = DEFAULT_URL) -> None:
-    call("DELETE", url, token, f"/v1/schedules/{schedule_id}")
+def schedules_delete(schedule_id: Id, url: Url = None, token: Token = None) -> None:
+    """Delete a schedule (the runs it started go on)."""
+    with connected(url, token) as client:
+        client.schedules.delete(schedule_id)
     typer.echo(f"deleted {schedule_id}")
 
 
 @hooks_app.command("create")
 def hooks_create(
-    workflow_id: Annotated[str, typer.Argument(help="The workflow to start.")],
-    token: Token,
-    mapping: Annotated[str | None, typer.Option(help="CEL over `input` (the payload).")] = None,
-    url: Url = DEFAULT_URL,
+    workflow_id: WorkflowId,
+    mapping: Annotated[
+        str | None, typer.Option(metavar="EXPR", help="CEL over `input` (the payload).")
+    ] = None,
+    url: Url = None,
+    token: Token = None,
 ) -> None:
     """Create a hook; prints it WITH its secret, shown this once."""
-    body = {} if mapping is None else {"mapping": mapping}
-    show(call("POST", url, token, f"/v1/workflows/{workflow_id}/hooks", json=body))
+    with connected(url, token) as client:
+        print_json(client.hooks.create(workflow_id, mapping))
 
 
 @hooks_app.command("list")
-def hooks_list(
-    workflow_id: Annotated[str, typer.Argument(help="The workflow.")],
-    token: Token,
-    url: Url = DEFAULT_URL,
-) -> None:
-    show(call("GET", url, token, f"/v1/workflows/{workflow_id}/hooks")["items"])
+def hooks_list(workflow_id: WorkflowId, url: Url = None, token: Token = None) -> None:
+    """The workflow's hooks (never their secrets)."""
+    with connected(url, token) as client:
+        print_json(list(client.hooks.list(workflow_id)))
 
 
 @hooks_app.command("delete")
 def hooks_delete(
-    hook_id: Annotated[str, typer.Argument(help="The hook's id.")],
-    token: Token,
-    url: Url = DEFAULT_URL,
+    hook_id: Annotated[str, typer.Argument(metavar="HOOK_ID", help="The hook's id.")],
+    url: Url = None,
+    token: Token = None,
 ) -> None:
-    call("DELETE", url, token, f"/v1/hooks/{hook_id}")
+    """Delete a hook: its deliveries are refused from now on."""
+    with connected(url, token) as client:
+        client.hooks.delete(hook_id)
     typer.echo(f"deleted {hook_id}")
+
+

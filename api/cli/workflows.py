@@ -1,47 +1,45 @@
-"""``platinum workflows validate`` (offline) and ``platinum runs ...`` (through the HTTP API).
-
-Run commands talk to a running service (``--url``, default ``http://127.0.0.1:8000``) with a
-bearer token (``--token`` or ``PLATINUM_TOKEN``): the API is where credentials, permissions and
-tenant fencing live, so the CLI gets exactly the behaviour of any other client.
-"""
+"""``platinum workflows ...``: validate a definition offline; submit, list, show, change
+status and list versions through the HTTP API (the API is where credentials, permissions and
+tenant fencing live, so the CLI behaves exactly as any other client)."""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from api.cli.common import fail
+from api.cli.remote import AsJson, Token, Url, connected, print_json, table
 
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
-runs_app = typer.Typer(help="Workflow runs (through the HTTP API).", no_args_is_help=True)
 
-Url = Annotated[
-    str, typer.Option("--url", envvar="PLATINUM_URL", help="Base URL of the Platinum API.")
+WorkflowId = Annotated[str, typer.Argument(metavar="WORKFLOW_ID", help="The workflow's id.")]
+IfMatch = Annotated[
+    int | None,
+    typer.Option("--if-match", metavar="VERSION",
+                 help="Refuse (412) unless the workflow is still at this version."),
+]  # fmt: skip
+DefinitionFile = Annotated[
+    Path, typer.Argument(metavar="FILE", help="A definition file, YAML or JSON ('-': stdin).")
 ]
-Token = Annotated[
-    str,
-    typer.Option("--token", envvar="PLATINUM_TOKEN", help="Bearer token (session or API key)."),
-]
-DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _read(file: Path) -> str:
+    try:
+        return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise fail(f"cannot read {file}: {e}") from None
 
 
 @workflows_app.command("validate")
-def validate(
-    file: Annotated[Path, typer.Argument(help="A definition file, JSON or YAML ('-': stdin).")],
-) -> None:
-    """Validate a definition offline; every problem with its JSON Pointer; exit 1 if invalid."""
-    import sys
-
+def validate(file: DefinitionFile) -> None:
+    """Validate a definition offline: every problem with its JSON Pointer; exit 1 if invalid."""
     from engine.definition.dsl import load_definition_text
     from engine.definition.validation import validate_definition
 
-    try:
-        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise fail(f"cannot read {file}: {e}") from None
+    text = _read(file)
     try:
         definition = load_definition_text(text)
     except ValueError as e:
@@ -55,73 +53,94 @@ def validate(
     raise fail(f"{file} is not a valid workflow definition ({len(problems)} problems)")
 
 
-def _call(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
-    import httpx
-
-    try:
-        r = httpx.request(
-            method,
-            url.rstrip("/") + path,
-            headers={"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})},
-            timeout=30.0,
-            **kwargs,
-        )
-    except httpx.HTTPError as e:
-        raise fail(f"{url}: {e}") from None
-    if r.status_code >= 400:
-        try:
-            problem = r.json()
-            detail = problem.get("detail") or problem.get("title")
-            listed = problem.get("errors") or []
-            errors = "; ".join(f"{e['pointer']}: {e['message']}" for e in listed)
-        except (ValueError, AttributeError, KeyError, TypeError):
-            detail, errors = r.text.strip(), ""
-        raise fail(f"HTTP {r.status_code}: {detail}{' (' + errors + ')' if errors else ''}")
-    return r.json() if r.content else None
-
-
-def _print(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-@runs_app.command("start")
-def runs_start(
-    workflow_id: Annotated[str, typer.Argument(help="The workflow to run (must be active).")],
-    token: Token,
-    input_json: Annotated[
-        str, typer.Option("--input", help="The run input as JSON.")
-    ] = "{}",
-    idempotency_key: Annotated[
-        str | None, typer.Option("--idempotency-key", help="Same key and input: same run.")
+@workflows_app.command("submit")
+def submit(
+    file: DefinitionFile,
+    name: Annotated[
+        str | None, typer.Option(help="The workflow's name (default: the definition's).")
     ] = None,
-    url: Url = DEFAULT_URL,
+    activate: Annotated[bool, typer.Option("--activate", help="Activate it at once.")] = False,
+    url: Url = None,
+    token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Start a run; prints ``{id, status, workflow_version}``."""
-    try:
-        data = json.loads(input_json)
-    except json.JSONDecodeError as e:
-        raise fail(f"--input is not JSON: {e}") from None
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    path = f"/v1/workflows/{workflow_id}/runs"
-    _print(_call("POST", url, token, path, json={"input": data}, headers=headers))
+    """Submit a definition file as a new workflow (a draft, definition version 1)."""
+    with connected(url, token) as client:
+        wf = client.workflows.submit(_read(file), name)
+        if activate:
+            wf = client.workflows.activate(wf.id)
+    if as_json:
+        print_json(wf)
+    else:
+        typer.echo(f"workflow {wf.name} ({wf.status}, version {wf.definition_version}): {wf.id}")
 
 
-@runs_app.command("show")
-def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run's id.")],
-    token: Token,
-    url: Url = DEFAULT_URL,
+@workflows_app.command("list")
+def list_workflows(
+    status: Annotated[
+        str | None, typer.Option(help="Only these: draft, active, paused or archived.")
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Show a run with every step's status, attempts, output and error."""
-    _print(_call("GET", url, token, f"/v1/runs/{run_id}"))
+    """The tenant's workflows, oldest first (every page)."""
+    with connected(url, token) as client:
+        found = list(client.workflows.list(status=status, limit=500))
+    if as_json:
+        print_json(found)
+        return
+    rows = [w.model_dump(mode="json") | {"version": w.definition_version} for w in found]
+    table(rows, ["id", "name", "status", "version", "updated_at"])
 
 
-@runs_app.command("events")
-def runs_events(
-    run_id: Annotated[str, typer.Argument(help="The run's id.")],
-    token: Token,
-    url: Url = DEFAULT_URL,
-) -> None:
-    """Print the run's events in order, one JSON object per line."""
-    for event in _call("GET", url, token, f"/v1/runs/{run_id}/events")["items"]:
-        typer.echo(json.dumps(event, ensure_ascii=False))
+@workflows_app.command("show")
+def show(workflow_id: WorkflowId, url: Url = None, token: Token = None,
+         as_json: AsJson = False) -> None:  # fmt: skip
+    """One workflow with its current definition (as YAML)."""
+    import yaml
+
+    with connected(url, token) as client:
+        wf = client.workflows.get(workflow_id)
+    if as_json:
+        print_json(wf)
+        return
+    typer.echo(f"{wf.name}  {wf.id}\nstatus {wf.status}, definition version "
+               f"{wf.definition_version}, resource version {wf.version}\n")  # fmt: skip
+    typer.echo(yaml.safe_dump(wf.definition, sort_keys=False, allow_unicode=True), nl=False)
+
+
+def _transition(action: str) -> None:
+    def command(workflow_id: WorkflowId, if_match: IfMatch = None, url: Url = None,
+                token: Token = None, as_json: AsJson = False) -> None:  # fmt: skip
+        with connected(url, token) as client:
+            wf = getattr(client.workflows, action)(workflow_id, if_match)
+        if as_json:
+            print_json(wf)
+        else:
+            typer.echo(f"workflow {wf.name} ({wf.id}): {wf.status}")
+
+    command.__doc__ = {
+        "activate": "Activate a workflow: only active workflows start runs.",
+        "pause": "Pause a workflow: it starts no run until activated again.",
+        "archive": "Archive a workflow for good (its runs stay readable).",
+    }[action]
+    workflows_app.command(action)(command)
+
+
+for _action in ("activate", "pause", "archive"):
+    _transition(_action)
+
+
+@workflows_app.command("versions")
+def versions(workflow_id: WorkflowId, url: Url = None, token: Token = None,
+             as_json: AsJson = False) -> None:  # fmt: skip
+    """Every definition version of a workflow."""
+    with connected(url, token) as client:
+        found = client.workflows.versions(workflow_id)
+    if as_json:
+        print_json(found)
+        return
+    rows = [v.model_dump(mode="json") | {"steps": len(v.definition.get("steps", []))}
+            for v in found]  # fmt: skip
+    table(rows, ["definition_version", "created_at", "created_by", "steps"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -179,6 +179,7 @@ def verify_chain(
     *,
     events: EventSource | None = None,
     batch: int = 2000,
+    on_batch: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Recompute every chain (one tenant's, or all the connection may see) and name the
     first broken link: a row whose hash does not match its contents, whose ``prev_hash`` is
@@ -187,7 +188,8 @@ def verify_chain(
     event at its position, decrypted: a row the projection would not have written from that
     event (a forged row, which the chain trigger links like any other) is a broken link.
 
-    Streams with a server-side cursor: constant memory; events are fetched per ``batch``.
+    Streams with a server-side cursor: constant memory; events are fetched per ``batch``
+    (``on_batch(rows)`` after each, for progress).
     Deleting a chain's LAST rows is not detectable from the chain alone; compare ``head``
     with a previously exported head.
     """
@@ -225,4 +227,6 @@ def verify_chain(
             prev_hash, prev_seq = row_hash, seq
             key = source if tenant_id is not None else f"{row_tenant or 'platform'}/{source}"
             head[key] = {"seq": seq, "hash": row_hash}
+        if on_batch is not None:
+            on_batch(len(rows))
     return VerifyResult(ok=True, events=count, head=head)

@@ -3,47 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
 from tests.api.test_runs import QUICK, active_workflow
-from tests.support.polling import wait_until
-
-
-@pytest.fixture(scope="module")
-def url(container) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The test session's app served by uvicorn on a loopback port (a thread of this process)."""
-    import uvicorn
-
-    from api.app import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(up, 30, message="uvicorn on loopback")
-    yield base
-    server.should_exit = True
-    thread.join(10)
 
 
 def cli(url: str, token: str, *args: str) -> Any:
@@ -58,7 +23,8 @@ def cli(url: str, token: str, *args: str) -> Any:
     return lines
 
 
-def test_schedule_and_hook_commands(client, tenant, url) -> None:
+def test_schedule_and_hook_commands(client, tenant, live_url) -> None:
+    url = live_url
     wf = active_workflow(client, tenant.admin_headers, QUICK)
     token = tenant.admin.token
     created = cli(url, token, "schedules", "create", wf, "0 9 * * 1-5",

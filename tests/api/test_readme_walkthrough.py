@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, create_database, drop_database
 from tests.support.polling import wait_until
-from tests.support.servers import free_port, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
@@ -30,36 +25,6 @@ def walkthrough() -> str:
     match = re.search(r"```sh\n(.*?)```", section, re.S)
     assert match, "the README walkthrough has no sh block"
     return match.group(1)
-
-
-@pytest.fixture
-def live_server(pg_server, tmp_path) -> Iterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]
-    """``platinum serve`` (API + in-process worker, projector, dispatcher) on a fresh database."""
-    info = create_database(pg_server, prefix="platinum_readme")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": info.conninfo,
-        "PLATINUM_DATA_DIR": str(tmp_path / "data"),
-        "PLATINUM_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PLATINUM_LOG_LEVEL": "WARNING",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(proc, base, log=tmp_path / "serve.log")
-        yield base, env
-    finally:
-        stop(proc)
-        log.close()
-        drop_database(pg_server, info)
 
 
 def test_readme_walkthrough_runs_as_written(live_server) -> None:  # type: ignore[no-untyped-def]

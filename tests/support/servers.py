@@ -1,12 +1,16 @@
-"""Servers the tests start on 127.0.0.1: a free port, awaiting `/healthz`, stopping a process."""
+"""Servers the tests start on 127.0.0.1: a free port, awaiting `/healthz`, stopping a process,
+the app in a thread."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -66,3 +70,29 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def served_in_thread(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a loopback port, in a thread of this process: its URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.config.port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(up, 30, message=f"uvicorn on {base}")
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
