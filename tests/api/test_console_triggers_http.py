@@ -141,6 +141,9 @@ def test_a_hook_shows_its_secret_once_with_a_working_signing_recipe(
         "Content-Type": "application/json", "X-Platinum-Timestamp": ts,
         "X-Platinum-Delivery": "console-1", "X-Platinum-Signature": f"sha256={sig.hexdigest()}"})  # fmt: skip
     assert r.status_code == 202, r.text
+    run_page = _page(client, f"/ui/runs/{r.json()['run_id']}").text
+    assert 'data-testid="run-trigger" data-kind="hook"' in run_page
+    assert "delivery console-1" in run_page
     # the workflow's page lists the hook, never its secret again
     page = _page(client, f"/ui/workflows/{wf}")
     assert f'data-hook-id="{hook_id}"' in page.text
