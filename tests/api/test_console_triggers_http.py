@@ -99,8 +99,8 @@ def test_pause_resume_and_delete_take_the_version_the_page_showed(
     base = f"/ui/workflows/{wf}/schedules/{made['id']}"
     shown = {"csrf_token": token, "version": str(made["version"])}
     # someone else pauses it meanwhile: the page's version is stale, a conflict is shown
-    r = client.patch(f"/v1/schedules/{made['id']}", json={"status": "paused"},
-                     headers={**tenant.admin_headers, "If-Match": f'"{made["version"]}"'})  # fmt: skip
+    stale = {**tenant.admin_headers, "If-Match": f'"{made["version"]}"'}
+    r = client.patch(f"/v1/schedules/{made['id']}", json={"status": "paused"}, headers=stale)
     assert r.status_code == 200, r.text
     r = client.post(f"{base}/resume", data=shown, follow_redirects=False)
     assert r.status_code == 412
@@ -129,17 +129,20 @@ def test_a_hook_shows_its_secret_once_with_a_working_signing_recipe(
     assert r.headers["cache-control"] == "no-store"
     secret = re.search(r'data-testid="hook-secret">([^<]+)<', r.text)
     url = re.search(r'data-testid="hook-url">([^<]+)<', r.text)
-    assert secret and url
+    assert secret
+    assert url
     hook_id = url.group(1).rsplit("/", 1)[1]
     assert url.group(1) == f"http://testserver/v1/hooks/{hook_id}"
     example = html.unescape(r.text[r.text.index('data-testid="hook-example"'):])
-    assert f"SECRET={secret.group(1)}" in example and "openssl dgst -sha256 -hmac" in example
+    assert f"SECRET={secret.group(1)}" in example
+    assert "openssl dgst -sha256 -hmac" in example
     # the recipe: HMAC-SHA256 of timestamp + "." + body, under the secret shown
     body, ts = b'{"hello":"world"}', str(int(time.time()))
     sig = hmac.new(secret.group(1).encode(), ts.encode() + b"." + body, hashlib.sha256)
-    r = client.post(f"/v1/hooks/{hook_id}", content=body, headers={
-        "Content-Type": "application/json", "X-Platinum-Timestamp": ts,
-        "X-Platinum-Delivery": "console-1", "X-Platinum-Signature": f"sha256={sig.hexdigest()}"})  # fmt: skip
+    signed = {"Content-Type": "application/json", "X-Platinum-Timestamp": ts,
+              "X-Platinum-Delivery": "console-1",
+              "X-Platinum-Signature": f"sha256={sig.hexdigest()}"}  # fmt: skip
+    r = client.post(f"/v1/hooks/{hook_id}", content=body, headers=signed)
     assert r.status_code == 202, r.text
     run_page = _page(client, f"/ui/runs/{r.json()['run_id']}").text
     assert 'data-testid="run-trigger" data-kind="hook"' in run_page
@@ -251,8 +254,8 @@ def test_a_bad_rerun_is_shown_on_the_run_page(
         assert r.status_code == status, (form, r.text)
         assert 'data-testid="message"' in r.text
     assert client.post(f"/ui/runs/{first}/rerun", data={}).status_code == 403  # no CSRF token
-    theirs = start(client, other_tenant.admin_headers,
-                   active_workflow(client, other_tenant.admin_headers, FAILS), {"why": "x"})  # fmt: skip
+    their_wf = active_workflow(client, other_tenant.admin_headers, FAILS)
+    theirs = start(client, other_tenant.admin_headers, their_wf, {"why": "x"})
     r = client.post(f"/ui/runs/{theirs}/rerun", data={"csrf_token": token})
     assert r.status_code == 404
     assert client.get(f"/ui/runs/{theirs}/links").status_code == 404
