@@ -29,9 +29,12 @@ def build_console(container: Container) -> FastAPI:
         notifications_views,
         platform_views,
         run_commands,
+        run_link_commands,
+        run_links,
         run_live,
         run_view,
         runs_views,
+        trigger_commands,
         workflow_commands,
         workflows_views,
     )
@@ -65,10 +68,13 @@ def build_console(container: Container) -> FastAPI:
         run_view,
         run_live,
         run_commands,
+        run_links,
+        run_link_commands,
         approvals,
     ):
         console.include_router(module.router)
     for page in (
+        trigger_commands,  # before workflow_commands: its /workflows/{id}/{action} is a catch-all
         workflows_views,
         workflow_commands,
         audit_views,

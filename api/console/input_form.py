@@ -121,3 +121,17 @@ def read_input(
         except ValueError:
             problems.append((f.name, _NOT[f.kind]))
     return value, problems
+
+
+def json_text(text: str, pointer: str) -> Any:
+    """A form's JSON textarea as a value (empty: None); one that does not parse is a 422
+    naming ``pointer``, as the JSON API's body would be."""
+    from api.errors import ProblemError
+
+    if not text.strip():
+        return None
+    try:
+        return parse_json(text)
+    except InputError as e:
+        problem = [{"pointer": pointer, "message": e.message}]
+        raise ProblemError(422, "The form's JSON does not parse.", errors=problem) from None

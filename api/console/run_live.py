@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Principal, tenant_of
 from api.console.dag import step_states
-from api.console.run_view import timeline_entry, waiting_approvals
+from api.console.run_view import timeline_entry, wait_keys
 from api.console.session import allowed, container_of
 from api.routes.run_events import STREAM_POLL_S
 from domain.runs.application import Runs
@@ -48,7 +48,7 @@ def _snapshot(runs: Runs, run_id: UUID, seen: int) -> tuple[dict[str, Any] | Non
         "status": run.status,
         "steps": step_states(run.steps),
         "timeline": [timeline_entry(e) for e in events],
-        "waiting": [f"{a['step_id']}:{a['index']}" for a in waiting_approvals(run)],
+        "waiting": wait_keys(run),
     }, run.is_done
 
 
@@ -60,7 +60,7 @@ async def _follow(
         change, done = await anyio.to_thread.run_sync(_snapshot, runs, run_id, seen)
         if change is not None:
             seen = change["sequence"]
-            # the page refreshes its buttons when approvals come or go, or the run ends
+            # the page redraws its buttons and links when waits come or go, or the run ends
             now_waiting = change.pop("waiting")
             change["actions_changed"] = done or now_waiting != waiting
             waiting = now_waiting

@@ -37,6 +37,8 @@ def timeline_entry(event: Any) -> dict[str, Any]:
     text = public.type + (f" {where}" if where else "")
     if public.type in ("StepFailed", "Failed", "Cancelled", "Rejected") and data.get("reason"):
         text += f": {data['reason']}"
+    elif public.type == "Approved" and data.get("comment"):
+        text += f": {data['comment']}"
     return {"sequence": public.sequence, "time": public.time.strftime("%H:%M:%S.%f")[:-3],
             "type": public.type, "text": text}  # fmt: skip
 
@@ -46,16 +48,30 @@ def recent_events(run: Run, container: Any, count: int = TIMELINE) -> list[Any]:
     return list(store.get(run.id, gt=max(0, run.version - count)))
 
 
-def waiting_approvals(run: Run) -> list[dict[str, Any]]:
-    """Every approval step (or foreach item) of the run waiting for a decision."""
+def waits(run: Run, kind: str) -> list[dict[str, Any]]:
+    """Every step (or foreach item) of the run waiting with ``kind`` (``approval``, ``signal``,
+    ``workflow``...): its id, index, and the wait's ``role`` or ``name``."""
     found = []
     for sid, slot in run.steps.items():
         places: list[tuple[int | None, Any]] = [(None, slot), *enumerate(slot.get("items") or [])]
         for index, where in places:
             waiting = where.get("waiting") or {}
-            if waiting.get("kind") == "approval":
-                found.append({"step_id": sid, "index": index, "role": waiting.get("role")})
+            if waiting.get("kind") == kind:
+                found.append({"step_id": sid, "index": index, "role": waiting.get("role"),
+                              "name": waiting.get("name")})  # fmt: skip
     return found
+
+
+def waiting_approvals(run: Run) -> list[dict[str, Any]]:
+    """Every approval step (or foreach item) of the run waiting for a decision."""
+    return waits(run, "approval")
+
+
+def wait_keys(run: Run) -> list[str]:
+    """What the run waits on that the page has buttons or links for (approvals, signals,
+    child runs): when it changes, the page redraws its actions and links."""
+    return [f"{kind}:{w['step_id']}:{w['index']}" for kind in ("approval", "signal", "workflow")
+            for w in waits(run, kind)]  # fmt: skip
 
 
 def actions(request: Request, principal: Principal, run: Run) -> dict[str, Any]:
@@ -85,17 +101,28 @@ def load(request: Request, principal: Principal, run_id: UUID) -> tuple[Run, Any
     return run, (detail, flow)
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: UUID, request: Request, principal: Reader) -> HTMLResponse:
-    """The run: DAG, live statuses, timeline, actions."""
+def run_page_response(
+    request: Request, principal: Principal, run_id: UUID, status_code: int = 200,
+    message: str = "",
+) -> HTMLResponse:  # fmt: skip
+    """The run's page (``message``: why a form posted from it was refused)."""
+    from api.console.run_links import links
+
     run, (detail, flow) = load(request, principal, run_id)
     steps = [s for s in detail.definition.get("steps", []) if isinstance(s, dict)]
     events = recent_events(run, container_of(request))
     return render(
-        request, "run.html", principal, run=run, workflow=flow, graph=layout(steps),
-        states=step_states(run.steps), timeline=[timeline_entry(e) for e in events],
-        sequence=run.version, **actions(request, principal, run),
+        request, "run.html", principal, status_code, run=run, workflow=flow,
+        graph=layout(steps), states=step_states(run.steps), message=message,
+        timeline=[timeline_entry(e) for e in events], sequence=run.version,
+        **actions(request, principal, run), **links(principal, run, detail),
     )  # fmt: skip
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: UUID, request: Request, principal: Reader) -> HTMLResponse:
+    """The run: DAG, live statuses, timeline, actions, its run tree and link forms."""
+    return run_page_response(request, principal, run_id)
 
 
 @router.get("/runs/{run_id}/actions", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from api.console.input_form import JSON_FIELD, fields_for
 from api.console.session import allowed, container_of
 from api.console.templating import render
 from api.console.text_diff import as_text, diff_rows
+from api.console.triggers import triggers_context
 from api.console.workflow_check import check_definition
 from api.readdb import tenant_tx
 from api.routes.workflows import read_workflow
@@ -61,27 +62,36 @@ def workflows_page(
 def editor_page(
     request: Request, principal: Principal, workflow_id: UUID | None, *, text: str | None = None,
     name: str = "", message: str = "", run_problems: list[tuple[str, str]] | None = None,
-    diff: tuple[int, int] | None = None, status_code: int = 200,
+    diff: tuple[int, int] | None = None, status_code: int = 200, trigger_message: str = "",
+    new_hook: Any = None,
 ) -> HTMLResponse:  # fmt: skip
-    """The editor: a new workflow's, or an existing one's with everything about it."""
-    context: dict[str, Any] = {"workflow": None, "versions": [], "diff": None, "fields": None}
+    """The editor: a new workflow's, or an existing one's with everything about it (its
+    schedules and hooks too, for a role that manages them; ``new_hook`` is a hook just created,
+    whose secret this page is the only one to show)."""
+    context: dict[str, Any] = {"workflow": None, "versions": [], "diff": None, "fields": None,
+                               "triggers": None}  # fmt: skip
     if workflow_id is not None:
         container = container_of(request)
         row = read_workflow(container, tenant_of(principal), workflow_id)
         with tenant_tx(container.read_pool, tenant_of(principal)) as conn:
             versions = workflows_read.versions(conn, workflow_id)
         context.update(workflow=row, versions=versions, diff=_diff(versions, diff),
-                       fields=fields_for(row["definition"].get("input_schema")))  # fmt: skip
+                       fields=fields_for(row["definition"].get("input_schema")),
+                       triggers=triggers_context(request, principal, workflow_id))  # fmt: skip
         text = source_of(row["definition"]) if text is None else text
         name = name or str(row["name"])
     source = STARTER if text is None else text
-    return render(
+    response = render(
         request, "workflow_edit.html", principal, status_code, source=source, wf_name=name,
         check=check_definition(request, principal, source) if principal.can(
             "workflows:validate") else None,
         message=message, run_problems=run_problems or [], json_field=JSON_FIELD,
-        diff_pair=diff or _default_pair(context["versions"]), **context,
+        diff_pair=diff or _default_pair(context["versions"]), trigger_message=trigger_message,
+        new_hook=new_hook, **context,
     )  # fmt: skip
+    if new_hook is not None:
+        response.headers["Cache-Control"] = "no-store"  # the hook's secret is shown once
+    return response
 
 
 def _default_pair(versions: list[dict[str, Any]]) -> tuple[int, int]:

@@ -34,7 +34,8 @@ def run_detail(conn: Conn, run_id: UUID) -> RunDetail | None:
     declared = definition.get("steps", [])
     order = [str(s.get("id")) for s in declared if isinstance(s, dict)]
     children = conn.execute(
-        "SELECT id, parent_step_id, parent_item_index FROM runs WHERE parent_run_id = %s"
+        "SELECT id, status, workflow_id, parent_step_id, parent_item_index FROM runs"
+        " WHERE parent_run_id = %s"
         " ORDER BY parent_step_id, parent_item_index NULLS FIRST, created_at, id",
         (run_id,),
     ).fetchall()
