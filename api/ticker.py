@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from domain.kernel.clock import utc_now
-from domain.kernel.errors import ConflictError, DomainError
+from domain.kernel.errors import ConflictError, DomainError, NotFoundError
 from domain.platform import Platform
 from domain.runs.application import IdempotencyKeyReusedError, Runs, StartRun, run_id_for
 from domain.triggers.cron import ticks_between
@@ -180,6 +180,12 @@ class Ticker(LoopThread):
         tenant_id, workflow_id = row["tenant_id"], row["workflow_id"]
         if not self.platform.get_tenant(tenant_id).is_active:
             return
+        try:  # the event store, not the read model: a pause or change within its lag counts
+            schedule = self.platform.get_schedule(tenant_id, row["id"])
+        except NotFoundError:
+            return  # deleted meanwhile
+        if schedule.status != "active" or schedule.active_since != row["active_since"]:
+            return  # paused, resumed or re-timed since the read model's row: not this tick
         workflow = self.platform.get_workflow(tenant_id, workflow_id)
         if workflow.status != "active":
             return  # a tick of a paused or archived workflow starts nothing
@@ -197,7 +203,7 @@ class Ticker(LoopThread):
                 StartRun(
                     tenant_id=tenant_id, workflow_id=workflow_id,
                     workflow_version=workflow.current_version, definition=workflow.definition,
-                    input=row["input"], started_by=f"schedule:{row['id']}",
+                    input=schedule.input, started_by=f"schedule:{row['id']}",
                     idempotency_key=tick_key(row["id"], tick),
                     trigger={"kind": "schedule", "id": str(row["id"]), "tick": stamp},
                 )

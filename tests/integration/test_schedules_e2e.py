@@ -3,6 +3,7 @@ ticker catches up as its schedule says, and the overlap policies hold."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from api.background import start_ticker
 from api.composition import Container
 from api.ticker import Ticker
+from projections.queries.schedules import active_schedules
 from tests.api.test_runs import APPROVAL, QUICK, active_workflow
 from tests.factories import TenantCtx, create_tenant, pause_active_schedules
 from tests.support.polling import wait_until
@@ -167,6 +169,25 @@ def test_a_scheduled_run_says_which_tick_started_it(client, container, db, tenan
     run = client.get(f"/v1/runs/{run_id}", headers=tenant.admin_headers).json()
     assert run["trigger"] == {"kind": "schedule", "id": s["id"], "tick": tick}
     assert tick_time(tick) == base
+
+
+def test_a_pause_the_read_model_has_not_seen_yet_fires_nothing(
+    client, container, db, tenant
+) -> None:
+    from domain.triggers.commands import UpdateSchedule
+
+    s = schedule(client, tenant, QUICK, cron="* * * * *", overlap="allow")
+    clock = Clock(_first_tick_after(s["active_since"]) + timedelta(seconds=1))
+    ticker = Ticker(container.platform, container.runs, db.system.conninfo, clock=clock)
+    with ticker.connect() as conn:
+        (stale,) = [row for row in active_schedules(conn) if str(row["id"]) == s["id"]]
+        container.platform.update_schedule(UpdateSchedule(
+            tenant_id=uuid.UUID(tenant.id), schedule_id=uuid.UUID(s["id"]),
+            changes={"status": "paused"},
+        ))  # fmt: skip
+        ticker._schedule(conn, stale, ticker.clock())  # the row still says active
+    container.wait_caught_up("runs")
+    assert fired(db, s["id"]) == []
 
 
 @pytest.fixture(autouse=True)
