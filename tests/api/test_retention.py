@@ -8,6 +8,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import psycopg
+
 from api.cli.verify import main as verify_main
 from api.routes.audit import system_connection
 from domain.kernel.clock import utc_now
@@ -133,3 +135,30 @@ def test_retention_shreds_finished_runs_once_and_the_log_still_verifies(
     database = dump(settings)
     assert secret not in database
     assert kept_secret in database
+
+
+def test_the_sweep_loop_outlives_a_database_outage(client, container) -> None:
+    tenant = create_tenant(client)
+    h = tenant.admin_headers
+    r = client.put(f"/v1/config/{RUN_DATA_DAYS}", json={"value": 1}, headers=h)
+    assert r.status_code == 200, r.text
+    done = _start(client, h, ECHO, f"outage-{uuid.uuid4().hex}")
+    real = system_connection(container)
+    state = {"down": True, "failed": 0}
+
+    def connect() -> Any:
+        if state["down"]:  # the database is away: every pass fails until it is back
+            state["failed"] += 1
+            raise psycopg.OperationalError("connection refused")
+        return real()
+
+    later = utc_now() + timedelta(days=2)
+    loop = RetentionSweep(container.runs, connect, clock=lambda: later, interval_s=0.05).start()
+    try:
+        wait_until(lambda: state["failed"] >= 2)
+        assert loop.liveness()["ok"]  # an outage is not a dead loop
+        state["down"] = False
+        wait_until(lambda: container.runs.load(uuid.UUID(done)).data_shredded)
+    finally:
+        loop.stop()
+    assert loop.liveness()["loops"]["sweep"]["alive"] is False  # stopped

@@ -107,8 +107,8 @@ def test_a_run_still_running_is_not_shredded() -> None:
 def test_replace_at_reaches_every_key_and_item_and_copies_on_the_way() -> None:
     inner = {"x": {"input": 1, "items": [{"input": 2}, {"input": None}]}}
     state: dict[str, Any] = {"steps": inner}
-    replace_at(state, "steps.*.items.*.input".split("."), lambda v: v * 10)
-    replace_at(state, "steps.*.input".split("."), lambda v: -v)
+    replace_at(state, ["steps", "*", "items", "*", "input"], lambda v: v * 10)
+    replace_at(state, ["steps", "*", "input"], lambda v: -v)
     assert state == {"steps": {"x": {"input": -1, "items": [{"input": 20}, {"input": None}]}}}
     assert inner == {"x": {"input": 1, "items": [{"input": 2}, {"input": None}]}}  # untouched
 
