@@ -209,6 +209,7 @@ def start_background(
         ).start()  # fmt: skip
         container.background.append(_RunnerService(group))
         container.background.append(start_checkpointer(container))
+        container.background.append(start_retention(container))
     if worker:
         from engine.runtime.worker import WorkerConfig
 
@@ -242,6 +243,17 @@ def start_checkpointer(container: Container) -> Any:
     return Checkpointer(
         system_connection(container), lambda: audit_signer(settings), settings.audit_log_origin,
         every_rows=settings.audit_checkpoint_rows, every_s=settings.audit_checkpoint_seconds,
+    ).start()  # fmt: skip
+
+
+def start_retention(container: Container) -> Any:
+    """The retention sweep (system role): shreds finished runs past their tenant's age."""
+    from api.routes.audit import system_connection
+    from projections.retention import RetentionSweep
+
+    return RetentionSweep(
+        container.runs, system_connection(container),
+        interval_s=container.settings.retention_sweep_seconds,
     ).start()  # fmt: skip
 
 

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="...or when a row is older than this unsigned."
     )
+    retention_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often the retention sweep looks for runs to shred."
+    )
 
     @field_validator("egress_allow")
     @classmethod

@@ -16,7 +16,7 @@ from domain.identity.commands import (
 )
 from domain.identity.tenants import Tenant
 from domain.identity.users import USER_ROLES, User, UserPreference
-from domain.kernel import lifecycle
+from domain.kernel import lifecycle, retention
 from domain.kernel import validators as v
 from domain.kernel.application import PlatformBase, precondition
 from domain.kernel.errors import ConflictError, NotFoundError, ValidationError
@@ -131,6 +131,8 @@ class IdentityCommands(PlatformBase):
         key = c.run(v.key, key, "/key")
         value = c.run(v.json_value, value, "/value")
         c.done()
+        if key in retention.CHECKS:
+            value = retention.CHECKS[key](value, "/value")
         tenant = self.get_tenant(tenant_id)
         tenant.set_config(key, value)
         self._save(tenant)

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -80,17 +81,28 @@ def is_token(value: Any) -> bool:
     return isinstance(value, dict) and SUBJECT_FIELD in value and CIPHERTEXT_KEY in value
 
 
-def encrypt_value(data_key: bytes, subject_id: str, value: Any) -> dict[str, str]:
-    """The token of a JSON value (text, number, object...) of ``subject_id``."""
-    plaintext = json.dumps(value, separators=(",", ":"), default=str).encode()
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def encrypt_value(
+    data_key: bytes, subject_id: str, value: Any, encode: Callable[[Any], bytes] = _json
+) -> dict[str, str]:
+    """The token of a JSON value (text, number, object...) of ``subject_id``; ``encode``: how
+    the value becomes bytes (run data uses the event store's transcoder, so datetimes and
+    UUIDs come back as themselves)."""
+    plaintext = encode(value)
     sealed = _seal(data_key, plaintext, subject_id.encode())
     return {SUBJECT_FIELD: subject_id, CIPHERTEXT_KEY: base64.b64encode(sealed).decode()}
 
 
-def decrypt_value(data_key: bytes, token: dict[str, Any]) -> Any:
-    """The value a token holds; ``ShreddingError`` if it was not sealed under this key."""
+def decrypt_value(
+    data_key: bytes, token: dict[str, Any], decode: Callable[[bytes], Any] = json.loads
+) -> Any:
+    """The value a token holds; ``ShreddingError`` if it was not sealed under this key.
+    ``decode`` may be the transcoder's: it reads plain JSON too."""
     sealed = base64.b64decode(token[CIPHERTEXT_KEY])
-    return json.loads(_open(data_key, sealed, str(token[SUBJECT_FIELD]).encode()))
+    return decode(_open(data_key, sealed, str(token[SUBJECT_FIELD]).encode()))
 
 
 def digest(key: bytes, value: str) -> str:

