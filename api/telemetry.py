@@ -59,7 +59,9 @@ class Telemetry:
         client span per call, ``traceparent`` sent; connections still go through the guard."""
         from opentelemetry.instrumentation.httpx import SyncOpenTelemetryTransport
 
-        return SyncOpenTelemetryTransport(transport, tracer_provider=self.provider)
+        return SyncOpenTelemetryTransport(
+            transport, tracer_provider=self.provider, request_hook=scrub_url
+        )
 
     def instrument(self, app: FastAPI) -> None:
         """A server span per request (outermost, so it times the whole request)."""
@@ -73,6 +75,23 @@ class Telemetry:
     def shutdown(self) -> None:
         """Export what is buffered, then stop."""
         self.provider.shutdown()
+
+
+URL_ATTRIBUTES = ("url.full", "http.url")
+"""Where the HTTPX instrumentation puts a call's URL (new and old semantic conventions)."""
+
+
+def scrub_url(span: Any, request: Any) -> None:
+    """A call's URL on its span without query, fragment or credentials: a step's URL may carry
+    a secret (``?api_key=...``) and spans leave the service for a collector."""
+    recorded = getattr(span, "attributes", None) or {}
+    url = request.url
+    if not span.is_recording() or not hasattr(url, "netloc"):
+        return
+    shown = f"{url.scheme}://{url.netloc.decode()}{url.path}"
+    for key in URL_ATTRIBUTES:
+        if key in recorded:
+            span.set_attribute(key, shown)
 
 
 def build(settings: Settings, *, exporter: Any = None) -> Telemetry | None:

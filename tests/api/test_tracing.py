@@ -100,7 +100,7 @@ def test_one_trace_goes_from_the_request_to_the_http_call_and_its_target(
 
     from api.app import create_app
 
-    wf = http_workflow(client, tenant, target.url("/traced"))
+    wf = http_workflow(client, tenant, target.url("/traced?api_key=s3cret"))
     api, api_spans = process()
     # the API process starts the run and answers, no worker running anywhere
     with TestClient(create_app(api)) as traced_client:
@@ -138,6 +138,9 @@ def test_one_trace_goes_from_the_request_to_the_http_call_and_its_target(
     # the target got the call's span as its parent: the trace goes on on its side
     [got] = target.recorder.headers_of("/traced")
     assert got["traceparent"] == traceparent_of(call)
+    assert call.attributes is not None
+    assert "s3cret" not in repr(dict(call.attributes))  # the URL without its query
+    assert f"127.0.0.1:{target.httpd.server_address[1]}/traced" in repr(dict(call.attributes))
     # each process exported only its own spans
     assert {s.context.trace_id for s in spans} == {trace_id}
     assert not [s for s in api_spans.get_finished_spans() if s.name == "step.attempt"]
