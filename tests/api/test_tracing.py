@@ -104,11 +104,13 @@ def test_one_trace_goes_from_the_request_to_the_http_call_and_its_target(
     api, api_spans = process()
     # the API process starts the run and answers, no worker running anywhere
     with TestClient(create_app(api)) as traced_client:
+        assert traced_client.get("/healthz").status_code == 200  # probes make no span
         r = traced_client.post(f"/v1/workflows/{wf}/runs", json={"input": {}},
                                headers=tenant.admin.headers)  # fmt: skip
     assert r.status_code == 202, r.text
     run_id = r.json()["id"]
     spans = list(api_spans.get_finished_spans())
+    assert [s.name for s in spans] == ["run.start", "POST /v1/workflows/{workflow_id}/runs"]
     request = one(spans, "POST /v1/workflows/{workflow_id}/runs", SpanKind.SERVER)
     start = one(spans, "run.start", SpanKind.INTERNAL)
     assert parent_id(start) == request.context.span_id
