@@ -1,4 +1,4 @@
-"""The FastAPI application: routers, error handlers, request ids."""
+"""The FastAPI application: routers, error handlers, request ids, request spans when tracing."""
 
 from __future__ import annotations
 
@@ -71,4 +71,6 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     from api.console import build_console
 
     app.mount("/ui", build_console(container))  # the web console (its own pages and errors)
+    if container.telemetry is not None:  # tracing on: a span per request (api/telemetry.py)
+        container.telemetry.instrument(app)
     return app

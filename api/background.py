@@ -227,7 +227,7 @@ def start_ticker(container: Container) -> Any:
 
     ticker = Ticker(
         container.platform, container.runs, container.db.system.conninfo,
-        connect_timeout_s=container.settings.connect_timeout_s,
+        connect_timeout_s=container.settings.connect_timeout_s, telemetry=container.telemetry,
     ).start()  # fmt: skip
     container.background.append(ticker)
     return ticker
@@ -271,6 +271,7 @@ def start_worker(container: Container, config: Any = None) -> Any:
         platform=container.platform, config=config, observe=observe_step_duration,
         skill_catalog=InstalledSkills(conn.conninfo),
         workflow_catalog=WorkflowsByName(conn.conninfo),
+        tracing=container.telemetry.engine() if container.telemetry is not None else None,
     )  # fmt: skip
     worker.start()
     container.background.append(worker)

@@ -16,6 +16,9 @@ from api.database import ConnInfo, Database
 from api.persistence import FAIL_FAST_TASK_RECORDER_TOPIC, check_cheaply
 from api.readdb import open_pool, tenant_tx
 from api.settings import Settings
+from api.telemetry import Telemetry
+from api.telemetry import build as build_telemetry
+from api.telemetry import install as install_telemetry
 from domain.kernel.application import DefinitionValidator
 from domain.kernel.errors import Problem
 from domain.platform import Platform
@@ -57,9 +60,21 @@ class Container:
     # one system-role connection at most, for /readyz's projection status (none while idle)
     status_pool: ConnectionPool[psycopg.Connection[Any]]
     background: list[BackgroundService] = field(default_factory=list)
+    telemetry: Telemetry | None = None  # tracing on (api/telemetry.py); None: off
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, *, role: ConnInfo | None = None) -> Container:
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        role: ConnInfo | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> Container:
+        """``telemetry``: the tracing to use (tests); by default the settings' (installed as
+        the process's global tracer provider), None when tracing is off."""
+        if telemetry is None and (telemetry := build_telemetry(settings)) is not None:
+            install_telemetry(telemetry)
         conn = role or db.api
         # Events (commands, history) through the system role: the API's role has no privilege
         # on event or snapshot tables. Read-model queries through the API's role, under RLS.
@@ -81,7 +96,7 @@ class Container:
             check=check_cheaply, max_idle=60.0,
         )  # fmt: skip
         return cls(settings=settings, db=db, platform=platform, read_pool=read_pool, runs=runs,
-                   status_pool=status_pool)  # fmt: skip
+                   status_pool=status_pool, telemetry=telemetry)  # fmt: skip
 
     def projection_lag(self) -> dict[str, Any]:
         """Events behind the head, per projection (empty when none runs here or in the db)."""
@@ -153,6 +168,8 @@ class Container:
         self.status_pool.close()
         self.runs.close()
         self.platform.close()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()  # export what is buffered
 
 
 def definition_validator(

@@ -114,6 +114,24 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How often the retention sweep looks for runs to shred."
     )
 
+    otel: bool = Field(
+        default=False,
+        description="Trace requests, run starts, step attempts and http calls (OpenTelemetry,"
+        " exported by OTLP; docs/observability.md). Also on when OTEL_EXPORTER_OTLP_ENDPOINT"
+        " is set.",
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="The collector (OpenTelemetry's own variable, read by its exporter): set,"
+        " it turns tracing on.",
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("OTEL_SDK_DISABLED"),
+        description="OpenTelemetry's own off switch: wins over the two above.",
+    )
+
     @field_validator("egress_allow")
     @classmethod
     def _check_egress_allow(cls, value: str) -> str:
@@ -140,6 +158,11 @@ class Settings(BaseSettings):
         if self.tls_cert_file is None or self.tls_key_file is None:
             return {}
         return {"ssl_certfile": str(self.tls_cert_file), "ssl_keyfile": str(self.tls_key_file)}
+
+    @property
+    def tracing(self) -> bool:
+        """Whether this process traces (api/telemetry.py)."""
+        return (self.otel or bool(self.otel_endpoint)) and not self.otel_sdk_disabled
 
     @property
     def embedded(self) -> bool:

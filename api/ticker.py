@@ -29,6 +29,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from api.telemetry import Telemetry, traced_start
 from domain.kernel.clock import utc_now
 from domain.kernel.errors import ConflictError, DomainError, NotFoundError
 from domain.platform import Platform
@@ -67,9 +68,11 @@ class Ticker(LoopThread):
         interval_s: float = 0.2,
         connect_timeout_s: float = 5.0,
         limit: int = CATCHUP_LIMIT,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
         self.platform, self.runs, self.conninfo = platform, runs, conninfo
+        self.telemetry = telemetry  # tracing: each start in a ``run.start`` span
         self.clock = clock or utc_now
         self.interval_s, self.connect_timeout_s, self.limit = interval_s, connect_timeout_s, limit
         self.connected = False
@@ -199,7 +202,7 @@ class Ticker(LoopThread):
                     self.runs.cancel_run(tenant_id, previous.id, reason)
         stamp = tick.strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            started = self.runs.start(
+            started = traced_start(self.telemetry, self.runs.start,
                 StartRun(
                     tenant_id=tenant_id, workflow_id=workflow_id,
                     workflow_version=workflow.current_version, definition=workflow.definition,

@@ -28,6 +28,7 @@ from api.permission_matrix import signature_credential
 from api.readdb import tenant_tx
 from api.routes.workflows import read_workflow
 from api.schemas.triggers import HookCreate, HookCreated, HookDelivered, HookPublic
+from api.telemetry import traced_start
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import ConflictError
 from domain.runs.application import IdempotencyKeyReusedError, StartRun
@@ -181,7 +182,7 @@ def _start(container: Container, hook: Hook, delivery: str, run_input: Any) -> t
             resource_type="workflow", resource_id=workflow.id,
         )  # fmt: skip
     try:
-        started = container.runs.start(
+        started = traced_start(container.telemetry, container.runs.start,
             StartRun(
                 tenant_id=hook.tenant_id, workflow_id=hook.workflow_id,
                 workflow_version=workflow.current_version, definition=workflow.definition,

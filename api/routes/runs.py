@@ -29,6 +29,7 @@ from api.schemas.runs import (
     StepItemPublic,
     StepPublic,
 )
+from api.telemetry import traced_start
 from domain.identity.permissions import BUILTIN_ROLES, role_at_least
 from domain.kernel.actor import acting_as
 from domain.kernel.errors import ConflictError, NotFoundError
@@ -131,7 +132,7 @@ def start_run(
         )
     try:
         with acting_as(principal.actor):
-            started = container.runs.start(
+            started = traced_start(container.telemetry, container.runs.start,
                 StartRun(
                     tenant_id=tenant_id,
                     workflow_id=workflow_id,
@@ -377,7 +378,7 @@ def rerun(
     given = body.model_fields_set if body is not None else set()
     try:
         with acting_as(principal.actor):
-            done = container.runs.rerun(RerunRun(
+            done = traced_start(container.telemetry, container.runs.rerun, RerunRun(
                 tenant_id=tenant_id, run_id=run_id, definition=definition,
                 started_by=principal.actor.user_id or principal.subject,
                 from_step=body.from_step if body else None, new_input="input" in given,

@@ -78,6 +78,7 @@ class StartRun:
     started_by: UUID | str
     idempotency_key: str | None = None
     trigger: dict[str, Any] | None = None  # e.g. {"kind": "schedule", "id", "tick"}
+    traceparent: str | None = None  # W3C trace context of the span starting it (None: untraced)
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class Runs(LinkCommands, ShreddingApplication):
                     workflow_version=cmd.workflow_version, definition_hash=prepared.hash,
                     step_ids=prepared.step_ids, input=cmd.input, started_by=str(cmd.started_by),
                     idempotency_key=key, run_id=run_id, started_at=now, trigger=cmd.trigger,
+                    traceparent=cmd.traceparent,
                 )  # fmt: skip
             except ValueError as e:
                 raise ValidationError.one("/input", str(e)) from None

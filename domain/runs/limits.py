@@ -63,3 +63,12 @@ def too_large(value: Any, what: str) -> tuple[str, str] | None:
             f"{what} is {size:,} bytes of JSON; the limit is {MAX_OUTPUT_BYTES:,} bytes",
         )
     return None
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def is_traceparent(value: Any) -> bool:
+    """Whether ``value`` has the form of a W3C Trace Context ``traceparent`` header (what a
+    run records of the trace that started it; its meaning is the tracer's business)."""
+    return isinstance(value, str) and _TRACEPARENT.fullmatch(value) is not None

@@ -60,6 +60,7 @@ class RerunRun:
     new_input: bool = False
     input: Any = None
     idempotency_key: str | None = None
+    traceparent: str | None = None  # W3C trace context of the span starting it (None: untraced)
 
 
 class RerunKeyReusedError(ConflictError):
@@ -202,6 +203,7 @@ class LinkCommands:
                 workflow_version=original.workflow_version, definition_hash=prepared.hash,
                 step_ids=prepared.step_ids, input=value, started_by=str(cmd.started_by),
                 run_id=run_id, started_at=now, rerun_of=str(original.id), idempotency_key=key,
+                traceparent=cmd.traceparent,
             )  # fmt: skip
             for sid in reused:
                 run.reuse_step(sid, original.steps[sid]["output"], original.id)

@@ -19,7 +19,7 @@ from domain.kernel.base import PlatinumAggregate
 from domain.kernel.errors import NotFoundError
 from domain.runs import events
 from domain.runs.guards import RunGuards
-from domain.runs.limits import MAX_OUTPUT_BYTES, storable_text, too_large
+from domain.runs.limits import MAX_OUTPUT_BYTES, is_traceparent, storable_text, too_large
 from domain.runs.links import RunLinks
 from domain.runs.status import (
     RUN_DONE,
@@ -53,6 +53,12 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         depth: int = 0
         rerun_of: str | None = None
         trigger: dict[str, Any] | None = None  # {"kind": "schedule", ...}; older events lack it
+        traceparent: str | None = None  # W3C trace context of the start; older events lack it
+
+    traceparent: str | None = None
+    """The W3C ``traceparent`` of the span that started the run (None: not traced); the
+    worker's step spans are its children (docs/observability.md). A class default, so runs
+    restored from snapshots taken before the field have it too."""
 
     StepEvent = events.StepEvent
     StepScheduled = events.StepScheduled
@@ -93,8 +99,10 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         depth: int = 0,
         rerun_of: str | None = None,
         trigger: dict[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.parent, self.depth, self.rerun_of = parent, depth, rerun_of
+        self.traceparent = traceparent
         self.tenant_id = tenant_id
         self.workflow_id = workflow_id
         self.workflow_version = workflow_version
@@ -131,11 +139,14 @@ class Run(RunLinks, RunGuards, PlatinumAggregate):
         """Start a run of a pinned workflow version (the definition is known by its hash).
 
         ``started_at`` is the Started event's timestamp (default: now); ``links``: ``parent``
-        and ``depth`` of a child run, ``rerun_of`` of a rerun (``Run.Started``)."""
+        and ``depth`` of a child run, ``rerun_of`` of a rerun, ``trigger``, ``traceparent``
+        (``Run.Started``; a ``traceparent`` that is not W3C's form is not recorded)."""
         if len(set(step_ids)) != len(step_ids) or not step_ids:
             raise ValueError("step_ids must be unique and not empty")
         if (problem := too_large(input, "the run input")) is not None:
             raise ValueError(problem[1])
+        if not is_traceparent(links.get("traceparent")):
+            links.pop("traceparent", None)  # tracing is never a reason to refuse a start
         run: Run = cls._create(
             cls.Started,
             id=run_id or uuid4(),

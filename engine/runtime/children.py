@@ -69,7 +69,7 @@ def start_child(
         workflow_version=spec.workflow_version, definition_hash=prepared.hash,
         step_ids=prepared.step_ids, input=spec.input, started_by=parent.started_by,
         idempotency_key=call.idempotency_key, run_id=child_id, started_at=now,
-        parent=link, depth=depth,
+        parent=link, depth=depth, traceparent=spec.traceparent or parent.traceparent,
     )  # fmt: skip
     parent.wait_step(sid, index, attempt, kind="workflow", until=spec.until, worker_id=worker_id,
                      token=token, child_run_id=str(child_id))  # fmt: skip

@@ -3,11 +3,13 @@
 An attempt starts only while its lease is certainly held (checked immediately before the side
 effect, ``Leases.still_held``); otherwise it is dropped, and another worker runs it under a
 newer lease. Skills run under the step's timeout. Each attempt's wall time, by kind and outcome,
-goes to the ``observe`` hook the composition root passes in (the step duration metric).
+goes to the ``observe`` hook the composition root passes in (the step duration metric); with a
+``tracer`` (tracing on) each attempt runs in its span (``engine.runtime.tracing``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -17,11 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from uuid import UUID
 
+from opentelemetry.trace import Tracer
+
 from domain.runs.tasks import TaskKey
 from engine.definition.dsl import SKILL_PREFIX, WORKFLOW_PREFIX
 from engine.runtime.config import Counters
 from engine.runtime.leases import Leases
 from engine.runtime.ports import Claimed
+from engine.runtime.tracing import attempt_span, traced
 from engine.steps import (
     Failed,
     Kind,
@@ -81,6 +86,7 @@ class Executor:
         concurrency: int,
         worker_id: str,
         observe: StepObserver | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.kinds = kinds
         self.ctx = ctx
@@ -89,6 +95,7 @@ class Executor:
         self.counters = counters
         self.worker_id = worker_id
         self.observe = observe
+        self.tracer = tracer  # None: no spans (docs/observability.md)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="step")
 
     def dispatch(self, call: StepCall, token: int) -> None:
@@ -99,17 +106,25 @@ class Executor:
 
     def execute(self, call: StepCall, token: int) -> None:
         started = time.monotonic()
-        try:
-            outcome = self.run(call, token)
-        except Exception as e:
-            log.exception("step %s crashed", call.idempotency_key)
-            outcome = Failed("error", f"{type(e).__name__}: {e}", True)
+        if self.tracer is None:  # tracing off: nothing of OpenTelemetry is called
+            outcome = self.attempt(call, token)
+        else:
+            with attempt_span(self.tracer, call) as span:
+                outcome = traced(span, self.attempt(call, token))
         self.leases.executed(call.key)  # before the committer may lease the key again (a retry)
         if outcome is not None:
             self.counters.add("steps_executed")
             self._observe(call, outcome, time.monotonic() - started)
             self.inbox.put(Result(call, outcome, token))
         self.leases.capacity.set()
+
+    def attempt(self, call: StepCall, token: int) -> Outcome | None:
+        """``run``, with a crash of the kind made a retryable failure."""
+        try:
+            return self.run(call, token)
+        except Exception as e:
+            log.exception("step %s crashed", call.idempotency_key)
+            return Failed("error", f"{type(e).__name__}: {e}", True)
 
     def run(self, call: StepCall, token: int) -> Outcome | None:
         """The attempt's outcome; None if its lease ran out before it started (dropped)."""
@@ -157,7 +172,8 @@ def with_deadline(fn: Callable[[], Outcome], timeout_s: float | None) -> Outcome
         except Exception as e:
             box.append(Failed("error", f"{type(e).__name__}: {e}", True))
 
-    t = threading.Thread(target=target, daemon=True)
+    # in the caller's context: the attempt's span stays the current one (an HTTP skill's call)
+    t = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
     t.start()
     t.join(timeout_s)
     if not box:

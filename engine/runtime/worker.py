@@ -43,6 +43,7 @@ from engine.runtime.heartbeat import Heartbeat
 from engine.runtime.leases import Leases
 from engine.runtime.ports import DB_ERRORS, TaskQueue
 from engine.runtime.run_cache import RunCache
+from engine.runtime.tracing import Tracing
 from engine.scheduling.planner import EnginePlanner
 from engine.steps import KindContext
 from engine.steps import registry as kind_registry
@@ -68,6 +69,7 @@ class Worker:
         clock: Callable[[], datetime] = utc_now,
         observe: StepObserver | None = None,
         on_stop: Callable[[], None] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.runs = runs
         self.planner = planner
@@ -82,6 +84,7 @@ class Worker:
         self.executor = Executor(
             kind_registry(), ctx or KindContext(), self.leases, self.inbox, self.counters,
             concurrency=self.config.concurrency, worker_id=self.id, observe=observe,
+            tracer=tracing.tracer if tracing is not None else None,
         )  # fmt: skip
         self.cache = RunCache(runs, self.counters)
         batches = BatchSaver(runs, planner, self.config, self.cache, self.leases, self.counters,
@@ -209,6 +212,7 @@ def build_worker(
     skill_catalog: SkillCatalog | None = None,
     observe: StepObserver | None = None,
     workflow_catalog: WorkflowCatalog | None = None,
+    tracing: Tracing | None = None,
 ) -> Worker:
     """A worker with its own Runs application (task recorder), queue and HTTP client.
 
@@ -216,7 +220,8 @@ def build_worker(
     ``platform`` (a ``domain.platform.Platform``) serves definitions, notify and skills (found
     through ``skill_catalog``, the read model's port); ``workflow_catalog`` (the read model's
     port too) finds the workflows of ``workflow:`` steps; ``observe`` is told each attempt's
-    duration (the composition root passes the metric's).
+    duration (the composition root passes the metric's); ``tracing`` (None: off) makes a span
+    of each attempt and instruments the worker's HTTP client.
     """
     from engine.runtime.task_store import PgTaskQueue, runs_env
     from engine.scheduling.planner import platform_planner
@@ -228,7 +233,7 @@ def build_worker(
     )
     runs = Runs(env=runs_env(es_env), planner=planner)
     tasks = PgTaskQueue(conninfo, getattr(runs.recorder, "datastore", None))
-    http = client()
+    http = client(wrap=tracing.wrap_transport if tracing is not None else None)
     ctx = KindContext(platform=platform, http=http, skills=planner.skills,
                       workflows=workflow_catalog)  # fmt: skip
 
@@ -236,4 +241,5 @@ def build_worker(
         http.close()
         runs.close()
 
-    return Worker(runs, planner, tasks, config=config, ctx=ctx, observe=observe, on_stop=close)
+    return Worker(runs, planner, tasks, config=config, ctx=ctx, observe=observe, on_stop=close,
+                  tracing=tracing)  # fmt: skip

@@ -173,6 +173,7 @@ class EnginePlanner:
             run_id=run.id, tenant_id=run.tenant_id, workflow_id=run.workflow_id,
             step_id=step_id, index=index, attempt=int(slot["attempt"]), uses=cs.step.uses,
             input=slot["input"], timeout_s=cs.timeout_s, started_by=run.started_by, now=now,
+            traceparent=run.traceparent,
         )  # fmt: skip
 
     def inline_calls(self, run: Run, compiled: CompiledDefinition, now: datetime) -> list[StepCall]:

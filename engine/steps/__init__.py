@@ -28,6 +28,7 @@ class StepCall:
     timeout_s: float | None
     started_by: str
     now: datetime
+    traceparent: str | None = None  # the run's trace (``Run.traceparent``): the attempt's parent
 
     @property
     def idempotency_key(self) -> str:
@@ -75,6 +76,7 @@ class StartChild:
     definition: dict[str, Any]
     input: Any
     until: datetime | None
+    traceparent: str | None = None  # the attempt's span, when traced: the child run's parent
 
 
 Outcome = Succeeded | Failed | Waiting | StartChild

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -40,11 +41,20 @@ class EgressClient(httpx.Client):
     policy, so its connections are checked, and pooled, under its own list.
     """
 
-    def __init__(self, policy: egress.EgressPolicy, resolver: egress.Resolver | None = None):
-        transport = egress_clients.transport(policy, resolver=resolver, limits=LIMITS)
+    def __init__(
+        self,
+        policy: egress.EgressPolicy,
+        resolver: egress.Resolver | None = None,
+        *,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> None:
+        transport: Any = egress_clients.transport(policy, resolver=resolver, limits=LIMITS)
+        if wrap is not None:  # tracing: the instrumentation wraps the guarded transport
+            transport = wrap(transport)
         super().__init__(transport=transport, follow_redirects=False, trust_env=False)
         self.policy = policy
         self.resolver = resolver
+        self.wrap = wrap
         self._narrowed: dict[egress.AllowList, EgressClient] = {}
         self._lock = threading.Lock()
 
@@ -52,7 +62,8 @@ class EgressClient(httpx.Client):
         with self._lock:
             found = self._narrowed.get(only)
             if found is None:
-                found = EgressClient(egress.EgressPolicy(self.policy.allow, only), self.resolver)
+                found = EgressClient(egress.EgressPolicy(self.policy.allow, only), self.resolver,
+                                     wrap=self.wrap)  # fmt: skip
                 self._narrowed[only] = found
             return found
 
@@ -64,9 +75,12 @@ class EgressClient(httpx.Client):
         super().close()
 
 
-def client(policy: egress.EgressPolicy | None = None) -> EgressClient:
-    """A shared client for a worker; ``policy`` defaults to the process's configured one."""
-    return EgressClient(policy or egress.default_policy())
+def client(
+    policy: egress.EgressPolicy | None = None, *, wrap: Callable[[Any], Any] | None = None
+) -> EgressClient:
+    """A shared client for a worker; ``policy`` defaults to the process's configured one;
+    ``wrap`` (tracing on) wraps its transport in the HTTP client instrumentation."""
+    return EgressClient(policy or egress.default_policy(), wrap=wrap)
 
 
 def http(call: StepCall, ctx: KindContext) -> Outcome:

@@ -43,3 +43,28 @@ def test_a_module_stays_under_the_line_limit(path: Path) -> None:
 
 def test_the_rules_see_every_package() -> None:
     assert {p.relative_to(ROOT).parts[0] for p in MODULES} == set(PACKAGES)
+
+
+OTEL_API = ("opentelemetry.trace", "opentelemetry.context", "opentelemetry.propagate")
+"""The OpenTelemetry API: a no-op without an SDK; the SDK and instrumentations are the ``otel``
+extra, set up by ``api/telemetry.py`` alone (import-linter keeps domain and projections out)."""
+
+
+def _imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.relative_to(ROOT).parts[0] == "engine"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)  # fmt: skip
+def test_the_engine_uses_only_the_opentelemetry_api(path: Path) -> None:
+    for name in _imported(path):
+        if name.split(".")[0] == "opentelemetry":
+            assert name.startswith(OTEL_API), f"{path.relative_to(ROOT)} imports {name}"

@@ -21,6 +21,12 @@ class Recorder:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str, str | None, float]] = []  # method, path, key, time
         self.seen: Counter[str] = Counter()
+        self.headers: list[tuple[str, dict[str, str]]] = []  # path, the request's headers
+
+    def headers_of(self, path: str) -> list[dict[str, str]]:
+        """The headers of every request to ``path`` (names in lower case), in arrival order."""
+        with self.lock:
+            return [h for p, h in self.headers if p == path]
 
     def add(self, method: str, path: str, key: str | None) -> int:
         with self.lock:
@@ -66,6 +72,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"null") if length else None
         key = self.headers.get("Idempotency-Key")
         n = self.server.recorder.add(self.command, url.path, key)
+        with self.server.recorder.lock:
+            self.server.recorder.headers.append(
+                (url.path, {k.lower(): v for k, v in self.headers.items()})
+            )
         if url.path == "/stop":
             # the first call of a key pauses the process `pid` (a worker holding the lease)
             # before the answer; later calls of the key take `s` seconds

@@ -27,7 +27,7 @@ def test_start_worker_passes_the_step_duration_observer(monkeypatch: pytest.Monk
     monkeypatch.setattr(background, "configure_egress", lambda settings: None)
     system = SimpleNamespace(eventsourcing_env=lambda settings: {}, conninfo="postgresql://x")
     container = SimpleNamespace(settings=None, db=SimpleNamespace(system=system), platform=None,
-                                background=[])  # fmt: skip
+                                background=[], telemetry=None)  # fmt: skip
     background.start_worker(container)  # type: ignore[arg-type]
     assert built["observe"] is metrics.observe_step_duration
     assert len(container.background) == 1
