@@ -85,8 +85,10 @@ def close_engine(e: Engine) -> None:
     e.platform.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def engine(settings, db) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """Its worker stops when the package's tests are done, so none claims another package's
+    runs in the same database (tests/api/test_tracing.py checks which worker ran its step)."""
     e = build_engine(settings, db)
     yield e
     close_engine(e)
