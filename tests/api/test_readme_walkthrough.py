@@ -75,7 +75,8 @@ def test_every_readme_block_runs_twice_as_written(live_server, tmp_path) -> None
     found = blocks()
     assert len(found) >= 2, "the first request and the walkthrough"
     # a user pastes each block into one shell, then the same block again
-    script = "set -euo pipefail\n" + "".join(b + "\necho '>>> block done'\n" for b in found for _ in (1, 2))
+    done_marker = "\necho '>>> block done'\n"
+    script = "set -euo pipefail\n" + "".join(b + done_marker for b in found for _ in (1, 2))
     script += 'echo "WALKTHROUGH $TOKEN $RUN"\n'
     done = subprocess.run(
         ["bash", "-c", script],
