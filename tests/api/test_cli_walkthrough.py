@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import ROOT
-from tests.api.test_readme_walkthrough import walkthrough
+from tests.api.test_readme_walkthrough import blocks
 from tests.conftest import ADMIN_TOKEN
 from tests.support.polling import wait_until
 
@@ -22,7 +22,7 @@ PASSWORD = "correct horse battery"
 
 def readme_definition() -> str:
     """The YAML the README's walkthrough submits (its heredoc)."""
-    found = re.search(r"<<'YAML'[^\n]*\n(.*?\n)YAML\n", walkthrough(), re.S)
+    found = re.search(r"<<'YAML'[^\n]*\n(.*?\n)YAML\n", "\n".join(blocks()), re.S)
     assert found, "the README walkthrough has no YAML heredoc"
     return found.group(1)
 
