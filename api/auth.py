@@ -113,6 +113,19 @@ def principal_for_token(token: str, request: Request, container: Container) -> P
     )
 
 
+def still_holds(
+    principal: Principal, permission: str, request: Request, container: Container
+) -> bool:
+    """Whether ``principal``'s credential still resolves, to the same tenant, with ``permission``:
+    a long-lived answer (an event stream) ends when its session ends, its key is revoked, its
+    tenant is suspended or its role no longer holds the permission."""
+    try:
+        now = principal_for_token(principal.token, request, container)
+    except ProblemError:
+        return False
+    return now.tenant_id == principal.tenant_id and now.can(permission)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 

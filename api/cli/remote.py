@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import fail
+from api.cli.common import fail, printable
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -142,6 +142,13 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(plain(value), indent=2, ensure_ascii=False))
 
 
+def cell(value: Any) -> Any:
+    """A value as rich shows it: plain text (never markup), no control codes."""
+    from rich.text import Text
+
+    return Text("" if value is None else printable(value))
+
+
 def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
     """Rows as a table on stdout (a person reads it; scripts use ``--json``)."""
     from rich.console import Console
@@ -149,5 +156,5 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = No
 
     out = Table(*columns, title=title, box=None, header_style="bold")
     for row in rows:
-        out.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+        out.add_row(*(cell(row.get(c)) for c in columns))
     Console(soft_wrap=True).print(out)

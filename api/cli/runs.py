@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.cli.common import fail
-from api.cli.remote import AsJson, Token, Url, connected, plain, print_json, table
+from api.cli.remote import AsJson, Token, Url, cell, connected, plain, print_json, table
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -112,7 +112,9 @@ def render(run: RunPublic) -> RenderableType:
     out = Table("step", "status", "attempts", "", title=title, title_justify="left", box=None,
                 header_style="bold")  # fmt: skip
     for s in run.steps:
-        out.add_row(s.id, f"[{STYLE.get(s.status, '')}]{s.status}[/]", str(s.attempts), _detail(s))
+        status = cell(s.status)
+        status.stylize(STYLE.get(s.status, ""))
+        out.add_row(cell(s.id), status, str(s.attempts), cell(_detail(s)))
     return out
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import fail
+from api.cli.common import fail, printable
 from api.cli.remote import AsJson, Token, Url, connected, print_json, table
 
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
@@ -72,7 +72,8 @@ def submit(
     if as_json:
         print_json(wf)
     else:
-        typer.echo(f"workflow {wf.name} ({wf.status}, version {wf.definition_version}): {wf.id}")
+        typer.echo(f"workflow {printable(wf.name)} ({wf.status}, "
+                   f"version {wf.definition_version}): {wf.id}")  # fmt: skip
 
 
 @workflows_app.command("list")
@@ -105,7 +106,7 @@ def show(workflow_id: WorkflowId, url: Url = None, token: Token = None,
     if as_json:
         print_json(wf)
         return
-    typer.echo(f"{wf.name}  {wf.id}\nstatus {wf.status}, definition version "
+    typer.echo(f"{printable(wf.name)}  {wf.id}\nstatus {wf.status}, definition version "
                f"{wf.definition_version}, resource version {wf.version}\n")  # fmt: skip
     typer.echo(yaml.safe_dump(wf.definition, sort_keys=False, allow_unicode=True), nl=False)
 
@@ -118,7 +119,7 @@ def _transition(action: str) -> None:
         if as_json:
             print_json(wf)
         else:
-            typer.echo(f"workflow {wf.name} ({wf.id}): {wf.status}")
+            typer.echo(f"workflow {printable(wf.name)} ({wf.id}): {wf.status}")
 
     command.__doc__ = {
         "activate": "Activate a workflow: only active workflows start runs.",

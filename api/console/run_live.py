@@ -4,7 +4,8 @@ lines after each batch of the run's events (the API's stream, shaped for the pag
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,7 +13,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.auth import Principal, tenant_of
+from api.auth import Principal, still_holds, tenant_of
 from api.console.dag import step_states
 from api.console.run_view import timeline_entry, wait_keys
 from api.console.session import allowed, container_of
@@ -32,9 +33,11 @@ def live(
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> EventSourceResponse:
     """``state`` events after the page's last sequence; ``end`` once the run has ended."""
-    runs = container_of(request).runs
+    container = container_of(request)
+    runs = container.runs
     runs.get_run(tenant_of(principal), run_id)  # a foreign run is a 404
-    return EventSourceResponse(_follow(runs, run_id, request, after), ping=15)
+    still = partial(still_holds, principal, "runs:read", request, container)
+    return EventSourceResponse(_follow(runs, run_id, request, after, still), ping=15)
 
 
 def _snapshot(runs: Runs, run_id: UUID, seen: int) -> tuple[dict[str, Any] | None, bool]:
@@ -53,11 +56,13 @@ def _snapshot(runs: Runs, run_id: UUID, seen: int) -> tuple[dict[str, Any] | Non
 
 
 async def _follow(
-    runs: Runs, run_id: UUID, request: Request, seen: int
+    runs: Runs, run_id: UUID, request: Request, seen: int, still: Callable[[], bool]
 ) -> AsyncIterator[ServerSentEvent]:
     waiting: list[str] | None = None
     while True:
         change, done = await anyio.to_thread.run_sync(_snapshot, runs, run_id, seen)
+        if change is not None and not await anyio.to_thread.run_sync(still):
+            return  # the session ended (signed out, revoked) while the page was open
         if change is not None:
             seen = change["sequence"]
             # the page redraws its buttons and links when waits come or go, or the run ends

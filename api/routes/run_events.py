@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,7 +12,7 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.auth import Principal, require, tenant_of
+from api.auth import Principal, require, still_holds, tenant_of
 from api.bodies import invalid
 from api.boundary import ascii_int
 from api.deps import ContainerDep
@@ -77,16 +78,21 @@ def stream_run_events(
     runs = container.runs
     runs.get_run(tenant_of(principal), run_id)  # a foreign run is a 404
     start = _last_event_id(last_event_id)
-    return EventSourceResponse(_follow(runs, run_id, request, after if start is None else start),
-                               ping=15)  # fmt: skip
+    still = partial(still_holds, principal, "runs:read", request, container)
+    return EventSourceResponse(
+        _follow(runs, run_id, request, after if start is None else start, still), ping=15
+    )
 
 
 async def _follow(
-    runs: Runs, run_id: UUID, request: Request, seen: int | None
+    runs: Runs, run_id: UUID, request: Request, seen: int | None, still: Callable[[], bool]
 ) -> AsyncIterator[ServerSentEvent]:
-    """Every event after ``seen``, polling while the run lasts and the client listens."""
+    """Every event after ``seen``, polling while the run lasts, the client listens and its
+    credential still reads runs (``still``, asked before each batch is sent)."""
     while True:
         batch = await anyio.to_thread.run_sync(_events_after, runs, run_id, seen)
+        if batch and not await anyio.to_thread.run_sync(still):
+            return  # the session ended (or the key was revoked) while the stream was open
         for event in batch:
             seen = event.sequence
             yield ServerSentEvent(

@@ -157,3 +157,44 @@ def test_a_live_part_whose_session_ended_sends_the_whole_page_to_sign_in(client:
     r = client.get("/ui/runs/rows", headers={"HX-Request": "true"}, follow_redirects=False)
     assert r.status_code == 204
     assert r.headers["hx-redirect"] == "/ui/login"
+
+
+def test_a_run_pages_live_feed_ends_when_its_session_ends(
+    client: Any, tenant: TenantCtx, monkeypatch: Any
+) -> None:
+    import threading
+
+    from api.console import run_live
+    from tests.browser.flows import APPROVAL, active_workflow, start_run
+
+    run_id = start_run(client, tenant.admin_headers,
+                       active_workflow(client, tenant.admin_headers, APPROVAL))  # fmt: skip
+    signed = sign_in(client, tenant.slug, tenant.admin.email, tenant.admin.password)
+    assert signed.status_code == 303
+    session = client.cookies.get("platinum_session")
+    streaming = threading.Event()
+    snapshot = run_live._snapshot
+
+    def reading(*args: Any) -> Any:
+        change = snapshot(*args)
+        streaming.set()
+        return change
+
+    monkeypatch.setattr(run_live, "_snapshot", reading)
+
+    def sign_out_then_approve() -> None:
+        streaming.wait(timeout=30)
+        bearer = {"Authorization": f"Bearer {session}"}
+        assert client.post("/v1/auth/logout", headers=bearer).status_code == 204
+        r = client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=tenant.admin_headers)
+        assert r.status_code == 200, r.text
+
+    thread = threading.Thread(target=sign_out_then_approve)
+    thread.start()
+    with client.stream("GET", f"/ui/runs/{run_id}/live") as r:
+        assert r.status_code == 200
+        body = r.read().decode()
+    thread.join()
+    assert "event: state" in body  # what the session could read while it lasted
+    assert "Approved" not in body  # nothing after it ended
+    assert "event: end" not in body

@@ -540,6 +540,41 @@ def test_stream_is_live_until_the_run_ends(client, users, workflow, monkeypatch)
     assert names[-1] == "Succeeded"
 
 
+def test_a_stream_ends_when_its_session_ends(client, tenant, users, workflow, monkeypatch) -> None:
+    import threading
+
+    from api.routes import run_events as runs_routes
+    from tests.factories import create_user
+
+    viewer = create_user(client, tenant, "viewer")
+    run_id = start(client, users["user"].headers, workflow).json()["id"]
+    streaming = threading.Event()
+    events_after = runs_routes._events_after
+
+    def reading(*args: object) -> list:  # type: ignore[type-arg]
+        batch = events_after(*args)
+        streaming.set()
+        return batch
+
+    monkeypatch.setattr(runs_routes, "_events_after", reading)
+
+    def log_out_then_approve() -> None:
+        streaming.wait(timeout=30)
+        assert client.post("/v1/auth/logout", headers=viewer.headers).status_code == 204
+        client.post(f"/v1/runs/{run_id}/steps/approve/approve", headers=users["manager"].headers)
+
+    thread = threading.Thread(target=log_out_then_approve)
+    thread.start()
+    with client.stream("GET", f"/v1/runs/{run_id}/events/stream", headers=viewer.headers) as r:
+        assert r.status_code == 200
+        events = _sse(r.read().decode())
+    thread.join()
+    names = [e["event"] for e in events]
+    assert "Started" in names  # what the session could read while it lasted
+    assert "Approved" not in names  # nothing after it ended
+    assert client.get(f"/v1/runs/{run_id}", headers=viewer.headers).status_code == 401
+
+
 def test_a_step_failure_shows_the_targets_retry_after(client, container, tenant) -> None:
     # the failure an http step's worker records, applied directly to a step no worker touches
     # (an approval waits inline), so no worker of the session races this test
