@@ -106,7 +106,10 @@ class DeliveryRecords:
         tenant = self._tenant(row.tenant_id)
         if not tenant.is_active:
             raise PermanentDeliveryError(f"tenant is {tenant.status}")
-        recipient = self.app.get_user(n.tenant_id, n.recipient_user_id)
+        try:
+            recipient = self.app.get_user(n.tenant_id, n.recipient_user_id)
+        except NotFoundError:
+            raise PermanentDeliveryError("the recipient does not exist") from None
         if recipient.erased:  # their address and the message's text are gone with their key
             raise PermanentDeliveryError("the recipient was erased")
         mute_key = MUTE_KEY.format(channel=n.channel)
