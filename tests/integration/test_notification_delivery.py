@@ -546,6 +546,23 @@ def test_a_notification_queued_for_a_user_erased_since_is_failed_without_sending
     assert (n.status, n.failure_reason) == ("failed", "the recipient was erased")
 
 
+def test_a_notification_to_no_known_user_is_failed_not_retried(
+    platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider, db: Any
+) -> None:
+    t = new_tenant(**webhook_config(provider))
+    notification = Notification(
+        tenant_id=t.id, recipient_user_id=uuid.uuid4(), type="alert", title="to nobody",
+        message="payload", channel="slack", priority="low",
+    )
+    platform.save(notification)
+    dispatchers(t)
+    wait_until(settled(platform, t, [notification.id]), message="failed")
+    n = platform.get_notification(t.id, notification.id)
+    assert (n.status, n.failure_reason) == ("failed", "the recipient does not exist")
+    assert provider.hits == []
+    assert outbox_rows(db, t.id) == 0
+
+
 def test_tenant_rate_limit_spaces_out_outgoing_messages(
     platform: Any, new_tenant: Any, dispatchers: Any, provider: Provider
 ) -> None:
