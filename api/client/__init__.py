@@ -7,7 +7,7 @@ shape. See docs/client.md.
 
 from __future__ import annotations
 
-from api.client.aio import AsyncClient
+from api.client.aio import AsyncClient, AsyncPager
 from api.client.errors import (
     APIError,
     AuthError,
@@ -26,11 +26,13 @@ from api.client.errors import (
     ValidationError,
 )
 from api.client.retrying import RetryPolicy
+from api.client.signing import sign_delivery
 from api.client.sync import Client, Pager
 
 __all__ = [
     "APIError",
     "AsyncClient",
+    "AsyncPager",
     "AuthError",
     "BadRequestError",
     "Client",
@@ -48,4 +50,5 @@ __all__ = [
     "ServerError",
     "UnreachableError",
     "ValidationError",
+    "sign_delivery",
 ]
