@@ -38,13 +38,30 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def stderr_progress() -> Progress:
     """Rich progress bars on stderr, drawn only when stderr is a terminal (never in a pipe,
-    a file or a script's captured output)."""
+    a file or a script's captured output). Log lines print above the bars, not through them."""
+    import logging
     import sys
 
     from rich.console import Console
     from rich.progress import Progress
 
-    return Progress(console=Console(stderr=True), disable=not sys.stderr.isatty())
+    class LoggedProgress(Progress):
+        def __enter__(self) -> LoggedProgress:
+            before = sys.stderr
+            super().__enter__()  # the live display now stands in for sys.stderr (a proxy)
+            self.moved = [
+                (handler, handler.setStream(sys.stderr))
+                for handler in logging.getLogger().handlers
+                if type(handler) is logging.StreamHandler and handler.stream is before
+            ]
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            for handler, stream in self.moved:
+                handler.setStream(stream)
+            super().__exit__(*exc)
+
+    return LoggedProgress(console=Console(stderr=True), disable=not sys.stderr.isatty())
 
 
 def configure_logging(level: str) -> None:

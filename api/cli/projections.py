@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import configure_logging, database, fail, settings
+from api.cli.common import configure_logging, database, fail, settings, stderr_progress
 
 if TYPE_CHECKING:
     from projections.runner import ProjectionRunner
@@ -34,10 +34,8 @@ def _selected_runners(name: str | None) -> list[ProjectionRunner]:
 @app.command("rebuild")
 def projections_rebuild(name: Name = None) -> None:
     """Rebuild read-model projections from zero, with progress."""
-    from rich.progress import Progress
-
     selected = _selected_runners(name)
-    with Progress() as progress:
+    with stderr_progress() as progress:
         for runner in selected:
             total = runner.head()
             task = progress.add_task(f"{runner.projection.name} ← {runner.app.name}", total=total)

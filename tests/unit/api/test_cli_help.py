@@ -87,3 +87,30 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
     assert stderr_progress().disable
     monkeypatch.setattr(sys, "stderr", Terminal())
     assert not stderr_progress().disable
+
+
+def test_log_lines_print_above_the_progress_bars_not_through_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import logging
+    import sys
+
+    from api.cli.common import stderr_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    handler = logging.StreamHandler(sys.stderr)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    with stderr_progress() as progress:
+        # rich's live display owns the terminal: the log handler writes through its proxy
+        assert handler.stream is sys.stderr
+        assert handler.stream is not terminal
+        progress.add_task("rebuild", total=1)
+        logging.getLogger("test").warning("a warning while the bars are drawn")
+    assert handler.stream is terminal
+    assert "a warning while the bars are drawn" in terminal.getvalue()
