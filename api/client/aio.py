@@ -63,6 +63,8 @@ class AsyncAudit(Audit[Awaiting]):
 class AsyncClient(Groups[Awaiting]):
     """``Client``'s twin (same arguments) for asyncio code; ``async with`` closes it."""
 
+    _http: httpx.AsyncClient
+
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0,
                  retry: RetryPolicy | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -75,17 +77,6 @@ class AsyncClient(Groups[Awaiting]):
         super().__init__()
         self.runs = AsyncRuns(self)
         self.audit = AsyncAudit(self)
-
-    @property
-    def token(self) -> str | None:
-        return self._token
-
-    @token.setter
-    def token(self, value: str | None) -> None:
-        self._token = value
-        self._http.headers.pop("Authorization", None)
-        if value:
-            self._http.headers["Authorization"] = f"Bearer {value}"
 
     @sends(more.login)
     async def login(self, tenant: str, email: str, password: str) -> LoginResponse:

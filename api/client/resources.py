@@ -8,10 +8,15 @@ tables of the calls they send (``endpoint``: the answer; ``listing``: a pager).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from api.client import calls
 from api.client import calls_people as people
 from api.client import calls_tenant as more
 from api.client.endpoints import Resource, S, endpoint, listing
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Workflows(Resource[S]):
@@ -155,6 +160,21 @@ class Groups(Resource[S]):
     me = endpoint(more.me)
     health = endpoint(more.health)
     ready = endpoint(more.ready)
+
+    _http: httpx.Client | httpx.AsyncClient
+    _token: str | None
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token every call sends (None: no Authorization header)."""
+        return self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self._token = value
+        self._http.headers.pop("Authorization", None)
+        if value:
+            self._http.headers["Authorization"] = f"Bearer {value}"
 
     def __init__(self) -> None:
         super().__init__(self)  # type: ignore[arg-type]  # a client: it sends and pages

@@ -71,6 +71,8 @@ class Client(Groups[Blocking]):
     ``retry`` says when a request is sent again (``RetryPolicy``); ``transport``, ``verify``
     and ``timeout`` go to httpx. Errors: ``api.client.errors`` (problem+json → typed)."""
 
+    _http: httpx.Client
+
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
                  verify: bool | str = True) -> None:  # fmt: skip
@@ -82,17 +84,6 @@ class Client(Groups[Blocking]):
         super().__init__()
         self.runs = BlockingRuns(self)
         self.audit = BlockingAudit(self)
-
-    @property
-    def token(self) -> str | None:
-        return self._token
-
-    @token.setter
-    def token(self, value: str | None) -> None:
-        self._token = value
-        self._http.headers.pop("Authorization", None)
-        if value:
-            self._http.headers["Authorization"] = f"Bearer {value}"
 
     @sends(more.login)
     def login(self, tenant: str, email: str, password: str) -> LoginResponse:

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,6 +104,19 @@ def subject(client, tenant) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     r = client.post(f"/v1/workflows/{wf}/runs", json={"input": {"n": 1}}, headers=h)
     assert r.status_code in (201, 202), r.text
     return {"user": user, "secrets": secrets, "headers": h}
+
+
+def verified_export(client: Any, h: dict[str, str], tmp_path: Path, kept: Path) -> Path:
+    """A fresh checkpoint, then the tenant's export (its file), checked offline with the public
+    keys alone against the checkpoint ``kept`` from before (consistency included)."""
+    keys = client.get("/v1/audit/public-keys", headers=h).json()["keys"]
+    key_file = tmp_path / "audit.pem"
+    key_file.write_text("".join(k["public_key_pem"] for k in keys))
+    client.post("/v1/audit/checkpoints", headers=h)
+    export_file = tmp_path / "after.ndjson"
+    export_file.write_bytes(client.get("/v1/audit/export", headers=h).content)
+    assert verify_main([str(export_file), "--key", str(key_file), "--checkpoint", str(kept)]) == 0
+    return export_file
 
 
 def test_the_subject_and_an_admin_get_every_piece_of_personal_data(client, tenant, subject) -> None:
@@ -218,13 +232,7 @@ def test_erasure_leaves_no_plaintext_anywhere_and_the_chain_verifies(
     assert before["ok"] is True
     # every row from before the erasure is unchanged: the export after it verifies offline
     # against the checkpoint kept before it (consistency), signatures and all leaves included
-    keys = client.get("/v1/audit/public-keys", headers=h).json()["keys"]
-    key_file = tmp_path / "audit.pem"
-    key_file.write_text("".join(k["public_key_pem"] for k in keys))
-    client.post("/v1/audit/checkpoints", headers=h)
-    export_file = tmp_path / "after.ndjson"
-    export_file.write_bytes(client.get("/v1/audit/export", headers=h).content)
-    assert verify_main([str(export_file), "--key", str(key_file), "--checkpoint", str(kept)]) == 0
+    export_file = verified_export(client, h, tmp_path, kept)
     assert (
         export_before.splitlines()[:-1]
         == export_file.read_bytes().splitlines()[: len(export_before.splitlines()) - 1]

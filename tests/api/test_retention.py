@@ -10,12 +10,11 @@ from typing import Any
 
 import psycopg
 
-from api.cli.verify import main as verify_main
 from api.routes.audit import system_connection
 from domain.kernel.clock import utc_now
 from domain.kernel.retention import RUN_DATA_DAYS
 from projections.retention import RetentionSweep
-from tests.api.test_erasure import all_audit_rows, dump
+from tests.api.test_erasure import all_audit_rows, dump, verified_export
 from tests.factories import active_workflow, create_tenant
 from tests.support.polling import wait_until
 
@@ -122,13 +121,7 @@ def test_retention_shreds_finished_runs_once_and_the_log_still_verifies(
     )  # fmt: skip
     assert shredded[0]["details"]["retention_days"] == 7
     # the export after it verifies offline against the checkpoint kept before
-    keys = client.get("/v1/audit/public-keys", headers=h).json()["keys"]
-    key_file = tmp_path / "audit.pem"
-    key_file.write_text("".join(k["public_key_pem"] for k in keys))
-    client.post("/v1/audit/checkpoints", headers=h)
-    export_file = tmp_path / "after.ndjson"
-    export_file.write_bytes(client.get("/v1/audit/export", headers=h).content)
-    assert verify_main([str(export_file), "--key", str(key_file), "--checkpoint", str(kept)]) == 0
+    export_file = verified_export(client, h, tmp_path, kept)
     seen = "".join(a.text for a in answers) + export_file.read_text()
     assert secret not in seen
     # nothing in the database holds it; the waiting run's data is still there (the dump sees it)
