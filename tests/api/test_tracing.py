@@ -127,10 +127,14 @@ def test_one_trace_goes_from_the_request_to_the_http_call_and_its_target(
     finally:
         stop_worker(worker_container, worker)
     assert done.steps["call"]["worker_id"] == worker.id  # not another test's worker
-    spans = list(worker_spans.get_finished_spans())
+    trace_id = request.context.trace_id
+    # the worker may also run a task another test of this database left behind (its own trace)
+    every = list(worker_spans.get_finished_spans())
+    spans = [s for s in every if s.context.trace_id == trace_id]
+    assert [s for s in every if s not in spans
+            and (s.attributes or {}).get("platinum.run_id") == run_id] == []  # fmt: skip
     attempt = one(spans, "step.attempt", SpanKind.INTERNAL)
     call = one(spans, "POST", SpanKind.CLIENT)
-    trace_id = request.context.trace_id
     assert attempt.context.trace_id == trace_id
     assert parent_id(attempt) == start.context.span_id
     assert attempt.attributes["platinum.run_id"] == run_id
@@ -144,7 +148,6 @@ def test_one_trace_goes_from_the_request_to_the_http_call_and_its_target(
     assert "s3cret" not in repr(dict(call.attributes))  # the URL without its query
     assert f"127.0.0.1:{target.httpd.server_address[1]}/traced" in repr(dict(call.attributes))
     # each process exported only its own spans
-    assert {s.context.trace_id for s in spans} == {trace_id}
     assert not [s for s in api_spans.get_finished_spans() if s.name == "step.attempt"]
 
 
