@@ -27,9 +27,22 @@ CACHE_SIZE = 20_000
 """Keys a process keeps opened at most (least recently used out): about 2 MB."""
 
 _CREATE = (
-    "INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, kind) VALUES (%s, %s, %s, %s)"
-    " ON CONFLICT (subject_id) DO NOTHING RETURNING wrapped_key"
+    "WITH made AS (INSERT INTO subject_keys (subject_id, tenant_id, wrapped_key, kind)"
+    " VALUES (%(id)s, %(tenant)s, %(wrapped)s, %(kind)s) ON CONFLICT (subject_id) DO NOTHING"
+    " RETURNING true AS made, wrapped_key, kind),"
+    " no_flush AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " SELECT made, wrapped_key, kind FROM made, no_flush"
+    " UNION ALL SELECT false, wrapped_key, kind FROM subject_keys WHERE subject_id = %(id)s"
 )
+"""Make the subject's key, or read the one it has, in one round trip (a worker's first save of
+a run it did not start meets an existing key). Both parts see the statement's snapshot: a key
+committed by another transaction after it began is found by neither (``ON CONFLICT`` waited
+for it and did nothing), so then the key is read again.
+
+A new key's transaction does not wait for its WAL flush (``synchronous_commit`` off for it
+alone): the key is used only by events saved after it, in later transactions, whose commit
+flushes the WAL up to their own commit record, past the key's. If no such save commits, a key
+lost in a crash was never used. A run start saves one flush (an fsync) this way."""
 _READ = "SELECT wrapped_key, kind FROM subject_keys WHERE subject_id = %s"
 
 
@@ -83,15 +96,19 @@ class PostgresSubjectKeys:
             return self._memory.get(subject_id)
         with self.datastore.transaction(commit=True) as curs:
             row = None
-            if create:  # a new subject (a run starting): one round trip, nothing to unwrap
+            if create:
                 new = sh.new_data_key()
                 wrapped = sh.wrap(self.kek, new, subject_id)
-                curs.execute(_CREATE, (subject_id, tenant_id, wrapped, kind))
-                if curs.fetchone() is not None:
+                curs.execute(
+                    _CREATE, {"id": subject_id, "tenant": tenant_id, "wrapped": wrapped, "kind": kind}
+                )
+                row = curs.fetchone()
+                if row is not None and row["made"]:  # a new subject: nothing to unwrap
                     self._keep(subject_id, kind, new)
                     return new
-            curs.execute(_READ, (subject_id,))
-            row = curs.fetchone()
+            if row is None:
+                curs.execute(_READ, (subject_id,))
+                row = curs.fetchone()
         if row is None:  # a missing key may still be made: only cache what exists
             return None
         wrapped = row["wrapped_key"]
