@@ -22,6 +22,7 @@ from uuid import UUID
 
 import httpx
 import psycopg
+from eventsourcing import persistence as es
 from eventsourcing.persistence import PersistenceError
 from tenacity import (
     AsyncRetrying,
@@ -52,6 +53,11 @@ RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 1.0
 """Longest pause between two connection attempts: delivery resumes within it of the
 database's return."""
+
+DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, es.OperationalError,
+                 es.InterfaceError)  # fmt: skip
+"""The database went away: psycopg's errors, and the event store's (which wraps them: reading
+a notification's tenant during an outage raises those)."""
 
 ChannelFactory = Callable[[httpx.AsyncClient], Mapping[str, Channel]]
 
@@ -272,7 +278,7 @@ class Dispatcher:
             # the database went away before anything was sent, the row is given back on
             # reconnecting (nothing can have gone out, so no duplicate)
             log.exception("notification %s: dispatch error", row.notification_id)
-            if isinstance(exc, psycopg.OperationalError) and row.id not in self._sending:
+            if isinstance(exc, DATABASE_AWAY) and row.id not in self._sending:
                 self._untried.add(row.id)
         finally:
             self._held.discard(row.id)
