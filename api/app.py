@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors, health
 from api.boundary import InputBoundary
 from api.composition import Container
-from api.middleware import ObserveRequests
+from api.middleware import ObserveRequests, request_ids
 from api.routing import MethodNotAllowed
 
 
@@ -67,6 +67,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     # inside ObserveRequests: a refused request is still logged, counted and given an id
     app.add_middleware(InputBoundary, max_body_bytes=container.settings.max_body_bytes)
     app.add_middleware(ObserveRequests, requests=requests, latency=latency)
+    # outermost of ours: the request id (asgi-correlation-id) for everything inside
+    app.add_middleware(request_ids)
     openapi.install(app)  # errors as problem+json, the bearer scheme, real request bodies
     from api.console import build_console
 

@@ -24,11 +24,12 @@ from domain.kernel.errors import Problem
 from domain.platform import Platform
 from domain.runs.application import Runs
 from engine.definition.budget import configure_evaluation
+from engine.definition.ranges import matches
 from engine.definition.sandbox import Limits
 from engine.definition.validation import validate_definition
 from engine.runtime.task_store import runs_env
 from engine.scheduling.planner import EnginePlanner, platform_definitions
-from engine.steps.skills import PlatformSkills, matches
+from engine.steps.skills import PlatformSkills
 from projections.queries.skills import InstalledSkills, active_versions
 from projections.queries.subworkflows import resolve_named
 from projections.status import projection_failures, projection_lag, projection_parked, wait_for

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.middleware import security_headers
+from api.middleware import REQUEST_ID_HEADER, request_id, security_headers
 from domain.kernel.errors import (
     ConflictError,
     DomainError,
@@ -237,6 +237,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # sent around the request middleware (Starlette's outermost layer): add its headers here
         for key, value in security_headers(request.url.scheme, request.url.path):
             response.headers[key.decode()] = value.decode()
+        if (rid := request_id()) is not None:
+            response.headers[REQUEST_ID_HEADER] = rid
         return response
 
     @app.exception_handler(EngineError)

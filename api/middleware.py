@@ -1,5 +1,5 @@
-"""One pure ASGI middleware for every request: request id, security headers, access log line,
-request metrics.
+"""One pure ASGI middleware for every request: security headers, access log line, request
+metrics; the request id is asgi-correlation-id's middleware, configured here (``request_ids``).
 
 Pure ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs the
 rest of the app in a task group with a memory stream per request; two of them were ~19% of the
@@ -12,15 +12,43 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("platinum.http")
 
+REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
-"""A caller's X-Request-ID is kept when it looks like an id; anything else gets a new one."""
+"""A caller's X-Request-ID is kept when it looks like an id (it goes into every event's meta and
+the audit log's bounded column); anything else gets a new one, and is neither echoed nor
+logged."""
+
+
+def valid_request_id(value: str) -> bool:
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_ids(app: ASGIApp) -> CorrelationIdMiddleware:
+    """asgi-correlation-id's middleware with our rule: a caller's ``X-Request-ID`` is kept when
+    it is `valid_request_id`, else replaced (in the request's headers too) by `new_request_id`;
+    the id is returned on every answer that passes through it (405 and 413 included; a 500 is
+    sent outside it, so ``api.errors`` adds it) and set in ``correlation_id``, the context
+    variable ``api.logs`` puts in every line logged while the request is served."""
+    return CorrelationIdMiddleware(
+        app, header_name=REQUEST_ID_HEADER, generator=new_request_id, validator=valid_request_id
+    )
+
+
+def request_id() -> str | None:
+    """The id of the request being served (None outside one)."""
+    return correlation_id.get()
+
 
 # For a server-rendered console: its own scripts, styles and images only (no inline script, no
 # inline style: htmx's indicator styles must be turned off), fetch/SSE to itself, never framed.
@@ -65,8 +93,8 @@ def security_headers(scheme: str, path: str) -> tuple[tuple[bytes, bytes], ...]:
 
 
 class ObserveRequests:
-    """Echoes (or makes) ``X-Request-ID`` and puts it in ``request.state.request_id``; logs one
-    JSON line per request when it ends (its ``ms``: the whole exchange, a stream included);
+    """Puts the request id (``request_ids``, just outside) in ``request.state.request_id``;
+    logs one JSON line per request when it ends (its ``ms``: the whole exchange, a stream included);
     counts requests and observes latency (to the response's start) by route *template*.
     Adds the security headers (``security_headers``) to every response. A 500 from an
     unhandled error is sent by Starlette's outer error middleware, around this one: its handler
@@ -81,9 +109,7 @@ class ObserveRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _header(scope, b"x-request-id")
-        if rid is None or not _REQUEST_ID.fullmatch(rid):  # it goes into every event's meta
-            rid = uuid.uuid4().hex
+        rid = request_id() or new_request_id()  # None only without ``request_ids`` around
         scope.setdefault("state", {})["request_id"] = rid
         extra = security_headers(scope.get("scheme", "http"), scope.get("path", ""))
         started = time.perf_counter()
@@ -99,7 +125,6 @@ class ObserveRequests:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}  # a route's own policy wins
                 headers.extend(h for h in extra if h[0] not in present)
-                headers.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -118,11 +143,3 @@ class ObserveRequests:
                 "request_id": rid, "method": method, "path": scope["path"], "status": status,
                 "ms": round(elapsed * 1000, 2),
             })  # fmt: skip
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            text: Any = value.decode("latin-1")
-            return str(text)
-    return None

@@ -146,7 +146,8 @@ steps:
     with: {amount: "${{ steps.paid.output.amount }}"}
 """),
     ("skill:<name>[@<range>]", "Runs the tenant's active installation of a marketplace skill "
-     "(an npm-style semver range picks among versions); `with` is the skill's input and "
+     "(an npm semver range picks among versions: `^1.2`, `~1.2.3`, `1.x`, `1.0.0 - 2.0.0`, "
+     "`^1 || ^2`, with a comma for \"and\": `>=1.0,<2`); `with` is the skill's input and "
      "`${{ config.x }}` reads its installation's config (docs/skills.md).", """
 name: skill-example
 steps:

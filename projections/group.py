@@ -24,8 +24,9 @@ from typing import Any
 import psycopg
 from eventsourcing import persistence as es
 from psycopg import sql
+from tenacity import RetryCallState
 
-from projections.looping import LoopThread
+from projections.looping import LoopThread, failure
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -76,32 +77,35 @@ class ProjectorGroup(LoopThread):
                 "loops": {"project": {"last_beat_s": round(age, 3), "alive": alive, "ok": ok}}}
 
     def _loop(self) -> None:
-        delay = RECONNECT_MIN_S
+        sessions = self._retrying(first_s=RECONNECT_MIN_S, max_s=RECONNECT_MAX_S,
+                                  on_retry=self._reconnecting)  # fmt: skip
         while not self._stop.is_set():
-            self.last_beat = time.monotonic()
-            conn: psycopg.Connection[Any] | None = None
-            try:
-                conn = psycopg.connect(
-                    self.conninfo, autocommit=True,
-                    connect_timeout=max(1, round(self.connect_timeout_s)),
-                )  # fmt: skip
-                if self.error is not None:
-                    log.info("projector: database connection back")
-                self.connected, self.error = True, None
-                self._lead(conn)
-            except Exception as exc:  # the connection (or something unexpected): start over
-                self.connected, self.error = False, exc
-                log.warning("projector: %s: %s; reconnecting in %.1fs",
-                            type(exc).__name__, exc, delay)  # fmt: skip
-                self._stop.wait(delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
-            else:
-                delay = RECONNECT_MIN_S
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
+            sessions(self._session)
         self.connected = False
+
+    def _session(self) -> None:
+        """Connect, then lead the runners until stopped (or the connection is lost: raised)."""
+        self.last_beat = time.monotonic()
+        if self._stop.is_set():
+            return
+        conn = psycopg.connect(
+            self.conninfo, autocommit=True, connect_timeout=max(1, round(self.connect_timeout_s))
+        )
+        try:
+            if self.error is not None:
+                log.info("projector: database connection back")
+            self.connected, self.error = True, None
+            self._lead(conn)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _reconnecting(self, retry_state: RetryCallState) -> None:
+        """The connection (or something unexpected): start over."""
+        exc = failure(retry_state)
+        self.connected, self.error = False, exc
+        log.warning("projector: %s: %s; reconnecting in %.1fs",
+                    type(exc).__name__, exc, retry_state.upcoming_sleep)  # fmt: skip
 
     def _lead(self, conn: psycopg.Connection[Any]) -> None:
         led: set[int] = set()

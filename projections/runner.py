@@ -24,10 +24,11 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from psycopg import sql
+from tenacity import RetryCallState
 
 from projections import parking
 from projections.batch import BatchProjection, mapper_for
-from projections.looping import LoopThread
+from projections.looping import LoopThread, failure
 from projections.parking import PARK_AFTER, PARKABLE, Unreadable
 from projections.view import ProjectionView, StalePositionError
 
@@ -60,6 +61,7 @@ class ProjectionRunner(LoopThread):
         super().__init__()
         self.error: BaseException | None = None
         self._suspect_until = 0  # after a failed batch: its events go one at a time
+        self._lock_conn: psycopg.Connection[Any] | None = None  # leadership, while held
 
     @property
     def lock_key(self) -> int:
@@ -188,27 +190,35 @@ class ProjectionRunner(LoopThread):
             pass
 
     def _loop(self) -> None:
-        delay = self.idle_wait_s
-        while not self._stop.is_set():
-            lock_conn = None
-            try:
-                lock_conn = self._acquire_leadership()
-                while not self._stop.is_set():
-                    self.last_beat = time.monotonic()
-                    if not self.run_once():
-                        self._idle(lock_conn)
-                    delay = self.idle_wait_s
-                    self.error = None
-            except Exception as exc:
-                # keep going: a lost connection heals; a failing event shows up as lag
-                self.error = exc
-                log.exception("projection %s of %s failed; retrying in %.1fs",
-                              self.projection.name, self.app.name, delay)
-                self._stop.wait(delay)
-                delay = min(max(delay * 2, 0.5), 30.0)
-            finally:
-                if lock_conn is not None:
-                    lock_conn.close()
+        rounds = self._retrying(first_s=self.idle_wait_s, max_s=30.0, on_retry=self._failed)
+        try:
+            while not self._stop.is_set():
+                rounds(self._round)  # a new retry state after each round that went well
+        finally:
+            self._release()
+
+    def _round(self) -> None:
+        """Lead (waiting for the lock if need be), then apply one batch or idle."""
+        if self._lock_conn is None:
+            self._lock_conn = self._acquire_leadership()
+        self.last_beat = time.monotonic()
+        if self._stop.is_set():
+            return
+        if not self.run_once():
+            self._idle(self._lock_conn)
+        self.error = None
+
+    def _failed(self, retry_state: RetryCallState) -> None:
+        # keep going: a lost connection heals; a failing event shows up as lag
+        self.error = failure(retry_state)
+        log.error("projection %s of %s failed; retrying in %.1fs", self.projection.name,
+                  self.app.name, retry_state.upcoming_sleep, exc_info=self.error)  # fmt: skip
+        self._release()
+
+    def _release(self) -> None:
+        lock_conn, self._lock_conn = self._lock_conn, None
+        if lock_conn is not None:
+            lock_conn.close()
 
     def liveness(self) -> dict[str, Any]:
         """Seconds since the loop last went round, and whether its thread is alive (a thread

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from projections.registry import PROJECTIONS
 from projections.registry import tracking_table as _tracking_table
@@ -94,16 +94,19 @@ def wait_for(
     """Block until ``projection`` has applied ``app``'s event ``notification_id``.
 
     ``connect`` lends a connection (e.g. a pool's ``connection``), so a wait per write costs
-    no new connection.
+    no new connection. Polled every 1 ms, then 2, 4, ... 20 ms at most (tenacity's ~10 µs a
+    look does not show next to the query's round trip).
     """
     tracking_table = TRACKED[projection][0]
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
+
+    def applied() -> bool:
         with connect() as conn:
-            if _position(conn, tracking_table, app) >= notification_id:
-                return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+            return bool(_position(conn, tracking_table, app) >= notification_id)
+
+    polling = Retrying(  # an error (the database away) is raised at once, not polled
+        retry=retry_if_result(lambda done: not done),
+        wait=wait_exponential(multiplier=0.001, max=0.02),
+        stop=stop_after_delay(timeout),
+        retry_error_callback=lambda _: False,
+    )
+    return bool(polling(applied))

@@ -37,7 +37,7 @@ WORKFLOW_USES_PATTERN = (
 )
 """``workflow:<name>[@<definition version>]``: a sub-workflow (a child run)."""
 USES_PATTERN = (
-    rf"^({'|'.join(BUILTIN_KINDS)}|{SKILL_PREFIX}{_SKILL_NAME}(@[^\s@]+)?"
+    rf"^({'|'.join(BUILTIN_KINDS)}|{SKILL_PREFIX}{_SKILL_NAME}(@[^\s@]+( [^\s@]+)*)?"
     rf"|{WORKFLOW_PREFIX}{_WORKFLOW_NAME}(@[1-9][0-9]{{0,8}})?)$"
 )
 SCHEMA_PATH = Path(__file__).parent / "schema" / "workflow-definition.json"

@@ -29,6 +29,7 @@ from engine.definition.dsl import (
     parse_uses,
     parse_workflow_uses,
 )
+from engine.definition.ranges import range_problem
 from engine.scheduling.retry import never_retried
 
 SkillResolver = Callable[[str, str | None], "bool | str"]
@@ -198,11 +199,15 @@ def _uses_problems(
     if not _SKILL_NAME.match(skill):
         yield Problem(at, f"'{skill}' is not a valid skill name (lowercase letters, digits, _ . -)")
         return
-    if "@" in uses and not _RANGE.match(version_range or ""):
-        yield Problem(
-            at, f"'{version_range or ''}' is not a semver range (e.g. '^1.2', '>=1.0,<2')"
+    if "@" in uses:
+        problem = (
+            range_problem(version_range)
+            if version_range and _RANGE.match(version_range)
+            else f"'{version_range or ''}' is not a semver range (e.g. '^1.2', '>=1.0,<2')"
         )
-        return
+        if problem:
+            yield Problem(at, problem)
+            return
     if resolver is not None:
         found = resolver(skill, version_range)
         if found is not True:

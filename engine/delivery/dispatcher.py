@@ -22,7 +22,15 @@ from uuid import UUID
 
 import httpx
 import psycopg
+from eventsourcing import persistence as es
 from eventsourcing.persistence import PersistenceError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from engine.delivery.channels import (
     Channel,
@@ -33,6 +41,7 @@ from engine.delivery.channels import (
 from engine.delivery.config import DispatcherConfig
 from engine.delivery.outbox import OutboxRow, OutboxStore
 from engine.delivery.recording import DeliveryRecords
+from engine.runtime.retrying import failure, stop_when_set, until_stopped, until_stopped_async
 from engine.steps import egress, egress_clients
 
 if TYPE_CHECKING:
@@ -44,6 +53,11 @@ RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 1.0
 """Longest pause between two connection attempts: delivery resumes within it of the
 database's return."""
+
+DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, es.OperationalError,
+                 es.InterfaceError)  # fmt: skip
+"""The database went away: psycopg's errors, and the event store's (which wraps them: reading
+a notification's tenant during an outage raises those)."""
 
 ChannelFactory = Callable[[httpx.AsyncClient], Mapping[str, Channel]]
 
@@ -84,6 +98,8 @@ class Dispatcher:
         self._sending: set[int] = set()
         self._untried: set[int] = set()
         self._throttled: dict[UUID, float] = {}
+        self._store: OutboxStore | None = None  # the connection, while the loop has one
+        self._beating: asyncio.Task[None] | None = None  # its lease heartbeat
         self.records = DeliveryRecords(app, self.config)
 
     # -- process control -------------------------------------------------------------------
@@ -130,17 +146,18 @@ class Dispatcher:
 
     def _thread_main(self) -> None:
         # supervised: an error that escapes the loop restarts it (after a pause), never ends it
-        while not self._stop.is_set():
-            try:
-                asyncio.run(self.run())
-            except BaseException as exc:
-                self.error = exc
-                log.exception("dispatcher %s stopped on error; restarting", self.config.worker_id)
-                if not isinstance(exc, Exception):
-                    return  # KeyboardInterrupt, SystemExit: the process is going away
-                self._stop.wait(RECONNECT_MAX_S)
-            else:
-                return
+        restarts = until_stopped(self._stop, first_s=RECONNECT_MAX_S, max_s=RECONNECT_MAX_S,
+                                 on_retry=self._restarting)  # fmt: skip
+        try:
+            restarts(lambda: asyncio.run(self.run()))
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: the process is going away
+            self.error = exc
+            log.exception("dispatcher %s stopped", self.config.worker_id)
+
+    def _restarting(self, retry_state: RetryCallState) -> None:
+        self.error = failure(retry_state)
+        log.error("dispatcher %s stopped on error; restarting", self.config.worker_id,
+                  exc_info=self.error)  # fmt: skip
 
     async def run(self) -> None:
         """The loop: claim a batch, deliver it, repeat; idle until NOTIFY or the poll interval.
@@ -148,57 +165,56 @@ class Dispatcher:
         A lost database connection (a restart, an outage of any length) is never fatal: the
         connection is dropped and made again, at most ``RECONNECT_MAX_S`` apart, so delivery
         resumes within that of the database coming back."""
-        cfg = self.config
-        timeout = self._timeout
-        store: OutboxStore | None = None
-        heartbeat: asyncio.Task[None] | None = None
-        delay = RECONNECT_MIN_S
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        rounds = until_stopped_async(self._stop, first_s=RECONNECT_MIN_S, max_s=RECONNECT_MAX_S,
+                                     on_retry=self._reconnecting)  # fmt: skip
+        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
             channels = self.channel_factory(client)
             try:
                 while not self._stop.is_set():
-                    self.last_beat = time.monotonic()
-                    try:
-                        if store is None:
-                            store = await self._connect()
-                            if self._untried:
-                                await store.defer(list(self._untried), 0)
-                                self._untried.clear()
-                            heartbeat = asyncio.create_task(self._heartbeat(store))
-                            if self.error is not None:
-                                log.info("dispatcher %s: database connection back",
-                                         cfg.worker_id)  # fmt: skip
-                            self.error = None
-                        done = await self.run_batch(store, channels)
-                        if not done:
-                            await store.wait_for_rows(cfg.poll_interval_s)
-                        delay = RECONNECT_MIN_S
-                    except Exception as exc:
-                        self.error = exc
-                        log.warning("dispatcher %s: %s: %s; reconnecting in %.1fs",
-                                    cfg.worker_id, type(exc).__name__, exc, delay)  # fmt: skip
-                        if heartbeat is not None:
-                            heartbeat.cancel()
-                            heartbeat = None
-                        if store is not None:
-                            with contextlib.suppress(Exception):
-                                await store.close()
-                            store = None
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, RECONNECT_MAX_S)
+                    await rounds(self._round, channels)  # a new retry state after each success
             finally:
-                if heartbeat is not None:
-                    heartbeat.cancel()
+                await self._disconnect(give_back=True)
                 narrowed, self._narrowed_clients, self._narrowed = self._narrowed_clients, [], {}
                 for c in narrowed:
                     with contextlib.suppress(Exception):
                         await c.aclose()
-                if store is not None:
-                    with contextlib.suppress(Exception):
-                        if self._held:
-                            await store.defer(list(self._held), 0)
-                    with contextlib.suppress(Exception):
-                        await store.close()
+
+    async def _round(self, channels: Mapping[str, Channel]) -> None:
+        """Connect if need be, then deliver one batch or wait for rows."""
+        self.last_beat = time.monotonic()
+        if self._stop.is_set():
+            return
+        if self._store is None:
+            self._store = store = await self._connect()
+            if self._untried:
+                await store.defer(list(self._untried), 0)
+                self._untried.clear()
+            self._beating = asyncio.create_task(self._heartbeat(store))
+            if self.error is not None:
+                log.info("dispatcher %s: database connection back", self.config.worker_id)
+            self.error = None
+        if not await self.run_batch(self._store, channels):
+            await self._store.wait_for_rows(self.config.poll_interval_s)
+
+    async def _reconnecting(self, retry_state: RetryCallState) -> None:
+        self.error = exc = failure(retry_state)
+        delay = retry_state.upcoming_sleep
+        log.warning("dispatcher %s: %s: %s; reconnecting in %.1fs",
+                    self.config.worker_id, type(exc).__name__, exc, delay)  # fmt: skip
+        await self._disconnect(give_back=False)
+
+    async def _disconnect(self, *, give_back: bool) -> None:
+        """Stop the heartbeat and close the connection (first giving back the rows held)."""
+        if self._beating is not None:
+            self._beating.cancel()
+            self._beating = None
+        store, self._store = self._store, None
+        if store is not None:
+            if give_back and self._held:
+                with contextlib.suppress(Exception):
+                    await store.defer(list(self._held), 0)
+            with contextlib.suppress(Exception):
+                await store.close()
 
     async def _connect(self) -> OutboxStore:
         store = await OutboxStore.connect(self.conninfo, self.config.worker_id)
@@ -262,7 +278,7 @@ class Dispatcher:
             # the database went away before anything was sent, the row is given back on
             # reconnecting (nothing can have gone out, so no duplicate)
             log.exception("notification %s: dispatch error", row.notification_id)
-            if isinstance(exc, psycopg.OperationalError) and row.id not in self._sending:
+            if isinstance(exc, DATABASE_AWAY) and row.id not in self._sending:
                 self._untried.add(row.id)
         finally:
             self._held.discard(row.id)
@@ -335,16 +351,18 @@ class Dispatcher:
 
     async def _persist(self, record: Callable[..., None], *args: Any) -> None:
         """Run ``record`` (a save, on a worker thread) until it succeeds, for up to a lease."""
-        deadline = time.monotonic() + self.config.lease_s
-        while True:
-            try:
-                await asyncio.to_thread(record, *args)
-                return
-            except (PersistenceError, psycopg.Error) as exc:
-                if time.monotonic() > deadline or self._stop.is_set():
-                    raise
-                log.warning("recording a delivery failed (%s); retrying", exc)
-                await asyncio.sleep(RECONNECT_MIN_S)
+
+        def retrying(retry_state: RetryCallState) -> None:
+            log.warning("recording a delivery failed (%s); retrying", failure(retry_state))
+
+        saving = AsyncRetrying(
+            retry=retry_if_exception_type((PersistenceError, psycopg.Error)),
+            wait=wait_fixed(RECONNECT_MIN_S),
+            stop=stop_after_delay(self.config.lease_s) | stop_when_set(self._stop),
+            before_sleep=retrying,
+            reraise=True,
+        )
+        await saving(asyncio.to_thread, record, *args)
 
     async def _defer(self, store: OutboxStore, row: OutboxRow, delay: float) -> None:
         self.stats["deferred"] += 1

@@ -14,10 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from tenacity import RetryCallState
+
 from engine.runtime.config import Counters, WorkerConfig
 from engine.runtime.executor import Message
 from engine.runtime.leases import Leases
 from engine.runtime.ports import DB_ERRORS, QueueSession, TaskQueue
+from engine.runtime.retrying import failure, until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +45,37 @@ class Claimer:
         self.counters = counters
         self.stopping = stopping
         self.beat = beat
+        self._session: QueueSession | None = None
 
     def loop(self) -> None:
-        session: QueueSession | None = None
-        failures = 0
-        while not self.stopping.is_set():
-            self.beat()
-            try:
-                if session is None or session.closed:
-                    session = self.tasks.session(listen=True)
-                self.claim_once(session)
-                failures = 0
-            except Exception as e:  # the database away, or a bug: never the end of the loop
-                failures += 1
-                if isinstance(e, DB_ERRORS):
-                    self.counters.add("db_errors")
-                    log.warning("worker %s: claimer: %s", self.config.worker_id, e)
-                else:
-                    self.counters.add("internal_errors")
-                    log.exception("worker %s: claimer", self.config.worker_id)
-                if session is not None:
-                    session.close()
-                session = None
-                self.stopping.wait(min(1.0, 0.1 * 2**failures))  # back within 1 s
+        rounds = until_stopped(self.stopping, first_s=0.2, max_s=1.0, on_retry=self._failed)
+        try:
+            while not self.stopping.is_set():
+                rounds(self._round)  # a new retry state after each success: back within 1 s
+        finally:
+            self._close()
+
+    def _round(self) -> None:
+        self.beat()
+        if self.stopping.is_set():
+            return
+        if self._session is None or self._session.closed:
+            self._session = self.tasks.session(listen=True)
+        self.claim_once(self._session)
+
+    def _failed(self, retry_state: RetryCallState) -> None:
+        """The database away, or a bug: never the end of the loop; a new session next time."""
+        e = failure(retry_state)
+        if isinstance(e, DB_ERRORS):
+            self.counters.add("db_errors")
+            log.warning("worker %s: claimer: %s", self.config.worker_id, e)
+        else:
+            self.counters.add("internal_errors")
+            log.error("worker %s: claimer", self.config.worker_id, exc_info=e)
+        self._close()
+
+    def _close(self) -> None:
+        session, self._session = self._session, None
         if session is not None:
             session.close()
 

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from tenacity import RetryCallState
+
 from domain.kernel.clock import utc_now
 from domain.runs.application import Runs
 from engine.runtime.batch import BatchSaver
@@ -42,6 +44,7 @@ from engine.runtime.executor import Executor, Message, StepObserver
 from engine.runtime.heartbeat import Heartbeat
 from engine.runtime.leases import Leases
 from engine.runtime.ports import DB_ERRORS, TaskQueue
+from engine.runtime.retrying import failure, until_stopped
 from engine.runtime.run_cache import RunCache
 from engine.runtime.tracing import Tracing
 from engine.scheduling.planner import EnginePlanner
@@ -155,17 +158,15 @@ class Worker:
         t.start()
 
     def _supervised(self, name: str) -> None:
-        """Run a loop; an error it did not expect restarts it (after a back-off), never ends it."""
-        failures = 0
-        while not self._done.is_set():
-            try:
-                self._loops[name]()
-                return  # the loop ends only when the worker stops
-            except Exception:
-                failures += 1
-                self.counters.add("loop_restarts")
-                log.exception("worker %s: %s loop failed; restarting it", self.id, name)
-                self._done.wait(min(5.0, 0.05 * 2**failures))
+        """Run a loop; an error it did not expect restarts it (after a back-off), never ends it.
+        The loop returns only when the worker stops."""
+
+        def restarting(retry_state: RetryCallState) -> None:
+            self.counters.add("loop_restarts")
+            log.error("worker %s: %s loop failed; restarting it", self.id, name,
+                      exc_info=failure(retry_state))  # fmt: skip
+
+        until_stopped(self._done, first_s=0.1, max_s=5.0, on_retry=restarting)(self._loops[name])
 
     def _watch(self) -> None:
         """Start again any loop thread that died anyway (called by the heartbeat and probes)."""

@@ -1,4 +1,5 @@
-"""Installed skills: ``skill:<name>[@range]`` runs the tenant's active installation of the skill.
+"""Installed skills: ``skill:<name>[@range]`` runs the tenant's active installation of the skill
+whose version is in the range (npm's ranges: ``engine.definition.ranges``).
 
 The implementation comes from the skill's definition (at the installed version): ``http``
 (POST ``{input, config, context}``, the response JSON is the output) or ``python`` (a callable
@@ -15,10 +16,9 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol
 from uuid import UUID
 
-import semver
-
 from domain.kernel.secrets import redact, schema_secret_fields, scrub, secret_values
 from engine.definition.dsl import parse_uses
+from engine.definition.ranges import matches, range_problem
 from engine.steps import Failed, KindContext, Outcome, StepCall, Succeeded
 from engine.steps.http import request
 
@@ -67,34 +67,6 @@ class SkillCatalog(Protocol):
         ...
 
 
-def matches(version: str, version_range: str | None) -> bool:
-    """``^1.2``, ``~1.2``, ``>=1.0,<2`` (comma = and), ``1.x``; None matches anything."""
-    if not version_range:
-        return True
-    v = semver.Version.parse(version)
-    for part in version_range.replace(" ", "").split(","):
-        if part.startswith("^"):
-            base = semver.Version.parse(_full(part[1:]))
-            if not (v >= base and v.major == base.major):
-                return False
-        elif part.startswith("~"):
-            base = semver.Version.parse(_full(part[1:]))
-            if not (v >= base and (v.major, v.minor) == (base.major, base.minor)):
-                return False
-        elif part[:1] in "<>=!":
-            if not v.match(part if part[:2] in ("<=", ">=", "==", "!=") or part[0] in "<>"
-                           else "=" + part):  # fmt: skip
-                return False
-        elif not v.match("==" + _full(part.replace("x", "0").replace("*", "0"))):
-            return False
-    return True
-
-
-def _full(text: str) -> str:
-    parts = [*text.split("."), "0", "0"][:3]
-    return ".".join(parts)
-
-
 class PlatformSkills:
     """Finds installations through a `SkillCatalog`, reads them from the Platform's events."""
 
@@ -117,6 +89,8 @@ class PlatformSkills:
         return found
 
     def _lookup(self, tenant_id: str, name: str, version_range: str | None) -> ResolvedSkill | None:
+        if version_range and range_problem(version_range):
+            return None  # refused at submit; a definition stored before that may hold one
         for installation_id in self.catalog.active_installations(UUID(tenant_id), name):
             inst = self.platform.get_installation(UUID(tenant_id), installation_id)
             if inst.status != "active" or inst.uninstalled:
@@ -179,7 +153,10 @@ def _run_skill(call: StepCall, ctx: KindContext, skill: ResolvedSkill | None, na
     if skill is None:
         _, version_range = parse_uses(call.uses)
         wanted = name + (f"@{version_range}" if version_range else "")
-        return Failed("skill_not_installed", f"no active installation of skill {wanted}", False)
+        problem = range_problem(version_range) if version_range else None
+        because = f" ({problem})" if problem else ""
+        return Failed("skill_not_installed", f"no active installation of skill {wanted}{because}",
+                      False)  # fmt: skip
     impl = skill.implementation
     context = skill_context(call, skill)
     if impl.get("kind") == "http":

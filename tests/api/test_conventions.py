@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -76,6 +80,70 @@ def test_each_request_gets_an_id_a_log_line_and_the_actor_carries_it(client, cap
                          headers=tenant.admin_headers)  # fmt: skip
     assert history.status_code == 200, history.text
     assert history.json()["events"][0]["meta"]["request_id"] == "req-8"
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """Every log line of the process, as the service writes them (``api.logs``)."""
+    from api import logs
+
+    out = io.StringIO()
+    handler = logs._stderr()
+    handler.setStream(out)  # type: ignore[attr-defined]
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def test_every_answer_carries_the_request_id_and_every_log_line_of_it_too(
+    container, json_lines: io.StringIO
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(container)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("an error nobody expected")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    for method, path, status in (
+        ("GET", "/boom", 500),
+        ("DELETE", "/v1/roles", 405),
+        ("GET", "/v1/no-such-thing", 404),
+        ("GET", "/healthz", 200),
+    ):
+        r = client.request(method, path, headers={"X-Request-ID": f"req-{status}"})
+        assert r.status_code == status, r.text
+        assert r.headers["x-request-id"] == f"req-{status}", (method, path)
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    unhandled = [x for x in lines if x["msg"].startswith("unhandled error on GET /boom")]
+    assert [x.get("request_id") for x in unhandled] == ["req-500"]  # not only the access line
+    assert "an error nobody expected" in unhandled[0]["exc"]
+
+
+@pytest.mark.parametrize("hostile", ["evil\x1b[31m", "a" * 129, "</script>", "id with space"])
+def test_a_hostile_request_id_is_never_echoed_nor_logged(
+    client, json_lines: io.StringIO, hostile: str
+) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": hostile})
+    assert r.status_code == 200
+    made = r.headers["x-request-id"]
+    assert made != hostile
+    assert len(made) == 32
+    text = json_lines.getvalue()
+    assert hostile not in text
+    assert json.dumps(hostile)[1:-1] not in text  # nor JSON-escaped
+    access = [json.loads(x) for x in text.splitlines() if '"msg": "request"' in x]
+    assert [x["request_id"] for x in access] == [made]
 
 
 def test_cursor_round_trips_and_rejects_garbage() -> None:

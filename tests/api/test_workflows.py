@@ -231,6 +231,19 @@ def test_validate_reports_every_problem_a_save_would_an_uninstalled_skill_includ
     check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
     wanted = f"no installed active skill '{name}' matching '^2'"
     assert check.json()["errors"] == [{"pointer": "/definition/steps/0/uses", "message": wanted}]
+    # npm's ranges (the skill is 1.0.0); one npm would not read is a 422, never a 500
+    for wide in ("0.9.0 - 1.x", "^0.9 || ^1", ">=1.0,<2", "1.x"):
+        definition["steps"][0]["uses"] = f"skill:{name}@{wide}"
+        check = client.post("/v1/workflows/validate", json={"definition": definition}, headers=h)
+        assert check.json() == {"valid": True, "errors": []}, wide
+    for bad in ("^^1", ">=1.0,!=1.5.0", "1.2.3.4"):
+        definition["steps"][0]["uses"] = f"skill:{name}@{bad}"
+        made = client.post("/v1/workflows", json={"name": "Ranged", "definition": definition},
+                           headers=h)  # fmt: skip
+        assert made.status_code == 422, made.text
+        [error] = made.json()["errors"]
+        assert error["pointer"] == "/definition/steps/0/uses"
+        assert error["message"].startswith(f"'{bad}' is not a semver range"), error
     # another tenant has not installed it
     other = create_tenant(client)
     check = client.post("/v1/workflows/validate", json={"definition": {**definition,

@@ -15,11 +15,12 @@ import pytest
 from domain.identity.commands import CreateTenant
 from domain.platform import Platform
 from engine.definition.dsl import BUILTIN_KINDS
+from engine.definition.ranges import matches
 from engine.steps import Failed, KindContext, StepCall, Succeeded, Waiting, registry
 from engine.steps.basic import approval, fail, wait
 from engine.steps.http import http, retry_after
 from engine.steps.notify import notify
-from engine.steps.skills import PlatformSkills, ResolvedSkill, matches, run_skill
+from engine.steps.skills import PlatformSkills, ResolvedSkill, run_skill
 from tests.support.doubles import PASSWORD
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -194,6 +195,19 @@ def test_platform_skills_find_installations_through_the_catalog_and_match_the_ra
 )  # fmt: skip
 def test_semver_ranges(version: str, wanted: str, ok: bool) -> None:
     assert matches(version, wanted) is ok
+
+
+def test_a_stored_range_npm_refuses_matches_nothing_and_says_why() -> None:
+    """A definition stored before ranges were npm's may hold one (`!=`): no installation is
+    found, and the step fails naming the range's problem instead of stopping the planner."""
+    tenant = str(uuid.uuid4())
+    skills = PlatformSkills(fake_platform("1.4.0"), FakeCatalog([uuid.uuid4()]))
+    assert skills.resolve(tenant, "echo", ">=1.0,!=1.2.0") is None
+    failed = run_skill(call("skill:echo@>=1.0,!=1.2.0", tenant=tenant),
+                       KindContext(skills=skills))  # fmt: skip
+    assert isinstance(failed, Failed)
+    assert failed.kind == "skill_not_installed"
+    assert "'>=1.0,!=1.2.0' is not a semver range: npm has no '!='" in failed.message
 
 
 def resolved(implementation: dict[str, Any]) -> Any:

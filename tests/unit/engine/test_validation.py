@@ -119,6 +119,11 @@ def test_a_resolver_may_explain_why_a_skill_is_unusable():
 def test_a_skill_name_and_range_are_checked_for_syntax():
     assert "not a valid skill name" in only(problems_of({"id": "a", "uses": "skill:Pdf"})).message
     assert "not a semver range" in only(problems_of({"id": "a", "uses": "skill:pdf@{1}"})).message
+    for bad in ("^^1", "1.2.3.4", ">=1,!=1.5.0", "1 -"):  # npm's grammar, without a resolver
+        problem = only(problems_of({"id": "a", "uses": f"skill:pdf@{bad}"}))
+        assert problem.pointer == "/steps/0/uses"
+        assert problem.message.startswith(f"'{bad}' is not a semver range"), problem
+    assert problems_of({"id": "a", "uses": "skill:pdf@1.0.0 - 2.x || ^3"}) == []
 
 
 def test_builtin_kinds_need_their_inputs():
