@@ -99,9 +99,8 @@ class PostgresSubjectKeys:
             if create:
                 new = sh.new_data_key()
                 wrapped = sh.wrap(self.kek, new, subject_id)
-                curs.execute(
-                    _CREATE, {"id": subject_id, "tenant": tenant_id, "wrapped": wrapped, "kind": kind}
-                )
+                values = {"id": subject_id, "tenant": tenant_id, "wrapped": wrapped, "kind": kind}
+                curs.execute(_CREATE, values)
                 row = curs.fetchone()
                 if row is not None and row["made"]:  # a new subject: nothing to unwrap
                     self._keep(subject_id, kind, new)

@@ -1,8 +1,8 @@
 """The lifecycle every projection loop shares: one daemon thread, started, beating, stopped.
 
 Its in-process retries (the database away, a round that failed) are tenacity's, ended by the
-loop's stop event, which also cuts a wait short (``engine.runtime.retrying`` is the engine's
-twin: engine and projections import nothing of each other).
+loop's stop event, which also cuts a wait short (``domain.kernel.retrying``, shared with the
+engine's loops).
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Self
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
-from tenacity.stop import stop_base
+from tenacity import RetryCallState, Retrying
+
+from domain.kernel.retrying import failure, until_stopped
+
+__all__ = ["LoopThread", "failure"]
 
 
 class LoopThread(ABC):
@@ -56,35 +59,4 @@ class LoopThread(ABC):
         """Retry any ``Exception`` until stopped, waiting ``first_s``, twice that, ... at most
         ``max_s`` (a stop cuts the wait short); ``on_retry`` is told each failure. Once
         stopped, the retrying returns None instead of raising."""
-
-        def nap(seconds: float) -> None:
-            self._stop.wait(seconds)
-
-        return Retrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential(multiplier=first_s, max=max_s),
-            stop=_StopWhenSet(self._stop),
-            sleep=nap,
-            before_sleep=on_retry,
-            retry_error_callback=_stopped,
-        )
-
-
-class _StopWhenSet(stop_base):
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, _retry_state: RetryCallState) -> bool:
-        return self.event.is_set()
-
-
-def _stopped(_retry_state: RetryCallState) -> None:
-    return None
-
-
-def failure(retry_state: RetryCallState) -> BaseException:
-    """The exception of the attempt that just failed (in an ``on_retry``)."""
-    assert retry_state.outcome is not None
-    exc = retry_state.outcome.exception()
-    assert exc is not None
-    return exc
+        return until_stopped(self._stop, first_s=first_s, max_s=max_s, on_retry=on_retry)

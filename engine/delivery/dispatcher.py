@@ -32,6 +32,7 @@ from tenacity import (
     wait_fixed,
 )
 
+from domain.kernel.retrying import failure, stop_when_set, until_stopped, until_stopped_async
 from engine.delivery.channels import (
     Channel,
     PermanentDeliveryError,
@@ -41,7 +42,6 @@ from engine.delivery.channels import (
 from engine.delivery.config import DispatcherConfig
 from engine.delivery.outbox import OutboxRow, OutboxStore
 from engine.delivery.recording import DeliveryRecords
-from engine.runtime.retrying import failure, stop_when_set, until_stopped, until_stopped_async
 from engine.steps import egress, egress_clients
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 from tenacity import RetryCallState
 
+from domain.kernel.retrying import failure, until_stopped
 from engine.runtime.config import Counters, WorkerConfig
 from engine.runtime.executor import Message
 from engine.runtime.leases import Leases
 from engine.runtime.ports import DB_ERRORS, QueueSession, TaskQueue
-from engine.runtime.retrying import failure, until_stopped
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ from typing import Any
 from tenacity import RetryCallState
 
 from domain.kernel.clock import utc_now
+from domain.kernel.retrying import failure, until_stopped
 from domain.runs.application import Runs
 from engine.runtime.batch import BatchSaver
 from engine.runtime.claimer import Claimer
@@ -44,7 +45,6 @@ from engine.runtime.executor import Executor, Message, StepObserver
 from engine.runtime.heartbeat import Heartbeat
 from engine.runtime.leases import Leases
 from engine.runtime.ports import DB_ERRORS, TaskQueue
-from engine.runtime.retrying import failure, until_stopped
 from engine.runtime.run_cache import RunCache
 from engine.runtime.tracing import Tracing
 from engine.scheduling.planner import EnginePlanner

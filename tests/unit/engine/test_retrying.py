@@ -12,13 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from domain.kernel.retrying import failure, until_stopped, until_stopped_async
 from domain.platform import Platform
 from engine.delivery import Dispatcher, DispatcherConfig
 from engine.delivery.outbox import OutboxStore
 from engine.runtime.claimer import Claimer
 from engine.runtime.config import Counters, WorkerConfig
 from engine.runtime.leases import Leases
-from engine.runtime.retrying import failure, until_stopped, until_stopped_async
 from tests.support.polling import wait_until
 
 

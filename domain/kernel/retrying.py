@@ -1,4 +1,5 @@
-"""In-process retries of the engine's background loops: tenacity, ended by the loop's stop event.
+"""In-process retries of the background loops (engine and projections): tenacity, ended by the
+loop's stop event.
 
 For a loop that waits for the database to come back, or restarts a round that failed: waits
 grow exponentially to a cap, each failed attempt is told to ``on_retry`` (which logs it and drops
