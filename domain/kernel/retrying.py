@@ -44,6 +44,19 @@ def _stopped(_retry_state: RetryCallState) -> None:
     return None
 
 
+def _policy(
+    stop: threading.Event, first_s: float, max_s: float, on_retry: Callable[[RetryCallState], Any]
+) -> dict[str, Any]:
+    """What the sync and the asyncio retrying share (all but how they sleep)."""
+    return {
+        "retry": retry_if_exception_type(Exception),
+        "wait": wait_exponential(multiplier=first_s, max=max_s),
+        "stop": stop_when_set(stop),
+        "before_sleep": on_retry,
+        "retry_error_callback": _stopped,
+    }
+
+
 def until_stopped(
     stop: threading.Event,
     *,
@@ -57,14 +70,7 @@ def until_stopped(
     def nap(seconds: float) -> None:
         stop.wait(seconds)
 
-    return Retrying(
-        retry=retry_if_exception_type(Exception),
-        wait=wait_exponential(multiplier=first_s, max=max_s),
-        stop=stop_when_set(stop),
-        sleep=nap,
-        before_sleep=on_retry,
-        retry_error_callback=_stopped,
-    )
+    return Retrying(sleep=nap, **_policy(stop, first_s, max_s, on_retry))
 
 
 def until_stopped_async(
@@ -82,14 +88,7 @@ def until_stopped_async(
         while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(left, ASYNC_WAKE_S))
 
-    return AsyncRetrying(
-        retry=retry_if_exception_type(Exception),
-        wait=wait_exponential(multiplier=first_s, max=max_s),
-        stop=stop_when_set(stop),
-        sleep=nap,
-        before_sleep=on_retry,
-        retry_error_callback=_stopped,
-    )
+    return AsyncRetrying(sleep=nap, **_policy(stop, first_s, max_s, on_retry))
 
 
 def failure(retry_state: RetryCallState) -> BaseException:
