@@ -70,6 +70,7 @@ UNEXPRESSED: dict[str, str] = {
     "PATCH /v1/schedules/{schedule_id}": "`cron` must parse, `timezone` be an IANA zone",
     "POST /v1/workflows/{workflow_id}/hooks": "`mapping` must compile and read only `input`",
     "POST /v1/runs/{run_id}/signals/{name}": "the payload must be storable (no NUL, even in keys)",
+    "POST /v1/runs/{run_id}/rerun": "`from_step` must be a step of the run (else 422)",
     "GET /v1/audit/proofs/consistency": "`to_size` must not pass the signed tree (else 422)",
     "GET /v1/audit/proofs/inclusion": "`tree_size` must not pass the signed tree (else 422)",
     "GET /v1/history/{resource_type}/{resource_id}": (
@@ -84,6 +85,13 @@ WORKFLOW = {
     "name": "contract",
     "steps": [{"id": "a", "uses": "noop"}, {"id": "b", "uses": "noop", "needs": ["a"]}],
 }
+APPROVAL = {
+    "name": "contract-approval",
+    "steps": [{"id": "approve", "uses": "approval", "with": {"role": "viewer"}}],
+}
+KNOWN_SHARE = 0.5
+"""How often a parameter with a seeded value (``World.known``) takes one of them, not a made-up
+one: made-up ids mostly meet 404s, real ones reach the code behind them."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class World:
     principals: dict[str, Principal]
     decoy_user: str
     decoy_key: str
+    known: dict[str, list[str]]
+    """Seeded values by parameter (``path.run_id``): schemathesis dictionaries."""
 
     @property
     def protected(self) -> list[str]:
@@ -121,7 +131,7 @@ def setup(base: str) -> World:
     platform = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with httpx.Client(base_url=base, timeout=30) as c:
         admin_email = "ada@contract.example.com"
-        _ok(c.post("/v1/tenants", headers=platform, json={
+        tenant = _ok(c.post("/v1/tenants", headers=platform, json={
             "name": "Contract", "slug": TENANT, "admin_email": admin_email,
             "admin_password": PASSWORD}), "POST /v1/tenants")  # fmt: skip
 
@@ -133,35 +143,55 @@ def setup(base: str) -> World:
         admin_id = session["user"]["id"]
         auth = {"Authorization": f"Bearer {session['token']}"}
 
+        def post(path: str, body: Any = None) -> dict[str, Any]:
+            return _ok(c.post(path, headers=auth, json=body), f"POST {path}")
+
         def user(email: str, role: str) -> str:
             body = {"email": email, "name": role.title(), "password": PASSWORD, "role": role}
-            return str(_ok(c.post("/v1/users", headers=auth, json=body), f"user {role}")["id"])
+            return str(post("/v1/users", body)["id"])
 
         viewer_email = "vic@contract.example.com"
         viewer_id = user(viewer_email, "viewer")
         decoy_user = user("dee@contract.example.com", "user")
         viewer_login, viewer_session = login(viewer_email)
-
-        def key(name: str) -> dict[str, Any]:
-            return _ok(c.post("/v1/api-keys", headers=auth, json={"name": name, "role": "admin"}),
-                       f"api key {name}")  # fmt: skip
-
-        api_key, decoy_key = key("contract"), key("decoy")
-        wf = _ok(
-            c.post(
-                "/v1/workflows", headers=auth, json={"name": "contract", "definition": WORKFLOW}
-            ),
-            "workflow",
-        )
-        _ok(c.post(f"/v1/workflows/{wf['id']}/activate", headers=auth), "activate")
-        _ok(c.post(f"/v1/workflows/{wf['id']}/runs", headers=auth, json={"input": {}}), "run")
+        api_key = post("/v1/api-keys", {"name": "contract", "role": "admin"})
+        decoy_key = post("/v1/api-keys", {"name": "decoy", "role": "admin"})
+        workflows, runs = [], []
+        for definition in (WORKFLOW, APPROVAL):
+            wf = post("/v1/workflows", {"name": definition["name"], "definition": definition})
+            post(f"/v1/workflows/{wf['id']}/activate")
+            workflows.append(str(wf["id"]))
+            runs.append(str(post(f"/v1/workflows/{wf['id']}/runs", {"input": {}})["id"]))
+        schedule = post(f"/v1/workflows/{workflows[0]}/schedules", {"cron": "0 9 * * 1-5"})
+        hook = post(f"/v1/workflows/{workflows[0]}/hooks", {})
+        notification = post("/v1/notifications", {
+            "recipient_user_id": viewer_id, "channel": "push", "type": "contract",
+            "title": "Contract", "message": "A notification to read."})  # fmt: skip
+        post("/v1/audit/checkpoints")
+        events = _ok(c.get("/v1/audit/events", headers=auth), "audit events")["items"]
     principals = {
         "admin": Principal("admin", session["token"], admin_login, (admin_id,)),
         "viewer": Principal("viewer", viewer_session["token"], viewer_login, (viewer_id,)),
         # its creator is the admin: deactivating the admin would stop the key for good
         "api_key": Principal("api_key", api_key["secret"], None, (api_key["id"],)),
     }
-    return World(principals, decoy_user, str(decoy_key["id"]))
+    known = {
+        "path.workflow_id": workflows,
+        "query.workflow_id": workflows,
+        "path.run_id": runs,
+        "path.step_id": ["a", "approve"],
+        "path.schedule_id": [str(schedule["id"])],
+        "path.hook_id": [str(hook["id"])],
+        "path.notification_id": [str(notification["id"])],
+        "path.user_id": [viewer_id, decoy_user],
+        "path.key_id": [str(decoy_key["id"])],
+        "path.tenant_id": [str(tenant["id"])],
+        "path.resource_type": ["workflow", "run"],
+        "path.resource_id": workflows + runs,
+        "query.event_id": [str(e["id"]) for e in events[:3]],
+    }
+    return World(principals, decoy_user, str(decoy_key["id"]),
+                 {k: v for k, v in known.items() if v})  # fmt: skip
 
 
 def _toml(value: Any) -> str:
@@ -174,11 +204,24 @@ def _toml(value: Any) -> str:
     return json.dumps(value)
 
 
-def config_text(principal: Principal) -> str:
-    """The run's ``schemathesis.toml``: credentials, accepted statuses, exemptions."""
+def config_text(principal: Principal, world: World) -> str:
+    """The run's ``schemathesis.toml``: credentials, accepted statuses, exemptions, the seeded
+    values to draw from."""
     lines = [
         "[checks.positive_data_acceptance]",
         f"expected-statuses = {_toml(ACCEPTED)}",
+        "",
+        "[dictionaries]",
+        *(
+            f"{_toml(name)} = {{ values = {_toml(values)} }}"
+            for name, values in world.known.items()
+        ),
+        "",
+        "[parameters]",
+        *(
+            f"{_toml(name)} = {{ dictionary = {_toml(name)}, probability = {KNOWN_SHARE} }}"
+            for name in world.known
+        ),
         "",
     ]
     if principal.login is not None:
@@ -218,7 +261,7 @@ def run_role(
     """One schemathesis run with ``principal``'s credential; its figures."""
     out.mkdir(parents=True, exist_ok=True)
     config = out / "schemathesis.toml"
-    config.write_text(config_text(principal))
+    config.write_text(config_text(principal, world))
     report = out / "report.json"
     command = [
         schemathesis_bin(), "--config-file", str(config), "run", f"{base}/openapi.json",

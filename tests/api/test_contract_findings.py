@@ -1,0 +1,177 @@
+"""What the live contract run (``make contract``, bench/contract.py) found, kept from coming back:
+the OpenAPI document says what the code enforces, a request it calls valid is not refused as
+invalid, and bad input is a 4xx problem that stores nothing, before any precondition."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from projections.queries.paging import CURSOR_PATTERN, decode_cursor, encode_cursor
+from tests.factories import active_workflow, create_tenant
+from tests.support.http import PROBLEM
+
+NOOP = {"name": "noop", "steps": [{"id": "a", "uses": "noop"}]}
+BAD_ETAGS = ["", "x", "*", '"1", "2"', "1.5", "W/x", "-1"]
+
+
+def _events_total(container: Any) -> int:
+    return int(container.platform.recorder.max_notification_id() or 0) + int(
+        container.runs.recorder.max_notification_id() or 0
+    )
+
+
+def _parameter(doc: dict[str, Any], path: str, method: str, name: str) -> dict[str, Any]:
+    for parameter in doc["paths"][path][method]["parameters"]:
+        if parameter["name"].lower() == name:
+            return dict(parameter)
+    raise AssertionError(f"{method} {path} has no parameter {name}")
+
+
+# -- cursors: a documented form, and every string of that form is a position -------------------
+
+
+def test_the_document_gives_the_cursor_its_form(client) -> None:
+    doc = client.get("/openapi.json").json()
+    listed = [p for p, item in doc["paths"].items() for m in item.values()
+              if any(q["name"] == "cursor" for q in m.get("parameters", []))]  # fmt: skip
+    assert len(listed) > 10
+    for path in listed:
+        assert _parameter(doc, path, "get", "cursor")["schema"]["pattern"] == CURSOR_PATTERN
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_string_of_the_cursor_form_is_a_position(seed: int) -> None:
+    raw = uuid.UUID(int=seed * 7919).bytes + uuid.UUID(int=seed).bytes[:8]
+    cursor = base64.urlsafe_b64encode(raw).decode()
+    assert re.fullmatch(CURSOR_PATTERN.strip("^$"), cursor)
+    at, row_id = decode_cursor(cursor)
+    assert at.tzinfo is not None
+    assert uuid.UUID(row_id)
+    for extreme in ("_" * 32, "A" * 32, "f" * 32, "-" * 32):
+        decode_cursor(extreme)  # beyond what datetime holds: clamped, not refused
+
+
+def test_cursors_round_trip_to_the_microsecond() -> None:
+    rid = uuid.uuid4()
+    for at in (datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
+               datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)):  # fmt: skip
+        cursor = encode_cursor(at, rid)
+        assert len(cursor) == 32
+        assert decode_cursor(cursor) == (at, str(rid))
+
+
+def test_a_made_up_cursor_of_the_form_is_a_page_and_another_is_a_422(client, users) -> None:
+    h = users["viewer"].headers
+    made_up = base64.urlsafe_b64encode(bytes(range(24))).decode()
+    for path in ("/v1/workflows", "/v1/runs", "/v1/roles"):
+        r = client.get(f"{path}?cursor={made_up}", headers=h)
+        assert r.status_code == 200, (path, r.text)
+        r = client.get(f"{path}?cursor=%2F%C2%94", headers=h)
+        assert r.status_code == 422, (path, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["errors"][0]["pointer"] == "#query/cursor"
+
+
+# -- If-Match: a malformed one is a 400, on every write, before anything else is looked at ------
+
+
+@pytest.fixture(scope="module")
+def targets(client, tenant, users) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    h = tenant.admin_headers
+    wf = active_workflow(client, h, NOOP)
+    run = client.post(f"/v1/workflows/{wf}/runs", json={"input": {}}, headers=h)
+    assert run.status_code == 202, run.text
+    return {"workflow": wf, "run": run.json()["id"], "user": users["viewer"].id}
+
+
+WRITES = [
+    ("PUT", "/v1/workflows/{workflow}/definition", {"definition": NOOP}),
+    ("POST", "/v1/workflows/{workflow}/pause", None),
+    ("POST", "/v1/runs/{run}/cancel", None),
+    ("PATCH", "/v1/users/{user}", {"name": "Vic"}),
+    ("PUT", "/v1/users/{user}/roles", {"role_ids": []}),
+    ("PUT", "/v1/config/colour", {"value": "red"}),
+    ("PUT", "/v1/me/preferences/theme", {"value": "dark"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
+def test_a_malformed_if_match_is_a_400_that_stores_nothing(
+    client, container, tenant, targets, method, path, body
+) -> None:  # type: ignore[no-untyped-def]
+    url = path.format(**targets)
+    before = _events_total(container)
+    for bad in BAD_ETAGS:
+        headers = {**tenant.admin_headers, "If-Match": bad}
+        r = client.request(method, url, json=body, headers=headers)
+        assert r.status_code == 400, (bad, r.status_code, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["errors"] == [{"pointer": "#header/if-match", "message": "not an ETag"}]
+    assert _events_total(container) == before
+
+
+def test_a_malformed_if_match_is_a_400_even_where_the_resource_is_missing(client, tenant) -> None:
+    missing = uuid.uuid4()
+    r = client.post(f"/v1/runs/{missing}/cancel", headers={**tenant.admin_headers, "If-Match": "x"})
+    assert r.status_code == 400, r.text
+
+
+def test_a_malformed_if_match_on_a_tenant_is_a_400(client) -> None:
+    from tests.factories import PLATFORM_ADMIN_HEADERS
+
+    made = create_tenant(client)
+    r = client.patch(f"/v1/tenants/{made.id}", json={"name": "Renamed"},
+                     headers={**PLATFORM_ADMIN_HEADERS, "If-Match": "x"})  # fmt: skip
+    assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("good", ['"1"', "W/\"1\"", "1", ' "1" ', '\t"1"'])
+def test_every_if_match_of_the_documented_form_is_read_as_a_version(client, good: str) -> None:
+    from api.deps import ETAG_PATTERN, expected_version
+
+    assert re.fullmatch(ETAG_PATTERN.strip("^$"), good)
+    assert expected_version(good) == 1
+    doc = client.get("/openapi.json").json()
+    schema = _parameter(doc, "/v1/runs/{run_id}/cancel", "post", "if-match")["schema"]
+    assert schema["pattern"] == ETAG_PATTERN
+
+
+def test_if_match_is_required_in_the_document_where_its_absence_is_a_428(client) -> None:
+    doc = client.get("/openapi.json").json()
+    put = _parameter(doc, "/v1/workflows/{workflow_id}/definition", "put", "if-match")
+    assert put["required"] is True
+    assert _parameter(doc, "/v1/runs/{run_id}/cancel", "post", "if-match").get("required") is not True
+
+
+# -- the event stream's Last-Event-ID, a rerun's from_step ---------------------------------------
+
+
+def test_last_event_id_has_its_form_in_the_document_and_bad_input_comes_before_a_404(
+    client, users
+) -> None:
+    doc = client.get("/openapi.json").json()
+    from api.routes.run_events import LAST_EVENT_ID
+
+    header = _parameter(doc, "/v1/runs/{run_id}/events/stream", "get", "last-event-id")
+    assert header["schema"]["pattern"] == f"^{LAST_EVENT_ID}$"
+    for bad in ("-l", "_'", "1e3", "0x1", "9" * 19):
+        assert not re.fullmatch(LAST_EVENT_ID, bad)
+        r = client.get(f"/v1/runs/{uuid.uuid4()}/events/stream",
+                       headers={**users["viewer"].headers, "Last-Event-ID": bad})  # fmt: skip
+        assert r.status_code == 422, (bad, r.status_code, r.text)
+        assert r.json()["errors"][0]["pointer"] == "#header/last-event-id"
+
+
+def test_a_rerun_step_id_has_the_definitions_form(client) -> None:
+    doc = client.get("/openapi.json").json()
+    from engine.definition.dsl import STEP_ID_PATTERN
+
+    from_step = doc["components"]["schemas"]["RunRerun"]["properties"]["from_step"]
+    branches = from_step.get("anyOf", [from_step])
+    assert any(b.get("pattern") == STEP_ID_PATTERN for b in branches)
