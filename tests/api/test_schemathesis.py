@@ -4,9 +4,9 @@ No answer may be a 5xx, every answer must match the documented schema, status co
 content types, and a request the schema calls valid must not be refused as invalid (400/422:
 the schemas carry every constraint the code enforces; a stale ``If-Match`` is 412, a state like
 409, not bad data; what no schema can say is ``bench.contract.UNEXPRESSED``, shared with the
-live run of ``make contract``). Bounded (``max_examples`` per operation) so the whole run stays short; only
-the SSE stream is excluded (it never ends). Beside it, a sweep of every documented path with
-every method it lacks: 405 with exactly its documented methods in ``Allow``, before any
+live run of ``make contract``). Bounded (``max_examples`` per operation) so the whole run stays
+short; only the SSE stream is excluded (it never ends). Beside it, a sweep of every documented
+path with every method it lacks: 405 with exactly its documented methods in ``Allow``, before any
 credential is looked at.
 """
 
