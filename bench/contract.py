@@ -52,6 +52,11 @@ ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
 default less 5xx, plus 409 (a state: a workflow not active, a run already ended) and 412 (a
 well-formed ``If-Match`` naming another version)."""
 
+MISSING_HEADER = [400, 401, 403, 406, 415, 422, 428]
+"""What a request without a required header may be answered (``missing_required_header``):
+schemathesis's default plus 428 Precondition Required (RFC 6585), the answer to a write that
+needs ``If-Match`` and came without it."""
+
 _DAG = (
     "a definition must also be a graph: `needs` name its steps, no cycle, CEL expressions and"
     " templates that compile; the text form must parse to one"
@@ -210,6 +215,9 @@ def config_text(principal: Principal, world: World) -> str:
     lines = [
         "[checks.positive_data_acceptance]",
         f"expected-statuses = {_toml(ACCEPTED)}",
+        "",
+        "[checks.missing_required_header]",
+        f"expected-statuses = {_toml(MISSING_HEADER)}",
         "",
         "[dictionaries]",
         *(

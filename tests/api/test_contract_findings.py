@@ -180,3 +180,72 @@ def test_a_rerun_step_id_has_the_definitions_form(client) -> None:
     from_step = doc["components"]["schemas"]["RunRerun"]["properties"]["from_step"]
     branches = from_step.get("anyOf", [from_step])
     assert any(b.get("pattern") == STEP_ID_PATTERN for b in branches)
+
+
+# -- a value is taken as the document types it, and checked before any precondition --------------
+
+
+def test_a_time_parameter_takes_rfc_3339_only(client, tenant) -> None:
+    h = tenant.admin_headers
+    for bad in ("0.5", "1700000000", "2024-01-01", "2024-01-01T00:00:00", "2024-02-30T00:00:00Z"):
+        r = client.get("/v1/audit/events", params={"until": bad}, headers=h)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["errors"][0]["pointer"] == "#query/until"
+    for good in (
+        "2024-01-01T00:00:00Z",
+        "2024-01-01t00:00:00.123456789+05:30",
+        "2016-12-31T23:59:60Z",
+    ):
+        r = client.get("/v1/audit/events", params={"since": good}, headers=h)
+        assert r.status_code == 200, (good, r.text)
+
+
+def test_a_body_value_is_not_coerced_from_another_json_type(client, container, users) -> None:
+    h = users["user"].headers
+    before = _events_total(container)
+    skill = {"name": "Coerced", "category": "tools", "definition": {}}
+    for field, value in (("is_public", 0), ("is_public", "true"), ("version", 1)):
+        r = client.post("/v1/marketplace/skills", json={**skill, field: value}, headers=h)
+        assert r.status_code == 422, (field, value, r.text)
+        assert r.json()["errors"][0]["pointer"] == f"/{field}", r.json()
+    assert _events_total(container) == before
+
+
+def test_a_name_too_short_is_a_422_before_a_stale_if_match(
+    client, container, tenant, users
+) -> None:
+    viewer = users["viewer"].id
+    before = _events_total(container)
+    for name in ("\u00d0", " x ", "\x1cx\x1f"):
+        r = client.patch(f"/v1/users/{viewer}", json={"name": name},
+                         headers={**tenant.admin_headers, "If-Match": '"0"'})  # fmt: skip
+        assert r.status_code == 422, (name, r.status_code, r.text)
+        assert r.json()["errors"][0]["pointer"] == "/name"
+    assert _events_total(container) == before
+
+
+def test_the_trimmed_text_pattern_trims_what_the_domain_trims() -> None:
+    from api.schemas import SPACE, trimmed_text
+    from domain.kernel.errors import ValidationError
+    from domain.kernel.validators import text
+
+    pattern = re.compile(trimmed_text(2, 255)["pattern"])
+    assert all(c.isspace() == bool(re.fullmatch(SPACE, c)) for c in map(chr, range(0x3100)))
+    for value in ("ab", " ab ", "\x1cab\x85", "\ufeffa", "a\x1c", "\u3000x\u3000", "a  b"):
+        try:
+            text(value, "/name", min_len=2, max_len=255)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == bool(pattern.search(value)), repr(value)
+
+
+def test_validate_documents_that_it_checks_any_definition(client, users) -> None:
+    doc = client.get("/openapi.json").json()
+    body = doc["paths"]["/v1/workflows/validate"]["post"]["requestBody"]["content"]
+    assert body["application/json"]["schema"] == {"$ref": "#/components/schemas/DefinitionCheck"}
+    definition = {"name": {}, "steps": [{"id": "a", "uses": "noop"}]}
+    r = client.post("/v1/workflows/validate", json={"definition": definition},
+                    headers=users["user"].headers)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["valid"] is False
