@@ -209,10 +209,13 @@ def _toml(value: Any) -> str:
     return json.dumps(value)
 
 
-def config_text(principal: Principal, world: World) -> str:
+def config_text(principal: Principal, world: World, cache: Path) -> str:
     """The run's ``schemathesis.toml``: credentials, accepted statuses, exemptions, the seeded
     values to draw from."""
     lines = [
+        "[cache]",  # the crashes it found, replayed first next time: beside the reports
+        f"directory = {_toml(str(cache))}",
+        "",
         "[checks.positive_data_acceptance]",
         f"expected-statuses = {_toml(ACCEPTED)}",
         "",
@@ -269,7 +272,7 @@ def run_role(
     """One schemathesis run with ``principal``'s credential; its figures."""
     out.mkdir(parents=True, exist_ok=True)
     config = out / "schemathesis.toml"
-    config.write_text(config_text(principal, world))
+    config.write_text(config_text(principal, world, out / "cache"))
     report = out / "report.json"
     command = [
         schemathesis_bin(), "--config-file", str(config), "run", f"{base}/openapi.json",
