@@ -251,3 +251,43 @@ def test_validate_documents_that_it_checks_any_definition(client, users) -> None
                     headers=users["user"].headers)  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["valid"] is False
+
+
+# -- a definition is taken as its published schema types it, and judged before the workflow ------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("continue_on_error", 0),
+        ("continue_on_error", "true"),
+        ("timeout_s", True),
+        ("timeout_s", "30"),
+    ],
+)
+def test_a_definition_value_of_another_json_type_is_refused(
+    client, container, tenant, field, value
+) -> None:
+    step = {"id": "a", "uses": "noop", field: value}
+    definition = {"name": "typed", "steps": [step]}
+    before = _events_total(container)
+    r = client.post("/v1/workflows", json={"name": "typed", "definition": definition},
+                    headers=tenant.admin_headers)  # fmt: skip
+    assert r.status_code == 422, (field, value, r.text)
+    assert f"/definition/steps/0/{field}" in {e["pointer"] for e in r.json()["errors"]}
+    assert _events_total(container) == before
+    checked = client.post("/v1/workflows/validate", json={"definition": definition},
+                          headers=tenant.admin_headers)  # fmt: skip
+    assert checked.json()["valid"] is False
+
+
+def test_a_bad_definition_is_a_422_before_a_stale_if_match_or_a_missing_workflow(
+    client, container, tenant, targets
+) -> None:
+    h = {**tenant.admin_headers, "Content-Type": "application/yaml", "If-Match": '"0"'}
+    before = _events_total(container)
+    for workflow in (targets["workflow"], str(uuid.uuid4())):
+        r = client.put(f"/v1/workflows/{workflow}/definition", content=b"- null\n- null\n",
+                       headers=h)  # fmt: skip
+        assert r.status_code == 422, (workflow, r.status_code, r.text)
+    assert _events_total(container) == before
