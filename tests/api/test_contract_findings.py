@@ -291,3 +291,19 @@ def test_a_bad_definition_is_a_422_before_a_stale_if_match_or_a_missing_workflow
                        headers=h)  # fmt: skip
         assert r.status_code == 422, (workflow, r.status_code, r.text)
     assert _events_total(container) == before
+
+
+def test_a_whole_number_out_of_64_bits_is_refused_however_it_is_written(
+    client, container, users
+) -> None:
+    h = {**users["user"].headers, "Content-Type": "application/json"}
+    before = _events_total(container)
+    for number in ("1e300", "-1.7976931348623157e+308", "9223372036854775808.0"):
+        body = '{"definition": {"name": "n", "steps": [], "k": ' + number + "}}"
+        r = client.post("/v1/workflows/validate", content=body, headers=h)
+        assert r.status_code == 422, (number, r.text)
+        assert r.json()["errors"][0]["pointer"] == "/definition/k"
+    for number in ("1.5e-300", "2848925703052145.0", "0.5"):  # a fraction, or a whole in range
+        body = '{"definition": {"name": "n", "steps": [], "k": ' + number + "}}"
+        assert client.post("/v1/workflows/validate", content=body, headers=h).status_code == 200
+    assert _events_total(container) == before
