@@ -22,7 +22,7 @@ from api.boundary import (
     text_problem,
 )
 from api.errors import ProblemError
-from api.schemas import trimmed_text
+from api.schemas import STORABLE_CHAR, trimmed_text
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 M = TypeVar("M", bound=BaseModel)
@@ -66,7 +66,11 @@ def definition_components() -> dict[str, Any]:
         "properties": {
             "definition": {
                 "anyOf": [
-                    {"type": "object", "additionalProperties": {"$ref": ANY}},
+                    {
+                        "type": "object",
+                        "propertyNames": {"pattern": f"^{STORABLE_CHAR}*$"},
+                        "additionalProperties": {"$ref": ANY},
+                    },
                     {"type": "string", "description": "The definition as JSON or YAML text."},
                 ]
             }

@@ -61,8 +61,9 @@ def _field_checks(model: type[BaseModel]) -> dict[str, Draft202012Validator]:
         properties = model.model_json_schema().get("properties", {})
         checks = {
             name: Draft202012Validator(schema)
-            for name, schema in properties.items()
-            if "$ref" not in repr(schema)
+            for name, field in model.model_fields.items()
+            if (schema := properties.get(field.alias or name)) is not None
+            and "$ref" not in repr(schema)
         }
         _CHECKS[model] = checks
     return checks

@@ -307,3 +307,51 @@ def test_a_whole_number_out_of_64_bits_is_refused_however_it_is_written(
         body = '{"definition": {"name": "n", "steps": [], "k": ' + number + "}}"
         assert client.post("/v1/workflows/validate", content=body, headers=h).status_code == 200
     assert _events_total(container) == before
+
+
+def test_every_open_object_of_the_document_says_its_keys_hold_no_nul(client) -> None:
+    """The input boundary refuses NUL in keys too: an object that takes keys it does not name
+    says so (``propertyNames``), or a key with NUL is schema-valid and refused."""
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    open_objects: list[str] = []
+    seen: set[str] = set()
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/") and ref not in seen:
+                seen.add(ref)
+                walk(schemas[ref.rsplit("/", 1)[1]], ref)
+            extra = node.get("additionalProperties", node.get("type") == "object")
+            if node.get("type") == "object" and extra is not False and not node.get("properties"):
+                open_objects.append(where)
+                assert node.get("propertyNames", {}).get("pattern") == "^[^\\x00]*$", where
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            walk(operation.get("requestBody", {}), f"{method} {path}")
+            walk(operation.get("parameters", []), f"{method} {path}")
+    assert "#/components/schemas/DefinitionCheck" in seen
+    assert len(open_objects) >= 3
+
+
+def test_a_strict_model_checks_a_field_by_its_alias_too() -> None:
+    from pydantic import Field
+    from pydantic import ValidationError as PydanticError
+
+    from api.schemas import Strict
+
+    class Aliased(Strict):
+        if_: bool = Field(default=False, alias="if")
+        count: int = 1
+
+    assert Aliased.model_validate({"if": True, "count": 2}).if_ is True
+    for bad in ({"if": 0}, {"count": "2"}, {"count": True}):
+        with pytest.raises(PydanticError):
+            Aliased.model_validate(bad)
