@@ -69,11 +69,28 @@ def _field_checks(model: type[BaseModel]) -> dict[str, Draft202012Validator]:
     return checks
 
 
+_SAID = {
+    "type": "must be {}",
+    "minLength": "must be at least {} characters",
+    "maxLength": "must be at most {} characters",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "enum": "must be one of {}",
+    "const": "must be {}",
+    "pattern": "does not have the documented form",
+}
+
+
 def _described(error: Any) -> str:
+    """What is wrong, never the value itself (it may be a password)."""
     where = "".join(f"/{p}" for p in error.absolute_path)
-    message = str(error.message)
-    if error.validator == "pattern":
-        message = "does not have the documented form"
+    said = _SAID.get(str(error.validator), "does not match its schema ({})")
+    arg = error.validator_value if error.validator in _SAID else error.validator
+    if error.validator == "type" and isinstance(arg, list):
+        arg = " or ".join(arg)
+    message = said.format(arg)
     return f"{message} (at {where})" if where else message
 
 

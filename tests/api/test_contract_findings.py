@@ -355,3 +355,14 @@ def test_a_strict_model_checks_a_field_by_its_alias_too() -> None:
     for bad in ({"if": 0}, {"count": "2"}, {"count": True}):
         with pytest.raises(PydanticError):
             Aliased.model_validate(bad)
+
+
+def test_a_refused_value_is_not_echoed(client, tenant) -> None:
+    for body in (
+        {"email": "pw@example.com", "name": "Pat", "password": "hunter2-x"},
+        {"email": "pw@example.com", "name": "Pat", "password": 123456789012},
+    ):
+        r = client.post("/v1/users", json=body, headers=tenant.admin_headers)
+        assert r.status_code == 422, r.text
+        assert "/password" in {e["pointer"] for e in r.json()["errors"]}
+        assert str(body["password"]) not in r.text
