@@ -13,7 +13,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-$(SUM)
 PIP := $(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check
 ARGS ?=
 
-.PHONY: install run test lint typecheck unit coverage bench bench-quick clean
+.PHONY: install run test lint typecheck unit coverage bench bench-quick contract clean
 
 # .venv's Python must be $(PY)'s: one left by another version (or broken) is replaced
 $(PYTHON_STAMP):
@@ -65,8 +65,14 @@ coverage: $(TEST_STAMP)
 	$(BIN)/python -m coverage report --include='engine/*' --format=total | sed 's/^/engine: /;s/$$/%/'
 	$(BIN)/python -m coverage report --include='domain/*' --format=total | sed 's/^/domain: /;s/$$/%/'
 
+# the full bench, then the live contract run (4 minutes per role: docs/api.md, "Contract run")
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.contract
+
+# schemathesis against a live service, every check and phase, per role; ARGS: e.g. --seconds 30
+contract: $(BENCH_STAMP)
+	$(BIN)/python -m bench.contract $(ARGS)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick --out /tmp/platinum-bench-quick

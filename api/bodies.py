@@ -22,12 +22,13 @@ from api.boundary import (
     text_problem,
 )
 from api.errors import ProblemError
-from api.schemas import trimmed_text
+from api.schemas import STORABLE_CHAR, trimmed_text
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 M = TypeVar("M", bound=BaseModel)
 
 DEFINITION = "#/components/schemas/WorkflowDefinition"
+ANY = "#/components/schemas/JsonValue"
 
 
 def definition_components() -> dict[str, Any]:
@@ -56,6 +57,25 @@ def definition_components() -> dict[str, Any]:
         "required": ["name", "definition"],
         "properties": {"name": {"type": "string", **trimmed_text(2, 255)}, "definition": given},
     }
+    components["DefinitionCheck"] = {
+        "type": "object",
+        "title": "DefinitionCheck",
+        "description": "Any definition to check: `validate` answers 200 with its problems.",
+        "additionalProperties": False,
+        "required": ["definition"],
+        "properties": {
+            "definition": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "propertyNames": {"pattern": f"^{STORABLE_CHAR}*$"},
+                        "additionalProperties": {"$ref": ANY},
+                    },
+                    {"type": "string", "description": "The definition as JSON or YAML text."},
+                ]
+            }
+        },
+    }
     components["DefinitionSubmit"] = {
         "type": "object",
         "title": "DefinitionSubmit",
@@ -66,15 +86,15 @@ def definition_components() -> dict[str, Any]:
     return components
 
 
-def definition_body(json_body: str) -> dict[str, Any]:
+def definition_body(json_body: str, yaml_body: str = DEFINITION) -> dict[str, Any]:
     """``openapi_extra`` of a route whose body ``json_or_yaml`` reads: the JSON body is the
-    ``json_body`` component, a YAML body the definition itself."""
+    ``json_body`` component, a YAML body ``yaml_body`` (the definition itself)."""
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{json_body}"}},
-                "application/yaml": {"schema": {"$ref": DEFINITION}},
+                "application/yaml": {"schema": {"$ref": yaml_body}},
             },
         }
     }

@@ -92,6 +92,10 @@ def check_value(value: Any, pointer: str = "") -> None:
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
                 raise InputError(where, "must be a finite number")
+            if item.is_integer() and not INT_MIN <= item <= INT_MAX:
+                # JSON Schema calls 1e300 an integer (no fractional part), and the document
+                # bounds integers to 64 bits: a whole number out of range, whatever its spelling
+                raise InputError(where, "is an integer out of range (64-bit)")
         elif isinstance(item, dict | list):
             if depth >= MAX_DEPTH:
                 raise InputError(where, f"is nested deeper than {MAX_DEPTH} levels")

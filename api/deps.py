@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
-from api.boundary import ascii_int
 from api.composition import Container
 from api.errors import ProblemError
 from domain.kernel.actor import Actor
@@ -40,18 +40,26 @@ def request_actor(request: Request, **fields: Any) -> Actor:
     )
 
 
+ETAG = r'[ \t]*(?:W/)?"*([0-9]{1,18})"*[ \t]*'
+ETAG_PATTERN = f"^{ETAG}$"
+"""What ``If-Match`` holds: an ETag of this API (``"7"``, ``W/"7"``, bare ``7``), between optional
+spaces or tabs. The OpenAPI document carries the pattern; the parser is the same expression."""
+_ETAG = re.compile(ETAG)
+
+
 def expected_version(if_match: str | None) -> int | None:
-    """``If-Match: "7"`` → 7; a malformed value is a client error, not "no precondition"."""
+    """``If-Match: "7"`` → 7; a malformed value is a 400 (bad input, whatever the resource's
+    state), never "no precondition" and never a 412 (which says the ETag is stale)."""
     if if_match is None:
         return None
-    tag = if_match.strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    version = ascii_int(tag)
-    if version is None:
-        raise ProblemError(412, f"If-Match {if_match!r} is not an ETag this API issued.")
-    return version
+    match = _ETAG.fullmatch(if_match)
+    if match is None:
+        raise ProblemError(
+            400,
+            f'If-Match {if_match!r} is not an ETag of this API (e.g. "3").',
+            errors=[{"pointer": "#header/if-match", "message": "not an ETag"}],
+        )
+    return int(match.group(1))
 
 
 KeyPath = Annotated[

@@ -13,15 +13,14 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Response
 
-from api.deps import expected_version
+from api.deps import ETAG_PATTERN, expected_version
 from api.errors import ProblemError
 
-ETAG_PATTERN = r'^\s*(W/)?"*[0-9]{1,18}"*\s*$'
-"""What ``expected_version`` reads as an ETag (documented on the header; anything else is 412)."""
 IfMatchHeader = Annotated[
     str | None,
     Header(
-        description='The ETag of the version this write is based on, e.g. "3".',
+        description='The ETag of the version this write is based on, e.g. "3"; a value that is'
+        " not an ETag is a 400.",
         json_schema_extra={"pattern": ETAG_PATTERN},
     ),
 ]

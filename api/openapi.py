@@ -3,6 +3,7 @@
 - Errors: FastAPI documents a 422 ``HTTPValidationError`` (``{detail: [...]}``) that this API
   never sends; every operation instead gets a ``4XX``/``5XX`` problem+json response (RFC 9457),
   and the validation 422 lists ``errors[]`` of ``{pointer, message}``.
+- ``If-Match`` is required where the write answers 428 without it.
 - Credentials: one HTTP ``bearer`` scheme (a session token, an API key's secret or the platform
   admin token), on every operation whose route authenticates, so Swagger UI's Authorize works.
 - Bodies read by ``api.bodies.json_or_yaml`` get the real workflow definition JSON Schema
@@ -25,6 +26,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth import authenticate
 from api.bodies import definition_components
 from api.errors import MEDIA_TYPE
+from api.etag import required_if_match
 from api.permission_matrix import signature_credential
 from api.schemas import STORABLE_CHAR
 
@@ -120,6 +122,7 @@ def install(app: FastAPI) -> None:
         schemas["JsonValue"] = JSON_VALUE_SCHEMA
         doc["components"]["securitySchemes"] = SECURITY_SCHEMES
         _secure(app, doc)
+        _require_if_match(app, doc)
         _forbid_nul(doc)
         for item in doc.get("paths", {}).values():
             for operation in item.values():
@@ -161,6 +164,28 @@ def _secure(app: FastAPI, doc: dict[str, Any]) -> None:
         for method in route.methods or ():
             if (operation := item.get(method.lower())) is not None:
                 operation["security"] = [{scheme: []}]
+
+
+def _needs_if_match(dependant: Dependant) -> bool:
+    return any(
+        dep.call is required_if_match or _needs_if_match(dep) for dep in dependant.dependencies
+    )
+
+
+def _require_if_match(app: FastAPI, doc: dict[str, Any]) -> None:
+    """``If-Match`` is ``required`` where the write refuses to run blind (``RequiredIfMatchDep``:
+    428 without it); FastAPI declares it optional, its Python default being None."""
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not _needs_if_match(route.dependant):
+            continue
+        item = doc.get("paths", {}).get(route.path_format or "", {})
+        for method in route.methods or ():
+            for parameter in item.get(method.lower(), {}).get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "if-match":
+                    parameter["required"] = True
+                    parameter["description"] = (
+                        parameter.get("description", "") + " Required: 428 without it."
+                    ).strip()
 
 
 def _free(schema: Any) -> bool:

@@ -1,9 +1,11 @@
 """Keyset pagination of every list endpoint: the query parameters and the page's shape.
 
-``?limit=`` (default 50, max 500) and an opaque ``cursor``: base64url of the last row's
-``(created_at, id)``; the response is ``{items, next_cursor}`` (``next_cursor`` null on the
-last page). Keyset, not OFFSET: pages stay stable while rows are added, and every list table
-has an index on ``(tenant_id, created_at, id)``. The paged queries themselves are
+``?limit=`` (default 50, max 500) and an opaque ``cursor``: 32 base64url characters holding the
+last row's ``(created_at, id)`` (``paging.CURSOR_PATTERN``: the document states the form, and
+every string of that form is a position, so no cursor the schema allows is refused); the
+response is ``{items, next_cursor}`` (``next_cursor`` null on the last page). Keyset, not
+OFFSET: pages stay stable while rows are added, and every list table has an index on
+``(tenant_id, created_at, id)``. The paged queries themselves are
 ``projections/queries/paging.py``'s; a route passes the ``PageRequest`` on::
 
     @router.get("", response_model=Page[UserPublic])
@@ -23,7 +25,7 @@ from pydantic import BaseModel
 
 from api.errors import ProblemError
 from projections.queries import paging
-from projections.queries.paging import DEFAULT_LIMIT, PageRequest
+from projections.queries.paging import CURSOR_PATTERN, DEFAULT_LIMIT, PageRequest
 
 MAX_LIMIT = 500
 
@@ -38,7 +40,8 @@ class Page(BaseModel, Generic[T]):
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The ``(created_at, id)`` inside a cursor; anything else is a 422 on ``cursor``."""
+    """The ``(created_at, id)`` a cursor stands for; one not of its form is a 422 on
+    ``cursor`` (the console's pages, which FastAPI does not check against the pattern)."""
     try:
         return paging.decode_cursor(cursor)
     except ValueError:
@@ -54,7 +57,11 @@ def page_params(
         int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="`next_cursor` of the previous page (32 base64url characters).",
+        ),
     ] = None,
 ) -> PageRequest:
     """The ``limit`` and ``cursor`` query parameters of a list endpoint."""

@@ -142,7 +142,11 @@ def login_limiter(request: Request) -> SharedLoginLimiter:
     limiter: SharedLoginLimiter | None = getattr(state, "login_limiter", None)
     if limiter is None:
         container: Container = state.container
+        settings = container.settings
         limiter = state.login_limiter = SharedLoginLimiter(
-            container.read_pool, secret=throttle_secret(container.settings)
+            container.read_pool,
+            per_account=settings.login_failures_per_account,
+            per_ip=settings.login_failures_per_ip,
+            secret=throttle_secret(settings),
         )
     return limiter

@@ -69,22 +69,70 @@ def allowed_methods(
     return min(matching, key=lambda t: t.rank).methods
 
 
+_CACHE_LIMIT = 4096
+
+
+def _plain(segment: str) -> bool:
+    """A literal, or a whole-segment ``{name}`` with the default convertor (any non-empty
+    segment): not ``{id:uuid}``, not ``file.{ext}``."""
+    if _PARAM.match(segment):
+        return ":" not in segment
+    return "{" not in segment
+
+
+class AllowTable:
+    """``allowed_methods`` remembered per path *shape*: each segment that is a literal of some
+    template is kept, every other one stands for "a parameter". Every template's parameter
+    matches any non-empty segment, so two paths of one shape match the same templates: the
+    decision is computed once per shape (a scan of every template's regex, 10-20 µs measured)
+    and then looked up. Bounded: past ``_CACHE_LIMIT`` shapes it starts again. Off (every path
+    scanned) if a template's parameter is narrower than a segment (a typed convertor, a
+    parameter inside a segment)."""
+
+    def __init__(self, routes: list[BaseRoute]) -> None:
+        self.templates, self.mounts = build_templates(routes)
+        self.literals = frozenset(
+            seg
+            for t in self.templates
+            for seg in t.path.strip("/").split("/")
+            if not _PARAM.match(seg)
+        )
+        self.cacheable = all(
+            _plain(seg) for t in self.templates for seg in t.path.strip("/").split("/")
+        )
+        self._decided: dict[tuple[str, ...], frozenset[str] | None] = {}
+
+    def shape(self, path: str) -> tuple[str, ...]:
+        return tuple(seg if seg in self.literals or not seg else "{}" for seg in path.split("/"))
+
+    def allowed(self, path: str) -> frozenset[str] | None:
+        if not self.cacheable or any(path == m or path.startswith(m + "/") for m in self.mounts):
+            return allowed_methods(self.templates, self.mounts, path)
+        key = self.shape(path)
+        if key in self._decided:
+            return self._decided[key]
+        if len(self._decided) >= _CACHE_LIMIT:
+            self._decided.clear()
+        decided = self._decided[key] = allowed_methods(self.templates, self.mounts, path)
+        return decided
+
+
 class MethodNotAllowed:
     """Pure ASGI middleware: 405 + ``Allow`` (see the module doc); built lazily from the app's
     routes at the first request, when every router has been included."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._table: tuple[list[_Template], list[str]] | None = None
+        self._table: AllowTable | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if self._table is None:
-                self._table = build_templates(scope["app"].routes)
+                self._table = AllowTable(scope["app"].routes)
             path, root = scope["path"], scope.get("root_path", "")
             if root and path.startswith(root):
                 path = path[len(root) :]
-            allowed = allowed_methods(*self._table, path)
+            allowed = self._table.allowed(path)
             if allowed is not None and scope["method"] not in allowed:
                 response = problem(
                     405,

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
         description="Failures of one event (its data at fault) before a projection parks it;"
         " 0: never park (the projection waits on it).",
     )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins per (tenant, email) within 15 minutes before 429.",
+    )
+    login_failures_per_ip: int = Field(
+        default=50,
+        ge=1,
+        description="Failed logins per client address within 15 minutes before 429.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

@@ -55,11 +55,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(env: BenchEnv) -> Iterator[str]:
-    """``platinum serve`` on 127.0.0.1 against the bench database; stopped (SIGTERM) after."""
+def live_server(env: BenchEnv, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """``platinum serve`` on 127.0.0.1 against the bench database; stopped (SIGTERM) after.
+    ``settings``: more of its environment (``PLATINUM_*`` variables)."""
     port = _free_port()
     platinum = Path(sys.executable).parent / "platinum"
-    server_env = env.process_env()
+    server_env = {**env.process_env(), **(settings or {})}
     log = env.data_dir / "serve.log"
     with open(log, "w") as logf:
         proc = subprocess.Popen([str(platinum), "serve", "--host", "127.0.0.1", "--port",

@@ -19,6 +19,7 @@ from api.composition import Container
 from api.deps import ContainerDep
 from api.pagination import Page, PageDep
 from api.readdb import tenant_tx
+from api.schemas import Rfc3339
 from api.schemas.audit import (
     AuditEventPublic,
     BrokenLinkPublic,
@@ -53,8 +54,8 @@ def list_audit_events(
     principal: Auditor,
     container: ContainerDep,
     page: PageDep,
-    since: Annotated[datetime | None, Query(description="At or after (RFC 3339).")] = None,
-    until: Annotated[datetime | None, Query(description="Before (RFC 3339).")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="At or after (RFC 3339).")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="Before (RFC 3339).")] = None,
     user_id: UUID | None = None,
     action: Annotated[
         str | None, Query(max_length=100, description="e.g. Workflow.Created")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Annotated, Any
@@ -14,7 +15,6 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Principal, require, still_holds, tenant_of
 from api.bodies import invalid
-from api.boundary import ascii_int
 from api.deps import ContainerDep
 from api.schemas.runs import RunEventPublic, RunEventsPublic
 from domain.runs.application import Runs
@@ -40,13 +40,17 @@ def _events_after(runs: Runs, run_id: UUID, after: int | None) -> list[RunEventP
     return [_event_public(e) for e in runs.repository.event_store.get(run_id, gt=after)]
 
 
+LAST_EVENT_ID = r"[ \t]*([0-9]{1,18})?[ \t]*"
+"""``Last-Event-ID``: an event's sequence number (or nothing: from the start), between optional
+spaces or tabs; the header's documented pattern is this expression."""
+_LAST_EVENT_ID = re.compile(LAST_EVENT_ID)
+
+
 def _last_event_id(value: str | None) -> int | None:
-    if value is None or not value.strip():
-        return None
-    sequence = ascii_int(value.strip())
-    if sequence is None:
+    match = None if value is None else _LAST_EVENT_ID.fullmatch(value)
+    if value is not None and match is None:
         raise invalid([("#header/last-event-id", "must be an event sequence number")])
-    return sequence
+    return None if match is None or match.group(1) is None else int(match.group(1))
 
 
 @router.get("/v1/runs/{run_id}/events", response_model=RunEventsPublic)
@@ -66,7 +70,13 @@ def stream_run_events(
     request: Request,
     principal: Reader,
     container: ContainerDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            description="Resume after this event's sequence number (SSE reconnection).",
+            json_schema_extra={"pattern": f"^{LAST_EVENT_ID}$"},
+        ),
+    ] = None,
     after: Annotated[
         int | None, Query(ge=0, le=2**63 - 1, description="Like Last-Event-ID.")
     ] = None,
@@ -75,9 +85,9 @@ def stream_run_events(
 
     Each event's ``id`` is its sequence number: reconnect with ``Last-Event-ID`` to resume.
     """
+    start = _last_event_id(last_event_id)  # bad input is a 422 whatever the run
     runs = container.runs
     runs.get_run(tenant_of(principal), run_id)  # a foreign run is a 404
-    start = _last_event_id(last_event_id)
     still = partial(still_holds, principal, "runs:read", request, container)
     return EventSourceResponse(
         _follow(runs, run_id, request, after if start is None else start, still), ping=15

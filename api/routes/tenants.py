@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Response, status
 
 from api.audit_hooks import audit_sensitive_read
 from api.auth import PlatformAdminPrincipal
 from api.composition import Container
-from api.deps import ContainerDep, expected_version
+from api.deps import ContainerDep
+from api.etag import IfMatchDep
 from api.readdb import tenant_tx
 from api.redact import redact
 from api.routes.users import erase_all_users
@@ -84,10 +85,9 @@ def update_tenant(
     container: ContainerDep,
     admin: PlatformAdminPrincipal,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    expected: IfMatchDep,
 ) -> TenantPublic:
     """Change name, config, billing_info or status (``cancelled`` erases its users)."""
-    expected = expected_version(if_match)
     with acting_as(admin.actor):
         tenant = container.platform.update_tenant(
             UpdateTenant(tenant_id=tenant_id, expected_version=expected, **body.model_dump())

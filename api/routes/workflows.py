@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.auth import Principal, require, tenant_of
-from api.bodies import definition_body, invalid, is_yaml, json_or_yaml, model_from
+from api.bodies import ANY, definition_body, invalid, is_yaml, json_or_yaml, model_from
 from api.bodies import parse_definition_text as parse_text
 from api.composition import Container
 from api.deps import ContainerDep
@@ -149,7 +149,10 @@ def create_workflow(
 
 
 @router.post(
-    "/validate", response_model=ValidationResult, openapi_extra=definition_body("DefinitionSubmit")
+    "/validate",
+    response_model=ValidationResult,
+    # any definition, even one the schema would refuse: the answer lists its problems
+    openapi_extra=definition_body("DefinitionCheck", ANY),
 )
 def validate_workflow(
     request: Request, raw: Body, principal: Validator, container: ContainerDep

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from api.schemas import Strict
+from engine.definition.dsl import STEP_ID_PATTERN
 
 RunStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "paused"]
 
@@ -89,8 +90,9 @@ class RunPublic(RunSummary):
 
 class RunRerun(Strict):
     from_step: str | None = Field(
-        default=None, max_length=63,
-        description="Run this step and everything downstream again (default: the failed steps).",
+        default=None, max_length=63, pattern=STEP_ID_PATTERN,
+        description="Run this step and everything downstream again (default: the failed steps);"
+        " a step id of the run's definition.",
     )  # fmt: skip
     input: Any = Field(default=None, description="A new input (default: the original's).")
 

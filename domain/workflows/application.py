@@ -77,15 +77,16 @@ class WorkflowCommands(PlatformBase):
         return self._load_scoped(Workflow, tenant_id, workflow_id, "workflow")
 
     def update_definition(self, cmd: UpdateDefinition) -> Workflow:
-        """Append a definition version; ``expected_version`` (If-Match) must be current."""
-        workflow = self.get_workflow(cmd.tenant_id, cmd.workflow_id)
-        self._check_version(workflow, cmd.expected_version, "workflow")
+        """Append a definition version; ``expected_version`` (If-Match) must be current. A bad
+        definition is refused first (422), before the workflow is looked up (404) or its
+        version compared (412): what is wrong with the input is said whatever the state."""
         c = v.Checks()
         definition = self._checked_definition(cmd.tenant_id, cmd.definition, c)
         c.done()
-        workflow.update_definition(
-            v.json_object(definition, "/definition"), updated_by=cmd.updated_by, at=self.now()
-        )
+        definition = v.json_object(definition, "/definition")
+        workflow = self.get_workflow(cmd.tenant_id, cmd.workflow_id)
+        self._check_version(workflow, cmd.expected_version, "workflow")
+        workflow.update_definition(definition, updated_by=cmd.updated_by, at=self.now())
         self._save(workflow, precondition=precondition(cmd.expected_version, "workflow"))
         return workflow
 

@@ -77,8 +77,12 @@ _FIELDS: dict[str, list[str]] = {
 
 
 def shape_problems(definition: dict[str, Any]) -> Iterator[Problem]:
+    """The definition against the model, strictly: a value of another JSON type than the
+    published schema says (``0`` for ``false``, ``"3"`` for ``3``) is a problem, not coerced.
+    (Loading a stored definition, ``compiled.py``, stays lax: versions saved before this check
+    still run.)"""
     try:
-        Definition.model_validate(definition)
+        Definition.model_validate(definition, strict=True)
     except pydantic.ValidationError as e:
         for error in e.errors():
             loc = [part for part in error["loc"] if not _is_union_tag(part)]

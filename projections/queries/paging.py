@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import binascii
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias, TypedDict
 from uuid import UUID
 
@@ -31,23 +30,36 @@ class PageRequest:
     after: tuple[datetime, str] | None = None
 
 
+CURSOR_LENGTH = 32
+CURSOR_PATTERN = rf"^[A-Za-z0-9_-]{{{CURSOR_LENGTH}}}$"
+"""A cursor's form: 32 base64url characters, no padding (24 bytes). Every string of this form
+is a position (``decode_cursor``); nothing else is one."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_LAST_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
 def encode_cursor(created_at: datetime, row_id: UUID | str) -> str:
-    """An opaque cursor: base64url of ``[created_at, id]``."""
-    raw = json.dumps([created_at.isoformat(), str(row_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """An opaque cursor: base64url of ``created_at`` (signed 64-bit microseconds since the Unix
+    epoch, big-endian) followed by the row id's 16 bytes: always ``CURSOR_LENGTH`` characters."""
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    raw = micros.to_bytes(8, "big", signed=True) + UUID(str(row_id)).bytes
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The ``(created_at, id)`` inside a cursor; ``ValueError`` for anything else."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return at, str(UUID(str(row_id)))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValueError("not a cursor") from None
+    """The ``(created_at, id)`` a cursor stands for; ``ValueError`` unless it has the form of
+    ``CURSOR_PATTERN``. Every string of that form stands for a position, so a cursor a client
+    made up is a page too (a time beyond what ``datetime`` holds is taken as its first or last
+    instant): the form is the whole contract, as the OpenAPI document says."""
+    if len(cursor) != CURSOR_LENGTH or not _CURSOR.fullmatch(cursor):
+        raise ValueError("not a cursor")
+    raw = base64.urlsafe_b64decode(cursor.encode() + b"==")
+    micros = min(max(int.from_bytes(raw[:8], "big", signed=True), _FIRST_US), _LAST_US)
+    return _EPOCH + timedelta(microseconds=micros), str(UUID(bytes=raw[8:]))
+
+
+_CURSOR = re.compile(CURSOR_PATTERN.strip("^$"))
 
 
 class KeysetOptions(TypedDict, total=False):

@@ -175,10 +175,10 @@ def test_keyset_sql_adds_filters_keyset_order_and_lookahead() -> None:
 
 def test_split_page_drops_lookahead_and_makes_cursor() -> None:
     at = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = [{"created_at": at, "id": f"{i}"} for i in range(3)]
+    rows = [{"created_at": at, "id": uuid4()} for _ in range(3)]
     kept, cursor = split_page(rows, PageRequest(limit=2))
     assert len(kept) == 2
-    assert cursor == encode_cursor(at, "1")
+    assert cursor == encode_cursor(at, rows[1]["id"])
     assert split_page(rows[:2], PageRequest(limit=2)) == (rows[:2], None)
 
 

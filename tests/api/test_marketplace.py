@@ -58,6 +58,15 @@ def test_publish_validates_every_field(client, users) -> None:
     assert r.status_code == 422
     pointers = {e["pointer"] for e in r.json()["errors"]}
     assert {"/name", "/category", "/version", "/price"} <= pointers
+    # what the document says of each field is checked first, all at once; the definition's
+    # config schema (no JSON Schema can say "a valid JSON Schema") once the fields pass
+    r = client.post(
+        "/v1/marketplace/skills",
+        json={"name": "xx", "category": "c", "definition": {"config_schema": {"type": 5}}},
+        headers=users["user"].headers,
+    )
+    assert r.status_code == 422
+    pointers = {e["pointer"] for e in r.json()["errors"]}
     assert any(p.startswith("/definition/config_schema") for p in pointers)
     missing = client.post("/v1/marketplace/skills", json={}, headers=users["user"].headers)
     assert missing.status_code == 422

@@ -3,9 +3,10 @@
 No answer may be a 5xx, every answer must match the documented schema, status codes and
 content types, and a request the schema calls valid must not be refused as invalid (400/422:
 the schemas carry every constraint the code enforces; a stale ``If-Match`` is 412, a state like
-409, not bad data). Bounded (``max_examples`` per operation) so the whole run stays short; only
-the SSE stream is excluded (it never ends). Beside it, a sweep of every documented path with
-every method it lacks: 405 with exactly its documented methods in ``Allow``, before any
+409, not bad data; what no schema can say is ``bench.contract.UNEXPRESSED``, shared with the
+live run of ``make contract``). Bounded (``max_examples`` per operation) so the whole run stays
+short; only the SSE stream is excluded (it never ends). Beside it, a sweep of every documented
+path with every method it lacks: 405 with exactly its documented methods in ``Allow``, before any
 credential is looked at.
 """
 
@@ -28,6 +29,7 @@ from schemathesis.checks import (
 )
 from schemathesis.config import SchemathesisConfig
 
+from bench.contract import ACCEPTED, UNEXPRESSED
 from tests.factories import TenantCtx, create_tenant, login
 
 pytestmark = pytest.mark.slow
@@ -46,11 +48,6 @@ def contract_app(container) -> Any:
         container.read_pool, per_account=10**6, per_ip=10**6, namespace="schemathesis:"
     )
     return app
-
-
-ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
-"""What a schema-valid request may be answered (``positive_data_acceptance``): schemathesis's
-default less 5xx, plus 412 (a well-formed ``If-Match`` naming another version)."""
 
 
 @pytest.fixture(scope="module")
@@ -73,31 +70,6 @@ CHECKS = [
     content_type_conformance,
     positive_data_acceptance,
 ]
-_DAG = (
-    "a definition must also be a graph: `needs` name its steps, no cycle, CEL expressions and"
-    " templates that compile; the text form must parse to one"
-)
-_PASSWORD = "a password must pass zxcvbn's strength check (and is required unless invited)"
-UNEXPRESSED: dict[str, str] = {
-    "POST /v1/workflows": _DAG,
-    "PUT /v1/workflows/{workflow_id}/definition": _DAG,
-    "POST /v1/users": _PASSWORD,
-    "PATCH /v1/users/{user_id}": _PASSWORD,
-    "POST /v1/marketplace/skills": "`definition` holds a JSON Schema and an implementation",
-    "POST /v1/installations": "the skill must exist and be installable (else 422 on skill_id)",
-    "POST /v1/notifications": "the recipient must be a user of the tenant (else 422)",
-    "POST /v1/workflows/{workflow_id}/schedules": "`cron` must parse, `timezone` be an IANA zone",
-    "PATCH /v1/schedules/{schedule_id}": "`cron` must parse, `timezone` be an IANA zone",
-    "POST /v1/workflows/{workflow_id}/hooks": "`mapping` must compile and read only `input`",
-    "POST /v1/runs/{run_id}/signals/{name}": "the payload must be storable (no NUL, even in keys)",
-    "GET /v1/audit/proofs/consistency": "`to_size` must not pass the signed tree (else 422)",
-    "GET /v1/audit/proofs/inclusion": "`tree_size` must not pass the signed tree (else 422)",
-    "GET /v1/history/{resource_type}/{resource_id}": (
-        "`as_of` is a version or an RFC 3339 time with an offset: not yet in its schema"
-    ),
-}
-"""Operations whose schema-valid requests may still be refused as invalid, and why: what the
-code checks there is beyond what a JSON Schema can say. Every other check still runs."""
 EXCLUDED = re.compile(r".*/events/stream$")
 
 
@@ -111,8 +83,6 @@ def _run_operation(operation: Any, headers_for: Any) -> None:
         database=None,
     )
     def run(case: Any) -> None:
-        if case.query:
-            case.query.pop("cursor", None)  # opaque: only one the API issued is valid
         checks = CHECKS
         if f"{operation.method.upper()} {operation.path}" in UNEXPRESSED:
             checks = [c for c in CHECKS if c is not positive_data_acceptance]
