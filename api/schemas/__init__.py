@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
 from typing import Annotated, Any
+from uuid import UUID
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
@@ -45,9 +48,27 @@ class Strict(BaseModel):
         checks that run after ``If-Match`` or a lookup. Refused here, bad input is a 422 before
         any precondition is looked at."""
         check = _field_checks(cls).get(info.field_name or "")
-        if check is not None and (error := best_match(check.iter_errors(value))) is not None:
+        if check is not None and (error := best_match(check.iter_errors(_as_sent(value)))):
             raise ValueError(_described(error))
         return value
+
+
+def _as_sent(value: Any) -> Any:
+    """A value the server built (the console's forms parse ids and times first) as JSON would
+    carry it; what came as JSON is itself already."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_as_sent(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_sent(v) for k, v in value.items()}
+    return value
 
 
 _CHECKS: dict[type, dict[str, Draft202012Validator]] = {}
